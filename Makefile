@@ -1,0 +1,53 @@
+# beyond-inet: `make report` (offline demo by default) and `make test`.
+SHELL := /bin/bash
+PROFILE ?= demo
+# Data root: data/ when present, else ../shared/data when present (see README).
+DATA_ROOT ?= $(firstword $(wildcard data) $(wildcard ../shared/data))
+PYTHON_BOOT ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# torch is pinned to the build served from the local package mirror; see README.
+PIP_FLAGS ?= -q --disable-pip-version-check
+
+.PHONY: setup report test lab bench data-check models clean-cache clean browser
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
+	$(PY) -m pip install $(PIP_FLAGS) --upgrade pip wheel setuptools
+	$(PY) -m pip install $(PIP_FLAGS) -e '.[test]'
+	$(PY) -m ipykernel install --prefix $(VENV) --name python3 --display-name "Python 3 (beyond-inet)" >/dev/null
+	@touch $(STAMP)
+
+report: $(STAMP)
+	$(VENV)/bin/beyond-inet report --profile $(PROFILE) $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
+
+# Headless Chromium for the page-rendering test (Debian package; needs root or sudo).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian chromium for the offline rendering test"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "WARNING: could not install chromium; the browser test will be skipped"; }
+
+test: $(STAMP) browser
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+bench: $(STAMP)
+	$(VENV)/bin/beyond-inet bench $(BENCH_ARGS)
+
+data-check: $(STAMP)
+	$(VENV)/bin/beyond-inet data check $(if $(DATA_ROOT),--root $(DATA_ROOT)) --profile $(PROFILE)
+
+models: $(STAMP)
+	$(VENV)/bin/beyond-inet models
+
+clean-cache:
+	rm -rf .cache/beyond-inet
+
+clean:
+	rm -rf reports/*/ .cache

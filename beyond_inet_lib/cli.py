@@ -1,0 +1,2 @@
+def main(argv=None):  # placeholder until the CLI lands
+    raise SystemExit("not yet")

@@ -1,0 +1,150 @@
+"""Preprocessing as data.
+
+A ``View`` is the exact recipe from a decoded RGB image to the normalised tensor a model
+sees. It is a frozen dataclass: printable, comparable, and hashable into the result-cache
+key, so two notebooks asking for the same preprocessing share one forward pass.
+
+Resize follows torchvision's ``Resize(int)``: the shorter side becomes ``resize``. The crop
+is a centre crop of ``crop`` pixels, optionally moved by ``shift`` pixels *of the original
+image* along its longer side (invariance experiment). Where the moved window runs past the
+image border the missing pixels are black, as in the paper's code (PROTOCOLS.md, 7).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Callable
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+INCEPTION_MEAN = (0.5, 0.5, 0.5)
+INCEPTION_STD = (0.5, 0.5, 0.5)
+
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
+
+
+@dataclass(frozen=True)
+class View:
+    """One preprocessing recipe. ``None`` for ``resize`` or ``crop`` skips that step."""
+
+    resize: int | None = 256
+    crop: int | None = 224
+    interpolation: str = "bilinear"
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    shift: int = 0
+    antialias: bool = True
+
+    def __post_init__(self):
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(
+                f"View.interpolation={self.interpolation!r}; expected one of {INTERPOLATIONS}"
+            )
+        for name in ("resize", "crop"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or v <= 0):
+                raise ValueError(f"View.{name} must be a positive int or None, got {v!r}")
+        # tuples, so that the dataclass stays hashable when built from lists (YAML)
+        object.__setattr__(self, "mean", tuple(float(m) for m in self.mean))
+        object.__setattr__(self, "std", tuple(float(s) for s in self.std))
+
+    # ----- identity -------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "View":
+        return cls(**d)
+
+    def key(self) -> str:
+        """Short stable hash of the recipe (part of every result-cache key)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha1(blob).hexdigest()[:12]
+
+    def describe(self) -> str:
+        parts = []
+        if self.resize:
+            parts.append(f"Resize({self.resize}, {self.interpolation})")
+        if self.crop:
+            parts.append(
+                f"CenterCrop({self.crop}" + (f", shift={self.shift}px" if self.shift else "") + ")"
+            )
+        parts.append(f"Normalize(mean={_fmt(self.mean)}, std={_fmt(self.std)})")
+        return " -> ".join(parts)
+
+    def replace(self, **changes) -> "View":
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def output_size(self) -> int | None:
+        return self.crop or self.resize
+
+    # ----- the transform --------------------------------------------------------------
+    def transform(self) -> Callable:
+        """PIL RGB image -> float tensor (3, H, W), normalised. The CPU reference path.
+
+        Without a shift this is exactly ``Resize -> CenterCrop -> ToTensor -> Normalize``
+        from torchvision (tests compare against a hand-built pipeline)."""
+        from torchvision import transforms as T
+        from torchvision.transforms import InterpolationMode
+
+        mode = InterpolationMode(self.interpolation)
+        steps: list = []
+        if self.shift and self.crop:
+            steps.append(_ResizeShiftedCrop(self.resize, self.crop, self.shift, mode, self.antialias))
+        else:
+            if self.resize:
+                steps.append(T.Resize(self.resize, interpolation=mode, antialias=self.antialias))
+            if self.crop:
+                steps.append(T.CenterCrop(self.crop))
+        steps += [T.ToTensor(), T.Normalize(self.mean, self.std)]
+        return T.Compose(steps)
+
+    def __call__(self, image):
+        return self.transform()(image)
+
+
+def crop_box(height: int, width: int, crop: int, shift: int = 0, scale: float = 1.0):
+    """(top, left) of a ``crop`` x ``crop`` window centred in an (height, width) image and
+    moved by ``shift * scale`` pixels along the longer side (``scale`` = resized/original).
+    Rounding as torchvision's ``center_crop``."""
+    top = int(round((height - crop) / 2.0))
+    left = int(round((width - crop) / 2.0))
+    if shift:
+        d = int(round(shift * scale))
+        if width >= height:
+            left += d
+        else:
+            top += d
+    return top, left
+
+
+class _ResizeShiftedCrop:
+    """Resize the shorter side, then a centre crop moved by ``shift`` original-image pixels
+    along the longer side; pixels beyond the border come out black (``F.crop`` pads)."""
+
+    def __init__(self, resize, crop, shift, mode, antialias):
+        self.resize, self.crop, self.shift = resize, crop, shift
+        self.mode, self.antialias = mode, antialias
+
+    def __call__(self, img):
+        from torchvision.transforms import functional as F
+
+        w0, h0 = img.size
+        if self.resize:
+            img = F.resize(img, self.resize, interpolation=self.mode, antialias=self.antialias)
+        w, h = img.size
+        top, left = crop_box(h, w, self.crop, self.shift, scale=min(w, h) / min(w0, h0))
+        return F.crop(img, top, left, self.crop, self.crop)
+
+    def __repr__(self):
+        return f"ResizeShiftedCrop(resize={self.resize}, crop={self.crop}, shift={self.shift})"
+
+
+def _fmt(t):
+    return "(" + ", ".join(f"{x:.3g}" for x in t) + ")"
