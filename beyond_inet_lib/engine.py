@@ -1,0 +1,553 @@
+"""Batched inference with an on-disk result cache: the only place that touches a GPU.
+
+``predict(models, dataset, views)`` returns, for every (model, view), per-image outputs
+(logits, pooled features, layer taps) in dataset order. It is built around three rules:
+
+1. Each image is decoded once per pass and fed to every model and every view that still
+   needs it (decoding, not the model, is the bottleneck on a GPU).
+2. Results are cached on disk in chunks, keyed by (model key + weights id, dataset name +
+   file-list fingerprint, view, outputs). Each chunk file is written atomically (temp file,
+   fsync, rename), so an interrupted pass resumes where it stopped and two runs writing
+   the same cache never leave a half-written file. Nothing computed is computed again.
+3. Unreadable images are skipped and listed, never fatal; odd image modes are converted.
+
+Cache layout::
+
+    <cache>/results/<dataset>-<fingerprint>/<model>-<weights>/<view>-<outputs>/
+        unit.json                       what this folder holds (for humans)
+        chunk-00000.npz ...             rows, skipped rows + reasons, and the outputs
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .data import DatasetIndex
+from .images import UnreadableImage, load_rgb
+from .views import View
+
+OUTPUT_KINDS = ("logits", "features", "layers")
+DEFAULT_CHUNK = {"cpu": 256, "cuda": 4096}
+
+#: forward calls per model key (tests use it to prove a cached pass is not recomputed)
+FORWARD_CALLS: collections.Counter = collections.Counter()
+
+
+class EngineError(RuntimeError):
+    """A pass could not run; the message says what to do."""
+
+
+# =========================================================================== results
+@dataclass
+class Result:
+    """Outputs of one model under one view on one dataset, in dataset order.
+
+    ``table``: the dataset rows that were scored (unreadable images removed);
+    ``logits``: (N, C) float32 or None; ``features``: (N, D) or None; ``layers``: dict
+    layer name -> (N, D) pooled taps; ``skipped``: DataFrame (path, reason)."""
+
+    model: str
+    view_name: str
+    view: View
+    dataset: str
+    table: pd.DataFrame
+    logits: np.ndarray | None = None
+    features: np.ndarray | None = None
+    layers: dict = field(default_factory=dict)
+    skipped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["path", "reason"]))
+
+    def __len__(self):
+        return len(self.table)
+
+    def probs(self, class_mask=None) -> np.ndarray:
+        """Softmax over all columns, or over ``class_mask`` columns only."""
+        z = self.logits if class_mask is None else self.logits[:, np.asarray(class_mask)]
+        z = z.astype(np.float64)
+        z = z - z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def pred(self, class_mask=None) -> np.ndarray:
+        """Top-1 ImageNet index (argmax over ``class_mask`` columns when given)."""
+        if class_mask is None:
+            return self.logits.argmax(axis=1)
+        mask = np.asarray(class_mask)
+        return mask[self.logits[:, mask].argmax(axis=1)]
+
+
+class Results(dict):
+    """``{(model_key, view_name): Result}`` with a few conveniences."""
+
+    def for_model(self, model_key: str) -> dict[str, Result]:
+        return {v: r for (m, v), r in self.items() if m == model_key}
+
+    def only(self, model_key: str) -> Result:
+        rs = self.for_model(model_key)
+        if len(rs) != 1:
+            raise KeyError(f"{model_key}: {len(rs)} views ({list(rs)}); index by (model, view)")
+        return next(iter(rs.values()))
+
+    @property
+    def skipped(self) -> pd.DataFrame:
+        frames = [r.skipped for r in self.values() if len(r.skipped)]
+        if not frames:
+            return pd.DataFrame(columns=["path", "reason"])
+        return pd.concat(frames).drop_duplicates("path").reset_index(drop=True)
+
+
+# ============================================================================ units
+@dataclass
+class _Unit:
+    spec: object            # models.ModelSpec
+    view_name: str
+    view: View
+    outputs: tuple
+    layers: tuple | None
+    dir: Path
+    chunk_size: int
+
+    @property
+    def model_key(self):
+        return self.spec.key
+
+    def chunk_path(self, i: int) -> Path:
+        return self.dir / f"chunk-{i:05d}.npz"
+
+
+def _slug(s: str) -> str:
+    keep = "".join(c if c.isalnum() or c in "-_.@" else "_" for c in s)
+    return keep[:60] + ("-" + hashlib.sha1(s.encode()).hexdigest()[:6] if len(keep) > 60 or keep != s else "")
+
+
+def _sha(s: str, n: int = 10) -> str:
+    return hashlib.sha1(s.encode()).hexdigest()[:n]
+
+
+def _unit_dir(cache: Path, dataset: DatasetIndex, fingerprint: str, spec, view: View,
+              outputs: tuple, layers, chunk_size: int, extra_key: str) -> Path:
+    out_key = _sha(json.dumps([sorted(outputs), list(layers) if layers else None, chunk_size, extra_key]), 8)
+    return (cache / "results" / f"{_slug(dataset.name)}-{fingerprint}"
+            / f"{_slug(spec.key)}-{_sha(str(spec.weights_id), 8)}" / f"{view.key()}-{out_key}")
+
+
+def _resolve_views(spec, views, preprocessing: str) -> dict[str, View]:
+    if views is None:
+        return {"default": spec.view(preprocessing)}
+    if callable(views) and not isinstance(views, Mapping):
+        v = views(spec)
+        return dict(v)
+    if isinstance(views, View):
+        return {"default": views}
+    return dict(views)
+
+
+# ======================================================================= atomic I/O
+def atomic_write_bytes(path: Path, write: Callable) -> None:
+    """Write via ``write(fileobj)`` into a temp file beside ``path``, fsync, rename.
+
+    A crash leaves either the old file or the new one, never a partial file. On a full
+    disk the temp file is removed and the error says so; earlier files are untouched."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(e, OSError) and e.errno == 28:  # ENOSPC
+            raise EngineError(
+                f"disk full while writing {path}. Results written before this are intact; "
+                f"free space on {path.parent} (or set cache_dir in the profile to a larger disk) "
+                f"and run again: the pass resumes where it stopped.") from e
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
+def _save_chunk(path: Path, arrays: dict) -> None:
+    atomic_write_bytes(path, lambda f: np.savez(f, **arrays))
+
+
+def _load_chunk(path: Path) -> dict | None:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        return None
+    except Exception:  # a foreign/corrupt file: recompute that chunk rather than trust it
+        return None
+
+
+# ============================================================================ decode
+class _DecodeSet:
+    """torch Dataset: row -> {view key: tensor} from ONE decode of the file."""
+
+    def __init__(self, paths: list[str], views: dict[str, View]):
+        self.paths = paths
+        self.views = views
+        self._tf = None
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        if self._tf is None:  # built lazily, once per worker
+            self._tf = {k: v.transform() for k, v in self.views.items()}
+        try:
+            img = load_rgb(self.paths[i])
+        except UnreadableImage as e:
+            return i, None, str(e)
+        try:
+            return i, {k: tf(img) for k, tf in self._tf.items()}, ""
+        except Exception as e:  # a transform failing on a pathological image
+            return i, None, f"cannot preprocess: {e}"
+
+
+def _collate(items):
+    import torch
+
+    ok = [(i, t) for i, t, _ in items if t is not None]
+    bad = [(i, r) for i, t, r in items if t is None]
+    idx = [i for i, _ in ok]
+    tensors = {}
+    if ok:
+        for k in ok[0][1]:
+            tensors[k] = torch.stack([t[k] for _, t in ok])
+    return idx, tensors, bad
+
+
+# ===================================================================== model cache
+_LOADED: "collections.OrderedDict[tuple, object]" = collections.OrderedDict()
+_MAX_LOADED = 6
+
+
+def _load_model(spec, device: str, clip_logit_scale: str, cache_dir: Path):
+    key = (spec.key, str(spec.weights_id), device, clip_logit_scale)
+    if key in _LOADED:
+        _LOADED.move_to_end(key)
+        return _LOADED[key]
+    model = spec.load(device=device, clip_logit_scale=clip_logit_scale, cache_dir=cache_dir)
+    model.eval()
+    _LOADED[key] = model
+    while len(_LOADED) > _MAX_LOADED:
+        _LOADED.popitem(last=False)
+    return model
+
+
+def clear_model_cache():
+    _LOADED.clear()
+
+
+def resolve_device(device: str = "auto") -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise EngineError(f"device={device!r} but no CUDA GPU is visible here; use device: cpu "
+                          f"(or auto) in the profile")
+    return device
+
+
+# =========================================================================== forward
+def pool_tap_output(out):
+    """A layer's output -> (N, D) for CKA: conv maps (N, C, H, W) are averaged over space;
+    token sequences (N, T, C) keep the first (class) token and the mean of the others;
+    tuples (attention modules returning extras) use their first element."""
+    try:
+        from .models import pool_tap_output as model_pool  # the model zoo may know better
+        return model_pool(out)
+    except ImportError:
+        pass
+    if isinstance(out, (tuple, list)):
+        out = out[0]
+    if out.dim() == 4:
+        return out.mean(dim=(2, 3))
+    if out.dim() == 3:
+        import torch
+
+        return torch.cat([out[:, 0], out[:, 1:].mean(dim=1)], dim=1) if out.shape[1] > 1 else out[:, 0]
+    return out.flatten(1)
+
+
+def _is_oom(e: BaseException) -> bool:
+    import torch
+
+    return isinstance(e, torch.cuda.OutOfMemoryError) or (
+        isinstance(e, RuntimeError) and "out of memory" in str(e).lower())
+
+
+class _Runner:
+    """Runs one model's requested outputs on a batch, halving the micro-batch on OOM."""
+
+    def __init__(self, model, unit_outputs: dict, device: str, precision: str, channels_last: bool):
+        self.model, self.device = model, device
+        self.precision, self.channels_last = precision, channels_last
+        self.micro = None  # micro-batch size after a back-off (None: whole batch)
+        self.unit_outputs = unit_outputs
+
+    def _autocast(self):
+        import torch
+
+        if self.precision in ("bf16", "fp16") and self.device != "cpu":
+            dt = torch.bfloat16 if self.precision == "bf16" else torch.float16
+            return torch.autocast(device_type=self.device.split(":")[0], dtype=dt)
+        return contextlib.nullcontext()
+
+    def _once(self, x, outputs, layer_names):
+        import torch
+
+        taps: dict = {}
+        handles = []
+        if layer_names:
+            mods = self.model.layer_modules()
+            for name in layer_names:
+                def hook(_m, _i, out, name=name):
+                    taps[name] = pool_tap_output(out).float().cpu()
+                handles.append(mods[name].register_forward_hook(hook))
+        try:
+            FORWARD_CALLS[self.model.spec.key] += 1
+            res = {}
+            with torch.inference_mode(), self._autocast():
+                if "features" in outputs and "logits" in outputs and hasattr(self.model, "features_and_logits"):
+                    f, z = self.model.features_and_logits(x)
+                    res["features"], res["logits"] = f.float().cpu(), z.float().cpu()
+                else:
+                    if "logits" in outputs or layer_names:
+                        z = self.model(x)
+                        if "logits" in outputs:
+                            res["logits"] = z.float().cpu()
+                    if "features" in outputs:
+                        res["features"] = self.model.features(x).float().cpu()
+            for name in layer_names or ():
+                res[f"layer::{name}"] = taps[name]
+            return res
+        finally:
+            for h in handles:
+                h.remove()
+
+    def run(self, x, outputs, layer_names):
+        import torch
+
+        x = x.to(self.device, non_blocking=True)
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        n = x.shape[0]
+        size = self.micro or n
+        parts, start = [], 0
+        while start < n:
+            xb = x[start:start + size]
+            try:
+                parts.append(self._once(xb, outputs, layer_names))
+                start += xb.shape[0]
+            except BaseException as e:
+                if not _is_oom(e) or size == 1:
+                    raise
+                if self.device.startswith("cuda"):
+                    torch.cuda.empty_cache()
+                size = max(1, size // 2)
+                self.micro = size
+                print(f"[beyond-inet] out of memory on {self.model.spec.key}: micro-batch -> {size}",
+                      file=sys.stderr)
+        return {k: torch.cat([p[k] for p in parts]).numpy() for k in parts[0]}
+
+
+# ============================================================================ predict
+def predict(models, dataset: DatasetIndex, views=None, *, outputs: Iterable[str] = ("logits",),
+            layers: Mapping | None = None, cache_dir=None, device: str = "auto",
+            batch_size: int = 32, num_workers: int = 2, precision: str = "auto",
+            preprocessing: str = "paper", clip_logit_scale: str = "paper",
+            chunk_size: int | None = None, progress: bool | None = None,
+            channels_last: bool = True, profile=None) -> Results:
+    """Per-image outputs of every model under every view on ``dataset``; cached, resumable.
+
+    models: ModelSpec objects or registry keys. views: None (each model's own view), a
+    ``View``, a dict name -> View for all models, or a callable spec -> dict name -> View.
+    outputs: any of "logits", "features", "layers". layers: dict model key -> list of layer
+    names (from ``LoadedModel.layer_modules()``) tapped when "layers" is requested.
+    ``profile`` (a config.Profile) supplies cache_dir, device, batch size, workers,
+    precision, preprocessing and logit scale unless given explicitly.
+    """
+    if profile is not None:
+        cache_dir = cache_dir or profile.resolved_cache_dir()
+        device = profile.device if device == "auto" else device
+        batch_size, num_workers = profile.batch_size, profile.num_workers
+        precision = profile.precision if precision == "auto" else precision
+        preprocessing, clip_logit_scale = profile.preprocessing, profile.clip_logit_scale
+    outputs = tuple(sorted(set(outputs)))
+    bad = set(outputs) - set(OUTPUT_KINDS)
+    if bad:
+        raise ValueError(f"unknown outputs {sorted(bad)}; accepted: {OUTPUT_KINDS}")
+    if "layers" in outputs and not layers:
+        raise ValueError("outputs includes 'layers': pass layers={model_key: [layer names]}")
+    cache = Path(cache_dir) if cache_dir else Path(".cache/beyond-inet").resolve()
+    device = resolve_device(device)
+    if precision == "auto":
+        precision = "bf16" if device.startswith("cuda") else "fp32"
+    chunk_size = chunk_size or DEFAULT_CHUNK["cuda" if device.startswith("cuda") else "cpu"]
+    specs = [_spec(m) for m in models]
+    fingerprint = dataset.fingerprint()
+    n = len(dataset)
+    n_chunks = max(1, -(-n // chunk_size))
+
+    units: list[_Unit] = []
+    for spec in specs:
+        for vname, view in _resolve_views(spec, views, preprocessing).items():
+            lay = tuple(layers.get(spec.key, ())) if (layers and "layers" in outputs) else None
+            extra = clip_logit_scale if spec.training == "clip" else ""
+            d = _unit_dir(cache, dataset, fingerprint, spec, view, outputs, lay, chunk_size, extra)
+            units.append(_Unit(spec, vname, view, outputs, lay, d, chunk_size))
+
+    missing = {u_i: [c for c in range(n_chunks) if not u.chunk_path(c).exists()]
+               for u_i, u in enumerate(units)}
+    todo_chunks = sorted({c for cs in missing.values() for c in cs})
+    if todo_chunks and n:
+        _run_pass(units, missing, todo_chunks, dataset, fingerprint, chunk_size, device, precision,
+                  batch_size, num_workers, clip_logit_scale, cache, progress, channels_last)
+
+    results = Results()
+    for u in units:
+        results[(u.spec.key, u.view_name)] = _collect(u, dataset, n_chunks)
+    return results
+
+
+def _spec(m):
+    if isinstance(m, str):
+        from .models import get_model
+
+        return get_model(m)
+    return m
+
+
+def _write_manifest(u: _Unit, dataset: DatasetIndex, fingerprint: str, n: int):
+    m = u.dir / "unit.json"
+    if m.exists():
+        return
+    info = {"model": u.spec.key, "weights_id": str(u.spec.weights_id), "dataset": dataset.name,
+            "fingerprint": fingerprint, "n_images": n, "view": u.view.to_dict(),
+            "view_name": u.view_name, "outputs": list(u.outputs),
+            "layers": list(u.layers) if u.layers else None, "chunk_size": u.chunk_size}
+    atomic_write_bytes(m, lambda f: f.write(json.dumps(info, indent=1).encode()))
+
+
+def _progress_enabled(progress):
+    if progress is not None:
+        return progress
+    return os.environ.get("BEYOND_INET_PROGRESS", "1") != "0"
+
+
+def _run_pass(units, missing, todo_chunks, dataset, fingerprint, chunk_size, device, precision,
+              batch_size, num_workers, clip_logit_scale, cache, progress, channels_last):
+    import torch
+    from torch.utils.data import DataLoader
+    from tqdm.auto import tqdm
+
+    n = len(dataset)
+    for u_i, u in enumerate(units):
+        if missing[u_i]:
+            _write_manifest(u, dataset, fingerprint, n)
+    # the decode work: union of views still needed, each decoded once per image
+    need_views = {units[u_i].view.key(): units[u_i].view for u_i, cs in missing.items() if cs}
+    paths = [str(p) for p in dataset.paths]
+    batches, chunk_of_batch = [], []
+    for c in todo_chunks:
+        lo, hi = c * chunk_size, min(n, (c + 1) * chunk_size)
+        for s in range(lo, hi, batch_size):
+            batches.append(list(range(s, min(hi, s + batch_size))))
+            chunk_of_batch.append(c)
+    loader = DataLoader(_DecodeSet(paths, need_views), batch_sampler=batches, collate_fn=_collate,
+                        num_workers=num_workers, pin_memory=device.startswith("cuda"),
+                        persistent_workers=False, prefetch_factor=4 if num_workers else None)
+    runners: dict[str, _Runner] = {}
+    pending = collections.defaultdict(lambda: collections.defaultdict(list))  # (u_i) -> key -> parts
+    pend_rows: dict = collections.defaultdict(list)
+    pend_skip: dict = collections.defaultdict(list)
+    n_imgs = sum(len(b) for b in batches)
+    models_desc = ", ".join(sorted({u.spec.key for u_i, u in enumerate(units) if missing[u_i]}))
+    bar = tqdm(total=n_imgs, unit="img", desc=f"{dataset.name} [{models_desc}]",
+               disable=not _progress_enabled(progress), file=sys.stderr, dynamic_ncols=True)
+    current_chunk = None
+    try:
+        for b_i, (idx, tensors, bad) in enumerate(loader):
+            c = chunk_of_batch[b_i]
+            current_chunk = c
+            active = [u_i for u_i, cs in missing.items() if c in set(cs)]
+            for r, reason in bad:
+                pend_skip[c].append((r, reason))
+            if idx:
+                for u_i in active:
+                    u = units[u_i]
+                    if u.spec.key not in runners:
+                        model = _load_model(u.spec, device, clip_logit_scale, cache)
+                        if channels_last and device.startswith("cuda"):
+                            model = model.to(memory_format=torch.channels_last)
+                        runners[u.spec.key] = _Runner(model, {}, device, precision, channels_last)
+                    want = tuple(o for o in u.outputs if o != "layers")
+                    out = runners[u.spec.key].run(tensors[u.view.key()], want, u.layers)
+                    for k, v in out.items():
+                        pending[u_i][k].append(v)
+                pend_rows[c].extend(idx)
+            bar.update(len(idx) + len(bad))
+            last_of_chunk = b_i + 1 == len(batches) or chunk_of_batch[b_i + 1] != c
+            if last_of_chunk:
+                for u_i in active:
+                    arrays = {"rows": np.asarray(pend_rows[c], dtype=np.int64),
+                              "skipped_rows": np.asarray([r for r, _ in pend_skip[c]], dtype=np.int64),
+                              "skipped_reasons": np.asarray([s for _, s in pend_skip[c]], dtype=str)}
+                    for k, parts in pending[u_i].items():
+                        arrays[k] = np.concatenate(parts).astype(np.float32)
+                    _save_chunk(units[u_i].chunk_path(c), arrays)
+                    pending[u_i].clear()
+                pend_rows.pop(c, None)
+                pend_skip.pop(c, None)
+    finally:
+        bar.close()
+
+
+def _collect(u: _Unit, dataset: DatasetIndex, n_chunks: int) -> Result:
+    rows, skipped_rows, reasons = [], [], []
+    arrays = collections.defaultdict(list)
+    for c in range(n_chunks):
+        z = _load_chunk(u.chunk_path(c))
+        if z is None:
+            raise EngineError(f"cache chunk {u.chunk_path(c)} is missing or unreadable after the pass; "
+                              f"delete {u.dir} and run again")
+        rows.append(z["rows"])
+        skipped_rows.append(z["skipped_rows"])
+        reasons.append(z["skipped_reasons"])
+        for k, v in z.items():
+            if k not in ("rows", "skipped_rows", "skipped_reasons"):
+                arrays[k].append(v)
+    rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    sk = np.concatenate(skipped_rows) if skipped_rows else np.zeros(0, dtype=np.int64)
+    rs = np.concatenate(reasons) if reasons else np.zeros(0, dtype=str)
+    table = dataset.table.iloc[rows].reset_index(drop=True)
+    skipped = pd.DataFrame({"path": dataset.table["path"].to_numpy()[sk] if len(sk) else [],
+                            "reason": rs.tolist()})
+    cat = {k: np.concatenate(v) for k, v in arrays.items()}
+    layers = {k[len("layer::"):]: v for k, v in cat.items() if k.startswith("layer::")}
+    return Result(u.spec.key, u.view_name, u.view, dataset.name, table,
+                  logits=cat.get("logits"), features=cat.get("features"), layers=layers,
+                  skipped=skipped)

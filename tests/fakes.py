@@ -1,0 +1,70 @@
+"""Small stand-ins for ModelSpec / LoadedModel, so engine tests need no real weights."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+
+from beyond_inet_lib.views import View
+
+
+class TinyNet(torch.nn.Module):
+    """Deterministic 'model': logits are a fixed linear map of per-channel means and stds.
+
+    Hooks (``fail_after``, ``oom_above``, ``sleep``) simulate interruptions, GPU
+    out-of-memory and slow models."""
+
+    def __init__(self, spec, num_classes=10, fail_after=None, oom_above=None, sleep=0.0):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.spec = spec
+        self.proj = torch.nn.Linear(6, num_classes)
+        with torch.no_grad():
+            self.proj.weight.copy_(torch.randn(num_classes, 6, generator=g))
+            self.proj.bias.zero_()
+        self.norm = torch.nn.Identity()
+        self.calls = 0
+        self.fail_after, self.oom_above, self.sleep = fail_after, oom_above, sleep
+
+    def _stats(self, x):
+        return torch.cat([x.mean(dim=(2, 3)), x.std(dim=(2, 3))], dim=1)
+
+    def forward(self, x):
+        self.calls += 1
+        if self.fail_after is not None and self.calls > self.fail_after:
+            raise KeyboardInterrupt("simulated interruption")
+        if self.oom_above is not None and x.shape[0] > self.oom_above:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        if self.sleep:
+            time.sleep(self.sleep)
+        return self.proj(self.norm(self._stats(x)))
+
+    def features(self, x):
+        return self._stats(x)
+
+    def layer_modules(self, kinds=None):
+        return {"norm": self.norm, "proj": self.proj}
+
+
+@dataclass(frozen=True)
+class FakeSpec:
+    key: str = "fake"
+    label: str = "Fake"
+    source: str = "random"
+    arch: str = "other"
+    training: str = "supervised"
+    paper_key: str | None = None
+    trained: bool = False
+    weights_id: str = "fake-v1"
+    resolution: int = 32
+    fail_after: int | None = None
+    oom_above: int | None = None
+    sleep: float = 0.0
+
+    def view(self, preprocessing="paper"):
+        return View(resize=40, crop=32)
+
+    def load(self, device="cpu", clip_logit_scale="paper", cache_dir=None):
+        return TinyNet(self, fail_after=self.fail_after, oom_above=self.oom_above, sleep=self.sleep).to(device)

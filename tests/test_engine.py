@@ -1,0 +1,225 @@
+"""Engine: decode once, cache, resume, skip bad files, back off on OOM, atomic writes."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from beyond_inet_lib import engine
+from beyond_inet_lib.data import DatasetIndex
+from beyond_inet_lib.views import View
+
+from fakes import FakeSpec
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def make_images(folder: Path, n: int, seed: int = 0) -> DatasetIndex:
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(n):
+        h, w = int(rng.integers(36, 60)), int(rng.integers(36, 60))
+        arr = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+        name = f"img{i:03d}.png"
+        Image.fromarray(arr).save(folder / name)
+        rows.append({"path": name, "label": i % 10})
+    return DatasetIndex("tiny", folder, pd.DataFrame(rows))
+
+
+def run(spec, ds, cache, **kw):
+    kw.setdefault("batch_size", 4)
+    kw.setdefault("num_workers", 0)
+    kw.setdefault("chunk_size", 8)
+    kw.setdefault("progress", False)
+    return engine.predict([spec], ds, cache_dir=cache, device="cpu", **kw)
+
+
+def test_cached_pass_is_not_recomputed(tmp_path):
+    ds = make_images(tmp_path / "img", 20)
+    spec = FakeSpec(key="cached")
+    engine.clear_model_cache()
+    before = engine.FORWARD_CALLS["cached"]
+    r1 = run(spec, ds, tmp_path / "cache")
+    first = engine.FORWARD_CALLS["cached"] - before
+    assert first == 5  # 20 images in chunks of 8 -> batches of 4: 2 + 2 + 1
+    r2 = run(spec, ds, tmp_path / "cache")
+    assert engine.FORWARD_CALLS["cached"] - before == first  # nothing recomputed
+    a, b = r1.only("cached"), r2.only("cached")
+    np.testing.assert_array_equal(a.logits, b.logits)
+    assert a.logits.shape == (20, 10)
+    assert list(a.table["path"]) == list(ds.table["path"])
+
+
+def test_decode_once_for_all_models_and_views(tmp_path, monkeypatch):
+    ds = make_images(tmp_path / "img", 12)
+    calls = []
+    real = engine.load_rgb
+    monkeypatch.setattr(engine, "load_rgb", lambda p: (calls.append(p), real(p))[1])
+    specs = [FakeSpec(key="m1"), FakeSpec(key="m2", weights_id="other")]
+    views = {"a": View(resize=40, crop=32), "b": View(resize=48, crop=32, interpolation="bicubic")}
+    res = engine.predict(specs, ds, views, cache_dir=tmp_path / "c", device="cpu", batch_size=4,
+                         num_workers=0, chunk_size=8, progress=False)
+    assert len(calls) == 12  # each image decoded once for 2 models x 2 views
+    assert set(res) == {("m1", "a"), ("m1", "b"), ("m2", "a"), ("m2", "b")}
+    # the two views really differ, and each matches a direct computation
+    ra, rb = res[("m1", "a")], res[("m1", "b")]
+    assert not np.allclose(ra.logits, rb.logits)
+    net = specs[0].load()
+    x = torch.stack([views["b"].transform()(real(p)) for p in ds.paths])
+    np.testing.assert_allclose(rb.logits, net(x).detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_interrupted_pass_resumes_to_same_results(tmp_path):
+    ds = make_images(tmp_path / "img", 30)
+    ref = run(FakeSpec(key="resume"), ds, tmp_path / "ref").only("resume")
+    engine.clear_model_cache()
+    with pytest.raises(KeyboardInterrupt):
+        run(FakeSpec(key="resume", fail_after=5), ds, tmp_path / "c")
+    engine.clear_model_cache()
+    done = list((tmp_path / "c").rglob("chunk-*.npz"))
+    assert 0 < len(done) < 4  # some chunks were written, not all
+    before = engine.FORWARD_CALLS["resume"]
+    again = run(FakeSpec(key="resume"), ds, tmp_path / "c").only("resume")
+    # only the missing chunks were computed: 30 images = 8 batches; done chunks skipped
+    assert engine.FORWARD_CALLS["resume"] - before == 8 - 2 * len(done)
+    np.testing.assert_array_equal(again.logits, ref.logits)
+    assert list(again.table["path"]) == list(ref.table["path"])
+    assert not list((tmp_path / "c").rglob(".tmp-*"))
+
+
+def _odd_images(folder: Path):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 256, size=(40, 50, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(folder / "a_ok.png")
+    Image.fromarray(rgb).convert("CMYK").save(folder / "b_cmyk.jpg")
+    Image.fromarray(rgb).convert("L").save(folder / "c_gray.jpg")
+    Image.fromarray(np.dstack([rgb, np.full((40, 50), 128, np.uint8)])).save(folder / "d_rgba.png")
+    Image.fromarray((rng.integers(0, 65535, size=(40, 50))).astype(np.uint16)).save(folder / "e_16bit.png")
+    (folder / "f_empty.jpg").write_bytes(b"")
+    good = folder / "g_trunc.jpg"
+    Image.fromarray(rgb).save(good, quality=95)
+    data = good.read_bytes()
+    good.write_bytes(data[: len(data) // 2])
+    (folder / "h_garbage.png").write_bytes(b"this is not an image at all" * 10)
+    names = sorted(p.name for p in folder.iterdir())
+    return DatasetIndex("odd", folder, pd.DataFrame({"path": names, "label": 0}))
+
+
+def test_unreadable_images_are_skipped_and_listed(tmp_path):
+    ds = _odd_images(tmp_path / "odd")
+    res = run(FakeSpec(key="odd"), ds, tmp_path / "c").only("odd")
+    assert sorted(res.skipped["path"]) == ["f_empty.jpg", "g_trunc.jpg", "h_garbage.png"]
+    assert all(isinstance(r, str) and r for r in res.skipped["reason"])
+    assert "empty" in res.skipped.set_index("path").loc["f_empty.jpg", "reason"]
+    assert list(res.table["path"]) == ["a_ok.png", "b_cmyk.jpg", "c_gray.jpg", "d_rgba.png", "e_16bit.png"]
+    assert np.isfinite(res.logits).all()
+
+
+def test_sixteen_bit_png_is_rescaled_not_clipped(tmp_path):
+    from beyond_inet_lib.images import load_rgb
+
+    a = np.full((8, 8), 32768, dtype=np.uint16)  # half of full scale
+    Image.fromarray(a).save(tmp_path / "x.png")
+    rgb = np.asarray(load_rgb(tmp_path / "x.png"))
+    assert rgb.shape == (8, 8, 3) and abs(int(rgb[0, 0, 0]) - 128) <= 1  # naive convert gives 255
+
+
+def test_out_of_memory_backs_off_and_completes(tmp_path, capsys):
+    ds = make_images(tmp_path / "img", 16)
+    ref = run(FakeSpec(key="oomref"), ds, tmp_path / "ref", batch_size=8).only("oomref")
+    got = run(FakeSpec(key="oom", oom_above=3), ds, tmp_path / "c", batch_size=8).only("oom")
+    np.testing.assert_allclose(got.logits, ref.logits, rtol=1e-5, atol=1e-6)
+    assert "micro-batch -> 2" in capsys.readouterr().err
+
+
+def test_disk_full_is_a_clear_error_and_earlier_chunks_survive(tmp_path, monkeypatch):
+    ds = make_images(tmp_path / "img", 24)
+    real = np.savez
+    n = {"calls": 0}
+
+    def savez(f, **arrays):
+        n["calls"] += 1
+        if n["calls"] == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(f, **arrays)
+
+    monkeypatch.setattr(engine.np, "savez", savez)
+    with pytest.raises(engine.EngineError, match="disk full"):
+        run(FakeSpec(key="full"), ds, tmp_path / "c")
+    chunks = list((tmp_path / "c").rglob("chunk-*.npz"))
+    assert len(chunks) == 1 and engine._load_chunk(chunks[0])["logits"].shape == (8, 10)
+    assert not list((tmp_path / "c").rglob(".tmp-*"))
+    monkeypatch.setattr(engine.np, "savez", real)
+    res = run(FakeSpec(key="full"), ds, tmp_path / "c").only("full")
+    assert res.logits.shape == (24, 10)
+
+
+def test_features_and_layers(tmp_path):
+    ds = make_images(tmp_path / "img", 10)
+    res = engine.predict([FakeSpec(key="feat")], ds, outputs=("logits", "features", "layers"),
+                         layers={"feat": ["norm", "proj"]}, cache_dir=tmp_path / "c", device="cpu",
+                         batch_size=4, num_workers=0, progress=False).only("feat")
+    assert res.features.shape == (10, 6)
+    np.testing.assert_allclose(res.layers["norm"], res.features, rtol=1e-6)
+    np.testing.assert_allclose(res.layers["proj"], res.logits, rtol=1e-6)
+
+
+_KILL_SCRIPT = textwrap.dedent("""
+    import sys; sys.path.insert(0, {tests!r})
+    from pathlib import Path
+    import pandas as pd
+    from beyond_inet_lib import engine
+    from beyond_inet_lib.data import DatasetIndex
+    from fakes import FakeSpec
+    ds = DatasetIndex("tiny", Path({img!r}), pd.DataFrame({{"path": sorted(p.name for p in Path({img!r}).iterdir()), "label": 0}}))
+    engine.predict([FakeSpec(key="killme", sleep={sleep})], ds, cache_dir={cache!r}, device="cpu",
+                   batch_size=2, num_workers=0, chunk_size=4, progress=False)
+""")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
+def test_killed_process_resumes_without_duplicates(tmp_path, sig):
+    ds = make_images(tmp_path / "img", 24)
+    ref = run(FakeSpec(key="killme"), ds, tmp_path / "ref", batch_size=2, chunk_size=4).only("killme")
+    script = _KILL_SCRIPT.format(tests=str(ROOT / "tests"), img=str(tmp_path / "img"),
+                                 cache=str(tmp_path / "c"), sleep=0.05)
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list((tmp_path / "c").rglob("chunk-*.npz"))) < 2:
+        time.sleep(0.02)
+    proc.send_signal(sig)
+    proc.wait(timeout=30)
+    n_done = len(list((tmp_path / "c").rglob("chunk-*.npz")))
+    assert 2 <= n_done < 6
+    for f in (tmp_path / "c").rglob("chunk-*.npz"):
+        assert engine._load_chunk(f) is not None  # never a half-written chunk
+    engine.clear_model_cache()
+    again = run(FakeSpec(key="killme"), ds, tmp_path / "c", batch_size=2, chunk_size=4).only("killme")
+    np.testing.assert_array_equal(again.logits, ref.logits)
+    assert again.table["path"].is_unique and len(again.table) == 24
+
+
+def test_two_concurrent_writers_do_not_corrupt(tmp_path):
+    ds = make_images(tmp_path / "img", 24)
+    ref = run(FakeSpec(key="killme"), ds, tmp_path / "ref", batch_size=2, chunk_size=4).only("killme")
+    script = _KILL_SCRIPT.format(tests=str(ROOT / "tests"), img=str(tmp_path / "img"),
+                                 cache=str(tmp_path / "c"), sleep=0.01)
+    procs = [subprocess.Popen([sys.executable, "-c", script], cwd=ROOT) for _ in range(2)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    again = run(FakeSpec(key="killme"), ds, tmp_path / "c", batch_size=2, chunk_size=4).only("killme")
+    np.testing.assert_array_equal(again.logits, ref.logits)
