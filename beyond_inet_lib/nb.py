@@ -1,0 +1,208 @@
+"""What every notebook needs in one object: the profile, its models, datasets (or a clear
+panel when one is absent), cached predictions, the paper's numbers, headline recording.
+
+    study = nb.setup(profile, data_root, report_dir, "calibration")
+    samples = study.dataset("imagenet-samples")
+    res = study.predict(samples)
+
+Notebooks narrate; everything that computes lives in the library.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from . import paper
+from .config import Profile, load_profile
+from .data import DatasetIndex, DatasetMissing, load_dataset
+
+
+def _display(obj):
+    try:
+        from IPython.display import display
+
+        display(obj)
+    except ImportError:  # plain Python: print something sensible
+        print(obj)
+
+
+def panel(title: str, body: str, kind: str = "info"):
+    """A boxed note on the page (missing dataset, stand-in, untrained models)."""
+    from IPython.display import HTML
+
+    colours = {"info": ("#eef4fb", "#3b6ea8"), "warn": ("#fff6e5", "#b7791f"),
+               "missing": ("#fdecec", "#b83232")}
+    bg, fg = colours.get(kind, colours["info"])
+    body_html = html.escape(body).replace("\n", "<br>")
+    _display(HTML(f'<div class="bi-panel bi-{kind}" style="background:{bg};border-left:4px solid {fg};'
+                  f'padding:0.6em 1em;margin:0.8em 0;font-family:sans-serif">'
+                  f'<b style="color:{fg}">{html.escape(title)}</b><br>{body_html}</div>'))
+
+
+def finding(markdown_text: str):
+    """Show a finding computed from the numbers (a Markdown paragraph)."""
+    from IPython.display import Markdown
+
+    _display(Markdown(markdown_text))
+
+
+def table(df: pd.DataFrame, floatfmt: str = "{:.3f}", caption: str | None = None):
+    """A compact HTML table (no index) for the page."""
+    from IPython.display import HTML
+
+    styled = df.to_html(index=False, float_format=lambda x: floatfmt.format(x), na_rep="–",
+                        border=0, classes="bi-table")
+    cap = f"<p style='font-size:90%;color:#555'>{html.escape(caption)}</p>" if caption else ""
+    _display(HTML(TABLE_CSS + styled + cap))
+
+
+TABLE_CSS = """<style>
+.bi-table {border-collapse: collapse; font-family: sans-serif; font-size: 13px; margin: 0.5em 0}
+.bi-table th {background: #f0f0f0; padding: 4px 10px; text-align: left}
+.bi-table td {padding: 3px 10px; border-bottom: 1px solid #e5e5e5; text-align: right}
+.bi-table td:first-child {text-align: left}
+</style>"""
+
+
+@dataclass
+class Study:
+    profile: Profile
+    data_root: Path | None
+    report_dir: Path | None
+    property: str
+    models: list = field(default_factory=list)
+    standins_used: list = field(default_factory=list)
+
+    # ------------------------------------------------------------------ settings
+    @property
+    def settings(self):
+        return self.profile.settings(self.property)
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.profile.resolved_cache_dir()
+
+    # -------------------------------------------------------------------- models
+    def label(self, key: str) -> str:
+        spec = self.spec(key)
+        return spec.label + ("" if spec.trained else " (untrained)")
+
+    def spec(self, key: str):
+        for m in self.models:
+            if m.key == key:
+                return m
+        from .models import get_model
+
+        return get_model(key)
+
+    def model_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([{"model": self.label(m.key), "key": m.key, "architecture": m.arch,
+                              "training": m.training, "paper model": m.paper_key or "–",
+                              "weights": "pretrained" if m.trained else "untrained (random init)",
+                              "preprocessing": m.view(self.profile.preprocessing).describe()}
+                             for m in self.models])
+
+    def describe_models(self):
+        table(self.model_frame())
+        untrained = [self.label(m.key) for m in self.models if not m.trained]
+        if untrained:
+            panel("Untrained stand-ins",
+                  f"{', '.join(untrained)} are randomly initialised small models that exercise the code "
+                  f"paths of the paper's architectures. Their numbers are shown for completeness and mean "
+                  f"nothing about those architectures.", "warn")
+
+    # ------------------------------------------------------------------ datasets
+    def dataset(self, name: str, *, show_missing: bool = True, **kw) -> DatasetIndex | None:
+        """The dataset, or None after showing a panel that says where it was looked for,
+        the layout expected and how to get it."""
+        try:
+            return load_dataset(name, self.data_root, **kw)
+        except DatasetMissing as e:
+            if show_missing:
+                panel(f"Dataset not found: {name}",
+                      f"Looked at: {e.looked_at}\n" + (f"Found: {e.found}\n" if e.found else "")
+                      + f"Expected layout: {e.layout}\nGet it with: {e.how_to_get}", "missing")
+            return None
+
+    def imagenet_eval_set(self, max_images: int | None = None) -> DatasetIndex | None:
+        """ImageNet-1k val when the data root has it; else the 1,000 ImageNet sample images
+        (one per class, from the train split: accuracy is optimistic), said on the page."""
+        val = self.dataset("imagenet-val", show_missing=False)
+        if val is not None:
+            return val.subset(_spread(len(val), max_images, self.profile.seed))
+        samples = self.dataset("imagenet-samples", show_missing=False)
+        if samples is None:
+            self.dataset("imagenet-val")  # shows the panel for the real thing
+            return None
+        panel("ImageNet val not found: using the 1,000 ImageNet sample images",
+              "One image per class, from the ImageNet train split (so models have seen them: "
+              "accuracy and calibration are optimistic). Point the data root at ImageNet val "
+              "(`beyond-inet data check`) for the paper's protocol.", "warn")
+        return samples.subset(_spread(len(samples), max_images, self.profile.seed))
+
+    def standin(self, build, *args, **kw) -> DatasetIndex:
+        """Build (or reuse) a generated stand-in and say so on the page."""
+        ds = build(*args, cache_dir=self.cache_dir, seed=self.profile.seed, **kw)
+        self.standins_used.append(ds.name)
+        panel(f"Stand-in data: {ds.name}",
+              f"{ds.description}\n{len(ds)} images. Numbers on this data are not comparable to the "
+              f"paper's.", "warn")
+        return ds
+
+    # --------------------------------------------------------------- predictions
+    def predict(self, dataset: DatasetIndex, views=None, models=None, **kw):
+        from . import engine
+
+        specs = models if models is not None else self.models
+        return engine.predict(specs, dataset, views, profile=self.profile, **kw)
+
+    # ------------------------------------------------------------------ headline
+    def paper(self, metric: str, key: str) -> float | None:
+        return paper.paper_value(metric, self.spec(key).paper_key)
+
+    def headline_row(self, key: str, metric: str, value: float, better: str = "higher",
+                     paper_metric: str | None = None, note: str = "") -> dict:
+        spec = self.spec(key)
+        notes = [n for n in (note, "" if spec.trained else "untrained") if n]
+        return {"model": self.label(key), "metric": metric, "value": float(value),
+                "paper": self.paper(paper_metric, key) if paper_metric else None,
+                "better": better, "note": "; ".join(notes)}
+
+    def record(self, rows: list[dict]):
+        """Headline numbers for the report's index page (no-op outside a report run)."""
+        from . import report
+
+        report.record(self.property, pd.DataFrame(rows), self.report_dir)
+
+
+def _spread(n: int, k: int | None, seed: int):
+    """Indices of ``k`` of ``n`` items spread evenly (all when k is None): deterministic and
+    class-balanced for class-sorted datasets."""
+    import numpy as np
+
+    if k is None or k >= n:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, k).round().astype(int))
+
+
+def setup(profile: str, data_root: str | None, report_dir: str | None, prop: str) -> Study:
+    """Load and validate the profile, resolve the data root, build the model specs."""
+    warnings.filterwarnings("ignore")
+    os.environ.setdefault("BEYOND_INET_PROGRESS", "0" if report_dir else "1")
+    overrides = {"data_root": data_root} if data_root else None
+    prof = load_profile(profile, overrides)
+    from .models import get_model
+
+    models = [get_model(k) for k in prof.models]
+    import numpy as np
+    import torch
+
+    torch.manual_seed(prof.seed)
+    np.random.seed(prof.seed)
+    return Study(prof, prof.resolved_data_root(), Path(report_dir) if report_dir else None, prop, models)
