@@ -678,6 +678,8 @@ def linear_probe(train_x, train_y, val_x, val_y, test_x, test_y,
     if not len(c_grid):
         raise ValueError("linear_probe: c_grid is empty")
     chosen = _pick_backend(backend, device, tx.size)
+    if chosen == "torch" and device is None and backend == "auto":
+        device = "cuda"  # auto picked torch because a GPU is present and the features are large
 
     def fit_predict(x, y, evals, c):
         if chosen == "torch":
