@@ -351,10 +351,14 @@ def val_number(file_name: str) -> int | None:
 
 
 def _timm_info_file(name: str) -> Path:
-    """A file of timm's ``timm/data/_info`` folder (class lists timm ships)."""
-    import timm.data
+    """A file of timm's ``timm/data/_info`` folder (class lists timm ships). Located
+    without importing timm (which would import torch: seconds)."""
+    import importlib.util
 
-    return Path(timm.data.__file__).parent / "_info" / name
+    spec = importlib.util.find_spec("timm")
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError("timm is not installed; it ships the ImageNet-A/R/ReaL class lists")
+    return Path(spec.origin).parent / "data" / "_info" / name
 
 
 @functools.lru_cache(maxsize=None)
