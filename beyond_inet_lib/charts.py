@@ -1,0 +1,473 @@
+"""Altair chart builders and the offline renderer.
+
+Two jobs, kept apart:
+
+1. **Builders** take a tidy DataFrame (one row per observation, columns named below) and
+   return an Altair chart (``alt.Chart`` or a layered / faceted top-level chart). They never
+   compute a metric: ``metrics`` does that; a builder only maps columns to channels.
+   Colours are per model and consistent across every chart of a report
+   (``model_color_scale``). Where a ``paper`` column is present, the paper's number is drawn
+   as a hollow black tick beside the run's bar / point, so a run can be read against the
+   paper at a glance.
+
+2. **Rendering** (``show``) displays a chart so that the exported HTML page works with no
+   network: the output carries ``text/html`` (a div plus a ``vegaEmbed`` call) and the
+   Vega-Lite JSON mimetype (JupyterLab's own renderer, for untrusted notebooks). The
+   vega + vega-lite + vega-embed JavaScript bundle (from ``vl_convert``, the same one
+   Altair's ``inline`` HTML template uses) is embedded ONCE per kernel: the first ``show``
+   in a kernel carries the ~900 kB bundle, later ones call the global ``vegaEmbed`` it
+   defines. A notebook is executed in one kernel and exported as one page, so each page
+   holds the bundle exactly once.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+# Tableau-10: distinct, colour-blind tolerable, and what Vega users expect.
+MODEL_PALETTE = (
+    "#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2",
+    "#eeca3b", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac",
+)
+PAPER_MARK_COLOR = "black"
+PAPER_LEGEND_NOTE = "black marks: the paper's numbers"
+
+# Embed options for every chart: no export menu (it would offer to open the online editor);
+# SVG so the rendered page holds inspectable, crisp vector graphics.
+EMBED_OPTIONS = {"actions": False, "renderer": "svg"}
+
+# Vega-Lite mimetypes for JupyterLab's own renderer (used when the HTML output is untrusted):
+# v6 (Altair 6's Vega-Lite) and v5 (the newest JupyterLab 4 renders natively; it draws these
+# specs too). "+json" so nbformat stores the spec as a JSON object: Altair's own
+# "application/vnd.vegalite.v6.json" fails nbformat validation when saved by papermill.
+VEGALITE_MIME_TYPES = ("application/vnd.vegalite.v6+json", "application/vnd.vegalite.v5+json")
+
+_bundle_emitted = False  # True once this kernel has displayed the JS bundle
+
+
+# ---------------------------------------------------------------------------- rendering
+@functools.lru_cache(maxsize=1)
+def javascript_bundle() -> str:
+    """The vega + vega-lite + vega-embed bundle for Altair's Vega-Lite version (no network).
+
+    Same call as Altair's ``inline`` template (``altair/utils/html.py``).
+    """
+    import vl_convert as vlc
+    from altair.utils._importers import vl_version_for_vl_convert
+
+    bundle = vlc.javascript_bundle(vl_version=vl_version_for_vl_convert())
+    # The bundle is inlined in a <script> element: a literal "</script" would end it early.
+    return bundle.replace("</script", "<\\/script")
+
+
+def offline_bundle_html() -> str:
+    """A ``<script>`` element that defines ``window.vegaEmbed`` (and vega, vegaLite) offline.
+
+    Wrapped in a function scope and guarded, so loading it twice in one page (a re-run cell
+    in JupyterLab) neither re-declares the bundle's top-level constants nor errors.
+    """
+    return (
+        f'<script type="text/javascript">\n'
+        f"/* vega-embed bundle, Vega-Lite {alt.VEGALITE_VERSION}, embedded for offline use */\n"
+        f"if (!window.vegaEmbed) {{ (function () {{\n{javascript_bundle()}\n}})(); }}\n"
+        f"</script>"
+    )
+
+
+def _spec_dict(chart) -> dict:
+    # Charts here are aggregated tables; never refuse one for having > 5,000 rows.
+    with alt.data_transformers.enable("default", max_rows=None):
+        return chart.to_dict()
+
+
+def _script_json(obj) -> str:
+    """JSON safe to place inside a <script> element."""
+    return json.dumps(obj).replace("</", "<\\/")
+
+
+def chart_html(chart, *, include_bundle: bool = False, div_id: str | None = None) -> str:
+    """The HTML that renders ``chart``: a div and a script that calls ``vegaEmbed`` on it.
+
+    When the bundle is not in this fragment it waits (up to 5 s) for ``window.vegaEmbed``
+    defined by an earlier output, then writes a message that says what to do.
+    """
+    div_id = div_id or f"bi-chart-{uuid.uuid4().hex[:12]}"
+    spec = _script_json(_spec_dict(chart))
+    opts = _script_json(EMBED_OPTIONS)
+    missing = html.escape(
+        "The chart library is not loaded on this page: re-run the first cell that draws a "
+        "chart, or call charts.show(chart, bundle=True).")
+    render = f"""<div id="{div_id}" class="bi-chart"></div>
+<script type="text/javascript">
+(function () {{
+  var spec = {spec};
+  var tries = 0;
+  function render() {{
+    if (window.vegaEmbed) {{
+      window.vegaEmbed("#{div_id}", spec, {opts}).catch(function (err) {{
+        console.error(err);
+        document.getElementById("{div_id}").textContent = "chart failed: " + err;
+      }});
+    }} else if (tries++ < 100) {{
+      setTimeout(render, 50);
+    }} else {{
+      document.getElementById("{div_id}").textContent = "{missing}";
+    }}
+  }}
+  render();
+}})();
+</script>"""
+    return (offline_bundle_html() + "\n" + render) if include_bundle else render
+
+
+def mimebundle(chart, *, bundle: bool | None = None) -> dict:
+    """The display data of ``chart``: ``text/html`` (offline) plus the Vega-Lite JSON mimetypes.
+
+    ``bundle``: embed the JS bundle in this output. None (default): only if this kernel has
+    not emitted it yet.
+    """
+    global _bundle_emitted
+    include = (not _bundle_emitted) if bundle is None else bool(bundle)
+    data = {"text/html": chart_html(chart, include_bundle=include)}
+    spec = _spec_dict(chart)
+    for mime in VEGALITE_MIME_TYPES:
+        data[mime] = spec
+    if include:
+        _bundle_emitted = True
+    return data
+
+
+def _display(data: dict) -> None:
+    from IPython.display import display
+
+    display(data, raw=True)
+
+
+def show(chart, *, bundle: bool | None = None) -> None:
+    """Display ``chart`` so that it renders in JupyterLab and in the exported offline HTML."""
+    _display(mimebundle(chart, bundle=bundle))
+
+
+# ---------------------------------------------------------------------------- colours
+def model_color_scale(models: Iterable[str]) -> alt.Scale:
+    """One colour per model, in the given order; the same list gives the same colours."""
+    models = list(dict.fromkeys(models))
+    colors = [MODEL_PALETTE[i % len(MODEL_PALETTE)] for i in range(len(models))]
+    return alt.Scale(domain=models, range=colors)
+
+
+# ---------------------------------------------------------------------------- helpers
+def _models(df: pd.DataFrame, models: Sequence[str] | None, col: str = "model") -> list[str]:
+    return list(models) if models is not None else _order(df, col)
+
+
+def _order(df: pd.DataFrame, col: str) -> list[str]:
+    """Categories in order of first appearance (the table's order, not alphabetical)."""
+    return pd.unique(df[col]).tolist()
+
+
+def _require(df: pd.DataFrame, cols: Iterable[str], builder: str) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ValueError(f"{builder}: the table lacks column(s) {missing}; it has {list(df.columns)}")
+
+
+def _pick(df: pd.DataFrame, given: str | None, candidates: Sequence[str], builder: str, what: str) -> str:
+    """The column to use: the one given, else the first candidate present."""
+    if given is not None:
+        _require(df, [given], builder)
+        return given
+    for c in candidates:
+        if c in df.columns:
+            return c
+    raise ValueError(f"{builder}: no {what} column; pass {what}=... or name one of "
+                     f"{list(candidates)} (the table has {list(df.columns)})")
+
+
+def _paper_col(df: pd.DataFrame, paper_col: str | None) -> str | None:
+    """The paper column to draw: the one named, else ``paper`` when present with any value."""
+    col = paper_col or ("paper" if "paper" in df.columns else None)
+    if col is None:
+        return None
+    _require(df, [col], "paper numbers")
+    return col if pd.to_numeric(df[col], errors="coerce").notna().any() else None
+
+
+def _field(col: str) -> str:
+    """A column name as a Vega-Lite field: '.', '[' and ']' would otherwise mean nesting."""
+    return str(col).replace("\\", "\\\\").replace(".", "\\.").replace("[", "\\[").replace("]", "\\]")
+
+
+def _enc(col: str, kind: str, **kw) -> dict:
+    """Channel keyword arguments for a column of type ``kind`` (N, O, Q), titled by its name."""
+    types = {"N": "nominal", "O": "ordinal", "Q": "quantitative"}
+    kw.setdefault("title", str(col))
+    return {"field": _field(col), "type": types[kind], **kw}
+
+
+def _tooltip(df: pd.DataFrame, cols: Iterable[str | None]) -> list:
+    out = []
+    for c in dict.fromkeys(c for c in cols if c is not None):
+        if c not in df.columns:
+            continue
+        if pd.api.types.is_float_dtype(df[c]):
+            out.append(alt.Tooltip(**_enc(c, "Q", format=".3~f")))
+        elif pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]):
+            out.append(alt.Tooltip(**_enc(c, "Q")))
+        else:
+            out.append(alt.Tooltip(**_enc(c, "N")))
+    return out
+
+
+def _paper_ticks(base, paper: str, tips: list):
+    """The paper's number as a black tick at the same x (and x offset) as the run's bar."""
+    return base.mark_tick(color=PAPER_MARK_COLOR, thickness=2).encode(
+        y=alt.Y(**_enc(paper, "Q")), tooltip=tips)
+
+
+def _title(title: str, with_paper: bool):
+    if not with_paper:
+        return title
+    return alt.TitleParams(text=title, subtitle=PAPER_LEGEND_NOTE)
+
+
+# ---------------------------------------------------------------------------- builders
+def bar_by_model(df: pd.DataFrame, value: str, title: str = "", paper_col: str | None = None, *,
+                 models: Sequence[str] | None = None, category: str = "model",
+                 color: str | None = None):
+    """One bar per ``category`` (default: model) of ``value``; the paper's number as a black
+    tick where a paper column has values.
+
+    ``color``: a second column (e.g. 'source': this run vs the paper's decision log) drawn as
+    side-by-side bars within each category. Without it, bars are coloured per model when the
+    categories are models, else in one colour.
+    """
+    _require(df, [category, value], "bar_by_model")
+    xs = _models(df, models, category) if category == "model" else _order(df, category)
+    paper = _paper_col(df, paper_col)
+    tips = _tooltip(df, [category, color, value, paper, "note"])
+    enc = {"x": alt.X(**_enc(category, "N", sort=xs, title=None))}
+    if color is not None and color != category:
+        _require(df, [color], "bar_by_model")
+        enc["xOffset"] = alt.XOffset(**_enc(color, "N", sort=_order(df, color)))
+        bar_color = alt.Color(**_enc(color, "N"))
+    elif category == "model":
+        bar_color = alt.Color(**_enc(category, "N", scale=model_color_scale(xs), legend=None))
+    else:
+        bar_color = alt.value(MODEL_PALETTE[0])
+    base = alt.Chart(df).encode(**enc)
+    bars = base.mark_bar().encode(y=alt.Y(**_enc(value, "Q")), color=bar_color, tooltip=tips)
+    chart = bars if paper is None else alt.layer(bars, _paper_ticks(base, paper, tips))
+    return chart.properties(title=_title(title, paper is not None))
+
+
+def grouped_bars(df: pd.DataFrame, x: str, y: str, color: str = "model", *, title: str = "",
+                 paper_col: str | None = None, models: Sequence[str] | None = None,
+                 x_sort: Sequence[str] | None = None, y_title: str | None = None,
+                 rule_at: float | None = None):
+    """Bars of ``y`` per ``x`` category, one bar per ``color`` (model) side by side, in the
+    table's order. ``rule_at``: a dashed horizontal reference line (e.g. 1 for error ratios).
+    """
+    _require(df, [x, y, color], "grouped_bars")
+    order = _models(df, models, color)
+    xs = list(x_sort) if x_sort is not None else _order(df, x)
+    paper = _paper_col(df, paper_col)
+    tips = _tooltip(df, [x, color, y, paper, "note"])
+    base = alt.Chart(df).encode(
+        x=alt.X(**_enc(x, "N", sort=xs, title=None, axis=alt.Axis(labelAngle=-40))),
+        xOffset=alt.XOffset(**_enc(color, "N", sort=order)),
+    )
+    layers = [base.mark_bar().encode(
+        y=alt.Y(**_enc(y, "Q", title=y_title or str(y))),
+        color=alt.Color(**_enc(color, "N", scale=model_color_scale(order))),
+        tooltip=tips,
+    )]
+    if paper is not None:
+        layers.append(_paper_ticks(base, paper, tips))
+    if rule_at is not None:
+        layers.append(alt.Chart(pd.DataFrame({"ref": [rule_at]})).mark_rule(
+            strokeDash=[4, 4], color="gray").encode(y=alt.Y("ref:Q")))
+    chart = layers[0] if len(layers) == 1 else alt.layer(*layers)
+    return chart.properties(title=_title(title, paper is not None))
+
+
+def error_ratio_bars(df: pd.DataFrame, value: str | None = None, *, factor: str = "factor",
+                     title: str = "ImageNet-X error ratio per factor (lower is better)",
+                     models: Sequence[str] | None = None):
+    """ImageNet-X: error ratio = (1 - acc_factor) / (1 - acc_overall) per factor x model.
+
+    ``value``: default the first of 'error_ratio', 'error ratio', 'value'. A dashed line at
+    1 marks "as often wrong as overall"; bars above it are factors the model finds harder.
+    """
+    value = _pick(df, value, ("error_ratio", "error ratio", "value"), "error_ratio_bars", "value")
+    return grouped_bars(df, factor, value, "model", title=title, models=models,
+                        y_title="error ratio", rule_at=1.0)
+
+
+def robustness_bars(df: pd.DataFrame, value: str | None = None, *, dataset: str | None = None,
+                    title: str = "Top-1 accuracy on ImageNet variants",
+                    models: Sequence[str] | None = None):
+    """Top-1 per robustness dataset (V2, A, R, Sketch, C, ReaL, Hard, ...) per model.
+
+    Columns: model; dataset (or 'variant'); value (default 'top1', 'top-1' or 'accuracy');
+    optional paper.
+    """
+    value = _pick(df, value, ("top1", "top-1", "accuracy", "value"), "robustness_bars", "value")
+    dataset = _pick(df, dataset, ("dataset", "variant"), "robustness_bars", "dataset")
+    return grouped_bars(df, dataset, value, "model", title=title, models=models)
+
+
+def reliability_diagram(bins_df: pd.DataFrame, *, models: Sequence[str] | None = None,
+                        title: str = "Reliability diagram"):
+    """Accuracy per confidence bin, faceted per model, with the diagonal y = x.
+
+    ``bins_df``: ``metrics.reliability_bins`` rows plus a model column (model, lower, upper,
+    accuracy, count; mean_confidence shown in the tooltip). A perfectly calibrated model has
+    every bar top on the diagonal; bars below it are over-confident bins. Empty bins are
+    not drawn.
+    """
+    _require(bins_df, ["model", "lower", "upper", "accuracy", "count"], "reliability_diagram")
+    order = _models(bins_df, models)
+    data = bins_df[bins_df["count"] > 0]
+    tips = _tooltip(data, ["model", "lower", "upper", "mean_confidence", "confidence", "accuracy", "count"])
+    bars = alt.Chart().mark_bar(stroke="white", strokeWidth=0.5).encode(
+        x=alt.X("lower:Q", scale=alt.Scale(domain=[0, 1]), title="confidence"),
+        x2="upper:Q",
+        y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 1]), title="accuracy"),
+        y2=alt.datum(0),  # with x..x2 given, a bar needs an explicit base or it is drawn as a band
+        color=alt.Color("model:N", scale=model_color_scale(order), legend=None),
+        tooltip=tips,
+    )
+    diagonal = alt.Chart(pd.DataFrame({"x": [0.0, 1.0], "y": [0.0, 1.0]})).mark_line(
+        color="gray", strokeDash=[4, 4]).encode(x="x:Q", y="y:Q")
+    return alt.layer(bars, diagonal, data=data).properties(width=180, height=180).facet(
+        column=alt.Column("model:N", sort=order, title=None), title=title)
+
+
+def confidence_histogram(df: pd.DataFrame, *, n_bins: int = 15, models: Sequence[str] | None = None,
+                         title: str = "Confidence histogram"):
+    """Share of samples per confidence bin, faceted per model.
+
+    Accepts pre-binned rows (model, lower, upper, count: ``metrics.confidence_histogram``
+    plus a model column) or per-sample rows (model, confidence), binned here with
+    ``n_bins`` equal-width bins over [0, 1] so the chart's data stays small.
+    """
+    if "count" in df.columns:
+        _require(df, ["model", "lower", "upper", "count"], "confidence_histogram")
+        binned = df[["model", "lower", "upper", "count"]].copy()
+    else:
+        _require(df, ["model", "confidence"], "confidence_histogram")
+        binned = _histogram(df, n_bins)
+    binned["share"] = binned["count"] / binned.groupby("model")["count"].transform("sum")
+    order = _models(binned, models)
+    return alt.Chart(binned).mark_bar(stroke="white", strokeWidth=0.5).encode(
+        x=alt.X("lower:Q", scale=alt.Scale(domain=[0, 1]), title="confidence"),
+        x2="upper:Q",
+        y=alt.Y("share:Q", axis=alt.Axis(format="%"), title="share of samples"),
+        y2=alt.datum(0),
+        color=alt.Color("model:N", scale=model_color_scale(order), legend=None),
+        tooltip=_tooltip(binned, ["model", "lower", "upper", "count", "share"]),
+    ).properties(width=180, height=140).facet(
+        column=alt.Column("model:N", sort=order, title=None), title=title)
+
+
+def _histogram(df: pd.DataFrame, n_bins: int) -> pd.DataFrame:
+    """Counts per equal-width bin over [0, 1] (numpy's rule: bins closed on the left, the
+    last also on the right), per model in order of appearance."""
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    rows = []
+    for model, group in df.groupby("model", sort=False):
+        counts, _ = np.histogram(group["confidence"].to_numpy(dtype=float), bins=edges)
+        rows += [{"model": model, "lower": edges[i], "upper": edges[i + 1], "count": int(c)}
+                 for i, c in enumerate(counts)]
+    return pd.DataFrame(rows)
+
+
+def shape_bias_plot(df: pd.DataFrame, overall: pd.DataFrame | None = None, *,
+                    value: str | None = None, models: Sequence[str] | None = None,
+                    title: str = "Shape vs texture decisions per category"):
+    """Geirhos-style shape-bias plot as a dot plot: one row per category, x = fraction of
+    shape decisions (#shape / (#shape + #texture)), 1 = all shape, 0 = all texture.
+
+    ``df`` columns: category, model, value (default 'shape_fraction' or 'shape_bias', as
+    ``metrics.shape_bias_per_category`` names it). ``overall`` (optional; model,
+    shape_bias): each model's overall bias drawn as a dashed vertical line.
+    """
+    value = _pick(df, value, ("shape_fraction", "shape_bias"), "shape_bias_plot", "value")
+    _require(df, ["category", "model"], "shape_bias_plot")
+    order = _models(df, models)
+    scale = model_color_scale(order)
+    x = alt.X(**_enc(value, "Q", scale=alt.Scale(domain=[0, 1]),
+                     title="fraction of shape decisions (0 = texture, 1 = shape)"))
+    layers = [alt.Chart(df).mark_point(filled=True, size=70, opacity=0.85).encode(
+        x=x, y=alt.Y("category:N", title=None),
+        color=alt.Color("model:N", scale=scale, title="model"),
+        shape=alt.Shape("model:N", sort=order, legend=None),
+        tooltip=_tooltip(df, ["category", "model", value, "n_shape", "n_texture"]),
+    )]
+    if overall is not None:
+        _require(overall, ["model", "shape_bias"], "shape_bias_plot(overall=)")
+        layers.append(alt.Chart(overall).mark_rule(strokeDash=[4, 3]).encode(
+            x=alt.X("shape_bias:Q"), color=alt.Color("model:N", scale=scale),
+            tooltip=_tooltip(overall, ["model", "shape_bias"])))
+    chart = layers[0] if len(layers) == 1 else alt.layer(*layers)
+    return chart.properties(title=title, width=360)
+
+
+def invariance_lines(df: pd.DataFrame, value: str = "top1", *, level: str | None = None,
+                     models: Sequence[str] | None = None,
+                     title: str = "Accuracy under transformations"):
+    """``value`` against the transformation's level, one line per model, one panel per
+    transform (independent x scales: scale factor, pixels, resolution).
+
+    ``df`` columns: transform, model, ``value`` (y), level (x; default 'level', else
+    'value' as ``metrics.invariance_curve`` names it); optional paper (hollow black points).
+    """
+    level = _pick(df, level, ("level", "value"), "invariance_lines", "level")
+    _require(df, ["transform", "model", value], "invariance_lines")
+    if level == value:
+        raise ValueError(f"invariance_lines: level and value are both {value!r}; name the y column")
+    order = _models(df, models)
+    paper = _paper_col(df, None)
+    tips = _tooltip(df, ["transform", level, "model", value, paper])
+    base = alt.Chart().encode(x=alt.X(**_enc(level, "Q", title="level")))
+    layers = [base.mark_line(point=True).encode(
+        y=alt.Y(**_enc(value, "Q")),
+        color=alt.Color("model:N", scale=model_color_scale(order), title="model"),
+        tooltip=tips)]
+    if paper is not None:
+        layers.append(base.mark_point(filled=False, color=PAPER_MARK_COLOR, size=50).encode(
+            y=alt.Y(**_enc(paper, "Q")), detail="model:N", tooltip=tips))
+    return alt.layer(*layers, data=df).properties(width=200, height=180).facet(
+        column=alt.Column("transform:N", title=None, sort=_order(df, "transform")),
+        title=_title(title, paper is not None),
+    ).resolve_scale(x="independent")
+
+
+def heatmap(df: pd.DataFrame, x: str, y: str, value: str, *, title: str = "",
+            facet: str | None = None, domain: Sequence[float] | None = (0.0, 1.0)):
+    """A ``value`` heatmap over ``x`` x ``y`` (e.g. linear CKA, layer x layer).
+
+    Axis categories keep the table's order (layer depth), not alphabetical order.
+    ``domain``: colour range; (0, 1) suits CKA, None fits the data. ``facet``: one panel per
+    value of that column (e.g. model).
+    """
+    _require(df, [x, y, value] + ([facet] if facet else []), "heatmap")
+    scale = alt.Scale(scheme="viridis", domain=list(domain)) if domain else alt.Scale(scheme="viridis")
+    chart = alt.Chart(df).mark_rect().encode(
+        x=alt.X(**_enc(x, "O", sort=_order(df, x), axis=alt.Axis(labelAngle=-60))),
+        y=alt.Y(**_enc(y, "O", sort=_order(df, y))),
+        color=alt.Color(**_enc(value, "Q", scale=scale)),
+        tooltip=_tooltip(df, [facet, x, y, value]),
+    ).properties(width=260, height=260)
+    if facet:
+        return chart.facet(column=alt.Column(**_enc(facet, "N", title=None)), title=title)
+    return chart.properties(title=title)

@@ -1,0 +1,418 @@
+"""The report pipeline: jupytext -> papermill -> nbconvert -> index page.
+
+For each property (``PROPERTIES`` order) the notebook ``notebooks/<property>.py`` (a jupytext
+percent script, the only source of the notebook) is read, executed with papermill in a fresh
+kernel with the parameters ``profile``, ``data_root`` and ``report_dir``, saved as
+``reports/<profile>/<property>.ipynb`` and exported to ``reports/<profile>/<property>.html``
+without code cells. A notebook that fails does not stop the others: its page shows the error
+and the index marks it failed. While it runs, a notebook calls ``record(...)`` with its
+headline numbers; ``write_index`` gathers them into one summary table on
+``reports/<profile>/index.html``. Every page is self-contained: no script or style is loaded
+from the network (see ``charts`` for the embedded Vega bundle).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import json
+import math
+import os
+import platform
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from .config import PROJECT_ROOT, PROPERTIES, load_profile
+
+SUMMARY_SUFFIX = ".summary.json"
+HEADLINE_COLUMNS = ("model", "metric", "value")          # required
+HEADLINE_OPTIONAL = ("paper", "better", "note")          # optional
+BETTER_VALUES = ("higher", "lower")
+
+# nbconvert's lab template loads require.js, MathJax and mermaid from a CDN. The report is
+# offline: these blocks are emptied (charts bring their own bundle; notebooks use no LaTeX
+# that needs MathJax to be readable).
+_OFFLINE_TEMPLATE_NAME = "beyond_inet_offline.html.j2"
+_OFFLINE_TEMPLATE = """\
+{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+
+
+# ------------------------------------------------------------------------------ record
+def summary_path(report_dir: str | os.PathLike, prop: str) -> Path:
+    return Path(report_dir) / f"{prop}{SUMMARY_SUFFIX}"
+
+
+def _check_property(prop: str) -> None:
+    if prop not in PROPERTIES:
+        raise ValueError(f"unknown property {prop!r}; accepted: {', '.join(PROPERTIES)}")
+
+
+def _headline_rows(headline: pd.DataFrame) -> list[dict]:
+    """Validate a headline table and turn it into JSON-ready rows (NaN -> None)."""
+    missing = [c for c in HEADLINE_COLUMNS if c not in headline.columns]
+    if missing:
+        raise ValueError(f"record: headline table lacks column(s) {missing}; needs "
+                         f"{list(HEADLINE_COLUMNS)} and optionally {list(HEADLINE_OPTIONAL)}")
+    cols = [c for c in HEADLINE_COLUMNS + HEADLINE_OPTIONAL if c in headline.columns]
+    rows = []
+    for rec in headline[cols].to_dict("records"):
+        row = {k: _json_value(v) for k, v in rec.items()}
+        if row.get("better") is not None and row["better"] not in BETTER_VALUES:
+            raise ValueError(f"record: better={row['better']!r}; accepted: {', '.join(BETTER_VALUES)}")
+        rows.append(row)
+    return rows
+
+
+def _json_value(v):
+    if v is None:
+        return None
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if hasattr(v, "item"):        # numpy scalar -> Python scalar
+        v = v.item()
+        return None if isinstance(v, float) and math.isnan(v) else v
+    if v is pd.NA or v is pd.NaT:
+        return None
+    return v
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temp file in the same folder + ``os.replace``, so a
+    reader never sees half a file and a crash leaves the old one intact."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600; reports are for sharing
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def record(prop: str, headline: pd.DataFrame, report_dir: str | os.PathLike | None = None) -> Path | None:
+    """Record a notebook's headline numbers for the index page.
+
+    ``headline`` columns: model, metric, value; optional paper (the paper's number),
+    better ('higher' | 'lower'), note (e.g. 'untrained', 'stand-in'). Writes
+    ``<report_dir>/<prop>.summary.json`` atomically and returns its path. No-op (returns
+    None) when ``report_dir`` is None, i.e. when the notebook runs interactively.
+    """
+    _check_property(prop)
+    rows = _headline_rows(headline)
+    if report_dir is None:
+        return None
+    path = summary_path(report_dir, prop)
+    payload = {"property": prop, "rows": rows,
+               "recorded": _dt.datetime.now().astimezone().isoformat(timespec="seconds")}
+    _write_atomic(path, json.dumps(payload, indent=1, allow_nan=False))
+    return path
+
+
+def read_summaries(report_dir: str | os.PathLike) -> pd.DataFrame:
+    """All recorded headlines under ``report_dir`` as one table (property first), PROPERTIES order."""
+    frames = []
+    for prop in PROPERTIES:
+        path = summary_path(report_dir, prop)
+        if path.is_file():
+            rows = json.loads(path.read_text(encoding="utf-8"))["rows"]
+            frames.append(pd.DataFrame(rows).assign(property=prop))
+    cols = ["property", *HEADLINE_COLUMNS, *HEADLINE_OPTIONAL]
+    if not frames:
+        return pd.DataFrame(columns=cols)
+    return pd.concat(frames, ignore_index=True).reindex(columns=cols)
+
+
+# ------------------------------------------------------------------------------ execute
+def _read_notebook(path: Path, kernel_name: str):
+    """A jupytext percent script -> nbformat notebook with a kernelspec."""
+    import jupytext
+
+    nb = jupytext.read(path)
+    nb.metadata.setdefault("kernelspec", {
+        "name": kernel_name, "display_name": "Python 3", "language": "python"})
+    nb.metadata.setdefault("language_info", {"name": "python"})
+    return nb
+
+
+def _execute(nb, output: Path, parameters: dict, *, kernel_name: str, cwd: Path,
+             timeout_per_cell: float | None, progress: bool) -> dict:
+    """Run ``nb`` with papermill, saving to ``output``. Returns status, ename, evalue."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        papermill.execute_notebook(
+            nb, str(output), parameters=parameters, kernel_name=kernel_name, cwd=str(cwd),
+            log_output=False, progress_bar=progress, execution_timeout=timeout_per_cell)
+    except PapermillExecutionError as e:
+        return {"status": "failed", "ename": e.ename, "evalue": e.evalue}
+    except Exception as e:  # kernel died, timeout, bad notebook: still report the rest
+        return {"status": "failed", "ename": type(e).__name__, "evalue": str(e)}
+    return {"status": "ok", "ename": None, "evalue": None}
+
+
+def _error_notebook(prop: str, ename: str, evalue: str):
+    """A one-cell notebook that says why a property has no executed notebook."""
+    import nbformat
+
+    text = (f"# {prop}\n\nThis notebook did not run: **{html.escape(ename)}**\n\n"
+            f"```\n{evalue}\n```")
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(text)])
+
+
+def export_html(nb, path: Path, title: str) -> Path:
+    """Export an executed notebook to self-contained HTML: no code cells, no prompts,
+    images embedded, no script loaded from the network."""
+    from jinja2 import DictLoader
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(
+        template_name="lab", exclude_input=True, exclude_input_prompt=True,
+        exclude_output_prompt=True, embed_images=True,
+        extra_loaders=[DictLoader({_OFFLINE_TEMPLATE_NAME: _OFFLINE_TEMPLATE})],
+        template_file=_OFFLINE_TEMPLATE_NAME)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    _write_atomic(path, body)
+    return path
+
+
+def _with_back_link(nb, profile_name: str):
+    """A copy of ``nb`` with a first cell that links back to the index page."""
+    import copy
+
+    import nbformat
+
+    nb = copy.deepcopy(nb)
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell(
+        f"[&larr; report index](index.html) &middot; profile `{profile_name}`"))
+    return nb
+
+
+def _run_property(prop: str, *, notebooks_dir: Path, out_dir: Path, parameters: dict,
+                  kernel_name: str, cwd: Path, timeout_per_cell, progress: bool,
+                  profile_name: str) -> dict:
+    """Execute and export one property; never raises for a notebook's own failure."""
+    import nbformat
+
+    source = notebooks_dir / f"{prop}.py"
+    ipynb, page = out_dir / f"{prop}.ipynb", out_dir / f"{prop}.html"
+    summary_path(out_dir, prop).unlink(missing_ok=True)   # a stale headline would mislead
+    ipynb.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    if not source.is_file():
+        result = {"status": "failed", "ename": "FileNotFoundError",
+                  "evalue": f"no notebook at {source}"}
+    else:
+        nb = _read_notebook(source, kernel_name)
+        result = _execute(nb, ipynb, parameters, kernel_name=kernel_name, cwd=cwd,
+                          timeout_per_cell=timeout_per_cell, progress=progress)
+    executed = (nbformat.read(ipynb, as_version=4) if ipynb.is_file()
+                else _error_notebook(prop, result["ename"], result["evalue"]))
+    export_html(_with_back_link(executed, profile_name), page, f"{prop} · {profile_name}")
+    result.update(property=prop, html=str(page), ipynb=str(ipynb) if ipynb.is_file() else None,
+                  duration_s=round(time.perf_counter() - t0, 2))
+    return result
+
+
+def build_report(profile_name_or_path, data_root=None, out_dir=None, properties=None,
+                 kernel_name: str = "python3", timeout_per_cell: float | None = None,
+                 progress: bool = True, *, notebooks_dir=None, reports_root=None,
+                 check_models: bool = True) -> dict:
+    """Execute the property notebooks for a profile and write ``reports/<profile>/``.
+
+    The profile is validated first (``config.load_profile``), so a bad key fails before
+    any notebook runs. ``out_dir`` defaults to ``<reports_root>/<profile name>`` with
+    ``reports_root`` defaulting to ``<project>/reports``; ``notebooks_dir`` to
+    ``<project>/notebooks``. Notebooks run with the project root (the parent of
+    ``notebooks_dir``) as working directory. Returns a dict: profile, out_dir, index,
+    ok (all pages ok), duration_s, pages (property -> status, ename, evalue, html, ipynb,
+    duration_s).
+    """
+    started = _dt.datetime.now().astimezone()
+    t0 = time.perf_counter()
+    profile = load_profile(profile_name_or_path, overrides={"data_root": str(data_root) if data_root else None},
+                           check_models=check_models)
+    props = list(PROPERTIES if properties is None else properties)
+    for p in props:
+        _check_property(p)
+    notebooks_dir = Path(notebooks_dir or PROJECT_ROOT / "notebooks").resolve()
+    project_root = notebooks_dir.parent
+    out = Path(out_dir or Path(reports_root or PROJECT_ROOT / "reports") / profile.name).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    parameters = {"profile": _profile_parameter(profile_name_or_path),
+                  "data_root": str(Path(data_root).expanduser().resolve()) if data_root else None,
+                  "report_dir": str(out)}
+
+    pages = {}
+    for prop in props:
+        pages[prop] = _run_property(
+            prop, notebooks_dir=notebooks_dir, out_dir=out, parameters=parameters,
+            kernel_name=kernel_name, cwd=project_root, timeout_per_cell=timeout_per_cell,
+            progress=progress, profile_name=profile.name)
+        flag = "" if pages[prop]["status"] == "ok" else f"  [FAILED: {pages[prop]['ename']}]"
+        print(f"{pages[prop]['html']}{flag}", flush=True)
+    total = round(time.perf_counter() - t0, 2)
+    index = write_index(out, profile, pages, started=started, duration_s=total, parameters=parameters)
+    print(index, flush=True)
+    result = {"profile": profile.name, "out_dir": str(out), "index": str(index),
+              "ok": all(p["status"] == "ok" for p in pages.values()),
+              "duration_s": total, "pages": pages}
+    _write_atomic(out / "run.json", json.dumps(result, indent=1, default=str))
+    return result
+
+
+def _profile_parameter(profile_name_or_path) -> str:
+    """The ``profile`` notebook parameter: a name as given, a file path made absolute
+    (notebooks run in the project root, not the caller's directory)."""
+    p = Path(profile_name_or_path)
+    return str(p.resolve()) if p.suffix and p.is_file() else str(profile_name_or_path)
+
+
+# ------------------------------------------------------------------------------ index page
+def versions() -> dict:
+    """Versions of the pieces that decide the numbers."""
+    from . import __version__
+
+    out = {"python": platform.python_version()}
+    for label, dist in (("torch", "torch"), ("timm", "timm"), ("open_clip", "open_clip_torch")):
+        try:
+            out[label] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[label] = "not installed"
+    out["beyond_inet_lib"] = __version__
+    return out
+
+
+def format_number(v) -> str:
+    """Compact display: 3 significant digits below 1,000 (0.0283, 1.43, 85.5), else integers."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    if isinstance(v, (int, float)):
+        return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+    return html.escape(str(v))
+
+
+def _cell_html(row) -> str:
+    value = f'<span class="run">{format_number(row.get("value"))}</span>'
+    paper = row.get("paper")
+    if paper is not None and not (isinstance(paper, float) and math.isnan(paper)):
+        value += f' <span class="paper" title="the paper\'s number">paper {format_number(paper)}</span>'
+    note = row.get("note")
+    if isinstance(note, str) and note:
+        value += f' <span class="note">{html.escape(note)}</span>'
+    return value
+
+
+def summary_table_html(summaries: pd.DataFrame, models: list[str]) -> str:
+    """Metric rows x model columns; paper numbers beside run numbers; notes as badges."""
+    if summaries.empty:
+        return '<p class="empty">No notebook recorded headline numbers.</p>'
+    cols = list(dict.fromkeys([*models, *summaries["model"].astype(str)]))
+    cols = [m for m in cols if (summaries["model"].astype(str) == m).any()]
+    head = "".join(f"<th>{html.escape(m)}</th>" for m in cols)
+    body = []
+    for (prop, metric), group in summaries.groupby(["property", "metric"], sort=False):
+        by_model = {str(r["model"]): r for r in group.to_dict("records")}
+        better = next((b for b in group["better"] if isinstance(b, str)), None)
+        arrow = {"higher": ' <span class="better" title="higher is better">&uarr;</span>',
+                 "lower": ' <span class="better" title="lower is better">&darr;</span>'}.get(better, "")
+        cells = "".join(f"<td>{_cell_html(by_model[m]) if m in by_model else '–'}</td>" for m in cols)
+        body.append(f'<tr><td class="prop"><a href="{prop}.html">{prop}</a></td>'
+                    f"<td>{html.escape(str(metric))}{arrow}</td>{cells}</tr>")
+    return (f'<table class="summary"><thead><tr><th>property</th><th>metric</th>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table>")
+
+
+def pages_table_html(pages: dict) -> str:
+    rows = []
+    for prop in PROPERTIES:
+        page = pages.get(prop)
+        if page is None:
+            rows.append(f'<tr><td>{prop}</td><td class="skipped">not run</td><td></td><td></td></tr>')
+            continue
+        ok = page["status"] == "ok"
+        status = ('<span class="ok">ok</span>' if ok else
+                  f'<span class="failed">failed</span><div class="error">'
+                  f'{html.escape(str(page.get("ename")))}: {html.escape(str(page.get("evalue")))}</div>')
+        notebook = f'<a href="{Path(page["ipynb"]).name}">notebook</a>' if page.get("ipynb") else ""
+        rows.append(f'<tr><td><a href="{Path(page["html"]).name}">{prop}</a></td><td>{status}</td>'
+                    f'<td class="num">{page["duration_s"]:.1f} s</td><td>{notebook}</td></tr>')
+    return ('<table class="pages"><thead><tr><th>property</th><th>status</th><th>duration</th>'
+            f"<th></th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+
+
+_INDEX_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
+       max-width: 1100px; padding: 0 1rem; color: #222; line-height: 1.4; }
+h1 { margin-bottom: 0.2rem; } .sub { color: #666; margin-top: 0; }
+table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.3rem 0.7rem; text-align: left; vertical-align: top; }
+th { background: #f5f5f5; } td.num { text-align: right; }
+.run { font-weight: 600; } .paper { color: #666; font-size: 0.9em; }
+.note { background: #fff3cd; color: #7a5b00; border-radius: 3px; padding: 0 4px; font-size: 0.8em; }
+.ok { color: #1a7f37; font-weight: 600; } .failed { color: #c62828; font-weight: 600; }
+.skipped { color: #999; } .error { color: #c62828; font-family: monospace; font-size: 0.85em;
+       white-space: pre-wrap; max-width: 700px; }
+.better { color: #666; } pre { background: #f7f7f7; padding: 0.8rem; overflow-x: auto; }
+"""
+
+
+def write_index(out_dir: str | os.PathLike, profile, pages: dict, *, started: _dt.datetime | None = None,
+                duration_s: float | None = None, parameters: dict | None = None) -> Path:
+    """Write ``<out_dir>/index.html``: summary table, page links with status, parameters,
+    versions, date and durations. Self-contained (inline CSS, no script)."""
+    out = Path(out_dir)
+    started = started or _dt.datetime.now().astimezone()
+    summaries = read_summaries(out)
+    profile_yaml = yaml.safe_dump(profile.to_dict(), sort_keys=False, allow_unicode=True)
+    params_yaml = yaml.safe_dump(parameters or {}, sort_keys=False)
+    vers = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>"
+                   for k, v in versions().items())
+    n_failed = sum(p["status"] != "ok" for p in pages.values())
+    total = f"{duration_s:.1f} s" if duration_s is not None else "–"
+    desc = f'<p>{html.escape(profile.description)}</p>' if profile.description else ""
+    doc = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>beyond-inet report · {html.escape(profile.name)}</title>
+<style>{_INDEX_CSS}</style></head>
+<body>
+<h1>beyond-inet report: {html.escape(profile.name)}</h1>
+<p class="sub">{started.isoformat(timespec="seconds")} · total {total} ·
+{len(pages)} notebook(s), {n_failed} failed</p>
+{desc}
+<h2>Summary</h2>
+<p class="sub">Run numbers in bold; the paper's number beside it where the model is one of the
+paper's; highlighted notes mark numbers from untrained models or generated stand-in data.</p>
+{summary_table_html(summaries, list(profile.models))}
+<h2>Pages</h2>
+{pages_table_html(pages)}
+<h2>Parameters</h2>
+<p class="sub">The validated profile:</p>
+<pre>{html.escape(profile_yaml)}</pre>
+<p class="sub">Notebook parameters:</p>
+<pre>{html.escape(params_yaml)}</pre>
+<h2>Versions</h2>
+<table class="versions"><tbody>{vers}</tbody></table>
+</body></html>
+"""
+    path = out / "index.html"
+    _write_atomic(path, doc)
+    return path

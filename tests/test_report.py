@@ -1,0 +1,173 @@
+"""record() and build_report(): executed notebooks, HTML without code, a failure that does
+not stop the others, and an index page that shows what the notebooks recorded."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import pandas as pd
+import pytest
+
+import report_project as fake
+from beyond_inet_lib import report
+from beyond_inet_lib.config import PROPERTIES, ProfileError
+
+
+# ------------------------------------------------------------------------------ record
+def headline(**extra) -> pd.DataFrame:
+    return pd.DataFrame({"model": ["a", "b"], "metric": ["ECE", "ECE"], "value": [0.03, 0.14], **extra})
+
+
+def test_properties_order_comes_from_config():
+    assert report.PROPERTIES is PROPERTIES
+    assert PROPERTIES[0] == "mistakes" and PROPERTIES[-1] == "similarity" and len(PROPERTIES) == 8
+
+
+def test_record_writes_summary_json(tmp_path):
+    path = report.record("calibration", headline(paper=[0.028, float("nan")], better=["lower", "lower"],
+                                                 note=["", "untrained"]), tmp_path)
+    assert path == tmp_path / "calibration.summary.json"
+    payload = json.loads(path.read_text())
+    assert payload["property"] == "calibration"
+    assert payload["rows"][0] == {"model": "a", "metric": "ECE", "value": 0.03, "paper": 0.028,
+                                  "better": "lower", "note": ""}
+    assert payload["rows"][1]["paper"] is None          # NaN -> null, valid JSON
+    assert [p.name for p in tmp_path.iterdir()] == ["calibration.summary.json"]  # no temp left
+    back = report.read_summaries(tmp_path)
+    assert list(back["value"]) == [0.03, 0.14] and set(back["property"]) == {"calibration"}
+
+
+def test_record_is_a_no_op_without_report_dir(tmp_path):
+    assert report.record("calibration", headline(), None) is None
+
+
+@pytest.mark.parametrize("table, message", [
+    (pd.DataFrame({"model": ["a"], "value": [1.0]}), r"lacks column\(s\) \['metric'\]"),
+    (headline(better=["up", "lower"]), "better='up'"),
+])
+def test_record_rejects_bad_tables(tmp_path, table, message):
+    with pytest.raises(ValueError, match=message):
+        report.record("calibration", table, tmp_path)
+
+
+def test_record_rejects_unknown_property(tmp_path):
+    with pytest.raises(ValueError, match="unknown property 'calibraton'"):
+        report.record("calibraton", headline(), tmp_path)
+
+
+# ------------------------------------------------------------------------------ index pieces
+@pytest.mark.parametrize("value, text", [
+    (0.02834, "0.0283"), (1.4349, "1.43"), (85.52, "85.5"), (1234.5, "1,234"), (None, "–"),
+    (float("nan"), "–"), (3, "3")])
+def test_format_number(value, text):
+    assert report.format_number(value) == text
+
+
+def test_summary_table_rows_are_metrics_and_columns_are_models():
+    s = pd.DataFrame([
+        {"property": "calibration", "model": "b", "metric": "ECE", "value": 0.14, "paper": 0.133,
+         "better": "lower", "note": None},
+        {"property": "calibration", "model": "a", "metric": "ECE", "value": 0.03, "paper": math.nan,
+         "better": "lower", "note": "untrained"},
+        {"property": "robustness", "model": "a", "metric": "top-1 V2", "value": 75.6, "paper": None,
+         "better": "higher", "note": None},
+    ])
+    page = report.summary_table_html(s, models=["a", "b"])
+    header = re.search(r"<thead>(.*?)</thead>", page).group(1)
+    assert re.findall(r"<th>(.*?)</th>", header) == ["property", "metric", "a", "b"]
+    rows = re.findall(r"<tr>(.*?)</tr>", re.search(r"<tbody>(.*)</tbody>", page).group(1))
+    assert len(rows) == 2
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", rows[0])
+    assert "0.03" in cells[2] and "untrained" in cells[2] and "paper" not in cells[2]
+    assert "0.14" in cells[3] and "paper 0.133" in cells[3]
+    assert "lower is better" in cells[1]
+    assert re.findall(r"<td[^>]*>(.*?)</td>", rows[1])[3] == "–"   # b has no robustness number
+
+
+# ------------------------------------------------------------------------------ build_report
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("project")
+    return root, fake.build(root)
+
+
+@pytest.mark.slow
+def test_both_pages_exist_and_statuses_are_right(built):
+    root, result = built
+    out = root / "reports" / "tiny"
+    assert result["out_dir"] == str(out) and result["profile"] == "tiny"
+    assert result["ok"] is False
+    assert result["pages"]["shape_bias"]["status"] == "ok"
+    bad = result["pages"]["calibration"]
+    assert (bad["status"], bad["ename"], bad["evalue"]) == ("failed", "RuntimeError", fake.ERROR_TEXT)
+    for p in ("shape_bias", "calibration"):
+        assert (out / f"{p}.html").is_file() and (out / f"{p}.ipynb").is_file()
+    assert (out / "index.html").is_file()
+    assert json.loads((out / "run.json").read_text())["pages"]["calibration"]["status"] == "failed"
+
+
+@pytest.mark.slow
+def test_pages_show_outputs_but_no_code(built):
+    root, _ = built
+    good = (root / "reports" / "tiny" / "shape_bias.html").read_text()
+    assert fake.SOURCE_MARKER not in good
+    assert "import pandas" not in good
+    assert "Narration that should appear on the page." in good
+    assert good.count("bi-chart-") >= 2            # both charts were displayed
+    # papermill passed the profile path (absolute) into the parameters cell:
+    assert f"profile parameter: {root / 'tiny.yaml'}" in good
+    bad = (root / "reports" / "tiny" / "calibration.html").read_text()
+    assert fake.ERROR_TEXT in bad                   # the failing page shows its error
+
+
+@pytest.mark.slow
+def test_no_page_loads_a_script_from_the_network(built):
+    root, _ = built
+    for page in (root / "reports" / "tiny").glob("*.html"):
+        srcs = re.findall(r"<script[^>]*\bsrc\s*=\s*[\"']?([^\"' >]+)", page.read_text())
+        assert not [s for s in srcs if s.startswith(("http:", "https:", "//"))], (page.name, srcs)
+
+
+@pytest.mark.slow
+def test_index_marks_failure_and_shows_recorded_numbers(built):
+    root, _ = built
+    index = (root / "reports" / "tiny" / "index.html").read_text()
+    row = re.search(r'<tr><td><a href="calibration.html">calibration</a></td>(.*?)</tr>', index, re.S).group(1)
+    assert "failed" in row and fake.ERROR_TEXT in row and "RuntimeError" in row
+    ok_row = re.search(r'<tr><td><a href="shape_bias.html">shape_bias</a></td>(.*?)</tr>', index, re.S).group(1)
+    assert ">ok<" in ok_row
+    summary = re.search(r'<table class="summary">(.*?)</table>', index, re.S).group(1)
+    assert f"<th>{fake.MODEL}</th>" in summary
+    assert "0.432" in summary and "paper 0.399" in summary and "untrained" in summary
+    assert "models:\n- tiny_vit_untrained" in index         # validated profile as YAML
+    for name in ("python", "torch", "timm", "open_clip", "beyond_inet_lib"):
+        assert f"<td>{name}</td>" in index
+    assert "<script" not in index
+
+
+@pytest.mark.slow
+def test_failed_notebook_leaves_no_summary(built):
+    root, _ = built
+    out = root / "reports" / "tiny"
+    assert (out / "shape_bias.summary.json").is_file()
+    assert not (out / "calibration.summary.json").exists()
+
+
+def test_bad_profile_fails_before_anything_runs(tmp_path):
+    notebooks, _ = fake.make_project(tmp_path)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models: [tiny_vit_untrained]\nbatch_sise: 8\n")
+    with pytest.raises(ProfileError, match="batch_sise.*did you mean 'batch_size'"):
+        report.build_report(str(bad), notebooks_dir=notebooks, reports_root=tmp_path / "reports",
+                            check_models=False, progress=False)
+    assert not (tmp_path / "reports").exists()
+
+
+def test_unknown_property_fails_before_anything_runs(tmp_path):
+    notebooks, profile = fake.make_project(tmp_path)
+    with pytest.raises(ValueError, match="unknown property 'shapebias'"):
+        report.build_report(str(profile), properties=["shapebias"], notebooks_dir=notebooks,
+                            reports_root=tmp_path / "reports", check_models=False, progress=False)
+    assert not (tmp_path / "reports").exists()
