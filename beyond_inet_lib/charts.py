@@ -218,7 +218,10 @@ def _tooltip(df: pd.DataFrame, cols: Iterable[str | None]) -> list:
     for c in dict.fromkeys(c for c in cols if c is not None):
         if c not in df.columns:
             continue
-        if pd.api.types.is_float_dtype(df[c]):
+        numeric = pd.to_numeric(df[c], errors="coerce")
+        if df[c].dtype == object and numeric.notna().sum() == df[c].notna().sum() > 0:
+            out.append(alt.Tooltip(**_enc(c, "Q", format=".3~f")))   # numbers with None gaps
+        elif pd.api.types.is_float_dtype(df[c]):
             out.append(alt.Tooltip(**_enc(c, "Q", format=".3~f")))
         elif pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]):
             out.append(alt.Tooltip(**_enc(c, "Q")))

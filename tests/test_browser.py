@@ -1,0 +1,108 @@
+"""The exported pages render in a real browser with networking OFF.
+
+Headless Chromium (Debian package, installed by `make browser`) runs under `unshare -n`
+(a new, empty network namespace: no interface but a down loopback), so any script or
+style the page tried to fetch would fail and be logged. We check the DOM after scripts ran
+(every chart div holds a rendered <svg>/<canvas>) and that the console stayed silent: with
+``--enable-logging=stderr`` Chromium prints every console message, error or not, and every
+uncaught exception or failed resource load as a CONSOLE line.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import report_project as fake
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.slow
+
+
+def _network_namespace_available() -> tuple[bool, str]:
+    if shutil.which("unshare") is None:
+        return False, "`unshare` (util-linux) is not installed"
+    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        return False, f"`unshare -n` is not permitted here (needs root): {probe.stderr.strip()}"
+    return True, ""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found: install Debian chromium with `make browser` "
+                    "(apt-get install chromium) to run the offline rendering test")
+    ok, why = _network_namespace_available()
+    if not ok:
+        pytest.skip(f"cannot switch networking off for the browser: {why}")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory):
+    root = tmp_path_factory.mktemp("project")
+    result = fake.build(root)
+    return Path(result["out_dir"])
+
+
+def load(browser: Path, page: Path, profile_dir: Path) -> tuple[str, list[str]]:
+    """Open ``page`` offline; return (DOM after scripts ran, console lines)."""
+    cmd = ["unshare", "-n", str(browser), "--headless", "--no-sandbox", "--disable-gpu",
+           "--no-first-run", "--disable-background-networking", "--disable-component-update",
+           "--disable-sync", f"--user-data-dir={profile_dir}", "--enable-logging=stderr", "--v=0",
+           "--virtual-time-budget=5000", "--dump-dom", page.resolve().as_uri()]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, f"chromium failed ({run.returncode}): {run.stderr[-2000:]}"
+    console = [line for line in run.stderr.splitlines() if ":CONSOLE" in line]
+    return run.stdout, console
+
+
+def chart_ids(page: Path) -> list[str]:
+    return sorted(set(re.findall(r'<div [^>]*\bid="(bi-chart-[0-9a-f]{12})"', page.read_text())))
+
+
+def rendered(dom: str, div_id: str) -> bool:
+    """Whether the chart div (attributes in any order) holds an <svg> or <canvas>."""
+    return re.search(rf'<div [^>]*\bid="{div_id}"[^>]*>\s*<(svg|canvas)\b', dom) is not None
+
+
+def test_chart_page_renders_every_chart_offline_without_console_messages(browser, pages, tmp_path):
+    page = pages / "shape_bias.html"
+    ids = chart_ids(page)
+    assert len(ids) == 2, "the fake notebook draws two charts"
+    dom, console = load(browser, page, tmp_path / "chromium")
+    assert console == [], "console messages while rendering offline:\n" + "\n".join(console)
+    for div in ids:
+        assert rendered(dom, div), f"chart {div} was not rendered (no <svg>/<canvas> inside its div)"
+    assert ">The chart library is not loaded" not in dom
+
+
+@pytest.mark.parametrize("name", ["calibration.html", "index.html"])
+def test_other_pages_load_offline_without_console_messages(browser, pages, tmp_path, name):
+    dom, console = load(browser, pages / name, tmp_path / "chromium")
+    assert console == [], "console messages while loading offline:\n" + "\n".join(console)
+    assert "<body" in dom
+
+
+def test_the_check_detects_a_chart_that_cannot_render(browser, tmp_path):
+    """Guard against a vacuous test: a chart whose bundle is missing is not counted as
+    rendered, and script errors do reach the captured console."""
+    import altair as alt
+    import pandas as pd
+
+    from beyond_inet_lib import charts
+
+    chart = alt.Chart(pd.DataFrame({"a": [1]})).mark_bar().encode(y="a:Q")
+    page = tmp_path / "broken.html"
+    page.write_text("<html><body>" + charts.chart_html(chart, div_id="bi-chart-000000000000")
+                    + "<script>console.error('boom-1'); undefinedFunction();</script></body></html>")
+    dom, console = load(browser, page, tmp_path / "chromium")
+    assert not rendered(dom, "bi-chart-000000000000")
+    assert ">The chart library is not loaded" in dom
+    assert any("boom-1" in line for line in console), console
+    assert any("undefinedFunction" in line for line in console), console
