@@ -186,8 +186,7 @@ def _build(cls, data: dict, where: str):
         if key == "properties":
             continue
         if not _type_ok(value, hints[key]):
-            raise ProfileError(
-                f"{where}.{key}: {value!r} is a {type(value).__name__}; expected {_type_name(hints[key])}")
+            raise ProfileError(_type_error(f"{where}.{key}", value, hints[key]))
     required = [f.name for f in dataclasses.fields(cls)
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     for r in required:
@@ -200,8 +199,83 @@ def _type_name(annotation) -> str:
     return str(annotation).replace("typing.", "").replace("<class '", "").replace("'>", "")
 
 
+def _list_type(annotation):
+    """``list[X]`` inside ``annotation`` (``list[X] | None`` included), or None."""
+    if typing.get_origin(annotation) is list:
+        return annotation
+    for a in typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else ():
+        if typing.get_origin(a) is list:
+            return a
+    return None
+
+
+def _type_error(where: str, value, annotation) -> str:
+    """The message for a value of the wrong type: for a list, the first bad element (by
+    index); for a scalar where a list belongs, how to write the list in YAML."""
+    lst = _list_type(annotation)
+    if lst is not None and isinstance(value, list):
+        (inner,) = typing.get_args(lst) or (typing.Any,)
+        for i, v in enumerate(value):
+            if not _type_ok(v, inner):
+                return f"{where}[{i}]: {v!r} is a {type(v).__name__}; expected {_type_name(inner)}"
+    msg = f"{where}: {value!r} is a {type(value).__name__}; expected {_type_name(annotation)}"
+    if lst is not None and not isinstance(value, (list, dict)):
+        key = where.rsplit(".", 1)[-1]
+        msg += f" (write a YAML list, e.g. `{key}: [{value}]`)"
+    return msg
+
+
+# Settings that count something (images, bins, layers): at least 1 when given.
+_COUNT_FIELDS = ("max_images", "standin_images", "n_bins", "corruption_images", "max_train", "max_layers")
+# List settings whose entries must be > 0 (a scale, a resolution, a regularisation strength)
+# or >= 0 (a shift in pixels).
+_POSITIVE_LISTS = {("invariance", "scales"), ("invariance", "resolutions"), ("transfer", "c_grid")}
+_NONNEGATIVE_LISTS = {("invariance", "shifts")}
+STANDIN_TASKS = ("digits",)   # transfer tasks generated offline (no data root needed)
+
+
+def _check_settings(prop: str, s) -> None:
+    """Value checks of one property's settings (types are already checked)."""
+    where = f"properties.{prop}"
+    for f in dataclasses.fields(s):
+        v = getattr(s, f.name)
+        if f.name in _COUNT_FIELDS and v is not None and v < 1:
+            nullable = f.default is None
+            raise ProfileError(f"{where}.{f.name}: {v}; must be >= 1" + (" (or null for all)" if nullable else ""))
+        if (prop, f.name) in _POSITIVE_LISTS and any(x <= 0 for x in v):
+            raise ProfileError(f"{where}.{f.name}: {v}; every entry must be > 0")
+        if (prop, f.name) in _NONNEGATIVE_LISTS and any(x < 0 for x in v):
+            raise ProfileError(f"{where}.{f.name}: {v}; every entry must be >= 0")
+    if prop == "robustness":
+        from .data import DATASETS, IMAGENET_C_CORRUPTIONS
+
+        for v in s.variants:
+            if v not in DATASETS:
+                close = difflib.get_close_matches(v, list(DATASETS), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ProfileError(f"{where}.variants: unknown dataset {v!r}{hint}; "
+                                   f"known: {', '.join(sorted(DATASETS))}")
+        for c in s.corruptions or ():
+            if c not in IMAGENET_C_CORRUPTIONS:
+                close = difflib.get_close_matches(c, IMAGENET_C_CORRUPTIONS, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ProfileError(f"{where}.corruptions: unknown corruption {c!r}{hint}; "
+                                   f"accepted: {', '.join(IMAGENET_C_CORRUPTIONS)}")
+    if prop == "transfer":
+        from .data import VTAB_TASKS
+
+        accepted = list(STANDIN_TASKS) + list(VTAB_TASKS)
+        for t in s.tasks:
+            if t not in accepted:
+                close = difflib.get_close_matches(t, accepted, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ProfileError(f"{where}.tasks: unknown task {t!r}{hint}; accepted: {', '.join(accepted)}")
+
+
 def validate_profile(data: dict, *, check_models: bool = True, check_paths: bool = True) -> Profile:
     """Build a ``Profile`` from a parsed YAML mapping, or raise ``ProfileError``."""
+    if data is not None and not isinstance(data, dict):
+        raise ProfileError(f"profile: expected a mapping of key: value lines, got a {type(data).__name__}")
     data = dict(data or {})
     props_raw = data.pop("properties", None) or {}
     prof = _build(Profile, data, "profile")
@@ -213,7 +287,8 @@ def validate_profile(data: dict, *, check_models: bool = True, check_paths: bool
             close = difflib.get_close_matches(str(key), PROPERTIES, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ProfileError(f"profile.properties: unknown property {key!r}{hint}; accepted: {', '.join(PROPERTIES)}")
-        props[key] = _build(SETTINGS[key], value or {}, f"properties.{key}")
+        props[key] = _build(SETTINGS[key], {} if value is None else value, f"properties.{key}")
+        _check_settings(key, props[key])
     prof.properties = props
     for key, choices in _CHOICES.items():
         if choices and getattr(prof, key) not in choices:
@@ -234,19 +309,12 @@ def validate_profile(data: dict, *, check_models: bool = True, check_paths: bool
             try:
                 validate_model_key(m)
             except (KeyError, ValueError) as e:
-                raise ProfileError(f"profile.models: {e}") from None
+                # str(KeyError) is the repr of its message: use the message itself
+                raise ProfileError(f"profile.models: {e.args[0] if e.args else e}") from None
     if check_paths and prof.data_root and not Path(prof.data_root).expanduser().is_dir():
         raise ProfileError(
             f"profile.data_root: {prof.data_root!r} is not a folder. Point it at your data root "
             f"(see `beyond-inet data check --root DIR`) or remove the key to use the default.")
-    rob = prof.properties.get("robustness")
-    if rob:
-        from .data import DATASETS
-
-        for v in rob.variants:
-            if v not in DATASETS:
-                raise ProfileError(f"properties.robustness.variants: unknown dataset {v!r}; "
-                                   f"known: {', '.join(sorted(DATASETS))}")
     return prof
 
 
@@ -262,6 +330,9 @@ def load_profile(name_or_path: str | os.PathLike, overrides: dict | None = None,
         data = yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as e:
         raise ProfileError(f"{p}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ProfileError(f"{p}: expected a mapping of `key: value` lines at the top level, "
+                           f"got a {type(data).__name__}; see params/demo.yaml for an example")
     data.setdefault("name", p.stem)
     for k, v in (overrides or {}).items():
         if v is not None:
