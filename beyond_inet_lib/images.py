@@ -3,6 +3,13 @@
 Large datasets hold odd files: CMYK and grayscale JPEGs, RGBA and 16-bit PNGs, truncated
 or empty files. Readable odd modes are converted; unreadable files raise
 ``UnreadableImage`` with a short reason, which the engine records and skips.
+
+EXIF orientation is NOT applied: the stored pixels are used as they are. That is what
+the ImageNet tooling the paper's numbers come from does (torchvision's ImageFolder /
+``PIL.Image.open(...).convert("RGB")``, timm's loaders), so a camera JPEG tagged "rotate
+90 degrees" is seen sideways here exactly as it was by the models being compared.
+Applying ``ImageOps.exif_transpose`` would change the inputs of a few val images and
+break paper-faithfulness (pinned by tests/test_reliability.py).
 """
 
 from __future__ import annotations
@@ -51,7 +58,7 @@ def load_rgb(path: str | Path) -> Image.Image:
     try:
         img = Image.open(io.BytesIO(data))
         img.load()  # force the full decode here: truncation shows up now
-        return to_rgb(img)
+        return to_rgb(img)  # no exif_transpose: raw pixels, as torchvision/PIL (see above)
     except Image.DecompressionBombError as e:
         raise UnreadableImage(f"image too large: {e}") from None
     except (OSError, ValueError, SyntaxError, Image.UnidentifiedImageError) as e:
