@@ -272,24 +272,32 @@ def resolve_device(device: str = "auto") -> str:
 
 
 # =========================================================================== forward
-def pool_tap_output(out):
-    """A layer's output -> (N, D) for CKA: conv maps (N, C, H, W) are averaged over space;
-    token sequences (N, T, C) keep the first (class) token and the mean of the others;
-    tuples (attention modules returning extras) use their first element."""
-    try:
-        from .models import pool_tap_output as model_pool  # the model zoo may know better
-        return model_pool(out)
-    except ImportError:
-        pass
+def _pool_generic(out):
+    """Fallback reduction of a hooked output to (N, D) for modules that do not say their
+    layout: conv maps averaged over space, token sequences -> (CLS, mean of the rest)."""
+    import torch
+
     if isinstance(out, (tuple, list)):
         out = out[0]
     if out.dim() == 4:
         return out.mean(dim=(2, 3))
-    if out.dim() == 3:
-        import torch
-
-        return torch.cat([out[:, 0], out[:, 1:].mean(dim=1)], dim=1) if out.shape[1] > 1 else out[:, 0]
+    if out.dim() == 3 and out.shape[1] > 1:
+        return torch.cat([out[:, 0], out[:, 1:].mean(dim=1)], dim=1)
     return out.flatten(1)
+
+
+def list_layers(spec, device: str = "auto", kinds=None, cache_dir=None,
+                clip_logit_scale: str = "paper") -> pd.DataFrame:
+    """The layers a model offers for taps (name, kind), in forward order. Loads the model
+    (once per session) but runs nothing."""
+    from .models import get_model
+
+    spec = get_model(spec) if isinstance(spec, str) else spec
+    cache = Path(cache_dir) if cache_dir else Path(".cache/beyond-inet").resolve()
+    model = _load_model(spec, resolve_device(device), clip_logit_scale, cache)
+    mods = model.layer_modules(kinds) if kinds is not None else model.layer_modules()
+    kind = getattr(mods, "kind", {})
+    return pd.DataFrame({"name": list(mods), "kind": [kind.get(n, "layer") for n in mods]})
 
 
 def _is_oom(e: BaseException) -> bool:
@@ -323,9 +331,10 @@ class _Runner:
         handles = []
         if layer_names:
             mods = self.model.layer_modules()
+            pool = getattr(mods, "pool", lambda _name, out: _pool_generic(out))
             for name in layer_names:
                 def hook(_m, _i, out, name=name):
-                    taps[name] = pool_tap_output(out).float().cpu()
+                    taps[name] = pool(name, out).float().cpu()
                 handles.append(mods[name].register_forward_hook(hook))
         try:
             FORWARD_CALLS[self.model.spec.key] += 1

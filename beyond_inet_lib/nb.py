@@ -56,6 +56,7 @@ def table(df: pd.DataFrame, floatfmt: str = "{:.3f}", caption: str | None = None
     """A compact HTML table (no index) for the page."""
     from IPython.display import HTML
 
+    df = df.astype(object).where(df.notna(), None).map(lambda v: "–" if v is None else v)
     styled = df.to_html(index=False, float_format=lambda x: floatfmt.format(x), na_rep="–",
                         border=0, classes="bi-table")
     cap = f"<p style='font-size:90%;color:#555'>{html.escape(caption)}</p>" if caption else ""
@@ -91,7 +92,8 @@ class Study:
     # -------------------------------------------------------------------- models
     def label(self, key: str) -> str:
         spec = self.spec(key)
-        return spec.label + ("" if spec.trained else " (untrained)")
+        untrained = not spec.trained and "untrained" not in spec.label
+        return spec.label + (" (untrained)" if untrained else "")
 
     def spec(self, key: str):
         for m in self.models:

@@ -79,7 +79,7 @@ headline = []
 if rows:
     curve = metrics.invariance_curve(pd.concat(rows))
     charts.show(charts.invariance_lines(curve))
-    charts.show(charts.invariance_lines(curve, y="true_prob", title="Mean probability of the true class"))
+    charts.show(charts.invariance_lines(curve, value="mean_true_prob", title="Mean probability of the true class"))
     wide = curve.pivot_table(index=["transform", "value"], columns="model", values="top1").reset_index()
     nb.table(wide)
 

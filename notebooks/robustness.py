@@ -53,8 +53,8 @@ def score(variant, ds):
         if variant == "imagenet-c":
             t = t.assign(correct=(r.pred() == t["label"].to_numpy()))
             summary = metrics.imagenet_c_summary(t)
-            acc = summary["mean"]
-            c = summary["per_corruption"].reset_index()
+            acc = float(summary.loc["mean", "mean"])
+            c = summary["mean"].drop("mean").rename("accuracy").rename_axis("corruption").reset_index()
             c["model"] = study.label(m.key)
             c_tables.append(c)
         elif "label_set" in t.columns:

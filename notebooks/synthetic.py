@@ -63,7 +63,7 @@ if ds is not None:
             lv = t.groupby(["factor", "level"], sort=False)["correct"].mean().reset_index()
             lv["model"] = study.label(m.key)
             levels.append(lv)
-        mean = float(acc.loc[acc["factor"] == "mean", "top1"].iloc[0])
+        mean = float(acc.loc[acc["factor"] == "mean", "accuracy"].iloc[0])
         headline.append(study.headline_row(m.key, f"mean top-1 over factors ({ds.name})", mean, "higher",
                                            None if ds.standin else "pug_mean",
                                            note="stand-in" if ds.standin else ""))
@@ -71,13 +71,14 @@ if ds is not None:
 # %%
 if rows:
     table = pd.concat(rows)
-    charts.show(charts.grouped_bars(table, x="factor", y="top1", color="model",
+    charts.show(charts.grouped_bars(table, x="factor", y="accuracy", color="model",
                                     title="Top-1 per varied factor"))
-    nb.table(table.pivot(index="factor", columns="model", values="top1").reset_index())
+    nb.table(table.pivot(index="factor", columns="model", values="accuracy").reset_index())
 if levels:
     lv = pd.concat(levels)
-    charts.show(charts.invariance_lines(lv.rename(columns={"factor": "transform", "level": "value",
-                                                          "correct": "top1"})))
+    lv["factor: level"] = lv["factor"] + ": " + lv["level"].astype(str)
+    charts.show(charts.grouped_bars(lv.rename(columns={"correct": "top-1"}), x="factor: level", y="top-1",
+                                    color="model", title="Top-1 per factor level"))
 
 # %% [markdown]
 # ## Finding
@@ -86,9 +87,9 @@ if levels:
 if rows:
     table = pd.concat(rows)
     per = table[table["factor"] != "mean"]
-    means = table[table["factor"] == "mean"].sort_values("top1", ascending=False)
-    hardest = per.groupby("factor")["top1"].mean().sort_values()
-    text = (f"Mean top-1 over factors: " + ", ".join(f"{r['model']} {r['top1']:.1%}" for _, r in means.iterrows())
+    means = table[table["factor"] == "mean"].sort_values("accuracy", ascending=False)
+    hardest = per.groupby("factor")["accuracy"].mean().sort_values()
+    text = (f"Mean top-1 over factors: " + ", ".join(f"{r['model']} {r['accuracy']:.1%}" for _, r in means.iterrows())
             + f". The factor that hurts most on average is **{hardest.index[0]}** "
             f"({hardest.iloc[0]:.1%}), the least **{hardest.index[-1]}** ({hardest.iloc[-1]:.1%}).")
     nb.finding(text)

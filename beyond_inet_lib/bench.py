@@ -1,0 +1,223 @@
+"""Throughput benchmark: ``beyond-inet bench`` / ``make bench``.
+
+One run measures three rates on the same synthetic JPEG dataset (ImageNet-val-like sizes):
+
+(a) forward ceiling: the selected models on ready tensors already on the device, same
+    precision as the engine; rate through ALL models = 1 / sum_i(1 / rate_i);
+(b) end to end: JPEG files on disk -> cached results for all selected models, through
+    ``engine.predict`` (decode once, all models, fresh cache);
+(c) naive baseline: one torchvision DataLoader with PIL decode per model, fp32, one pass
+    per model (the shape of the original study's code); rate through all models likewise.
+
+It prints one JSON object with the three rates, the ratios (b)/(a) and (b)/(c), the device,
+versions, and the projected wall time of the full paper study (5.5 M images per model).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+#: images per model in the full paper study (PROTOCOLS.md; ImageNet-C alone is 3.75 M)
+STUDY_IMAGES_PER_MODEL = 5_500_000
+GPU_MODELS = ("convnext_sup", "vit_sup", "convnext_clip", "vit_clip")
+CPU_MODELS = ("tiny_vit_untrained", "tiny_convnext_untrained")
+
+
+def _one_jpeg(args):
+    path, seed = args
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    w, h = (500, 375) if seed % 4 else (375, 500)
+    # smooth colour field + fine noise: compresses to roughly ImageNet-like ~100 KB at q90
+    small = rng.integers(0, 256, size=(h // 25 + 1, w // 25 + 1, 3), dtype=np.uint8)
+    img = Image.fromarray(small).resize((w, h), Image.BICUBIC)
+    arr = np.asarray(img).astype(np.int16) + rng.integers(-28, 29, size=(h, w, 3))
+    Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).save(path, quality=90)
+    return os.path.getsize(path)
+
+
+def make_jpegs(folder: Path, n: int, workers: int | None = None) -> Path:
+    """``n`` synthetic JPEGs (500x375 or 375x500, ~100 KB), made once and reused."""
+    folder.mkdir(parents=True, exist_ok=True)
+    done = folder / f".complete-{n}"
+    if done.exists():
+        return folder
+    jobs = [(folder / f"img{i:06d}.jpg", i) for i in range(n)]
+    workers = workers or min(16, os.cpu_count() or 1)
+    with ProcessPoolExecutor(workers) as ex:
+        list(ex.map(_one_jpeg, jobs, chunksize=64))
+    done.touch()
+    return folder
+
+
+def _dataset(folder: Path, n: int):
+    import pandas as pd
+
+    from .data import DatasetIndex
+
+    names = [f"img{i:06d}.jpg" for i in range(n)]
+    return DatasetIndex(f"bench-{n}", folder, pd.DataFrame({"path": names, "label": 0}))
+
+
+def _sync(device):
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def forward_ceiling(specs, device, precision, batch_size, seconds=5.0, compile=False) -> dict:
+    """Images/s of each model on random ready tensors on the device."""
+    import torch
+
+    from .engine import _load_model, _Runner
+
+    rates = {}
+    for spec in specs:
+        model = _load_model(spec, device, "paper", Path(".cache/beyond-inet"))
+        if device.startswith("cuda"):
+            model = model.to(memory_format=torch.channels_last)
+        if compile:
+            model = torch.compile(model)
+            model.spec = spec
+        view = spec.view("paper")
+        x = torch.randn(batch_size, 3, view.output_size, view.output_size, device=device)
+        runner = _Runner(model, {}, device, precision, channels_last=device.startswith("cuda"))
+        runner.run(x, ("logits",), None)  # warm-up (and compile)
+        _sync(device)
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds or n == 0:
+            runner.run(x, ("logits",), None)
+            n += batch_size
+        _sync(device)
+        rates[spec.key] = n / (time.perf_counter() - t0)
+    return rates
+
+
+def naive_rate(specs, folder: Path, n: int, device: str, batch_size: int, workers: int) -> dict:
+    """One PIL DataLoader pass per model, fp32 (the original study's pipeline shape)."""
+    import torch
+    from torch.utils.data import DataLoader, Dataset
+
+    from .engine import _load_model
+    from .images import load_rgb
+
+    paths = [folder / f"img{i:06d}.jpg" for i in range(n)]
+
+    class Files(Dataset):
+        def __init__(self, tf):
+            self.tf = tf
+
+        def __len__(self):
+            return len(paths)
+
+        def __getitem__(self, i):
+            return self.tf(load_rgb(paths[i]))
+
+    rates = {}
+    for spec in specs:
+        model = _load_model(spec, device, "paper", Path(".cache/beyond-inet"))
+        loader = DataLoader(Files(spec.view("paper").transform()), batch_size=batch_size,
+                            num_workers=workers, pin_memory=device.startswith("cuda"))
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            for x in loader:
+                model(x.to(device))
+        _sync(device)
+        rates[spec.key] = n / (time.perf_counter() - t0)
+    return rates
+
+
+def through_all(rates: dict) -> float:
+    """Images/s through every model in turn: 1 / sum(1 / r_i)."""
+    return 1.0 / sum(1.0 / r for r in rates.values())
+
+
+def run_bench(models=None, n=None, device="auto", batch_size=None, workers=None, compile=False,
+              workdir=None) -> dict:
+    import torch
+
+    from . import engine
+    from .models import get_model
+
+    device = engine.resolve_device(device)
+    gpu = device.startswith("cuda")
+    models = list(models or (GPU_MODELS if gpu else CPU_MODELS))
+    n = n or (20000 if gpu else 96)
+    batch_size = batch_size or (256 if gpu else 16)
+    workers = workers if workers is not None else (min(16, os.cpu_count() or 1) if gpu else 1)
+    precision = "bf16" if gpu else "fp32"
+    work = Path(workdir or ".cache/beyond-inet-bench")
+    specs = [get_model(m) for m in models]
+
+    t = time.perf_counter()
+    folder = make_jpegs(work / "jpegs", n)
+    make_s = time.perf_counter() - t
+    mean_kb = float(np.mean([p.stat().st_size for p in list(folder.glob("img*.jpg"))[:200]]) / 1024)
+
+    ceiling = forward_ceiling(specs, device, precision, batch_size, seconds=5.0 if gpu else 2.0,
+                              compile=compile)
+    cache = work / "cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    engine.clear_model_cache()
+    ds = _dataset(folder, n)
+    t0 = time.perf_counter()
+    engine.predict(specs, ds, cache_dir=cache, device=device, batch_size=batch_size,
+                   num_workers=workers, precision=precision, progress=False)
+    _sync(device)
+    e2e = n / (time.perf_counter() - t0)
+    n_naive = min(n, 4000 if gpu else n)
+    naive = naive_rate(specs, folder, n_naive, device, batch_size, workers)
+    a, c = through_all(ceiling), through_all(naive)
+    out = {
+        "device": torch.cuda.get_device_name(0) if gpu else f"cpu ({os.cpu_count()} cores)",
+        "date": time.strftime("%Y-%m-%d"),
+        "models": models, "n_images": n, "mean_jpeg_kb": round(mean_kb, 1),
+        "batch_size": batch_size, "workers": workers, "precision": precision, "compile": compile,
+        "forward_ceiling_img_s": {k: round(v, 1) for k, v in ceiling.items()},
+        "naive_img_s": {k: round(v, 1) for k, v in naive.items()},
+        "a_forward_ceiling_all_models_img_s": round(a, 1),
+        "b_end_to_end_all_models_img_s": round(e2e, 1),
+        "c_naive_all_models_img_s": round(c, 1),
+        "ratio_b_over_a": round(e2e / a, 3),
+        "ratio_b_over_c": round(e2e / c, 3),
+        "projected_study_minutes": round(STUDY_IMAGES_PER_MODEL / e2e / 60, 1),
+        "projected_study_minutes_naive": round(STUDY_IMAGES_PER_MODEL / c / 60, 1),
+        "projection_note": ("5.5 M images per model through the selected models at rate (b); "
+                            "meaningful for the paper's four models"),
+        "dataset_build_s": round(make_s, 1),
+        "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                     "timm": _version("timm"), "open_clip": _version("open_clip_torch")},
+    }
+    return out
+
+
+def _version(dist):
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def main(args) -> int:
+    models = args.models.split(",") if args.models else None
+    out = run_bench(models, args.n, args.device, args.batch_size, args.workers, args.compile,
+                    args.workdir)
+    text = json.dumps(out, indent=1)
+    print(text)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text + "\n")
+    return 0
