@@ -103,6 +103,13 @@ class Study:
 
         return get_model(key)
 
+    def meaningful(self, df: pd.DataFrame, col: str = "model") -> pd.DataFrame:
+        """Rows of trained models only, when the run has any: findings rank real models,
+        not untrained stand-ins (whose rows stay in the tables and charts)."""
+        trained = {self.label(m.key) for m in self.models if m.trained}
+        keep = df[col].isin(trained)
+        return df[keep] if keep.any() else df
+
     def model_frame(self) -> pd.DataFrame:
         return pd.DataFrame([{"model": self.label(m.key), "key": m.key, "architecture": m.arch,
                               "training": m.training, "paper model": m.paper_key or "–",

@@ -99,10 +99,10 @@ if imr is not None:
 
 # %%
 if rows:
-    t = pd.DataFrame(rows).sort_values("ECE")
+    t = study.meaningful(pd.DataFrame(rows)).sort_values("ECE")
     best, worst = t.iloc[0], t.iloc[-1]
-    over = [r["model"] for r in rows if r["mean confidence"] > r["top-1"] + 0.02]
-    under = [r["model"] for r in rows if r["mean confidence"] < r["top-1"] - 0.02]
+    over = [r["model"] for r in rows if r["model"] in set(t["model"]) and r["mean confidence"] > r["top-1"] + 0.02]
+    under = [r["model"] for r in rows if r["model"] in set(t["model"]) and r["mean confidence"] < r["top-1"] - 0.02]
     text = (f"On {ds.name} ({len(ds)} images) the best calibrated model is **{best['model']}** "
             f"(ECE {best['ECE']:.3f}, top-1 {best['top-1']:.1%}); the worst is **{worst['model']}** "
             f"(ECE {worst['ECE']:.3f}). ")

@@ -69,8 +69,10 @@ if ds is not None:
 
     add_rows(study.predict(ds, views=scale_views), lambda k: k, "scale", lambda k, v: float(v))
     add_rows(study.predict(ds, views=shift_views), lambda k: k, "shift", lambda k, v: float(v))
-    variants = {m.at_resolution(R).key: (m.key, R) for m in study.models for R in settings.resolutions}
-    res_specs = [m.at_resolution(R) for m in study.models for R in settings.resolutions]
+    # at its native resolution a model is itself (same weights, same view): reuse that pass
+    res_specs = [m if R == m.resolution else m.at_resolution(R) for m in study.models for R in settings.resolutions]
+    variants = {s.key: (m.key, R) for s, (m, R) in
+                zip(res_specs, [(m, R) for m in study.models for R in settings.resolutions])}
     add_rows(study.predict(ds, models=res_specs), lambda k: variants[k][0], "resolution",
              lambda k, v: float(variants[k][1]))
 
@@ -92,17 +94,20 @@ if rows:
     for transform, extreme, ref in (("scale", max(settings.scales), 1.0),
                                      ("shift", max(settings.shifts), 0),
                                      ("resolution", max(settings.resolutions), 224)):
-        c = curve[curve["transform"] == transform]
+        c_all = curve[curve["transform"] == transform]
+        c = study.meaningful(c_all)
         at_ref = c[c["value"] == ref].set_index("model")["top1"]
         at_ext = c[c["value"] == extreme].set_index("model")["top1"]
         drop = (at_ref - at_ext).sort_values()
         if len(drop):
             text.append(f"From {transform} {ref:g} to {extreme:g}, top-1 drops least for **{drop.index[0]}** "
-                        f"({drop.iloc[0]:+.1%} points lost) and most for **{drop.index[-1]}** ({drop.iloc[-1]:+.1%}).")
+                        f"({100 * drop.iloc[0]:.1f} points) and most for **{drop.index[-1]}** "
+                        f"({100 * drop.iloc[-1]:.1f} points).")
         pk = {"scale": f"invariance_scale_{extreme:g}", "shift": f"invariance_shift_{extreme:g}",
               "resolution": f"invariance_resolution_{extreme:g}"}[transform]
+        every = c_all[c_all["value"] == extreme].set_index("model")["top1"]
         for m in study.models:
-            v = at_ext.get(study.label(m.key))
+            v = every.get(study.label(m.key))
             if v is not None:
                 headline.append(study.headline_row(m.key, f"top-1 at {transform} {extreme:g}", v, "higher", pk))
     nb.finding(" ".join(text))

@@ -96,7 +96,7 @@ if ratios:
 
 # %%
 if ratios:
-    rt = pd.concat(ratios)
+    rt = study.meaningful(pd.concat(ratios))
     mean = rt.groupby("model")["error ratio"].mean().sort_values()
     worst = rt.sort_values("error ratio").groupby("model").tail(1)
     text = (f"Mean error ratio ({'ImageNet-X' if mode == 'imagenet-x' else 'simulated factors'}): "

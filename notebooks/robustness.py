@@ -97,7 +97,7 @@ if len(table):
     real = table[~table["stand-in"]]
     variants_run = sorted(table["variant"].unique())
     text = f"Variants evaluated: {', '.join(variants_run)}. "
-    for v, g in table.groupby("variant"):
+    for v, g in study.meaningful(table).groupby("variant"):
         best = g.sort_values("top-1", ascending=False).iloc[0]
         text += f"On {v}{' (stand-in)' if g['stand-in'].any() else ''} the most accurate is **{best['model']}** ({best['top-1']:.1%}). "
     full = set(settings.variants) <= set(real["variant"])

@@ -39,8 +39,8 @@ study.describe_models()
 # The 1,280 stimuli (16 classes × 80) are classified by each model over the 1,000 ImageNet
 # classes; for each of the 16 categories the softmax probability is *averaged* over the
 # ImageNet classes that belong to it, and the decision is the category with the highest mean.
-# Over the 1,200 images whose shape and texture classes differ, shape bias =
-# #shape decisions / (#shape + #texture decisions). Supervised models see the 224 px stimuli as
+# Over the 1,200 images whose shape and texture classes differ, shape bias = (number of shape
+# decisions) / (number of shape + texture decisions). Supervised models see the 224 px stimuli as
 # they are; CLIP models go through their own transform (which leaves 224 px images unchanged
 # apart from normalisation).
 
@@ -104,7 +104,7 @@ if per_cat:
 # %%
 if headline:
     t = pd.DataFrame(rows)
-    run = t[t["source"] == "this run"].sort_values("shape bias", ascending=False)
+    run = study.meaningful(t[t["source"] == "this run"]).sort_values("shape bias", ascending=False)
     top, low = run.iloc[0], run.iloc[-1]
     text = (f"Among this run's models, **{top['model']}** is the most shape-biased "
             f"({top['shape bias']:.1%} of conflict decisions follow the shape) and **{low['model']}** "

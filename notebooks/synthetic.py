@@ -85,7 +85,7 @@ if levels:
 
 # %%
 if rows:
-    table = pd.concat(rows)
+    table = study.meaningful(pd.concat(rows))
     per = table[table["factor"] != "mean"]
     means = table[table["factor"] == "mean"].sort_values("accuracy", ascending=False)
     hardest = per.groupby("factor")["accuracy"].mean().sort_values()

@@ -79,7 +79,7 @@ if len(table):
 
 # %%
 if len(table):
-    mean = table.groupby("model")["test accuracy"].mean().sort_values(ascending=False)
+    mean = study.meaningful(table).groupby("model")["test accuracy"].mean().sort_values(ascending=False)
     vtab_tasks = [t for t in settings.tasks if t != "digits"]
     done = set(table["task"])
     full = len(vtab_tasks) == 19 and set(vtab_tasks) <= done

@@ -1,0 +1,94 @@
+"""Every property notebook runs through papermill on the tiny profile and exports a page
+with real numbers and charts; one real page renders offline in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from beyond_inet_lib import engine, metrics
+from beyond_inet_lib.config import PROPERTIES, load_profile, resolve_data_root
+from beyond_inet_lib.report import build_report
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def tiny_report(tmp_path_factory):
+    if resolve_data_root(None) is None:
+        pytest.skip("no data root (../shared/data or ./data): the notebooks need the sample images")
+    out = tmp_path_factory.mktemp("reports") / "tiny"
+    result = build_report("tiny", out_dir=out, progress=False)
+    return result
+
+
+def test_every_notebook_executes_and_exports(tiny_report):
+    pages = tiny_report["pages"]
+    assert sorted(pages) == sorted(PROPERTIES)
+    failed = {p: (v["ename"], v["evalue"]) for p, v in pages.items() if v["status"] != "ok"}
+    assert not failed, failed
+    for prop, page in pages.items():
+        html = Path(page["html"]).read_text()
+        assert "vegaEmbed(" in html, f"{prop}: no chart"
+        assert not re.search(r"<script[^>]+src=[\"']https?:", html), f"{prop}: loads a script from the network"
+        assert "nb.setup(" not in html and "import pandas" not in html, f"{prop}: code cells are shown"
+        assert "Finding" in html and "Caveats" in html, f"{prop}: missing sections"
+        assert "Traceback" not in html, f"{prop}: an error is shown"
+
+
+def test_index_summarises_every_property_with_finite_numbers(tiny_report):
+    out = Path(tiny_report["out_dir"])
+    index = (out / "index.html").read_text()
+    for prop in PROPERTIES:
+        assert f'href="{prop}.html"' in index
+        summary = json.loads((out / f"{prop}.summary.json").read_text())
+        rows = summary["rows"] if isinstance(summary, dict) else summary
+        assert rows, f"{prop}: no headline numbers"
+        for row in rows:
+            assert math.isfinite(row["value"]), (prop, row)
+            assert "untrained" in row["note"], "tiny models must be marked untrained"
+
+
+def test_calibration_headline_equals_an_independent_recomputation(tiny_report):
+    """The page's number is the metric of the cached predictions, nothing else."""
+    out = Path(tiny_report["out_dir"])
+    summary = json.loads((out / "calibration.summary.json").read_text())
+    rows = summary["rows"] if isinstance(summary, dict) else summary
+    prof = load_profile("tiny")
+    from beyond_inet_lib.data import load_dataset
+
+    ds = load_dataset("imagenet-samples", resolve_data_root(None))
+    idx = np.unique(np.linspace(0, len(ds) - 1, prof.settings("calibration").max_images).round().astype(int))
+    ds = ds.subset(idx)
+    res = engine.predict(prof.models, ds, profile=prof, progress=False)
+    for key in prof.models:
+        r = res.only(key)
+        p = r.probs()
+        ece = metrics.expected_calibration_error(p.max(1), p.argmax(1) == r.table["label"].to_numpy())
+        from beyond_inet_lib.models import get_model
+
+        label = get_model(key).label
+        shown = [row["value"] for row in rows if row["metric"].startswith("ECE") and row["model"].startswith(label)]
+        assert shown and abs(shown[0] - ece) < 1e-9, (key, shown, ece)
+
+
+def test_a_real_page_renders_offline(tiny_report, tmp_path):
+    from test_browser import CHROMIUM, _network_namespace_available, chart_ids, load, rendered
+
+    if not CHROMIUM.exists():
+        pytest.skip("chromium not installed (make browser)")
+    ok, why = _network_namespace_available()
+    if not ok:
+        pytest.skip(why)
+    page = Path(tiny_report["pages"]["calibration"]["html"])
+    ids = chart_ids(page)
+    assert len(ids) >= 2
+    dom, console = load(CHROMIUM, page, tmp_path / "chromium")
+    assert console == [], console
+    assert all(rendered(dom, i) for i in ids)
