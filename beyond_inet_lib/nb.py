@@ -57,6 +57,7 @@ def table(df: pd.DataFrame, floatfmt: str = "{:.3f}", caption: str | None = None
     from IPython.display import HTML
 
     df = df.astype(object).where(df.notna(), None).map(lambda v: "–" if v is None else v)
+    df.columns.name = None  # pivot tables carry a columns name that renders as an empty column
     styled = df.to_html(index=False, float_format=lambda x: floatfmt.format(x), na_rep="–",
                         border=0, classes="bi-table")
     cap = f"<p style='font-size:90%;color:#555'>{html.escape(caption)}</p>" if caption else ""
@@ -79,6 +80,7 @@ class Study:
     property: str
     models: list = field(default_factory=list)
     standins_used: list = field(default_factory=list)
+    missing: list = field(default_factory=list)
 
     # ------------------------------------------------------------------ settings
     @property
@@ -133,11 +135,32 @@ class Study:
         try:
             return load_dataset(name, self.data_root, **kw)
         except DatasetMissing as e:
+            self.missing.append(e)
             if show_missing:
                 panel(f"Dataset not found: {name}",
                       f"Looked at: {e.looked_at}\n" + (f"Found: {e.found}\n" if e.found else "")
                       + f"Expected layout: {e.layout}\nGet it with: {e.how_to_get}", "missing")
             return None
+
+    def show_missing(self, names=None, title: str = "Datasets not found"):
+        """One panel listing several absent datasets (those looked up with
+        ``show_missing=False``), each with where it was looked for and how to get it."""
+        import html as _html
+
+        from IPython.display import HTML
+
+        errs = [e for e in self.missing if names is None or e.name in names]
+        if not errs:
+            return
+        rows = "".join(f"<tr><td><b>{_html.escape(e.name)}</b></td><td>{_html.escape(str(e.looked_at))}</td>"
+                       f"<td><code>{_html.escape(e.how_to_get)}</code></td></tr>" for e in errs)
+        _display(HTML(
+            '<div class="bi-panel bi-missing" style="background:#fdecec;border-left:4px solid #b83232;'
+            'padding:0.6em 1em;margin:0.8em 0;font-family:sans-serif">'
+            f'<b style="color:#b83232">{_html.escape(title)}</b> (the rest of the page uses what was found; '
+            '`beyond-inet data check` shows the expected layouts)'
+            '<table style="font-size:12px;margin-top:0.4em"><tr><th align=left>dataset</th>'
+            f'<th align=left>looked at</th><th align=left>get it with</th></tr>{rows}</table></div>'))
 
     def imagenet_eval_set(self, max_images: int | None = None) -> DatasetIndex | None:
         """ImageNet-1k val when the data root has it; else the 1,000 ImageNet sample images
@@ -157,6 +180,7 @@ class Study:
 
     def standin(self, build, *args, **kw) -> DatasetIndex:
         """Build (or reuse) a generated stand-in and say so on the page."""
+        kw.setdefault("progress", os.environ.get("BEYOND_INET_PROGRESS", "1") != "0")
         ds = build(*args, cache_dir=self.cache_dir, seed=self.profile.seed, **kw)
         self.standins_used.append(ds.name)
         panel(f"Stand-in data: {ds.name}",

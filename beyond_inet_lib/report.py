@@ -177,6 +177,20 @@ def _error_notebook(prop: str, ename: str, evalue: str):
     return nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(text)])
 
 
+def _without_stderr(nb):
+    """A copy of ``nb`` without stderr stream outputs (progress bars, library warnings):
+    the page is for readers; the executed .ipynb beside it keeps everything. Errors are
+    'error' outputs, not streams, and stay on the page."""
+    import copy
+
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if cell.get("cell_type") == "code":
+            cell["outputs"] = [o for o in cell.get("outputs", [])
+                               if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+    return nb
+
+
 def export_html(nb, path: Path, title: str) -> Path:
     """Export an executed notebook to self-contained HTML: no code cells, no prompts,
     images embedded, no script loaded from the network."""
@@ -188,7 +202,7 @@ def export_html(nb, path: Path, title: str) -> Path:
         exclude_output_prompt=True, embed_images=True,
         extra_loaders=[DictLoader({_OFFLINE_TEMPLATE_NAME: _OFFLINE_TEMPLATE})],
         template_file=_OFFLINE_TEMPLATE_NAME)
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    body, _ = exporter.from_notebook_node(_without_stderr(nb), resources={"metadata": {"name": title}})
     _write_atomic(path, body)
     return path
 

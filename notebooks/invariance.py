@@ -83,6 +83,7 @@ if rows:
     charts.show(charts.invariance_lines(curve))
     charts.show(charts.invariance_lines(curve, value="mean_true_prob", title="Mean probability of the true class"))
     wide = curve.pivot_table(index=["transform", "value"], columns="model", values="top1").reset_index()
+    wide.columns.name = None
     nb.table(wide)
 
 # %% [markdown]

@@ -67,7 +67,7 @@ def score(variant, ds):
 
 
 for variant in settings.variants:
-    ds = study.dataset(variant)
+    ds = study.dataset(variant, show_missing=False)
     if ds is None and variant == "imagenet-c" and study.profile.standins:
         samples = study.dataset("imagenet-samples")
         if samples is not None:
@@ -80,6 +80,7 @@ for variant in settings.variants:
     score(variant, ds)
 
 # %%
+study.show_missing(settings.variants, "Robustness variants not found")
 table = pd.DataFrame(rows)
 if len(table):
     charts.show(charts.robustness_bars(table))
