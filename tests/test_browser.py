@@ -58,7 +58,10 @@ def load(browser: Path, page: Path, profile_dir: Path) -> tuple[str, list[str]]:
            "--virtual-time-budget=5000", "--dump-dom", page.resolve().as_uri()]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, f"chromium failed ({run.returncode}): {run.stderr[-2000:]}"
-    console = [line for line in run.stderr.splitlines() if ":CONSOLE" in line]
+    # Chromium's own UI pages (chrome://...) log too, e.g. "Slow network is detected" on a
+    # loaded machine: only messages from the page under test count.
+    console = [line for line in run.stderr.splitlines()
+               if ":CONSOLE" in line and "source: chrome://" not in line]
     return run.stdout, console
 
 
