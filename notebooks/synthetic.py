@@ -77,8 +77,8 @@ if rows:
 if levels:
     lv = pd.concat(levels)
     lv["factor: level"] = lv["factor"] + ": " + lv["level"].astype(str)
-    charts.show(charts.grouped_bars(lv.rename(columns={"correct": "top-1"}), x="factor: level", y="top-1",
-                                    color="model", title="Top-1 per factor level"))
+    charts.show(charts.heatmap(lv.rename(columns={"correct": "top-1"}), x="model", y="factor: level",
+                               value="top-1", title="Top-1 per factor level"))
 
 # %% [markdown]
 # ## Finding
