@@ -5,7 +5,10 @@ One run measures three rates on the same synthetic JPEG dataset (ImageNet-val-li
 (a) forward ceiling: the selected models on ready tensors already on the device, same
     precision as the engine; rate through ALL models = 1 / sum_i(1 / rate_i);
 (b) end to end: JPEG files on disk -> cached results for all selected models, through
-    ``engine.predict`` (decode once, all models, fresh cache);
+    ``engine.predict`` (decode once, all models, fresh cache) with the same precision,
+    channels_last and compile setting as (a), and the decode path ``decode`` ('auto':
+    batched nvJPEG + views on the GPU on CUDA, PIL workers on CPU). The models are the
+    ones (a) loaded and warmed up, so one-off load/compile time is not in (b);
 (c) naive baseline: one torchvision DataLoader with PIL decode per model, fp32, one pass
     per model (the shape of the original study's code); rate through all models likewise.
 
@@ -84,15 +87,12 @@ def forward_ceiling(specs, device, precision, batch_size, seconds=5.0, compile=F
 
     rates = {}
     for spec in specs:
-        model = _load_model(spec, device, "paper", Path(".cache/beyond-inet"))
-        if device.startswith("cuda"):
-            model = model.to(memory_format=torch.channels_last)
-        if compile:
-            model = torch.compile(model)
-            model.spec = spec
+        # the engine's own model cache: (b) then runs these very (compiled) models
+        model = _load_model(spec, device, "paper", Path(".cache/beyond-inet"), compile=compile)
+        model = model.to(memory_format=torch.channels_last)  # as engine.predict does
         view = spec.view("paper")
         x = torch.randn(batch_size, 3, view.output_size, view.output_size, device=device)
-        runner = _Runner(model, {}, device, precision, channels_last=device.startswith("cuda"))
+        runner = _Runner(model, {}, device, precision, channels_last=True)
         runner.run(x, ("logits",), None)  # warm-up (and compile)
         _sync(device)
         n, t0 = 0, time.perf_counter()
@@ -144,7 +144,8 @@ def through_all(rates: dict) -> float:
 
 
 def run_bench(models=None, n=None, device="auto", batch_size=None, workers=None, compile=False,
-              workdir=None) -> dict:
+              workdir=None, decode="auto") -> dict:
+    """Measure (a), (b), (c) (module docstring) and return them as one JSON-able dict."""
     import torch
 
     from . import engine
@@ -169,11 +170,12 @@ def run_bench(models=None, n=None, device="auto", batch_size=None, workers=None,
                               compile=compile)
     cache = work / "cache"
     shutil.rmtree(cache, ignore_errors=True)
-    engine.clear_model_cache()
     ds = _dataset(folder, n)
+    decode = engine.resolve_decode(decode, device, ds.paths)
     t0 = time.perf_counter()
     engine.predict(specs, ds, cache_dir=cache, device=device, batch_size=batch_size,
-                   num_workers=workers, precision=precision, progress=False)
+                   num_workers=workers, precision=precision, progress=False, decode=decode,
+                   compile=compile, channels_last=True)
     _sync(device)
     e2e = n / (time.perf_counter() - t0)
     n_naive = min(n, 4000 if gpu else n)
@@ -184,6 +186,11 @@ def run_bench(models=None, n=None, device="auto", batch_size=None, workers=None,
         "date": time.strftime("%Y-%m-%d"),
         "models": models, "n_images": n, "mean_jpeg_kb": round(mean_kb, 1),
         "batch_size": batch_size, "workers": workers, "precision": precision, "compile": compile,
+        "decode": decode,
+        "a_settings": {"precision": precision, "compile": compile, "channels_last": True},
+        "b_settings": {"precision": precision, "compile": compile, "channels_last": True,
+                       "decode": decode},
+        "c_settings": {"precision": "fp32", "compile": False, "decode": "pil"},
         "forward_ceiling_img_s": {k: round(v, 1) for k, v in ceiling.items()},
         "naive_img_s": {k: round(v, 1) for k, v in naive.items()},
         "a_forward_ceiling_all_models_img_s": round(a, 1),
@@ -214,7 +221,7 @@ def _version(dist):
 def main(args) -> int:
     models = args.models.split(",") if args.models else None
     out = run_bench(models, args.n, args.device, args.batch_size, args.workers, args.compile,
-                    args.workdir)
+                    args.workdir, decode=getattr(args, "decode", "auto"))
     text = json.dumps(out, indent=1)
     print(text)
     if args.out:

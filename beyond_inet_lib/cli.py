@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--batch-size", type=int, default=None)
     b.add_argument("--workers", type=int, default=None)
     b.add_argument("--compile", action="store_true")
+    b.add_argument("--decode", default="auto", choices=("auto", "pil", "tensor"),
+                   help="auto: batched nvJPEG + views on the GPU on CUDA, PIL workers on CPU")
     b.add_argument("--out", default=None, help="write the JSON here too")
     b.add_argument("--workdir", default=None, help="where the synthetic JPEGs and cache go")
     b.set_defaults(fn=_cmd_bench)

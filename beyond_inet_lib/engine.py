@@ -11,6 +11,23 @@
    the same cache never leave a half-written file. Nothing computed is computed again.
 3. Unreadable images are skipped and listed, never fatal; odd image modes are converted.
 
+Two decode paths (``decode=``), same rows, same skipped files, numbers within a hair:
+
+- ``"pil"``: DataLoader workers decode with PIL and apply each View's torchvision PIL
+  transform (the CPU reference path).
+- ``"tensor"``: workers only read file bytes; the main process decodes the whole batch
+  with ``torchvision.io.decode_jpeg(..., device=device)`` (batched nvJPEG on CUDA,
+  libjpeg-turbo on CPU) and applies every View on the device with tensor ops (resize of
+  the shorter side with antialias, centre or shifted crop with black fill, normalise).
+  Non-JPEG, CMYK, 12-bit, arithmetic-coded or suspicious (truncated) files go to PIL
+  (``images.load_rgb``) in the worker instead, so skip reasons are the PIL path's.
+- ``"auto"``: ``"tensor"`` on CUDA when every file name ends in .jpg/.jpeg, else ``"pil"``.
+
+The decode mode is part of the result-cache key (the two paths differ slightly: on CPU
+the decoders are the same libjpeg-turbo and the mean |difference| after normalisation is
+~1e-3; nvJPEG's IDCT/chroma upsampling and the float-then-round resize used on CUDA add
+a little more). ``"pil"`` keeps the key it always had, so existing caches stay valid.
+
 Cache layout::
 
     <cache>/results/<dataset>-<fingerprint>/<model>-<weights>/<view>-<outputs>/
@@ -28,6 +45,7 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
@@ -37,9 +55,11 @@ import pandas as pd
 
 from .data import DatasetIndex
 from .images import UnreadableImage, load_rgb
-from .views import View
+from .views import View, crop_box
 
 OUTPUT_KINDS = ("logits", "features", "layers")
+DECODE_MODES = ("auto", "pil", "tensor")
+JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe")
 DEFAULT_CHUNK = {"cpu": 256, "cuda": 4096}
 
 #: forward calls per model key (tests use it to prove a cached pass is not recomputed)
@@ -118,6 +138,7 @@ class _Unit:
     layers: tuple | None
     dir: Path
     chunk_size: int
+    decode: str = "pil"
 
     @property
     def model_key(self):
@@ -238,18 +259,255 @@ def _collate(items):
     return idx, tensors, bad
 
 
+# ---------------------------------------------------------------- decode: tensor path
+#: JPEG start-of-frame markers whose images decode_jpeg handles like PIL: baseline,
+#: extended and progressive Huffman. Lossless / arithmetic-coded frames go to PIL.
+_SOF_OK = {0xC0, 0xC1, 0xC2}
+_SOF_ANY = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def _read_bytes(path: str) -> np.ndarray:
+    """The file's bytes as a uint8 array (what the tensor path's workers do, and all)."""
+    return np.fromfile(path, dtype=np.uint8)
+
+
+def _jpeg_frame(data) -> tuple[int, int, int, int] | None:
+    """(marker, precision, height, components) of the first start-of-frame segment of a
+    JPEG byte string, or None when ``data`` is not a JPEG or the header is malformed.
+
+    JPEG layout: FFD8, then segments ``FF m Lhi Llo <L-2 bytes>``; a SOF segment's body is
+    ``P(1) Y(2) X(2) Nf(1) ...``; the scan (FFDA) follows the frame header."""
+    b = bytes(data[:65536]) if not isinstance(data, (bytes, bytearray)) else data[:65536]
+    if len(b) < 4 or b[0] != 0xFF or b[1] != 0xD8:
+        return None
+    p = 2
+    while p + 4 <= len(b):
+        if b[p] != 0xFF:
+            return None
+        m = b[p + 1]
+        if m == 0xFF:  # fill byte
+            p += 1
+            continue
+        if 0xD0 <= m <= 0xD7 or m == 0x01:  # standalone markers
+            p += 2
+            continue
+        length = (b[p + 2] << 8) | b[p + 3]
+        if m in _SOF_ANY:
+            if p + 10 > len(b):
+                return None
+            return m, b[p + 4], (b[p + 5] << 8) | b[p + 6], b[p + 9]
+        if m == 0xDA or length < 2:  # scan before frame, or a broken length
+            return None
+        p += 2 + length
+    return None
+
+
+def is_plain_jpeg(data) -> bool:
+    """True when ``data`` (bytes or uint8 array) is a JPEG that ``decode_jpeg`` turns into
+    the same RGB pixels as PIL: Huffman-coded, 8-bit, gray or YCbCr (1 or 3 components),
+    explicit height, and ending with the end-of-image marker FFD9 (a truncated file does
+    not, and goes to PIL, which reports it). CMYK/YCCK (4 components) go to PIL."""
+    n = len(data)
+    if n < 4:
+        return False
+    tail = bytes(data[max(0, n - 64):]).rstrip(b"\x00\r\n ")  # some writers pad after EOI
+    if not tail.endswith(b"\xff\xd9"):
+        return False
+    frame = _jpeg_frame(data)
+    if frame is None:
+        return False
+    marker, precision, height, comps = frame
+    return marker in _SOF_OK and precision == 8 and height > 0 and comps in (1, 3)
+
+
+class _ByteSet:
+    """torch Dataset for the tensor path: row -> (row, kind, payload).
+
+    kind "jpeg": payload = the file's bytes (uint8 tensor), decoded later in the main
+    process; kind "rgb": a file decode_jpeg should not see, decoded here by PIL into a
+    uint8 (3, H, W) tensor; kind "bad": payload = the reason it is unreadable."""
+
+    def __init__(self, paths: list[str]):
+        self.paths = paths
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        import torch
+
+        path = self.paths[i]
+        with contextlib.suppress(OSError):
+            data = _read_bytes(path)
+            if is_plain_jpeg(data):
+                return i, "jpeg", torch.from_numpy(data)
+        try:  # not a plain JPEG, or unreadable: PIL decides, with the PIL path's reasons
+            img = load_rgb(path)
+        except UnreadableImage as e:
+            return i, "bad", str(e)
+        return i, "rgb", _pil_to_chw(img)
+
+
+def _pil_to_chw(img):
+    import torch
+
+    return torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).contiguous()
+
+
+def _collate_bytes(items):
+    """Batch of the tensor path: lists (tensors differ in length/size), pinned by the loader."""
+    return {"jpeg_rows": [i for i, k, _ in items if k == "jpeg"],
+            "jpeg": [t for _, k, t in items if k == "jpeg"],
+            "rgb_rows": [i for i, k, _ in items if k == "rgb"],
+            "rgb": [t for _, k, t in items if k == "rgb"],
+            "bad": [(i, r) for i, k, r in items if k == "bad"]}
+
+
+def _decode_jpegs(datas: list, device: str) -> list:
+    """Batched ``decode_jpeg`` to RGB uint8 (3, H, W) tensors on ``device``; raises on a
+    bad image (the caller retries one by one)."""
+    import torch
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    if str(device).startswith("cuda"):
+        # The CUDA decoder allocates its outputs on our stream but writes them from its own
+        # stream (and nvJPEG's hardware engine ignores streams) without waiting for ours: a
+        # block freed here while kernels queued on our stream still read it could be
+        # overwritten (pytorch/vision#9606). Drain our stream first; it is nearly idle here,
+        # since each batch's outputs were already copied to the host.
+        torch.cuda.current_stream(torch.device(device)).synchronize()
+    with warnings.catch_warnings():  # torchvision 0.29 deprecates its decoders for torchcodec
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return decode_jpeg(datas, mode=ImageReadMode.RGB, device=device)
+
+
+def _decode_batch(batch: dict, paths: list[str], device: str):
+    """The tensor path's decode of one batch -> (rows, images on device, bad), rows
+    ascending. JPEGs are decoded together; if that fails (one corrupt file, OOM) each is
+    decoded alone, and one that still fails goes to PIL (``load_rgb``)."""
+    datas, rows = batch["jpeg"], batch["jpeg_rows"]
+    images: dict[int, object] = {}
+    bad = list(batch["bad"])
+    if datas:
+        try:
+            images.update(zip(rows, _decode_jpegs(datas, device)))
+        except Exception as e:
+            if _is_oom(e):
+                _empty_cache(device)
+            for r, d in zip(rows, datas):
+                try:
+                    images[r] = _decode_jpegs([d], device)[0]
+                except Exception:
+                    try:
+                        images[r] = _pil_to_chw(load_rgb(paths[r])).to(device)
+                    except UnreadableImage as u:
+                        bad.append((r, str(u)))
+    for r, t in zip(batch["rgb_rows"], batch["rgb"]):
+        images[r] = t.to(device, non_blocking=True)
+    rows_ok = sorted(images)
+    return rows_ok, [images[r] for r in rows_ok], sorted(bad)
+
+
+def _empty_cache(device: str):
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+
+
+def _resize_uint8(img, size: int, interpolation: str, antialias: bool, via_float: bool = False):
+    """Shorter side -> ``size`` (torchvision ``Resize(int)`` geometry) on a uint8 (3, H, W)
+    tensor; output uint8, rounded like PIL's. ``via_float``: interpolate in float32, then
+    clamp and round (what torchvision does on CUDA, where uint8 kernels do not exist)."""
+    from torchvision.transforms.v2 import functional as F
+
+    mode = F.InterpolationMode(interpolation)
+    if not via_float:
+        return F.resize(img, [size], interpolation=mode, antialias=antialias)
+    out = F.resize(img.float(), [size], interpolation=mode, antialias=antialias)
+    return out.clamp_(0, 255).round_().to(img.dtype) if out.dtype != img.dtype else out
+
+
+def _crop_view(img, view: View, h0: int, w0: int):
+    """Crop of a resized (3, h, w) image as the PIL path does: ``CenterCrop`` (zero padding
+    when the crop is larger) or, with a shift, the window of ``views.crop_box`` moved by
+    ``shift`` original pixels; anything outside the image is black (0)."""
+    from torchvision.transforms.v2 import functional as F
+
+    if not view.crop:
+        return img
+    if not view.shift:
+        return F.center_crop(img, [view.crop, view.crop])
+    h, w = img.shape[-2:]
+    top, left = crop_box(h, w, view.crop, view.shift, scale=min(w, h) / min(w0, h0))
+    return F.crop(img, top, left, view.crop, view.crop)
+
+
+def preprocess_tensors(images: list, views: Mapping[str, View], via_float: bool | None = None) -> dict:
+    """uint8 (3, H, W) images (any sizes, one device) -> {view key: (N, 3, h, w) float32},
+    normalised, on that device: the tensor path's equivalent of ``View.transform()``.
+
+    Each image is resized once per distinct (resize, interpolation, antialias) and cropped
+    per view (a loop over images: sizes differ); the float conversion and normalisation
+    run once per view on the stacked batch. ``via_float`` defaults to True on CUDA."""
+    import torch
+
+    if not images:
+        return {}
+    if via_float is None:
+        via_float = images[0].device.type == "cuda"
+    crops: dict[str, list] = {k: [] for k in views}
+    for img in images:
+        h0, w0 = img.shape[-2:]
+        resized: dict = {}
+        for k, v in views.items():
+            rk = (v.resize, v.interpolation, v.antialias)
+            if rk not in resized:
+                resized[rk] = (_resize_uint8(img, v.resize, v.interpolation, v.antialias, via_float)
+                               if v.resize else img)
+            crops[k].append(_crop_view(resized[rk], v, h0, w0))
+    out = {}
+    for k, v in views.items():
+        x = torch.stack(crops[k]).float().div_(255.0)
+        mean = torch.tensor(v.mean, device=x.device).view(1, 3, 1, 1)
+        std = torch.tensor(v.std, device=x.device).view(1, 3, 1, 1)
+        out[k] = x.sub_(mean).div_(std)
+    return out
+
+
+def resolve_decode(decode: str, device: str, paths: Iterable) -> str:
+    """'pil' or 'tensor' for ``decode`` in DECODE_MODES: 'auto' is 'tensor' on CUDA when every
+    path ends in a JPEG suffix (odd files inside are still caught per image), else 'pil'."""
+    if decode not in DECODE_MODES:
+        raise ValueError(f"decode={decode!r}; expected one of {DECODE_MODES}")
+    if decode != "auto":
+        return decode
+    if not str(device).startswith("cuda"):
+        return "pil"
+    all_jpeg = all(str(p).lower().endswith(JPEG_SUFFIXES) for p in paths)
+    return "tensor" if all_jpeg else "pil"
+
+
 # ===================================================================== model cache
 _LOADED: "collections.OrderedDict[tuple, object]" = collections.OrderedDict()
 _MAX_LOADED = 6
 
 
-def _load_model(spec, device: str, clip_logit_scale: str, cache_dir: Path):
-    key = (spec.key, str(spec.weights_id), device, clip_logit_scale)
+def _load_model(spec, device: str, clip_logit_scale: str, cache_dir: Path, compile: bool = False):
+    """The loaded model, once per session per (model, weights, device, logit scale, compile).
+
+    ``compile``: ``nn.Module.compile()`` in place, so ``model(x)`` runs the compiled graph
+    while the model keeps its own attributes (spec, features, layer_modules); compilation
+    itself happens lazily on the first forward. A compiled and an eager copy are separate
+    cache entries (compiling in place must not change what an eager caller gets)."""
+    key = (spec.key, str(spec.weights_id), device, clip_logit_scale, bool(compile))
     if key in _LOADED:
         _LOADED.move_to_end(key)
         return _LOADED[key]
     model = spec.load(device=device, clip_logit_scale=clip_logit_scale, cache_dir=cache_dir)
     model.eval()
+    if compile:
+        model.compile()
     _LOADED[key] = model
     while len(_LOADED) > _MAX_LOADED:
         _LOADED.popitem(last=False)
@@ -389,7 +647,8 @@ def predict(models, dataset: DatasetIndex, views=None, *, outputs: Iterable[str]
             batch_size: int = 32, num_workers: int = 2, precision: str = "auto",
             preprocessing: str = "paper", clip_logit_scale: str = "paper",
             chunk_size: int | None = None, progress: bool | None = None,
-            channels_last: bool = True, profile=None) -> Results:
+            channels_last: bool = True, profile=None, decode: str = "auto",
+            compile: bool = False) -> Results:
     """Per-image outputs of every model under every view on ``dataset``; cached, resumable.
 
     models: ModelSpec objects or registry keys. views: None (each model's own view), a
@@ -398,6 +657,9 @@ def predict(models, dataset: DatasetIndex, views=None, *, outputs: Iterable[str]
     names (from ``LoadedModel.layer_modules()``) tapped when "layers" is requested.
     ``profile`` (a config.Profile) supplies cache_dir, device, batch size, workers,
     precision, preprocessing and logit scale unless given explicitly.
+    decode: "auto" | "pil" | "tensor" (see the module docstring; part of the cache key).
+    compile: ``torch.compile`` each model (same numbers up to float reassociation; not in
+    the cache key).
     """
     if profile is not None:
         cache_dir = cache_dir or profile.resolved_cache_dir()
@@ -416,6 +678,7 @@ def predict(models, dataset: DatasetIndex, views=None, *, outputs: Iterable[str]
     if precision == "auto":
         precision = "bf16" if device.startswith("cuda") else "fp32"
     chunk_size = chunk_size or DEFAULT_CHUNK["cuda" if device.startswith("cuda") else "cpu"]
+    decode = resolve_decode(decode, device, dataset.paths)
     specs = [_spec(m) for m in models]
     fingerprint = dataset.fingerprint()
     n = len(dataset)
@@ -425,21 +688,28 @@ def predict(models, dataset: DatasetIndex, views=None, *, outputs: Iterable[str]
     for spec in specs:
         for vname, view in _resolve_views(spec, views, preprocessing).items():
             lay = tuple(layers.get(spec.key, ())) if (layers and "layers" in outputs) else None
-            extra = clip_logit_scale if spec.training == "clip" else ""
+            extra = _extra_key(clip_logit_scale if spec.training == "clip" else "", decode)
             d = _unit_dir(cache, dataset, fingerprint, spec, view, outputs, lay, chunk_size, extra)
-            units.append(_Unit(spec, vname, view, outputs, lay, d, chunk_size))
+            units.append(_Unit(spec, vname, view, outputs, lay, d, chunk_size, decode))
 
     missing = {u_i: [c for c in range(n_chunks) if not u.chunk_path(c).exists()]
                for u_i, u in enumerate(units)}
     todo_chunks = sorted({c for cs in missing.values() for c in cs})
     if todo_chunks and n:
         _run_pass(units, missing, todo_chunks, dataset, fingerprint, chunk_size, device, precision,
-                  batch_size, num_workers, clip_logit_scale, cache, progress, channels_last)
+                  batch_size, num_workers, clip_logit_scale, cache, progress, channels_last,
+                  decode, compile)
 
     results = Results()
     for u in units:
         results[(u.spec.key, u.view_name)] = _collect(u, dataset, n_chunks)
     return results
+
+
+def _extra_key(clip_part: str, decode: str) -> str:
+    """Unit-key extra: the CLIP logit scale, plus the decode mode unless it is 'pil' (so
+    caches written before the tensor path existed keep their keys)."""
+    return clip_part if decode == "pil" else f"{clip_part}|decode={decode}"
 
 
 def _spec(m):
@@ -457,7 +727,8 @@ def _write_manifest(u: _Unit, dataset: DatasetIndex, fingerprint: str, n: int):
     info = {"model": u.spec.key, "weights_id": str(u.spec.weights_id), "dataset": dataset.name,
             "fingerprint": fingerprint, "n_images": n, "view": u.view.to_dict(),
             "view_name": u.view_name, "outputs": list(u.outputs),
-            "layers": list(u.layers) if u.layers else None, "chunk_size": u.chunk_size}
+            "layers": list(u.layers) if u.layers else None, "chunk_size": u.chunk_size,
+            "decode": u.decode}
     atomic_write_bytes(m, lambda f: f.write(json.dumps(info, indent=1).encode()))
 
 
@@ -467,8 +738,19 @@ def _progress_enabled(progress):
     return os.environ.get("BEYOND_INET_PROGRESS", "1") != "0"
 
 
+def _decoded_batches(loader, decode: str, paths: list[str], views: dict, device: str):
+    """(rows, {view key: (N, 3, h, w) tensor}, [(row, reason)]) per batch, either path."""
+    for batch in loader:
+        if decode != "tensor":
+            yield batch
+            continue
+        rows, images, bad = _decode_batch(batch, paths, device)
+        yield rows, preprocess_tensors(images, views), bad
+
+
 def _run_pass(units, missing, todo_chunks, dataset, fingerprint, chunk_size, device, precision,
-              batch_size, num_workers, clip_logit_scale, cache, progress, channels_last):
+              batch_size, num_workers, clip_logit_scale, cache, progress, channels_last,
+              decode="pil", compile=False):
     import torch
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
@@ -486,7 +768,11 @@ def _run_pass(units, missing, todo_chunks, dataset, fingerprint, chunk_size, dev
         for s in range(lo, hi, batch_size):
             batches.append(list(range(s, min(hi, s + batch_size))))
             chunk_of_batch.append(c)
-    loader = DataLoader(_DecodeSet(paths, need_views), batch_sampler=batches, collate_fn=_collate,
+    if decode == "tensor":  # workers only read bytes; decode + views on the device below
+        files, collate = _ByteSet(paths), _collate_bytes
+    else:
+        files, collate = _DecodeSet(paths, need_views), _collate
+    loader = DataLoader(files, batch_sampler=batches, collate_fn=collate,
                         num_workers=num_workers, pin_memory=device.startswith("cuda"),
                         persistent_workers=False, prefetch_factor=4 if num_workers else None)
     runners: dict[str, _Runner] = {}
@@ -499,7 +785,8 @@ def _run_pass(units, missing, todo_chunks, dataset, fingerprint, chunk_size, dev
                disable=not _progress_enabled(progress), file=sys.stderr, dynamic_ncols=True)
     current_chunk = None
     try:
-        for b_i, (idx, tensors, bad) in enumerate(loader):
+        for b_i, (idx, tensors, bad) in enumerate(_decoded_batches(loader, decode, paths, need_views,
+                                                                   device)):
             c = chunk_of_batch[b_i]
             current_chunk = c
             active = [u_i for u_i, cs in missing.items() if c in set(cs)]
@@ -509,7 +796,7 @@ def _run_pass(units, missing, todo_chunks, dataset, fingerprint, chunk_size, dev
                 for u_i in active:
                     u = units[u_i]
                     if u.spec.key not in runners:
-                        model = _load_model(u.spec, device, clip_logit_scale, cache)
+                        model = _load_model(u.spec, device, clip_logit_scale, cache, compile=compile)
                         if channels_last:  # faster convs on GPU and on CPU (oneDNN) alike
                             model = model.to(memory_format=torch.channels_last)
                         runners[u.spec.key] = _Runner(model, {}, device, precision, channels_last)

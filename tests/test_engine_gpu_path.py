@@ -1,0 +1,304 @@
+"""The engine's tensor decode path (decode='tensor'): batched decode_jpeg + views as tensor ops.
+
+Run here on CPU (CI has no GPU): the same code runs on CUDA with nvJPEG. It must give the
+PIL path's rows and skipped files, nearly the PIL path's numbers, the PIL path's crop
+geometry (black fill included), decode each file once, and keep its own cache entries.
+
+Why the numbers differ at all: on CPU both paths decode with the same libjpeg-turbo, so
+pixels are identical; the resize differs (PIL's uint8 resampler vs torch's antialiased
+interpolate, rounded to uint8 in both) by at most a grey level or so at some pixels:
+mean |diff| ~1e-3 after normalisation. On CUDA torch interpolates in float and rounds
+(``via_float=True``, emulated below) and nvJPEG's IDCT/chroma upsampling differ from
+libjpeg's by a grey level or two here and there; the 0.02 bound leaves room for both.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from beyond_inet_lib import engine
+from beyond_inet_lib.data import DatasetIndex
+from beyond_inet_lib.images import load_rgb
+from beyond_inet_lib.views import CLIP_MEAN, CLIP_STD, INCEPTION_MEAN, INCEPTION_STD, View
+
+from fakes import FakeSpec
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT.parent / "shared" / "data" / "imagenet-samples"
+N_JPEG = 12
+
+VIEWS = {
+    "bicubic_incep": View(resize=256, crop=224, interpolation="bicubic", mean=INCEPTION_MEAN,
+                          std=INCEPTION_STD),
+    "bilinear_in": View(resize=232, crop=224),
+    "clip_224": View(resize=224, crop=224, interpolation="bicubic", mean=CLIP_MEAN, std=CLIP_STD),
+    "shifted": View(resize=256, crop=224, shift=48),
+}
+
+
+@pytest.fixture(scope="module")
+def samples():
+    if not SAMPLES.is_dir():
+        pytest.skip(f"real ImageNet samples not found at {SAMPLES} (see shared data README)")
+    files = sorted(p for p in SAMPLES.iterdir() if p.suffix.lower() in (".jpeg", ".jpg"))[:N_JPEG]
+    if len(files) < N_JPEG:
+        pytest.skip(f"need {N_JPEG} JPEGs in {SAMPLES}, found {len(files)}")
+    return files
+
+
+@pytest.fixture(scope="module")
+def mixed(samples, tmp_path_factory) -> DatasetIndex:
+    """12 real JPEGs + a PNG + a CMYK JPEG (both readable) + a truncated JPEG (unreadable),
+    interleaved by name so odd files sit inside batches."""
+    folder = tmp_path_factory.mktemp("mixed")
+    for i, f in enumerate(samples):
+        shutil.copy(f, folder / f"{i:02d}_{f.name}")
+    rgb = load_rgb(samples[0])
+    rgb.save(folder / "03a_png.png")
+    rgb.convert("CMYK").save(folder / "07a_cmyk.jpg", quality=95)
+    data = samples[1].read_bytes()
+    (folder / "09a_trunc.jpg").write_bytes(data[: len(data) // 2])
+    names = sorted(p.name for p in folder.iterdir())
+    return DatasetIndex("mixed", folder, pd.DataFrame({"path": names, "label": 0}))
+
+
+def predict(specs, ds, cache, decode, views=VIEWS, **kw):
+    kw.setdefault("batch_size", 6)
+    return engine.predict(specs, ds, views, cache_dir=cache, device="cpu", num_workers=0,
+                          chunk_size=8, progress=False, decode=decode, **kw)
+
+
+# ------------------------------------------------------------------- file triage
+def test_plain_jpeg_triage(mixed, samples, tmp_path):
+    p = {name: mixed.root / f"{prefix}_{name}"
+         for prefix, name in (("03a", "png.png"), ("07a", "cmyk.jpg"), ("09a", "trunc.jpg"))}
+    frame = engine._jpeg_frame(engine._read_bytes(str(samples[0])))
+    assert frame[1] == 8 and frame[3] == 3 and frame[2] == Image.open(samples[0]).size[1]
+    assert engine._jpeg_frame(engine._read_bytes(str(p["cmyk.jpg"])))[3] == 4
+    Image.open(samples[0]).convert("L").save(tmp_path / "gray.jpg")
+    assert engine.is_plain_jpeg(engine._read_bytes(str(samples[0])))
+    assert engine.is_plain_jpeg(engine._read_bytes(str(tmp_path / "gray.jpg")))  # 1 component: fine
+    assert not engine.is_plain_jpeg(engine._read_bytes(str(p["cmyk.jpg"])))      # 4 components: PIL
+    assert not engine.is_plain_jpeg(engine._read_bytes(str(p["png.png"])))
+    assert not engine.is_plain_jpeg(engine._read_bytes(str(p["trunc.jpg"])))     # no FFD9 at the end
+    assert not engine.is_plain_jpeg(b"") and not engine.is_plain_jpeg(b"\xff\xd8\xff\xd9")
+
+
+def test_resolve_decode():
+    jpgs, mixed_names = ["a.JPEG", "b.jpg"], ["a.JPEG", "b.png"]
+    assert engine.resolve_decode("auto", "cpu", jpgs) == "pil"
+    assert engine.resolve_decode("auto", "cuda", jpgs) == "tensor"
+    assert engine.resolve_decode("auto", "cuda:1", mixed_names) == "pil"
+    assert engine.resolve_decode("tensor", "cpu", mixed_names) == "tensor"
+    with pytest.raises(ValueError, match="decode="):
+        engine.resolve_decode("nvjpeg", "cuda", jpgs)
+
+
+# ---------------------------------------------------------------- same results
+def test_tensor_path_same_rows_and_skips_as_pil(mixed, tmp_path):
+    spec = FakeSpec(key="gpupath")
+    pil = predict([spec], mixed, tmp_path / "c", "pil")
+    ten = predict([spec], mixed, tmp_path / "c", "tensor")
+    for name in VIEWS:
+        a, b = pil[("gpupath", name)], ten[("gpupath", name)]
+        assert list(b.table["path"]) == list(a.table["path"])
+        assert len(a.table) == N_JPEG + 2  # PNG and CMYK read, truncated file skipped
+        pd.testing.assert_frame_equal(b.skipped, a.skipped)
+        assert list(a.skipped["path"]) == ["09a_trunc.jpg"] and "cannot decode" in a.skipped["reason"][0]
+        # FakeSpec logits are a linear map of per-channel mean/std of the input
+        np.testing.assert_allclose(b.logits, a.logits, atol=0.02)
+
+
+def _pil_tensor(path, view):
+    return view.transform()(load_rgb(path))
+
+
+def _tensor_path(path, views, via_float):
+    data = torch.from_numpy(engine._read_bytes(str(path)))
+    if engine.is_plain_jpeg(data.numpy()):
+        img = engine._decode_jpegs([data], "cpu")[0]
+    else:
+        img = engine._pil_to_chw(load_rgb(path))
+    return engine.preprocess_tensors([img], views, via_float=via_float)
+
+
+@pytest.mark.parametrize("via_float", [False, True], ids=["cpu_uint8_resize", "cuda_float_resize"])
+def test_preprocessed_tensors_close_to_pil(mixed, via_float):
+    readable = [mixed.root / p for p in mixed.table["path"] if "trunc" not in p]
+    worst = {}
+    for path in readable:
+        got = _tensor_path(path, VIEWS, via_float)
+        for k, v in VIEWS.items():
+            ref = _pil_tensor(path, v)
+            assert got[k].shape == (1, *ref.shape)
+            d = (got[k][0] - ref).abs()
+            worst[k] = max(worst.get(k, 0.0), float(d.mean()))
+            # one resize rounding apart: at most a few grey levels anywhere
+            assert float(d.max()) * min(v.std) * 255 < 12, (path.name, k)
+    assert max(worst.values()) < 0.02, worst
+    assert min(worst.values()) > 0  # the paths do differ (so the cache key must too)
+
+
+def test_real_model_top1_agrees(mixed, tmp_path):
+    from beyond_inet_lib.models import get_model
+
+    try:
+        spec = get_model("efficientnet_lite0")
+        spec.weights_id  # noqa: B018 - raises when the pip weights package is missing
+    except Exception as e:  # pragma: no cover - depends on the environment
+        pytest.skip(f"efficientnet_lite0 weights not available: {e}")
+    jpgs = mixed.table[mixed.table["path"].str.endswith(".JPEG")].reset_index(drop=True)
+    ds = DatasetIndex("jpgs", mixed.root, jpgs)
+    pil = predict([spec], ds, tmp_path / "c", "pil", views=None, batch_size=12).only(spec.key)
+    ten = predict([spec], ds, tmp_path / "c", "tensor", views=None, batch_size=12).only(spec.key)
+    assert len(pil) == len(ten) == N_JPEG
+    assert (pil.pred() == ten.pred()).sum() >= N_JPEG - 1
+    np.testing.assert_allclose(ten.probs().max(1), pil.probs().max(1), atol=0.05)
+
+
+# -------------------------------------------------------------- crop geometry
+@pytest.mark.parametrize("size", [(300, 200), (200, 300)], ids=["landscape", "portrait"])
+@pytest.mark.parametrize("shift", [80, -80, 0])
+def test_shifted_crop_black_fill_matches_pil(size, shift):
+    """A white image: every black pixel of the crop is fill. Same fill mask as the PIL path,
+    and where it is: 300x200 -> resize 100 -> 150x100; crop 96 at left round(54/2)=27,
+    moved by 80 * (100/200) = 40 -> 67, so columns 150..162 of the window (13) are fill."""
+    view = View(resize=100, crop=96, shift=shift, interpolation="bicubic")
+    white = Image.new("RGB", size, (255, 255, 255))
+    ref = view.transform()(white)
+    got = engine.preprocess_tensors([engine._pil_to_chw(white)], {"v": view})["v"][0]
+    black = -torch.tensor(view.mean) / torch.tensor(view.std)
+
+    def fill_mask(x):
+        return torch.isclose(x, black.view(3, 1, 1), atol=1e-5).all(0)
+
+    m_ref, m_got = fill_mask(ref), fill_mask(got)
+    assert torch.equal(m_got, m_ref)
+    landscape = size[0] > size[1]
+    cols = m_got.all(0) if landscape else m_got.all(1)  # fill lines across the long side
+    expect = {80: slice(96 - 13, 96), -80: slice(0, 13), 0: slice(0, 0)}[shift]
+    want = torch.zeros(96, dtype=torch.bool)
+    want[expect] = True
+    assert torch.equal(cols, want)
+    assert int(m_got.sum()) == 13 * 96 * (shift != 0)
+
+
+def test_crop_larger_than_image_pads_like_center_crop():
+    view = View(resize=None, crop=40)
+    img = Image.fromarray(np.full((21, 33, 3), 200, np.uint8))  # odd margins: 19 and 7
+    ref = view.transform()(img)
+    got = engine.preprocess_tensors([engine._pil_to_chw(img)], {"v": view})["v"][0]
+    torch.testing.assert_close(got, ref)
+
+
+# --------------------------------------------------------------- decode once
+def test_each_file_read_and_decoded_once_for_all_models_and_views(mixed, tmp_path, monkeypatch):
+    reads, decoded, pil, batches = [], [], [], []
+    real_read, real_dec, real_pil = engine._read_bytes, engine._decode_jpegs, engine.load_rgb
+    monkeypatch.setattr(engine, "_read_bytes", lambda p: (reads.append(Path(p).name), real_read(p))[1])
+
+    def dec(datas, device):
+        batches.append(len(datas))
+        out = real_dec(datas, device)
+        decoded.extend(tuple(t.shape) for t in out)
+        return out
+
+    monkeypatch.setattr(engine, "_decode_jpegs", dec)
+    monkeypatch.setattr(engine, "load_rgb", lambda p: (pil.append(Path(p).name), real_pil(p))[1])
+    specs = [FakeSpec(key="once1"), FakeSpec(key="once2", weights_id="other")]
+    views = {"a": VIEWS["bilinear_in"], "b": VIEWS["shifted"]}
+    res = predict(specs, mixed, tmp_path / "c", "tensor", views=views)
+    names = list(mixed.table["path"])
+    assert sorted(reads) == sorted(names)  # every file read exactly once
+    assert sorted(pil) == ["03a_png.png", "07a_cmyk.jpg", "09a_trunc.jpg"]  # PIL only for odd files
+    assert len(decoded) == N_JPEG and sum(batches) == N_JPEG
+    # one batched decode per loader batch: chunks of 8 rows cut into batches of <= 6 ->
+    # rows 0-5 | 6-7 | 8-13 | 14, holding 5, 2, 4 and 1 plain JPEGs (odd files: rows 4, 9, 12)
+    assert batches == [5, 2, 4, 1]
+    assert set(res) == {(m, v) for m in ("once1", "once2") for v in views}
+    np.testing.assert_array_equal(res[("once1", "a")].logits, res[("once2", "a")].logits)
+
+
+def test_batch_decode_failure_falls_back_per_image_then_to_pil(mixed, tmp_path, monkeypatch):
+    ref = predict([FakeSpec(key="fb")], mixed, tmp_path / "ref", "tensor")
+    real_dec = engine._decode_jpegs
+    bad_name = mixed.table["path"][0]
+    bad_bytes = engine._read_bytes(str(mixed.root / bad_name))
+
+    def flaky(datas, device):  # a batch with the first file fails; alone, that file fails too
+        if any(len(d) == len(bad_bytes) and torch.equal(d, torch.from_numpy(bad_bytes)) for d in datas):
+            raise RuntimeError("simulated nvJPEG failure")
+        return real_dec(datas, device)
+
+    monkeypatch.setattr(engine, "_decode_jpegs", flaky)
+    got = predict([FakeSpec(key="fb")], mixed, tmp_path / "c", "tensor")
+    for k in ref:
+        assert list(got[k].table["path"]) == list(ref[k].table["path"])
+        pd.testing.assert_frame_equal(got[k].skipped, ref[k].skipped)
+        np.testing.assert_allclose(got[k].logits, ref[k].logits, atol=1e-6)  # same libjpeg pixels
+
+
+def test_out_of_memory_back_off_on_tensor_path(mixed, tmp_path, capsys):
+    views = {"a": VIEWS["bilinear_in"]}
+    a = predict([FakeSpec(key="toomref")], mixed, tmp_path / "r", "tensor", views=views).only("toomref")
+    b = predict([FakeSpec(key="toom", oom_above=2)], mixed, tmp_path / "c", "tensor", views=views).only("toom")
+    np.testing.assert_allclose(b.logits, a.logits, rtol=1e-5, atol=1e-6)
+    assert "micro-batch -> 3" in capsys.readouterr().err  # 6 -> 3 -> 1 (still > 2 at 3)
+
+
+# ------------------------------------------------------------------ cache keys
+def test_decode_mode_is_part_of_the_cache_key(mixed, tmp_path):
+    spec, views = FakeSpec(key="keyed"), {"a": VIEWS["bicubic_incep"]}
+    calls = lambda: engine.FORWARD_CALLS["keyed"]  # noqa: E731
+    n0 = calls()
+    pil = predict([spec], mixed, tmp_path / "c", "pil", views=views).only("keyed")
+    n1 = calls()
+    ten = predict([spec], mixed, tmp_path / "c", "tensor", views=views).only("keyed")
+    n2 = calls()
+    assert n1 - n0 == 4 and n2 - n1 == 4  # 4 batches each: the tensor pass reused nothing
+    assert not np.array_equal(pil.logits, ten.logits)
+    again_t = predict([spec], mixed, tmp_path / "c", "tensor", views=views).only("keyed")
+    again_p = predict([spec], mixed, tmp_path / "c", "pil", views=views).only("keyed")
+    assert calls() == n2  # each mode reuses its own results only
+    np.testing.assert_array_equal(again_t.logits, ten.logits)
+    np.testing.assert_array_equal(again_p.logits, pil.logits)
+    manifests = sorted((tmp_path / "c").rglob("unit.json"))
+    assert len(manifests) == 2
+    assert sorted(pd.read_json(m, typ="series")["decode"] for m in manifests) == ["pil", "tensor"]
+    # 'pil' keeps the key caches had before the tensor path existed
+    assert engine._extra_key("", "pil") == "" and engine._extra_key("scaled", "pil") == "scaled"
+
+
+def test_compiled_and_eager_models_are_cached_apart(tmp_path):
+    spec = FakeSpec(key="compiled")
+    engine.clear_model_cache()
+    eager = engine._load_model(spec, "cpu", "paper", tmp_path)
+    comp = engine._load_model(spec, "cpu", "paper", tmp_path, compile=True)
+    assert comp is not eager
+    assert engine._load_model(spec, "cpu", "paper", tmp_path, compile=True) is comp
+    assert engine._load_model(spec, "cpu", "paper", tmp_path) is eager
+    assert getattr(comp, "_compiled_call_impl", None) is not None  # nn.Module.compile() in place
+    assert getattr(eager, "_compiled_call_impl", None) is None
+    assert comp.spec is spec and hasattr(comp, "layer_modules")  # attributes kept
+
+
+# ----------------------------------------------------------------------- bench
+def test_bench_reports_decode_mode_and_settings(tmp_path):
+    from beyond_inet_lib import bench
+    from beyond_inet_lib.cli import build_parser
+
+    out = bench.run_bench(models=["tiny_vit_untrained"], n=8, device="cpu", batch_size=4, workers=0,
+                          workdir=tmp_path, decode="tensor")
+    assert out["decode"] == "tensor" and out["b_settings"]["decode"] == "tensor"
+    assert out["a_settings"]["precision"] == out["b_settings"]["precision"] == "fp32"
+    assert out["a_settings"]["compile"] is out["b_settings"]["compile"] is False
+    assert out["b_end_to_end_all_models_img_s"] > 0
+    assert build_parser().parse_args(["bench", "--decode", "tensor"]).decode == "tensor"
+    assert build_parser().parse_args(["bench"]).decode == "auto"
