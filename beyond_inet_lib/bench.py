@@ -31,7 +31,10 @@ import numpy as np
 
 #: images per model in the full paper study (PROTOCOLS.md; ImageNet-C alone is 3.75 M)
 STUDY_IMAGES_PER_MODEL = 5_500_000
-GPU_MODELS = ("convnext_sup", "vit_sup", "convnext_clip", "vit_clip")
+# The paper's four architectures with random weights: the cost is the same as the trained
+# models', and a GPU machine without network needs no weights to measure it.
+GPU_MODELS = ("timm:convnext_base:random", "timm:deit3_base_patch16_224:random",
+              "open_clip:convnext_base:random", "open_clip:ViT-B-16:random")
 CPU_MODELS = ("tiny_vit_untrained", "tiny_convnext_untrained")
 
 

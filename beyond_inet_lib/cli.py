@@ -14,6 +14,7 @@ printed as one message without a traceback, exit status 2.
 from __future__ import annotations
 
 import argparse
+import errno
 import shutil
 import sys
 from pathlib import Path
@@ -153,6 +154,13 @@ def main(argv=None) -> int:
         return int(args.fn(args) or 0)
     except user_errors as e:
         print(f"beyond-inet: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+        print(f"beyond-inet: disk full ({e}). Results written before this are intact; free space "
+              f"(or set cache_dir in the profile) and run the same command again: it resumes.",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("beyond-inet: interrupted; results computed so far are cached and a re-run resumes.",
