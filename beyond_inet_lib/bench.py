@@ -95,7 +95,7 @@ def forward_ceiling(specs, device, precision, batch_size, seconds=5.0, compile=F
         model = model.to(memory_format=torch.channels_last)  # as engine.predict does
         view = spec.view("paper")
         x = torch.randn(batch_size, 3, view.output_size, view.output_size, device=device)
-        runner = _Runner(model, {}, device, precision, channels_last=True)
+        runner = _Runner(model, device, precision, channels_last=True)
         runner.run(x, ("logits",), None)  # warm-up (and compile)
         _sync(device)
         n, t0 = 0, time.perf_counter()

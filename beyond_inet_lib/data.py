@@ -104,8 +104,21 @@ class DatasetIndex:
         keep = t.groupby("label", sort=False).head(n).index
         return self.subset(np.sort(keep.to_numpy()))
 
+    def spread(self, n: int | None) -> "DatasetIndex":
+        """``n`` rows spread evenly over the table (all when n is None): deterministic and
+        class-balanced for class-sorted datasets."""
+        return self.subset(spread_indices(len(self), n))
+
     def head(self, n: int | None) -> "DatasetIndex":
         return self if n is None or n >= len(self) else self.subset(slice(0, n))
+
+
+def spread_indices(n: int, k: int | None) -> np.ndarray:
+    """Indices of ``k`` of ``n`` items spread evenly, first and last included (all when
+    ``k`` is None or >= n)."""
+    if k is None or k >= n:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, k).round().astype(int))
 
 
 # ----------------------------------------------------------------------------- registry

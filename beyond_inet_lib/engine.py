@@ -568,11 +568,10 @@ def _is_oom(e: BaseException) -> bool:
 class _Runner:
     """Runs one model's requested outputs on a batch, halving the micro-batch on OOM."""
 
-    def __init__(self, model, unit_outputs: dict, device: str, precision: str, channels_last: bool):
+    def __init__(self, model, device: str, precision: str, channels_last: bool):
         self.model, self.device = model, device
         self.precision, self.channels_last = precision, channels_last
         self.micro = None  # micro-batch size after a back-off (None: whole batch)
-        self.unit_outputs = unit_outputs
 
     def _autocast(self):
         import torch
@@ -776,6 +775,7 @@ def _run_pass(units, missing, todo_chunks, dataset, fingerprint, chunk_size, dev
                         num_workers=num_workers, pin_memory=device.startswith("cuda"),
                         persistent_workers=False, prefetch_factor=4 if num_workers else None)
     runners: dict[str, _Runner] = {}
+    missing_sets = {u_i: set(cs) for u_i, cs in missing.items()}  # chunk membership per batch
     pending = collections.defaultdict(lambda: collections.defaultdict(list))  # (u_i) -> key -> parts
     pend_rows: dict = collections.defaultdict(list)
     pend_skip: dict = collections.defaultdict(list)
@@ -789,7 +789,7 @@ def _run_pass(units, missing, todo_chunks, dataset, fingerprint, chunk_size, dev
                                                                    device)):
             c = chunk_of_batch[b_i]
             current_chunk = c
-            active = [u_i for u_i, cs in missing.items() if c in set(cs)]
+            active = [u_i for u_i, cs in missing_sets.items() if c in cs]
             for r, reason in bad:
                 pend_skip[c].append((r, reason))
             if idx:
@@ -799,7 +799,7 @@ def _run_pass(units, missing, todo_chunks, dataset, fingerprint, chunk_size, dev
                         model = _load_model(u.spec, device, clip_logit_scale, cache, compile=compile)
                         if channels_last:  # faster convs on GPU and on CPU (oneDNN) alike
                             model = model.to(memory_format=torch.channels_last)
-                        runners[u.spec.key] = _Runner(model, {}, device, precision, channels_last)
+                        runners[u.spec.key] = _Runner(model, device, precision, channels_last)
                     want = tuple(o for o in u.outputs if o != "layers")
                     out = runners[u.spec.key].run(tensors[u.view.key()], want, u.layers)
                     for k, v in out.items():

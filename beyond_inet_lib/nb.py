@@ -167,7 +167,7 @@ class Study:
         (one per class, from the train split: accuracy is optimistic), said on the page."""
         val = self.dataset("imagenet-val", show_missing=False)
         if val is not None:
-            return val.subset(_spread(len(val), max_images, self.profile.seed))
+            return val.spread(max_images)
         samples = self.dataset("imagenet-samples", show_missing=False)
         if samples is None:
             self.dataset("imagenet-val")  # shows the panel for the real thing
@@ -176,7 +176,7 @@ class Study:
               "One image per class, from the ImageNet train split (so models have seen them: "
               "accuracy and calibration are optimistic). Point the data root at ImageNet val "
               "(`beyond-inet data check`) for the paper's protocol.", "warn")
-        return samples.subset(_spread(len(samples), max_images, self.profile.seed))
+        return samples.spread(max_images)
 
     def standin(self, build, *args, **kw) -> DatasetIndex:
         """Build (or reuse) a generated stand-in and say so on the page."""
@@ -212,16 +212,6 @@ class Study:
         from . import report
 
         report.record(self.property, pd.DataFrame(rows), self.report_dir)
-
-
-def _spread(n: int, k: int | None, seed: int):
-    """Indices of ``k`` of ``n`` items spread evenly (all when k is None): deterministic and
-    class-balanced for class-sorted datasets."""
-    import numpy as np
-
-    if k is None or k >= n:
-        return np.arange(n)
-    return np.unique(np.linspace(0, n - 1, k).round().astype(int))
 
 
 def setup(profile: str, data_root: str | None, report_dir: str | None, prop: str) -> Study:

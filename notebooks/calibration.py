@@ -82,7 +82,7 @@ if bins:
 rrows = []
 imr = study.dataset("imagenet-r")
 if imr is not None:
-    imr = imr.subset(nb._spread(len(imr), settings.max_images, study.profile.seed))
+    imr = imr.spread(settings.max_images)
     res_r = study.predict(imr)
     for m in study.models:
         r = res_r.only(m.key)

@@ -54,7 +54,7 @@ val = study.dataset("imagenet-val", show_missing=False)
 if val is not None:
     mode = "imagenet-x"
     if settings.max_images:
-        val = val.subset(nb._spread(len(val), settings.max_images, study.profile.seed))
+        val = val.spread(settings.max_images)
     res = study.predict(val)
     for m in study.models:
         r = res.only(m.key)

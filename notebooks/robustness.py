@@ -76,7 +76,7 @@ for variant in settings.variants:
     if ds is None:
         continue
     if settings.max_images and len(ds) > settings.max_images and variant != "imagenet-c":
-        ds = ds.subset(nb._spread(len(ds), settings.max_images, study.profile.seed))
+        ds = ds.spread(settings.max_images)
     score(variant, ds)
 
 # %%

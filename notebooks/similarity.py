@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from beyond_inet_lib import charts, engine, metrics, nb
+from beyond_inet_lib.data import spread_indices
 
 study = nb.setup(profile, data_root, report_dir, "similarity")
 settings = study.settings
@@ -50,7 +51,7 @@ if ds is not None:
     for m in study.models:
         layers = engine.list_layers(m, device=study.profile.device, cache_dir=study.cache_dir,
                                     clip_logit_scale=study.profile.clip_logit_scale)
-        pick = layers.iloc[nb._spread(len(layers), settings.max_layers, 0)]
+        pick = layers.iloc[spread_indices(len(layers), settings.max_layers)]
         taps[m.key] = pick["name"].tolist()
         kinds[m.key] = dict(zip(pick["name"], pick["kind"]))
     res = study.predict(ds, outputs=("logits", "layers"), layers=taps)
