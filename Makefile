@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # torch is pinned to the build served from the local package mirror; see README.
 PIP_FLAGS ?= -q --disable-pip-version-check
 
-.PHONY: setup report test lab bench data-check models clean-cache clean browser
+.PHONY: setup report test lab bench data-check models clean-cache clean browser gpu-kit
 
 setup: $(STAMP)
 
@@ -39,6 +39,18 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/beyond-inet bench $(BENCH_ARGS)
+
+# What one call of the lent GPU machine needs beside the repository (it has torch, no
+# network): pure-Python wheels for Python 3.12 and 12 real JPEGs for the GPU-path tests.
+# Then: device run, carry [".gpu"], command "bash benchmarks/gpu_session.sh" (README).
+GPU_WHEELS ?= timm==1.0.31 open_clip_torch==3.3.0 ftfy==6.3.1 wcwidth==0.9.4
+gpu-kit:
+	rm -rf .gpu && mkdir -p .gpu/wheels .gpu/samples
+	$(PYTHON_BOOT) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+	  --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 \
+	  -d .gpu/wheels $(GPU_WHEELS)
+	ls ../shared/data/imagenet-samples/*.JPEG | sort | head -12 | xargs -I{} cp {} .gpu/samples/
+	@du -sh .gpu
 
 data-check: $(STAMP)
 	$(VENV)/bin/beyond-inet data check $(if $(DATA_ROOT),--root $(DATA_ROOT)) --profile $(PROFILE)

@@ -117,8 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--batch-size", type=int, default=None)
     b.add_argument("--workers", type=int, default=None)
     b.add_argument("--compile", action="store_true")
-    b.add_argument("--decode", default="auto", choices=("auto", "pil", "tensor"),
-                   help="auto: batched nvJPEG + views on the GPU on CUDA, PIL workers on CPU")
+    b.add_argument("--decode", default="auto", type=_decode_list,
+                   help="decode path(s) for (b), comma-separated: auto | pil | tensor | hybrid; "
+                        "several are each measured and the fastest is (b). auto: hybrid,tensor "
+                        "on CUDA, pil on CPU")
     b.add_argument("--out", default=None, help="write the JSON here too")
     b.add_argument("--workdir", default=None, help="where the synthetic JPEGs and cache go")
     b.set_defaults(fn=_cmd_bench)
@@ -128,6 +130,17 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--profile", default="demo")
     k.set_defaults(fn=_cmd_cache)
     return p
+
+
+def _decode_list(text: str) -> str:
+    from .engine import DECODE_MODES
+
+    modes = [m.strip() for m in text.split(",") if m.strip()]
+    bad = [m for m in modes if m not in DECODE_MODES]
+    if not modes or bad:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected one or more of {', '.join(DECODE_MODES)}, "
+                                         f"comma-separated")
+    return ",".join(modes)
 
 
 def main(argv=None) -> int:

@@ -104,7 +104,8 @@ class Profile:
     cache_dir: str = ".cache/beyond-inet"
     device: str = "auto"                  # auto | cpu | cuda | cuda:N
     precision: str = "auto"               # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16
-    compile: bool = False
+    compile: bool = False                 # torch.compile each model (GPU: faster after warm-up)
+    decode: str = "auto"                  # auto | pil | tensor | hybrid (engine module docstring)
     batch_size: int = 32
     num_workers: int = 2
     seed: int = 0
@@ -135,6 +136,7 @@ class Profile:
 _CHOICES = {
     "device": None,  # checked separately (cuda:N)
     "precision": ("auto", "fp32", "bf16", "fp16"),
+    "decode": ("auto", "pil", "tensor", "hybrid"),
     "preprocessing": ("paper", "library"),
     "clip_logit_scale": ("paper", "model"),
 }

@@ -11,22 +11,35 @@
    the same cache never leave a half-written file. Nothing computed is computed again.
 3. Unreadable images are skipped and listed, never fatal; odd image modes are converted.
 
-Two decode paths (``decode=``), same rows, same skipped files, numbers within a hair:
+Three decode paths (``decode=``), same rows, same skipped files, numbers within a hair:
 
 - ``"pil"``: DataLoader workers decode with PIL and apply each View's torchvision PIL
   transform (the CPU reference path).
+- ``"hybrid"``: workers decode to uint8 (libjpeg-turbo through ``decode_jpeg`` for plain
+  JPEGs, PIL for anything else) and the main process applies every View on the device
+  with tensor ops (resize of the shorter side with antialias, centre or shifted crop with
+  black fill, normalise), images of one size together. Decoding runs on the CPU cores in
+  parallel with the GPU's model work; the GPU does the resizes the invariance sweeps need.
 - ``"tensor"``: workers only read file bytes; the main process decodes the whole batch
   with ``torchvision.io.decode_jpeg(..., device=device)`` (batched nvJPEG on CUDA,
-  libjpeg-turbo on CPU) and applies every View on the device with tensor ops (resize of
-  the shorter side with antialias, centre or shifted crop with black fill, normalise).
-  Non-JPEG, CMYK, 12-bit, arithmetic-coded or suspicious (truncated) files go to PIL
-  (``images.load_rgb``) in the worker instead, so skip reasons are the PIL path's.
-- ``"auto"``: ``"tensor"`` on CUDA when every file name ends in .jpg/.jpeg, else ``"pil"``.
+  libjpeg-turbo on CPU), then applies the Views as in ``"hybrid"``. Frees the CPU cores,
+  but on CUDA the decode waits for the stream to drain (pytorch/vision#9606), so it does
+  not overlap the models. Non-JPEG, CMYK, 12-bit, arithmetic-coded or suspicious
+  (truncated) files go to PIL (``images.load_rgb``) in the worker, so skip reasons are the
+  PIL path's.
+- ``"auto"``: ``"hybrid"`` on CUDA, ``"pil"`` on CPU.
 
-The decode mode is part of the result-cache key (the two paths differ slightly: on CPU
-the decoders are the same libjpeg-turbo and the mean |difference| after normalisation is
-~1e-3; nvJPEG's IDCT/chroma upsampling and the float-then-round resize used on CUDA add
-a little more). ``"pil"`` keeps the key it always had, so existing caches stay valid.
+The decode mode is part of the result-cache key (the paths differ slightly: on CPU the
+decoders are the same libjpeg-turbo and the mean |difference| after normalisation is
+~1e-3, from the resize; nvJPEG's IDCT/chroma upsampling and the float-then-round resize
+used on CUDA add a little more). ``"pil"`` keeps the key it always had, so existing
+caches stay valid.
+
+On CUDA the pass keeps one batch in flight: the next batch is decoded and its forward
+passes queued while the previous batch's outputs travel to pinned host memory, and
+chunk files are written by a background thread, so neither the host copies nor the
+disk stall the GPU. With ``compile=True`` a short last batch is padded to the batch size
+(outputs of the padding dropped) so the compiled graph never sees a new shape.
 
 Cache layout::
 
@@ -58,7 +71,7 @@ from .images import UnreadableImage, load_rgb
 from .views import View, crop_box
 
 OUTPUT_KINDS = ("logits", "features", "layers")
-DECODE_MODES = ("auto", "pil", "tensor")
+DECODE_MODES = ("auto", "pil", "tensor", "hybrid")
 JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe")
 DEFAULT_CHUNK = {"cpu": 256, "cuda": 4096}
 
@@ -139,6 +152,8 @@ class _Unit:
     dir: Path
     chunk_size: int
     decode: str = "pil"
+    precision: str = "fp32"
+    device: str = "cpu"
 
     @property
     def model_key(self):
@@ -321,14 +336,16 @@ def is_plain_jpeg(data) -> bool:
 
 
 class _ByteSet:
-    """torch Dataset for the tensor path: row -> (row, kind, payload).
+    """torch Dataset for the tensor and hybrid paths: row -> (row, kind, payload).
 
     kind "jpeg": payload = the file's bytes (uint8 tensor), decoded later in the main
-    process; kind "rgb": a file decode_jpeg should not see, decoded here by PIL into a
-    uint8 (3, H, W) tensor; kind "bad": payload = the reason it is unreadable."""
+    process (tensor path); kind "rgb": a uint8 (3, H, W) tensor decoded here, by
+    ``decode_jpeg`` on the CPU for a plain JPEG when ``decode_here`` (hybrid path), else
+    by PIL (a file decode_jpeg should not see); kind "bad": payload = why it is unreadable."""
 
-    def __init__(self, paths: list[str]):
+    def __init__(self, paths: list[str], decode_here: bool = False):
         self.paths = paths
+        self.decode_here = decode_here
 
     def __len__(self):
         return len(self.paths)
@@ -340,7 +357,10 @@ class _ByteSet:
         with contextlib.suppress(OSError):
             data = _read_bytes(path)
             if is_plain_jpeg(data):
-                return i, "jpeg", torch.from_numpy(data)
+                if not self.decode_here:
+                    return i, "jpeg", torch.from_numpy(data)
+                with contextlib.suppress(Exception):  # a decode_jpeg failure: PIL decides
+                    return i, "rgb", _decode_jpegs([torch.from_numpy(data)], "cpu")[0]
         try:  # not a plain JPEG, or unreadable: PIL decides, with the PIL path's reasons
             img = load_rgb(path)
         except UnreadableImage as e:
@@ -429,7 +449,7 @@ def _resize_uint8(img, size: int, interpolation: str, antialias: bool, via_float
 
 
 def _crop_view(img, view: View, h0: int, w0: int):
-    """Crop of a resized (3, h, w) image as the PIL path does: ``CenterCrop`` (zero padding
+    """Crop of resized (..., 3, h, w) images as the PIL path does: ``CenterCrop`` (zero padding
     when the crop is larger) or, with a shift, the window of ``views.crop_box`` moved by
     ``shift`` original pixels; anything outside the image is black (0)."""
     from torchvision.transforms.v2 import functional as F
@@ -445,47 +465,59 @@ def _crop_view(img, view: View, h0: int, w0: int):
 
 def preprocess_tensors(images: list, views: Mapping[str, View], via_float: bool | None = None) -> dict:
     """uint8 (3, H, W) images (any sizes, one device) -> {view key: (N, 3, h, w) float32},
-    normalised, on that device: the tensor path's equivalent of ``View.transform()``.
+    normalised, on that device, in input order: the tensor paths' ``View.transform()``.
 
-    Each image is resized once per distinct (resize, interpolation, antialias) and cropped
-    per view (a loop over images: sizes differ); the float conversion and normalisation
-    run once per view on the stacked batch. ``via_float`` defaults to True on CUDA."""
+    Images of one size are stacked and resized together (one kernel per size group rather
+    than per image: ImageNet is mostly 500x375 and 375x500), once per distinct (resize,
+    interpolation, antialias), then cropped per view; the float conversion and
+    normalisation run once per view. ``via_float`` defaults to True on CUDA."""
     import torch
 
     if not images:
         return {}
     if via_float is None:
         via_float = images[0].device.type == "cuda"
+    groups: dict[tuple, list[int]] = collections.defaultdict(list)
+    for i, img in enumerate(images):
+        groups[tuple(img.shape)].append(i)
     crops: dict[str, list] = {k: [] for k in views}
-    for img in images:
-        h0, w0 = img.shape[-2:]
+    order: list[int] = []
+    for shape, idx in groups.items():
+        h0, w0 = shape[-2:]
+        batch = images[idx[0]][None] if len(idx) == 1 else torch.stack([images[i] for i in idx])
         resized: dict = {}
         for k, v in views.items():
             rk = (v.resize, v.interpolation, v.antialias)
             if rk not in resized:
-                resized[rk] = (_resize_uint8(img, v.resize, v.interpolation, v.antialias, via_float)
-                               if v.resize else img)
+                resized[rk] = (_resize_uint8(batch, v.resize, v.interpolation, v.antialias, via_float)
+                               if v.resize else batch)
             crops[k].append(_crop_view(resized[rk], v, h0, w0))
+        order.extend(idx)
+    inverse = None
+    if order != list(range(len(images))):
+        inverse = torch.empty(len(order), dtype=torch.long)
+        inverse[torch.tensor(order)] = torch.arange(len(order))
+        inverse = inverse.to(images[0].device)
     out = {}
     for k, v in views.items():
-        x = torch.stack(crops[k]).float().div_(255.0)
+        x = crops[k][0] if len(crops[k]) == 1 else torch.cat(crops[k])
+        if inverse is not None:
+            x = x.index_select(0, inverse)
+        x = x.float().div_(255.0)
         mean = torch.tensor(v.mean, device=x.device).view(1, 3, 1, 1)
         std = torch.tensor(v.std, device=x.device).view(1, 3, 1, 1)
         out[k] = x.sub_(mean).div_(std)
     return out
 
 
-def resolve_decode(decode: str, device: str, paths: Iterable) -> str:
-    """'pil' or 'tensor' for ``decode`` in DECODE_MODES: 'auto' is 'tensor' on CUDA when every
-    path ends in a JPEG suffix (odd files inside are still caught per image), else 'pil'."""
+def resolve_decode(decode: str, device: str, paths: Iterable = ()) -> str:
+    """'pil', 'tensor' or 'hybrid' for ``decode`` in DECODE_MODES: 'auto' is 'hybrid' on CUDA
+    (decoding on the CPU workers overlaps the models; any file type), else 'pil'."""
     if decode not in DECODE_MODES:
         raise ValueError(f"decode={decode!r}; expected one of {DECODE_MODES}")
     if decode != "auto":
         return decode
-    if not str(device).startswith("cuda"):
-        return "pil"
-    all_jpeg = all(str(p).lower().endswith(JPEG_SUFFIXES) for p in paths)
-    return "tensor" if all_jpeg else "pil"
+    return "hybrid" if str(device).startswith("cuda") else "pil"
 
 
 # ===================================================================== model cache
@@ -565,13 +597,41 @@ def _is_oom(e: BaseException) -> bool:
         isinstance(e, RuntimeError) and "out of memory" in str(e).lower())
 
 
-class _Runner:
-    """Runs one model's requested outputs on a batch, halving the micro-batch on OOM."""
+class _HostCopy:
+    """A batch's outputs on their way to the host: on CUDA a non-blocking copy into pinned
+    memory and an event, so the caller can queue the next batch before waiting for it."""
 
-    def __init__(self, model, device: str, precision: str, channels_last: bool):
+    def __init__(self, tensors: dict):
+        import torch
+
+        self.event = None
+        self.host = tensors
+        cuda = [t for t in tensors.values() if t.is_cuda]
+        if cuda:
+            self.host = {k: torch.empty(t.shape, dtype=t.dtype, pin_memory=True).copy_(t, non_blocking=True)
+                         for k, t in tensors.items()}
+            self.event = torch.cuda.Event()
+            self.event.record()
+
+    def result(self) -> dict[str, np.ndarray]:
+        if self.event is not None:
+            self.event.synchronize()
+        return {k: v.numpy() for k, v in self.host.items()}
+
+
+class _Runner:
+    """Runs one model's requested outputs on a batch, halving the micro-batch on OOM.
+
+    ``pad``: pad a short batch (or micro-batch) with zeros to the size the model has seen,
+    and drop the padding's outputs, so a compiled model never recompiles for the last
+    batch of a pass."""
+
+    def __init__(self, model, device: str, precision: str, channels_last: bool, pad: bool = False):
         self.model, self.device = model, device
         self.precision, self.channels_last = precision, channels_last
+        self.pad = pad
         self.micro = None  # micro-batch size after a back-off (None: whole batch)
+        self.seen = None   # largest batch seen (the padding target)
 
     def _autocast(self):
         import torch
@@ -582,6 +642,7 @@ class _Runner:
         return contextlib.nullcontext()
 
     def _once(self, x, outputs, layer_names):
+        """Outputs of one forward, as float32 tensors on the device (no host sync)."""
         import torch
 
         taps: dict = {}
@@ -591,7 +652,7 @@ class _Runner:
             pool = getattr(mods, "pool", lambda _name, out: _pool_generic(out))
             for name in layer_names:
                 def hook(_m, _i, out, name=name):
-                    taps[name] = pool(name, out).float().cpu()
+                    taps[name] = pool(name, out).float()
                 handles.append(mods[name].register_forward_hook(hook))
         try:
             FORWARD_CALLS[self.model.spec.key] += 1
@@ -599,14 +660,14 @@ class _Runner:
             with torch.inference_mode(), self._autocast():
                 if "features" in outputs and "logits" in outputs and hasattr(self.model, "features_and_logits"):
                     f, z = self.model.features_and_logits(x)
-                    res["features"], res["logits"] = f.float().cpu(), z.float().cpu()
+                    res["features"], res["logits"] = f.float(), z.float()
                 else:
                     if "logits" in outputs or layer_names:
                         z = self.model(x)
                         if "logits" in outputs:
-                            res["logits"] = z.float().cpu()
+                            res["logits"] = z.float()
                     if "features" in outputs:
-                        res["features"] = self.model.features(x).float().cpu()
+                        res["features"] = self.model.features(x).float()
             for name in layer_names or ():
                 res[f"layer::{name}"] = taps[name]
             return res
@@ -614,20 +675,35 @@ class _Runner:
             for h in handles:
                 h.remove()
 
-    def run(self, x, outputs, layer_names):
+    def _padded(self, xb, size):
+        import torch
+
+        n = xb.shape[0]
+        if not self.pad or n >= size:
+            return xb, n
+        fill = xb.new_zeros((size - n, *xb.shape[1:]))
+        xb = torch.cat([xb, fill])
+        if self.channels_last and xb.dim() == 4:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        return xb, n
+
+    def run_async(self, x, outputs, layer_names) -> _HostCopy:
+        """Queue the batch; ``.result()`` of the returned object gives numpy arrays."""
         import torch
 
         x = x.to(self.device, non_blocking=True)
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         n = x.shape[0]
-        size = self.micro or n
+        self.seen = max(self.seen or 0, n)
+        size = self.micro or (self.seen if self.pad else n)
         parts, start = [], 0
         while start < n:
-            xb = x[start:start + size]
+            xb, real = self._padded(x[start:start + size], size)
             try:
-                parts.append(self._once(xb, outputs, layer_names))
-                start += xb.shape[0]
+                out = self._once(xb, outputs, layer_names)
+                parts.append({k: v[:real] for k, v in out.items()})
+                start += real
             except BaseException as e:
                 if not _is_oom(e) or size == 1:
                     raise
@@ -637,7 +713,43 @@ class _Runner:
                 self.micro = size
                 print(f"[beyond-inet] out of memory on {self.model.spec.key}: micro-batch -> {size}",
                       file=sys.stderr)
-        return {k: torch.cat([p[k] for p in parts]).numpy() for k in parts[0]}
+        return _HostCopy({k: parts[0][k] if len(parts) == 1 else torch.cat([p[k] for p in parts])
+                          for k in parts[0]})
+
+    def run(self, x, outputs, layer_names) -> dict[str, np.ndarray]:
+        return self.run_async(x, outputs, layer_names).result()
+
+
+class _ChunkWriter:
+    """Writes chunk files on one background thread, in order, so the GPU never waits for
+    the disk. After a failed write (a full disk) it writes nothing more; ``check()``
+    re-raises that error in the caller, ``close()`` waits for queued writes."""
+
+    def __init__(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="beyond-inet-writer")
+        self._futures: list = []
+        self.error: BaseException | None = None
+
+    def _write(self, path, arrays):
+        if self.error is not None:
+            return
+        try:
+            _save_chunk(path, arrays)
+        except BaseException as e:
+            self.error = e
+
+    def save(self, path: Path, arrays: dict):
+        self._futures.append(self._pool.submit(self._write, path, arrays))
+        self._futures = [f for f in self._futures if not f.done()]
+
+    def check(self):
+        if self.error is not None:
+            raise self.error
+
+    def close(self):
+        self._pool.shutdown(wait=True)
 
 
 # ============================================================================ predict
@@ -647,7 +759,7 @@ def predict(models, dataset: DatasetIndex, views=None, *, outputs: Iterable[str]
             preprocessing: str = "paper", clip_logit_scale: str = "paper",
             chunk_size: int | None = None, progress: bool | None = None,
             channels_last: bool = True, profile=None, decode: str = "auto",
-            compile: bool = False) -> Results:
+            compile: bool | None = None) -> Results:
     """Per-image outputs of every model under every view on ``dataset``; cached, resumable.
 
     models: ModelSpec objects or registry keys. views: None (each model's own view), a
@@ -655,10 +767,10 @@ def predict(models, dataset: DatasetIndex, views=None, *, outputs: Iterable[str]
     outputs: any of "logits", "features", "layers". layers: dict model key -> list of layer
     names (from ``LoadedModel.layer_modules()``) tapped when "layers" is requested.
     ``profile`` (a config.Profile) supplies cache_dir, device, batch size, workers,
-    precision, preprocessing and logit scale unless given explicitly.
-    decode: "auto" | "pil" | "tensor" (see the module docstring; part of the cache key).
+    precision, decode, compile, preprocessing and logit scale unless given explicitly.
+    decode: "auto" | "pil" | "tensor" | "hybrid" (module docstring; part of the cache key).
     compile: ``torch.compile`` each model (same numbers up to float reassociation; not in
-    the cache key).
+    the cache key). Default: the profile's, else False.
     """
     if profile is not None:
         cache_dir = cache_dir or profile.resolved_cache_dir()
@@ -666,6 +778,9 @@ def predict(models, dataset: DatasetIndex, views=None, *, outputs: Iterable[str]
         batch_size, num_workers = profile.batch_size, profile.num_workers
         precision = profile.precision if precision == "auto" else precision
         preprocessing, clip_logit_scale = profile.preprocessing, profile.clip_logit_scale
+        decode = profile.decode if decode == "auto" else decode
+        compile = profile.compile if compile is None else compile
+    compile = bool(compile)
     outputs = tuple(sorted(set(outputs)))
     bad = set(outputs) - set(OUTPUT_KINDS)
     if bad:
@@ -687,9 +802,10 @@ def predict(models, dataset: DatasetIndex, views=None, *, outputs: Iterable[str]
     for spec in specs:
         for vname, view in _resolve_views(spec, views, preprocessing).items():
             lay = tuple(layers.get(spec.key, ())) if (layers and "layers" in outputs) else None
-            extra = _extra_key(clip_logit_scale if spec.training == "clip" else "", decode)
+            extra = _extra_key(clip_logit_scale if spec.training == "clip" else "", decode, precision)
             d = _unit_dir(cache, dataset, fingerprint, spec, view, outputs, lay, chunk_size, extra)
-            units.append(_Unit(spec, vname, view, outputs, lay, d, chunk_size, decode))
+            units.append(_Unit(spec, vname, view, outputs, lay, d, chunk_size, decode, precision,
+                               device))
 
     missing = {u_i: [c for c in range(n_chunks) if not u.chunk_path(c).exists()]
                for u_i, u in enumerate(units)}
@@ -705,10 +821,13 @@ def predict(models, dataset: DatasetIndex, views=None, *, outputs: Iterable[str]
     return results
 
 
-def _extra_key(clip_part: str, decode: str) -> str:
-    """Unit-key extra: the CLIP logit scale, plus the decode mode unless it is 'pil' (so
-    caches written before the tensor path existed keep their keys)."""
-    return clip_part if decode == "pil" else f"{clip_part}|decode={decode}"
+def _extra_key(clip_part: str, decode: str, precision: str = "fp32") -> str:
+    """Unit-key extra: the CLIP logit scale, plus the decode mode unless it is 'pil' and
+    the precision unless it is 'fp32' (so caches written before either existed keep their
+    keys). The device is not in the key: fp32 on a CPU and on a GPU differ only by float
+    summation order; the manifest records it."""
+    key = clip_part if decode == "pil" else f"{clip_part}|decode={decode}"
+    return key if precision == "fp32" else f"{key}|precision={precision}"
 
 
 def _spec(m):
@@ -727,7 +846,7 @@ def _write_manifest(u: _Unit, dataset: DatasetIndex, fingerprint: str, n: int):
             "fingerprint": fingerprint, "n_images": n, "view": u.view.to_dict(),
             "view_name": u.view_name, "outputs": list(u.outputs),
             "layers": list(u.layers) if u.layers else None, "chunk_size": u.chunk_size,
-            "decode": u.decode}
+            "decode": u.decode, "precision": u.precision, "device": u.device}
     atomic_write_bytes(m, lambda f: f.write(json.dumps(info, indent=1).encode()))
 
 
@@ -738,9 +857,9 @@ def _progress_enabled(progress):
 
 
 def _decoded_batches(loader, decode: str, paths: list[str], views: dict, device: str):
-    """(rows, {view key: (N, 3, h, w) tensor}, [(row, reason)]) per batch, either path."""
+    """(rows, {view key: (N, 3, h, w) tensor}, [(row, reason)]) per batch, any path."""
     for batch in loader:
-        if decode != "tensor":
+        if decode == "pil":
             yield batch
             continue
         rows, images, bad = _decode_batch(batch, paths, device)
@@ -767,13 +886,15 @@ def _run_pass(units, missing, todo_chunks, dataset, fingerprint, chunk_size, dev
         for s in range(lo, hi, batch_size):
             batches.append(list(range(s, min(hi, s + batch_size))))
             chunk_of_batch.append(c)
-    if decode == "tensor":  # workers only read bytes; decode + views on the device below
-        files, collate = _ByteSet(paths), _collate_bytes
-    else:
+    if decode == "pil":
         files, collate = _DecodeSet(paths, need_views), _collate
+    else:  # workers read bytes (tensor) or decode to uint8 (hybrid); views on the device
+        files, collate = _ByteSet(paths, decode_here=decode == "hybrid"), _collate_bytes
+    # Each worker prepares whole batches; two each keep the GPU fed (16 workers: 32 batches
+    # ahead) without holding many GB of decoded images in shared and pinned memory.
     loader = DataLoader(files, batch_sampler=batches, collate_fn=collate,
                         num_workers=num_workers, pin_memory=device.startswith("cuda"),
-                        persistent_workers=False, prefetch_factor=4 if num_workers else None)
+                        persistent_workers=False, prefetch_factor=2 if num_workers else None)
     runners: dict[str, _Runner] = {}
     missing_sets = {u_i: set(cs) for u_i, cs in missing.items()}  # chunk membership per batch
     pending = collections.defaultdict(lambda: collections.defaultdict(list))  # (u_i) -> key -> parts
@@ -783,43 +904,67 @@ def _run_pass(units, missing, todo_chunks, dataset, fingerprint, chunk_size, dev
     models_desc = ", ".join(sorted({u.spec.key for u_i, u in enumerate(units) if missing[u_i]}))
     bar = tqdm(total=n_imgs, unit="img", desc=f"{dataset.name} [{models_desc}]",
                disable=not _progress_enabled(progress), file=sys.stderr, dynamic_ncols=True)
-    current_chunk = None
+    writer = _ChunkWriter()
+
+    def runner(spec) -> _Runner:
+        if spec.key not in runners:
+            model = _load_model(spec, device, clip_logit_scale, cache, compile=compile)
+            if channels_last:  # faster convs on GPU and on CPU (oneDNN) alike
+                model = model.to(memory_format=torch.channels_last)
+            runners[spec.key] = _Runner(model, device, precision, channels_last, pad=compile)
+        return runners[spec.key]
+
+    def finish(job):
+        """Collect a queued batch's outputs; write the chunk files it completes."""
+        b_i, c, idx, bad, copies, active = job
+        pend_skip[c].extend(bad)
+        for u_i, copy in copies.items():
+            for k, v in copy.result().items():
+                pending[u_i][k].append(v)
+        pend_rows[c].extend(idx)
+        bar.update(len(idx) + len(bad))
+        if b_i + 1 == len(batches) or chunk_of_batch[b_i + 1] != c:  # last batch of chunk c
+            for u_i in active:
+                arrays = {"rows": np.asarray(pend_rows[c], dtype=np.int64),
+                          "skipped_rows": np.asarray([r for r, _ in pend_skip[c]], dtype=np.int64),
+                          "skipped_reasons": np.asarray([s for _, s in pend_skip[c]], dtype=str)}
+                for k, parts in pending[u_i].items():
+                    arrays[k] = np.concatenate(parts).astype(np.float32, copy=False)
+                writer.save(units[u_i].chunk_path(c), arrays)
+                pending[u_i].clear()
+            pend_rows.pop(c, None)
+            pend_skip.pop(c, None)
+
+    # One batch in flight: batch b's forwards are queued before batch b-1's outputs are
+    # collected, so the GPU has work while the host waits for copies, decodes and writes.
+    inflight = None
     try:
         for b_i, (idx, tensors, bad) in enumerate(_decoded_batches(loader, decode, paths, need_views,
                                                                    device)):
+            writer.check()
             c = chunk_of_batch[b_i]
-            current_chunk = c
             active = [u_i for u_i, cs in missing_sets.items() if c in cs]
-            for r, reason in bad:
-                pend_skip[c].append((r, reason))
+            copies = {}
             if idx:
                 for u_i in active:
                     u = units[u_i]
-                    if u.spec.key not in runners:
-                        model = _load_model(u.spec, device, clip_logit_scale, cache, compile=compile)
-                        if channels_last:  # faster convs on GPU and on CPU (oneDNN) alike
-                            model = model.to(memory_format=torch.channels_last)
-                        runners[u.spec.key] = _Runner(model, device, precision, channels_last)
                     want = tuple(o for o in u.outputs if o != "layers")
-                    out = runners[u.spec.key].run(tensors[u.view.key()], want, u.layers)
-                    for k, v in out.items():
-                        pending[u_i][k].append(v)
-                pend_rows[c].extend(idx)
-            bar.update(len(idx) + len(bad))
-            last_of_chunk = b_i + 1 == len(batches) or chunk_of_batch[b_i + 1] != c
-            if last_of_chunk:
-                for u_i in active:
-                    arrays = {"rows": np.asarray(pend_rows[c], dtype=np.int64),
-                              "skipped_rows": np.asarray([r for r, _ in pend_skip[c]], dtype=np.int64),
-                              "skipped_reasons": np.asarray([s for _, s in pend_skip[c]], dtype=str)}
-                    for k, parts in pending[u_i].items():
-                        arrays[k] = np.concatenate(parts).astype(np.float32)
-                    _save_chunk(units[u_i].chunk_path(c), arrays)
-                    pending[u_i].clear()
-                pend_rows.pop(c, None)
-                pend_skip.pop(c, None)
+                    copies[u_i] = runner(u.spec).run_async(tensors[u.view.key()], want, u.layers)
+            job, inflight = inflight, (b_i, c, idx, bad, copies, active)
+            if job is not None:
+                finish(job)
+        if inflight is not None:
+            job, inflight = inflight, None
+            finish(job)
+    except BaseException:
+        if inflight is not None:  # an interruption: keep what the GPU already computed
+            with contextlib.suppress(Exception):
+                finish(inflight)
+        raise
     finally:
         bar.close()
+        writer.close()  # queued chunk writes finish: nothing computed is lost
+    writer.check()
 
 
 def _collect(u: _Unit, dataset: DatasetIndex, n_chunks: int) -> Result:

@@ -1,8 +1,10 @@
-"""The engine's tensor decode path (decode='tensor'): batched decode_jpeg + views as tensor ops.
+"""The engine's GPU decode paths: decode='tensor' (batched decode_jpeg in the main process)
+and decode='hybrid' (decode_jpeg/PIL in the workers), both with views as tensor ops.
 
-Run here on CPU (CI has no GPU): the same code runs on CUDA with nvJPEG. It must give the
+Run here on CPU (CI has no GPU): the same code runs on CUDA with nvJPEG. They must give the
 PIL path's rows and skipped files, nearly the PIL path's numbers, the PIL path's crop
-geometry (black fill included), decode each file once, and keep its own cache entries.
+geometry (black fill included), decode each file once, and keep their own cache entries.
+The tests at the end marked ``cuda`` run only where a GPU is visible.
 
 Why the numbers differ at all: on CPU both paths decode with the same libjpeg-turbo, so
 pixels are identical; the resize differs (PIL's uint8 resampler vs torch's antialiased
@@ -14,6 +16,7 @@ libjpeg's by a grey level or two here and there; the 0.02 bound leaves room for 
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -31,7 +34,8 @@ from beyond_inet_lib.views import CLIP_MEAN, CLIP_STD, INCEPTION_MEAN, INCEPTION
 from fakes import FakeSpec
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT.parent / "shared" / "data" / "imagenet-samples"
+# BEYOND_INET_SAMPLES: where a GPU machine finds them (benchmarks/gpu_session.sh)
+SAMPLES = Path(os.environ.get("BEYOND_INET_SAMPLES", ROOT.parent / "shared" / "data" / "imagenet-samples"))
 N_JPEG = 12
 
 VIEWS = {
@@ -94,18 +98,20 @@ def test_plain_jpeg_triage(mixed, samples, tmp_path):
 def test_resolve_decode():
     jpgs, mixed_names = ["a.JPEG", "b.jpg"], ["a.JPEG", "b.png"]
     assert engine.resolve_decode("auto", "cpu", jpgs) == "pil"
-    assert engine.resolve_decode("auto", "cuda", jpgs) == "tensor"
-    assert engine.resolve_decode("auto", "cuda:1", mixed_names) == "pil"
+    assert engine.resolve_decode("auto", "cuda", jpgs) == "hybrid"
+    assert engine.resolve_decode("auto", "cuda:1", mixed_names) == "hybrid"  # PIL in workers
     assert engine.resolve_decode("tensor", "cpu", mixed_names) == "tensor"
+    assert engine.resolve_decode("hybrid", "cpu", mixed_names) == "hybrid"
     with pytest.raises(ValueError, match="decode="):
         engine.resolve_decode("nvjpeg", "cuda", jpgs)
 
 
 # ---------------------------------------------------------------- same results
-def test_tensor_path_same_rows_and_skips_as_pil(mixed, tmp_path):
+@pytest.mark.parametrize("decode", ["tensor", "hybrid"])
+def test_tensor_paths_same_rows_and_skips_as_pil(mixed, tmp_path, decode):
     spec = FakeSpec(key="gpupath")
     pil = predict([spec], mixed, tmp_path / "c", "pil")
-    ten = predict([spec], mixed, tmp_path / "c", "tensor")
+    ten = predict([spec], mixed, tmp_path / "c", decode)
     for name in VIEWS:
         a, b = pil[("gpupath", name)], ten[("gpupath", name)]
         assert list(b.table["path"]) == list(a.table["path"])
@@ -114,6 +120,39 @@ def test_tensor_path_same_rows_and_skips_as_pil(mixed, tmp_path):
         assert list(a.skipped["path"]) == ["09a_trunc.jpg"] and "cannot decode" in a.skipped["reason"][0]
         # FakeSpec logits are a linear map of per-channel mean/std of the input
         np.testing.assert_allclose(b.logits, a.logits, atol=0.02)
+
+
+def test_hybrid_equals_tensor_on_cpu(mixed, tmp_path):
+    """On a CPU both decode with libjpeg-turbo and share the view code: identical numbers,
+    though each keeps its own cache entry (on CUDA, nvJPEG differs)."""
+    spec = FakeSpec(key="hyb")
+    ten = predict([spec], mixed, tmp_path / "c", "tensor")
+    hyb = predict([spec], mixed, tmp_path / "c", "hybrid")
+    for k in ten:
+        np.testing.assert_array_equal(hyb[k].logits, ten[k].logits)
+        pd.testing.assert_frame_equal(hyb[k].skipped, ten[k].skipped)
+    decodes = sorted(pd.read_json(m, typ="series")["decode"] for m in (tmp_path / "c").rglob("unit.json"))
+    assert decodes == ["hybrid"] * len(VIEWS) + ["tensor"] * len(VIEWS)
+
+
+def test_grouped_preprocessing_equals_one_image_at_a_time():
+    """Images of one size are resized as one stack; the result, in input order, must be
+    exactly what each image alone gives (interpolation is per image)."""
+    rng = np.random.default_rng(3)
+    sizes = [(60, 80), (80, 60), (60, 80), (45, 45), (60, 80), (80, 60), (33, 70)]
+    imgs = [torch.from_numpy(rng.integers(0, 256, (3, h, w), dtype=np.uint8)) for h, w in sizes]
+    views = {"c": View(resize=40, crop=32, interpolation="bicubic"), "s": View(resize=48, crop=40, shift=9),
+             "n": View(resize=36, crop=32, shift=-7, antialias=False)}
+    for via_float in (False, True):
+        together = engine.preprocess_tensors(imgs, views, via_float=via_float)
+        for k in views:
+            alone = torch.cat([engine.preprocess_tensors([im], {k: views[k]}, via_float=via_float)[k]
+                               for im in imgs])
+            assert together[k].shape == (len(imgs), 3, views[k].crop, views[k].crop)
+            torch.testing.assert_close(together[k], alone, rtol=0, atol=0)
+    # and the order is the input order, not the grouping order
+    one = engine.preprocess_tensors([imgs[3]], views)["c"][0]
+    torch.testing.assert_close(engine.preprocess_tensors(imgs, views)["c"][3], one, rtol=0, atol=0)
 
 
 def _pil_tensor(path, view):
@@ -226,6 +265,23 @@ def test_each_file_read_and_decoded_once_for_all_models_and_views(mixed, tmp_pat
     np.testing.assert_array_equal(res[("once1", "a")].logits, res[("once2", "a")].logits)
 
 
+def test_hybrid_decodes_each_file_once_in_the_workers(mixed, tmp_path, monkeypatch):
+    decoded, pil = [], []
+    real_dec, real_pil = engine._decode_jpegs, engine.load_rgb
+
+    def dec(datas, device):
+        assert device == "cpu"  # hybrid: the workers decode, never the GPU
+        decoded.append(len(datas))
+        return real_dec(datas, device)
+
+    monkeypatch.setattr(engine, "_decode_jpegs", dec)
+    monkeypatch.setattr(engine, "load_rgb", lambda p: (pil.append(Path(p).name), real_pil(p))[1])
+    specs = [FakeSpec(key="honce1"), FakeSpec(key="honce2", weights_id="other")]
+    predict(specs, mixed, tmp_path / "c", "hybrid", views={"a": VIEWS["bilinear_in"], "b": VIEWS["shifted"]})
+    assert decoded == [1] * N_JPEG  # one decode per plain JPEG, for two models x two views
+    assert sorted(pil) == ["03a_png.png", "07a_cmyk.jpg", "09a_trunc.jpg"]
+
+
 def test_batch_decode_failure_falls_back_per_image_then_to_pil(mixed, tmp_path, monkeypatch):
     ref = predict([FakeSpec(key="fb")], mixed, tmp_path / "ref", "tensor")
     real_dec = engine._decode_jpegs
@@ -301,4 +357,142 @@ def test_bench_reports_decode_mode_and_settings(tmp_path):
     assert out["a_settings"]["compile"] is out["b_settings"]["compile"] is False
     assert out["b_end_to_end_all_models_img_s"] > 0
     assert build_parser().parse_args(["bench", "--decode", "tensor"]).decode == "tensor"
+    assert build_parser().parse_args(["bench", "--decode", "hybrid, tensor"]).decode == "hybrid,tensor"
     assert build_parser().parse_args(["bench"]).decode == "auto"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["bench", "--decode", "nvjpeg"])
+
+
+def test_bench_measures_each_decode_path_and_reports_the_fastest(tmp_path):
+    from beyond_inet_lib import bench
+
+    out = bench.run_bench(models=["tiny_vit_untrained"], n=8, device="cpu", batch_size=4, workers=0,
+                          workdir=tmp_path, decode="pil,hybrid")
+    rates = out["b_by_decode_img_s"]
+    assert set(rates) == {"pil", "hybrid"} and min(rates.values()) > 0
+    assert out["decode"] == max(rates, key=rates.get)
+    assert out["b_end_to_end_all_models_img_s"] == rates[out["decode"]]
+    assert not list(tmp_path.glob("cache-*"))  # each measured pass starts and ends with no cache
+
+
+# ------------------------------------------------------- compile padding, precision
+class _SizeRecorder(torch.nn.Module):
+    """Logits = a per-image function of the input; records the batch sizes it was given."""
+
+    def __init__(self, spec):
+        super().__init__()
+        self.spec, self.sizes = spec, []
+
+    def forward(self, x):
+        self.sizes.append(x.shape[0])
+        return torch.stack([x.mean(dim=(1, 2, 3)), x.amax(dim=(1, 2, 3))], dim=1)
+
+
+def test_padded_runner_never_shows_the_model_a_new_batch_size():
+    spec = FakeSpec(key="pad")
+    x = torch.randn(10, 3, 8, 8)
+    plain, padded = _SizeRecorder(spec), _SizeRecorder(spec)
+    r_plain = engine._Runner(plain, "cpu", "fp32", channels_last=True)
+    r_pad = engine._Runner(padded, "cpu", "fp32", channels_last=True, pad=True)
+    ref = [r_plain.run(x[s:s + 4], ("logits",), None)["logits"] for s in (0, 4, 8)]
+    got = [r_pad.run(x[s:s + 4], ("logits",), None)["logits"] for s in (0, 4, 8)]
+    assert plain.sizes == [4, 4, 2]
+    assert padded.sizes == [4, 4, 4]  # the last batch of 2 was padded with 2 zero images
+    for a, b in zip(ref, got):
+        assert a.shape == b.shape
+        np.testing.assert_array_equal(a, b)  # the padding's outputs are dropped
+
+
+def test_compiled_pass_pads_the_last_batch(mixed, tmp_path, monkeypatch):
+    """predict(compile=True): every forward gets the full batch size; same numbers as the
+    eager pass. (Module.compile is stubbed: what is tested is the padding, not inductor.)"""
+    seen = []
+    real_once = engine._Runner._once
+
+    def once(self, x, outputs, layer_names):
+        seen.append(x.shape[0])
+        return real_once(self, x, outputs, layer_names)
+
+    monkeypatch.setattr(engine._Runner, "_once", once)
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, *a, **k: None)
+    ds = DatasetIndex("ten", mixed.root, mixed.table.head(10))  # all ten readable
+    spec, views = FakeSpec(key="padpass"), {"a": VIEWS["bilinear_in"]}
+    eager = predict([spec], ds, tmp_path / "e", "hybrid", views=views, batch_size=4).only("padpass")
+    assert seen == [4, 4, 2]  # chunks of 8 rows: 4 + 4 | 2
+    seen.clear()
+    comp = predict([spec], ds, tmp_path / "c", "hybrid", views=views, batch_size=4,
+                   compile=True).only("padpass")
+    assert seen == [4, 4, 4]
+    assert len(comp) == 10
+    np.testing.assert_allclose(comp.logits, eager.logits, rtol=1e-6, atol=1e-6)
+
+
+def test_precision_is_in_the_cache_key_and_the_manifest_says_where_it_ran(mixed, tmp_path):
+    ds = DatasetIndex("six", mixed.root, mixed.table.head(6))
+    spec, views = FakeSpec(key="prec"), {"a": VIEWS["bilinear_in"]}
+    predict([spec], ds, tmp_path / "c", "pil", views=views, precision="fp32")
+    predict([spec], ds, tmp_path / "c", "pil", views=views, precision="bf16")
+    info = sorted((pd.read_json(m, typ="series") for m in (tmp_path / "c").rglob("unit.json")),
+                  key=lambda m: m["precision"])
+    assert [m["precision"] for m in info] == ["bf16", "fp32"]  # two entries, not one reused
+    assert {m["device"] for m in info} == {"cpu"}
+    # fp32 keeps the key caches had before precision was part of it
+    assert engine._extra_key("", "pil", "fp32") == engine._extra_key("", "pil") == ""
+    assert engine._extra_key("", "pil", "bf16") != ""
+
+
+def test_profile_supplies_decode_and_compile(mixed, tmp_path, monkeypatch):
+    from beyond_inet_lib.config import Profile
+
+    got = {}
+    real_pass = engine._run_pass
+
+    def spy(*args, **kw):
+        got["decode"], got["compile"] = args[14], args[15]
+        return real_pass(*args, **kw)
+
+    monkeypatch.setattr(engine, "_run_pass", spy)
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, *a, **k: None)
+    prof = Profile(name="p", models=[], cache_dir=str(tmp_path / "c"), device="cpu", decode="hybrid",
+                   compile=True, num_workers=0, batch_size=4)
+    ds = DatasetIndex("four", mixed.root, mixed.table.head(4))
+    engine.predict([FakeSpec(key="profd")], ds, {"a": VIEWS["bilinear_in"]}, profile=prof, progress=False)
+    assert got == {"decode": "hybrid", "compile": True}
+    engine.predict([FakeSpec(key="profd2")], ds, {"a": VIEWS["bilinear_in"]}, profile=prof, progress=False,
+                   decode="pil", compile=False)
+    assert got == {"decode": "pil", "compile": False}  # explicit arguments win
+
+
+# ------------------------------------------------------------------ on a GPU only
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@cuda
+@pytest.mark.parametrize("decode", ["tensor", "hybrid"])
+def test_cuda_paths_match_the_cpu_reference(mixed, tmp_path, decode):
+    """nvJPEG / GPU resize / bf16 autocast / pinned host copies: same rows and skips as the
+    CPU PIL reference, numbers within the bound the module docstring explains."""
+    spec = FakeSpec(key="cudaref")
+    ref = predict([spec], mixed, tmp_path / "cpu", "pil")
+    got = engine.predict([spec], mixed, VIEWS, cache_dir=tmp_path / "gpu", device="cuda", num_workers=2,
+                         chunk_size=8, batch_size=6, progress=False, decode=decode, precision="fp32")
+    for k in ref:
+        assert list(got[k].table["path"]) == list(ref[k].table["path"])
+        pd.testing.assert_frame_equal(got[k].skipped, ref[k].skipped)
+        np.testing.assert_allclose(got[k].logits, ref[k].logits, atol=0.05)
+
+
+@cuda
+def test_cuda_one_batch_in_flight_gives_the_synchronous_numbers(tmp_path):
+    """The pipelined pass (outputs copied to pinned memory while the next batch runs) must
+    give exactly what one synchronous forward per batch gives."""
+    from beyond_inet_lib.models import get_model
+
+    spec = get_model("tiny_vit_untrained")
+    model = spec.load(device="cuda").eval()
+    x = torch.randn(40, 3, spec.resolution, spec.resolution, device="cuda")
+    runner = engine._Runner(model, "cuda", "bf16", channels_last=True)
+    queued = [runner.run_async(x[s:s + 8], ("logits",), None) for s in range(0, 40, 8)]
+    got = np.concatenate([q.result()["logits"] for q in queued])
+    ref = np.concatenate([runner.run(x[s:s + 8], ("logits",), None)["logits"] for s in range(0, 40, 8)])
+    np.testing.assert_array_equal(got, ref)
