@@ -151,6 +151,20 @@ def _read_notebook(path: Path, kernel_name: str):
     return nb
 
 
+def _ipc_kernel_manager():
+    """A kernel manager that talks to the kernel over Unix sockets, not loopback TCP: no
+    port for another local user to reach, and no "Kernel is running over TCP without
+    encryption" warning per notebook in the terminal."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kw):
+            kw.setdefault("transport", "ipc")
+            super().__init__(**kw)
+
+    return IPCKernelManager
+
+
 def _execute(nb, output: Path, parameters: dict, *, kernel_name: str, cwd: Path,
              timeout_per_cell: float | None, progress: bool) -> dict:
     """Run ``nb`` with papermill, saving to ``output``. Returns status, ename, evalue."""
@@ -160,7 +174,8 @@ def _execute(nb, output: Path, parameters: dict, *, kernel_name: str, cwd: Path,
     try:
         papermill.execute_notebook(
             nb, str(output), parameters=parameters, kernel_name=kernel_name, cwd=str(cwd),
-            log_output=False, progress_bar=progress, execution_timeout=timeout_per_cell)
+            log_output=False, progress_bar=progress, execution_timeout=timeout_per_cell,
+            kernel_manager_class=_ipc_kernel_manager())
     except PapermillExecutionError as e:
         return {"status": "failed", "ename": e.ename, "evalue": e.evalue}
     except Exception as e:  # kernel died, timeout, bad notebook: still report the rest

@@ -171,3 +171,21 @@ def test_unknown_property_fails_before_anything_runs(tmp_path):
         report.build_report(str(profile), properties=["shapebias"], notebooks_dir=notebooks,
                             reports_root=tmp_path / "reports", check_models=False, progress=False)
     assert not (tmp_path / "reports").exists()
+
+
+def test_kernels_talk_over_unix_sockets_not_tcp(tmp_path, capfd):
+    """papermill's kernel runs with transport=ipc: no loopback port, and the terminal of
+    `make report` does not get ipykernel's "running over TCP without encryption" warning."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import json, sys; from ipykernel.kernelapp import IPKernelApp\n"
+        "print(IPKernelApp.instance().transport)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    status = report._execute(nb, tmp_path / "out.ipynb", {}, kernel_name="python3", cwd=tmp_path,
+                             timeout_per_cell=60, progress=False)
+    assert status["status"] == "ok", status
+    out = nbformat.read(tmp_path / "out.ipynb", 4).cells[0].outputs[0]["text"]
+    assert out.strip() == "ipc"
+    assert "without encryption" not in capfd.readouterr().err
+    assert list(tmp_path.iterdir()) == [tmp_path / "out.ipynb"]  # no socket files left behind
