@@ -77,8 +77,17 @@ def _cmd_cache(a):
     prof = load_profile(a.profile, check_models=False)
     cache = prof.resolved_cache_dir()
     if a.action == "info":
+        import pandas as pd
+
+        from .engine import cache_table
+
         size = sum(f.stat().st_size for f in cache.rglob("*") if f.is_file()) if cache.exists() else 0
         print(f"{cache}: {size / 1e6:.1f} MB")
+        units = cache_table(cache)
+        if len(units):
+            with pd.option_context("display.max_rows", None, "display.width", 200,
+                                   "display.max_colwidth", 40):
+                print(units.drop(columns="dir").to_string(index=False))
     else:
         shutil.rmtree(cache, ignore_errors=True)
         print(f"removed {cache}")

@@ -850,6 +850,28 @@ def _write_manifest(u: _Unit, dataset: DatasetIndex, fingerprint: str, n: int):
     atomic_write_bytes(m, lambda f: f.write(json.dumps(info, indent=1).encode()))
 
 
+def cache_table(cache_dir) -> pd.DataFrame:
+    """One row per cached (dataset, model, view, outputs) unit under ``cache_dir``: what it
+    holds (from its ``unit.json``), how many of its chunks are written, and its size."""
+    rows = []
+    for m in sorted(Path(cache_dir).glob("results/*/*/*/unit.json")):
+        try:
+            info = json.loads(m.read_text())
+        except (OSError, ValueError):
+            continue
+        n, chunk = int(info.get("n_images", 0)), int(info.get("chunk_size", 1)) or 1
+        files = [f for f in m.parent.iterdir() if f.is_file()]
+        rows.append({"dataset": info.get("dataset"), "model": info.get("model"),
+                     "view": info.get("view_name"), "outputs": ",".join(info.get("outputs") or []),
+                     "decode": info.get("decode", "pil"), "precision": info.get("precision", "fp32"),
+                     "device": info.get("device", "?"), "images": n,
+                     "chunks": f"{sum(f.name.startswith('chunk-') for f in files)}/{max(1, -(-n // chunk))}",
+                     "MB": round(sum(f.stat().st_size for f in files) / 1e6, 2), "dir": str(m.parent)})
+    cols = ["dataset", "model", "view", "outputs", "decode", "precision", "device", "images", "chunks",
+            "MB", "dir"]
+    return pd.DataFrame(rows, columns=cols)
+
+
 def _progress_enabled(progress):
     if progress is not None:
         return progress

@@ -223,3 +223,25 @@ def test_two_concurrent_writers_do_not_corrupt(tmp_path):
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
     again = run(FakeSpec(key="killme"), ds, tmp_path / "c", batch_size=2, chunk_size=4).only("killme")
     np.testing.assert_array_equal(again.logits, ref.logits)
+
+
+def test_cache_table_lists_units_and_their_progress(tmp_path, capsys):
+    ds = make_images(tmp_path / "img", 20)
+    run(FakeSpec(key="listed"), ds, tmp_path / "cache")
+    run(FakeSpec(key="listed"), ds, tmp_path / "cache", precision="bf16")
+    # a unit interrupted after its first chunk: 1 of 3 chunks written
+    with pytest.raises(KeyboardInterrupt):
+        run(FakeSpec(key="halfdone", fail_after=2), ds, tmp_path / "cache")
+    t = engine.cache_table(tmp_path / "cache").sort_values(["model", "precision"])
+    assert list(t["model"]) == ["halfdone", "listed", "listed"]
+    assert list(t["precision"]) == ["fp32", "bf16", "fp32"]
+    assert list(t["chunks"]) == ["1/3", "3/3", "3/3"]  # 20 images in chunks of 8
+    assert set(t["images"]) == {20} and set(t["device"]) == {"cpu"} and set(t["dataset"]) == {"tiny"}
+
+    from beyond_inet_lib import cli
+
+    prof = tmp_path / "p.yaml"
+    prof.write_text(f"name: p\nmodels: [tiny_vit_untrained]\ncache_dir: {tmp_path / 'cache'}\n")
+    assert cli.main(["cache", "info", "--profile", str(prof)]) == 0
+    out = capsys.readouterr().out
+    assert "halfdone" in out and "1/3" in out and "bf16" in out
