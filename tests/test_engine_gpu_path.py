@@ -496,3 +496,18 @@ def test_cuda_one_batch_in_flight_gives_the_synchronous_numbers(tmp_path):
     got = np.concatenate([q.result()["logits"] for q in queued])
     ref = np.concatenate([runner.run(x[s:s + 8], ("logits",), None)["logits"] for s in range(0, 40, 8)])
     np.testing.assert_array_equal(got, ref)
+
+
+@cuda
+def test_cuda_compiled_pass_matches_eager(mixed, tmp_path):
+    """torch.compile on the GPU path, last batch padded: same rows, numbers within bf16."""
+    from beyond_inet_lib.models import get_model
+
+    spec = get_model("tiny_vit_untrained")
+    kw = dict(cache_dir=tmp_path, device="cuda", num_workers=2, chunk_size=8, batch_size=6,
+              progress=False, decode="hybrid", precision="bf16")
+    eager = engine.predict([spec], mixed, **kw, compile=False).only(spec.key)
+    engine.clear_model_cache()
+    comp = engine.predict([spec], mixed, **{**kw, "cache_dir": tmp_path / "c"}, compile=True).only(spec.key)
+    assert list(comp.table["path"]) == list(eager.table["path"])
+    np.testing.assert_allclose(comp.logits, eager.logits, atol=0.1)
