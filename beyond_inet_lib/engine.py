@@ -885,7 +885,31 @@ def _decoded_batches(loader, decode: str, paths: list[str], views: dict, device:
             yield batch
             continue
         rows, images, bad = _decode_batch(batch, paths, device)
-        yield rows, preprocess_tensors(images, views), bad
+        yield rows, _preprocess_in_parts(images, views), bad
+
+
+def _preprocess_in_parts(images: list, views: dict) -> dict:
+    """``preprocess_tensors`` on the whole batch, or, when that runs out of GPU memory (a
+    batch of very large images: ImageNet-R and -Sketch have some), on halves, quarters...
+    of it; the result is the same, in the same order."""
+    import torch
+
+    part = len(images)
+    while True:
+        try:
+            outs = [preprocess_tensors(images[i:i + part], views) for i in range(0, len(images), part)]
+            break
+        except BaseException as e:
+            if not _is_oom(e) or part <= 1:
+                raise
+            if images and images[0].is_cuda:
+                torch.cuda.empty_cache()
+            part = max(1, part // 2)
+            print(f"[beyond-inet] out of memory resizing a batch: now at most {part} images per step",
+                  file=sys.stderr)
+    if len(outs) == 1:
+        return outs[0]
+    return {k: torch.cat([o[k] for o in outs]) for k in views}
 
 
 def _run_pass(units, missing, todo_chunks, dataset, fingerprint, chunk_size, device, precision,

@@ -511,3 +511,23 @@ def test_cuda_compiled_pass_matches_eager(mixed, tmp_path):
     comp = engine.predict([spec], mixed, **{**kw, "cache_dir": tmp_path / "c"}, compile=True).only(spec.key)
     assert list(comp.table["path"]) == list(eager.table["path"])
     np.testing.assert_allclose(comp.logits, eager.logits, atol=0.1)
+
+
+def test_resizing_out_of_memory_splits_the_batch(mixed, tmp_path, monkeypatch, capsys):
+    """A batch of huge images that does not fit for resizing is resized in parts: same
+    numbers, same order, and the pass goes on."""
+    views = {"a": VIEWS["shifted"], "b": VIEWS["clip_224"]}
+    ref = predict([FakeSpec(key="rsz")], mixed, tmp_path / "ref", "hybrid", views=views)
+    real = engine.preprocess_tensors
+
+    def tight(images, vs, via_float=None):
+        if len(images) > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(images, vs, via_float)
+
+    monkeypatch.setattr(engine, "preprocess_tensors", tight)
+    got = predict([FakeSpec(key="rsz")], mixed, tmp_path / "c", "hybrid", views=views)
+    for k in ref:
+        assert list(got[k].table["path"]) == list(ref[k].table["path"])
+        np.testing.assert_array_equal(got[k].logits, ref[k].logits)
+    assert "at most 2 images per step" in capsys.readouterr().err
