@@ -374,12 +374,33 @@ def _pil_to_chw(img):
     return torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).contiguous()
 
 
+def _pack(tensors: list):
+    """Tensors of any shapes -> (one flat uint8 tensor, their shapes). A batch crosses from
+    a worker as ONE shared-memory block (not hundreds, each an open file descriptor: with
+    16 workers and batches in flight that runs into the open-file limit) and reaches the
+    GPU in one copy."""
+    import torch
+
+    shapes = [tuple(t.shape) for t in tensors]
+    flat = torch.cat([t.reshape(-1) for t in tensors]) if tensors else torch.zeros(0, dtype=torch.uint8)
+    return flat, shapes
+
+
+def _unpack(flat, shapes: list) -> list:
+    """Inverse of ``_pack``: views into ``flat`` (on whatever device it now is)."""
+    import math
+
+    sizes = [math.prod(s) for s in shapes]
+    return [part.view(shape) for part, shape in zip(flat.split(sizes), shapes)] if shapes else []
+
+
 def _collate_bytes(items):
-    """Batch of the tensor path: lists (tensors differ in length/size), pinned by the loader."""
-    return {"jpeg_rows": [i for i, k, _ in items if k == "jpeg"],
-            "jpeg": [t for _, k, t in items if k == "jpeg"],
-            "rgb_rows": [i for i, k, _ in items if k == "rgb"],
-            "rgb": [t for _, k, t in items if k == "rgb"],
+    """Batch of the tensor/hybrid paths: JPEG bytes and decoded images, each packed into
+    one flat tensor (``_pack``; the loader pins it), plus rows and unreadable files."""
+    jpeg, jpeg_shapes = _pack([t for _, k, t in items if k == "jpeg"])
+    rgb, rgb_shapes = _pack([t for _, k, t in items if k == "rgb"])
+    return {"jpeg_rows": [i for i, k, _ in items if k == "jpeg"], "jpeg": jpeg, "jpeg_shapes": jpeg_shapes,
+            "rgb_rows": [i for i, k, _ in items if k == "rgb"], "rgb": rgb, "rgb_shapes": rgb_shapes,
             "bad": [(i, r) for i, k, r in items if k == "bad"]}
 
 
@@ -405,7 +426,7 @@ def _decode_batch(batch: dict, paths: list[str], device: str):
     """The tensor path's decode of one batch -> (rows, images on device, bad), rows
     ascending. JPEGs are decoded together; if that fails (one corrupt file, OOM) each is
     decoded alone, and one that still fails goes to PIL (``load_rgb``)."""
-    datas, rows = batch["jpeg"], batch["jpeg_rows"]
+    datas, rows = _unpack(batch["jpeg"], batch["jpeg_shapes"]), batch["jpeg_rows"]
     images: dict[int, object] = {}
     bad = list(batch["bad"])
     if datas:
@@ -422,8 +443,9 @@ def _decode_batch(batch: dict, paths: list[str], device: str):
                         images[r] = _pil_to_chw(load_rgb(paths[r])).to(device)
                     except UnreadableImage as u:
                         bad.append((r, str(u)))
-    for r, t in zip(batch["rgb_rows"], batch["rgb"]):
-        images[r] = t.to(device, non_blocking=True)
+    if batch["rgb_rows"]:  # one host-to-device copy for the whole batch, then views
+        rgb = _unpack(batch["rgb"].to(device, non_blocking=True), batch["rgb_shapes"])
+        images.update(zip(batch["rgb_rows"], rgb))
     rows_ok = sorted(images)
     return rows_ok, [images[r] for r in rows_ok], sorted(bad)
 

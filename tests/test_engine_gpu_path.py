@@ -531,3 +531,25 @@ def test_resizing_out_of_memory_splits_the_batch(mixed, tmp_path, monkeypatch, c
         assert list(got[k].table["path"]) == list(ref[k].table["path"])
         np.testing.assert_array_equal(got[k].logits, ref[k].logits)
     assert "at most 2 images per step" in capsys.readouterr().err
+
+
+def test_a_batch_crosses_from_the_workers_as_two_tensors(mixed, tmp_path):
+    """Whatever the batch size, a tensor/hybrid batch holds two tensors (JPEG bytes, decoded
+    images), so worker -> main process transfer needs two shared-memory blocks, not one per
+    image; unpacking gives back every image exactly. A pass with real worker processes
+    gives the in-process numbers."""
+    items = [engine._ByteSet([str(mixed.root / p) for p in mixed.table["path"]], decode_here=d)[i]
+             for d in (False, True) for i in range(len(mixed))]
+    batch = engine._collate_bytes(items)
+    assert sum(isinstance(v, torch.Tensor) for v in batch.values()) == 2
+    originals = [t for _, k, t in items if k == "rgb"]
+    assert len(originals) == N_JPEG + 4  # hybrid: 12 JPEGs + PNG + CMYK; bytes-only: PNG + CMYK
+    for a, b in zip(engine._unpack(batch["rgb"], batch["rgb_shapes"]), originals):
+        assert torch.equal(a, b)
+    views = {"a": VIEWS["shifted"]}
+    inproc = predict([FakeSpec(key="workers")], mixed, tmp_path / "a", "hybrid", views=views).only("workers")
+    spawned = engine.predict([FakeSpec(key="workers")], mixed, views, cache_dir=tmp_path / "b", device="cpu",
+                             num_workers=2, chunk_size=8, batch_size=6, progress=False,
+                             decode="hybrid").only("workers")
+    np.testing.assert_array_equal(spawned.logits, inproc.logits)
+    pd.testing.assert_frame_equal(spawned.skipped, inproc.skipped)
