@@ -74,6 +74,7 @@ OUTPUT_KINDS = ("logits", "features", "layers")
 DECODE_MODES = ("auto", "pil", "tensor", "hybrid")
 JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe")
 DEFAULT_CHUNK = {"cpu": 256, "cuda": 4096}
+MIN_WORKER_BATCH = 8  # rows a DataLoader worker prepares at once, at least
 
 #: forward calls per model key (tests use it to prove a cached pass is not recomputed)
 FORWARD_CALLS: collections.Counter = collections.Counter()
@@ -422,13 +423,18 @@ def _decode_jpegs(datas: list, device: str) -> list:
         return decode_jpeg(datas, mode=ImageReadMode.RGB, device=device)
 
 
-def _decode_batch(batch: dict, paths: list[str], device: str):
-    """The tensor path's decode of one batch -> (rows, images on device, bad), rows
-    ascending. JPEGs are decoded together; if that fails (one corrupt file, OOM) each is
-    decoded alone, and one that still fails goes to PIL (``load_rgb``)."""
-    datas, rows = _unpack(batch["jpeg"], batch["jpeg_shapes"]), batch["jpeg_rows"]
+def _decode_batch(parts, paths: list[str], device: str):
+    """The tensor paths' decode of one batch (one packed part from ``_collate_bytes``, or a
+    list of them from the workers that shared the batch) -> (rows, images on device, bad),
+    rows ascending. JPEGs are decoded together; if that fails (one corrupt file, OOM) each
+    is decoded alone, and one that still fails goes to PIL (``load_rgb``)."""
+    parts = [parts] if isinstance(parts, dict) else parts
+    datas, rows, bad = [], [], []
+    for part in parts:
+        datas += _unpack(part["jpeg"], part["jpeg_shapes"])
+        rows += part["jpeg_rows"]
+        bad += part["bad"]
     images: dict[int, object] = {}
-    bad = list(batch["bad"])
     if datas:
         try:
             images.update(zip(rows, _decode_jpegs(datas, device)))
@@ -443,9 +449,10 @@ def _decode_batch(batch: dict, paths: list[str], device: str):
                         images[r] = _pil_to_chw(load_rgb(paths[r])).to(device)
                     except UnreadableImage as u:
                         bad.append((r, str(u)))
-    if batch["rgb_rows"]:  # one host-to-device copy for the whole batch, then views
-        rgb = _unpack(batch["rgb"].to(device, non_blocking=True), batch["rgb_shapes"])
-        images.update(zip(batch["rgb_rows"], rgb))
+    for part in parts:
+        if part["rgb_rows"]:  # one host-to-device copy per part, then views into it
+            rgb = _unpack(part["rgb"].to(device, non_blocking=True), part["rgb_shapes"])
+            images.update(zip(part["rgb_rows"], rgb))
     rows_ok = sorted(images)
     return rows_ok, [images[r] for r in rows_ok], sorted(bad)
 
@@ -515,21 +522,35 @@ def preprocess_tensors(images: list, views: Mapping[str, View], via_float: bool 
                                if v.resize else batch)
             crops[k].append(_crop_view(resized[rk], v, h0, w0))
         order.extend(idx)
+    device = images[0].device
     inverse = None
     if order != list(range(len(images))):
         inverse = torch.empty(len(order), dtype=torch.long)
         inverse[torch.tensor(order)] = torch.arange(len(order))
-        inverse = inverse.to(images[0].device)
+        # non_blocking: a blocking host-to-device copy would wait for the models' queued work
+        inverse = inverse.to(device, non_blocking=True)
     out = {}
     for k, v in views.items():
         x = crops[k][0] if len(crops[k]) == 1 else torch.cat(crops[k])
         if inverse is not None:
             x = x.index_select(0, inverse)
         x = x.float().div_(255.0)
-        mean = torch.tensor(v.mean, device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor(v.std, device=x.device).view(1, 3, 1, 1)
-        out[k] = x.sub_(mean).div_(std)
+        out[k] = x.sub_(_channel_constant(v.mean, device)).div_(_channel_constant(v.std, device))
     return out
+
+
+_CONSTANTS: dict = {}
+
+
+def _channel_constant(values, device):
+    """(1, 3, 1, 1) float32 tensor of ``values`` on ``device``, made once per device (a fresh
+    host-to-device copy per batch would stall on the GPU's queued work)."""
+    import torch
+
+    key = (tuple(values), str(device))
+    if key not in _CONSTANTS:
+        _CONSTANTS[key] = torch.tensor(values, dtype=torch.float32).view(1, 3, 1, 1).to(device)
+    return _CONSTANTS[key]
 
 
 def resolve_decode(decode: str, device: str, paths: Iterable = ()) -> str:
@@ -900,14 +921,40 @@ def _progress_enabled(progress):
     return os.environ.get("BEYOND_INET_PROGRESS", "1") != "0"
 
 
-def _decoded_batches(loader, decode: str, paths: list[str], views: dict, device: str):
-    """(rows, {view key: (N, 3, h, w) tensor}, [(row, reason)]) per batch, any path."""
-    for batch in loader:
-        if decode == "pil":
-            yield batch
-            continue
-        rows, images, bad = _decode_batch(batch, paths, device)
-        yield rows, _preprocess_in_parts(images, views), bad
+def _decoded_batches(loader, parts_per_batch: list[int], decode: str, paths: list[str], views: dict,
+                     device: str):
+    """(rows, {view key: (N, 3, h, w) tensor}, [(row, reason)]) per model batch, any path;
+    a model batch is ``parts_per_batch[b]`` consecutive loader batches (worker batches)."""
+    it = iter(loader)
+    for n_parts in parts_per_batch:
+        parts = [next(it) for _ in range(n_parts)]
+        if decode != "pil":
+            rows, images, bad = _decode_batch(parts, paths, device)
+            yield rows, _preprocess_in_parts(images, views), bad
+        elif n_parts == 1:
+            yield parts[0]
+        else:  # joined on the device: each part is pinned, so its copy does not block
+            rows = [r for p in parts for r in p[0]]
+            keys = next((list(p[1]) for p in parts if p[1]), [])
+            tensors = {k: _cat([p[1][k].to(device, non_blocking=True) for p in parts if p[1]])
+                       for k in keys}
+            yield rows, tensors, [b for p in parts for b in p[2]]
+
+
+def _cat(tensors: list):
+    import torch
+
+    return tensors[0] if len(tensors) == 1 else torch.cat(tensors)
+
+
+def _worker_batches(batch: list[int], batch_size: int, num_workers: int) -> list[list[int]]:
+    """A model batch cut into the pieces the workers prepare: with several workers, each
+    takes a share (at least MIN_WORKER_BATCH rows) so the first model batch is ready after
+    a share's decode time, not a whole batch's, and all workers help with every batch."""
+    if num_workers <= 1:
+        return [batch]
+    size = max(MIN_WORKER_BATCH, -(-batch_size // num_workers))
+    return [batch[i:i + size] for i in range(0, len(batch), size)]
 
 
 def _preprocess_in_parts(images: list, views: dict) -> dict:
@@ -958,11 +1005,17 @@ def _run_pass(units, missing, todo_chunks, dataset, fingerprint, chunk_size, dev
         files, collate = _DecodeSet(paths, need_views), _collate
     else:  # workers read bytes (tensor) or decode to uint8 (hybrid); views on the device
         files, collate = _ByteSet(paths, decode_here=decode == "hybrid"), _collate_bytes
-    # Each worker prepares whole batches; two each keep the GPU fed (16 workers: 32 batches
-    # ahead) without holding many GB of decoded images in shared and pinned memory.
-    loader = DataLoader(files, batch_sampler=batches, collate_fn=collate,
+    # Workers prepare shares of model batches (_worker_batches); four shares each in flight
+    # (16 workers, batch 256: 4 model batches ahead) keep the GPU fed without holding many
+    # GB of decoded images in shared and pinned memory.
+    worker_batches, parts_per_batch = [], []
+    for b in batches:
+        pieces = _worker_batches(b, batch_size, num_workers)
+        worker_batches += pieces
+        parts_per_batch.append(len(pieces))
+    loader = DataLoader(files, batch_sampler=worker_batches, collate_fn=collate,
                         num_workers=num_workers, pin_memory=device.startswith("cuda"),
-                        persistent_workers=False, prefetch_factor=2 if num_workers else None)
+                        persistent_workers=False, prefetch_factor=4 if num_workers else None)
     runners: dict[str, _Runner] = {}
     missing_sets = {u_i: set(cs) for u_i, cs in missing.items()}  # chunk membership per batch
     pending = collections.defaultdict(lambda: collections.defaultdict(list))  # (u_i) -> key -> parts
@@ -1007,8 +1060,8 @@ def _run_pass(units, missing, todo_chunks, dataset, fingerprint, chunk_size, dev
     # collected, so the GPU has work while the host waits for copies, decodes and writes.
     inflight = None
     try:
-        for b_i, (idx, tensors, bad) in enumerate(_decoded_batches(loader, decode, paths, need_views,
-                                                                   device)):
+        for b_i, (idx, tensors, bad) in enumerate(_decoded_batches(loader, parts_per_batch, decode, paths,
+                                                                   need_views, device)):
             writer.check()
             c = chunk_of_batch[b_i]
             active = [u_i for u_i, cs in missing_sets.items() if c in cs]

@@ -553,3 +553,35 @@ def test_a_batch_crosses_from_the_workers_as_two_tensors(mixed, tmp_path):
                              decode="hybrid").only("workers")
     np.testing.assert_array_equal(spawned.logits, inproc.logits)
     pd.testing.assert_frame_equal(spawned.skipped, inproc.skipped)
+
+
+def test_worker_shares_of_a_batch():
+    assert engine._worker_batches(list(range(10)), 10, 0) == [list(range(10))]
+    assert engine._worker_batches(list(range(10)), 10, 1) == [list(range(10))]
+    # 256 rows, 16 workers: 16 shares of 16
+    shares = engine._worker_batches(list(range(256)), 256, 16)
+    assert [len(s) for s in shares] == [16] * 16 and sum(shares, []) == list(range(256))
+    # never below MIN_WORKER_BATCH rows; a short last batch keeps the share size
+    assert [len(s) for s in engine._worker_batches(list(range(20)), 32, 16)] == [8, 8, 4]
+
+
+@pytest.mark.parametrize("decode", ["pil", "hybrid", "tensor"])
+def test_batches_shared_by_workers_give_the_in_process_results(mixed, tmp_path, monkeypatch, decode):
+    """2 workers, batch 16: each model batch is prepared as two shares of 8 by two worker
+    processes and joined again; the model still sees whole batches, the numbers are the
+    in-process ones."""
+    sizes = []
+    real_once = engine._Runner._once
+    monkeypatch.setattr(engine._Runner, "_once",
+                        lambda self, x, o, l: (sizes.append(x.shape[0]), real_once(self, x, o, l))[1])
+    views = {"a": VIEWS["bicubic_incep"], "b": VIEWS["shifted"]}
+    kw = dict(device="cpu", chunk_size=16, batch_size=16, progress=False, decode=decode)
+    ref = engine.predict([FakeSpec(key="share")], mixed, views, cache_dir=tmp_path / "a", num_workers=0, **kw)
+    assert sizes == [len(mixed) - 1] * 2  # 15 files, 1 unreadable: one batch of 14, two views
+    sizes.clear()
+    got = engine.predict([FakeSpec(key="share")], mixed, views, cache_dir=tmp_path / "b", num_workers=2, **kw)
+    assert sizes == [len(mixed) - 1] * 2
+    for k in ref:
+        np.testing.assert_array_equal(got[k].logits, ref[k].logits)
+        assert list(got[k].table["path"]) == list(ref[k].table["path"])
+        pd.testing.assert_frame_equal(got[k].skipped, ref[k].skipped)
