@@ -585,3 +585,18 @@ def test_batches_shared_by_workers_give_the_in_process_results(mixed, tmp_path, 
         np.testing.assert_array_equal(got[k].logits, ref[k].logits)
         assert list(got[k].table["path"]) == list(ref[k].table["path"])
         pd.testing.assert_frame_equal(got[k].skipped, ref[k].skipped)
+
+
+def test_next_batch_is_queued_before_the_previous_one_is_collected(mixed, tmp_path, monkeypatch):
+    """The pass keeps one batch in flight: batch b+1's forwards are queued (on a GPU:
+    launched, asynchronous) before batch b's outputs are waited for, so the GPU has work
+    while the host collects, decodes and writes."""
+    log = []
+    real_once, real_result = engine._Runner._once, engine._HostCopy.result
+    monkeypatch.setattr(engine._Runner, "_once",
+                        lambda self, x, o, l: (log.append("forward"), real_once(self, x, o, l))[1])
+    monkeypatch.setattr(engine._HostCopy, "result", lambda self: (log.append("collect"), real_result(self))[1])
+    predict([FakeSpec(key="inflight")], mixed, tmp_path / "c", "hybrid", views={"a": VIEWS["bilinear_in"]},
+            batch_size=4)
+    # 15 files in chunks of 8 -> batches 4, 4 | 4, 3 (one file unreadable)
+    assert log == ["forward", "forward", "collect", "forward", "collect", "forward", "collect", "collect"]
