@@ -864,8 +864,10 @@ def build_zeroshot_head(clip_model, tokenizer, classnames=None, templates=None,
     clip_model.eval()
     encoder = CausalPrefixTextEncoder(clip_model) if CausalPrefixTextEncoder.applies(clip_model) else clip_model
     with torch.no_grad():
+        # a progress bar: on a CPU a full-size text tower takes many minutes for this
         head = build_zero_shot_classifier(encoder, tokenizer, classnames, templates,
-                                          num_classes_per_batch=classes_per_batch, device=device)
+                                          num_classes_per_batch=classes_per_batch, device=device,
+                                          use_tqdm=os.environ.get("BEYOND_INET_PROGRESS", "1") != "0")
     return head.float().cpu()
 
 
