@@ -40,8 +40,9 @@ passes queued while the previous batch's outputs travel to pinned host memory, a
 chunk files are written by a background thread, so neither the host copies nor the
 disk stall the GPU. With several workers each model batch is prepared in shares, one per
 worker, packed into one tensor each (``_pack``), so the first batch is ready quickly and
-every worker decodes for every batch. With ``compile=True`` a short last batch is padded to the batch size
-(outputs of the padding dropped) so the compiled graph never sees a new shape.
+every worker decodes for every batch. With ``compile=True`` a short last batch is padded
+to the batch size (outputs of the padding dropped) so the compiled graph never sees a new
+shape.
 
 Cache layout::
 
