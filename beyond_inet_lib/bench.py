@@ -181,7 +181,7 @@ def run_bench(models=None, n=None, device="auto", batch_size=None, workers=None,
                               compile=compile)
     ds = _dataset(folder, n)
     modes = (["hybrid", "tensor"] if gpu else ["pil"]) if decode == "auto" else decode.split(",")
-    b_by_decode = {}
+    b_by_decode, stages = {}, {}
     for mode in dict.fromkeys(engine.resolve_decode(m, device, ds.paths) for m in modes):
         cache = work / f"cache-{mode}"
         shutil.rmtree(cache, ignore_errors=True)
@@ -191,6 +191,7 @@ def run_bench(models=None, n=None, device="auto", batch_size=None, workers=None,
                        compile=compile, channels_last=True)
         _sync(device)
         b_by_decode[mode] = n / (time.perf_counter() - t0)
+        stages[mode] = dict(engine.LAST_PASS_STAGES)
         shutil.rmtree(cache, ignore_errors=True)
     decode = max(b_by_decode, key=b_by_decode.get)
     e2e = b_by_decode[decode]
@@ -212,6 +213,8 @@ def run_bench(models=None, n=None, device="auto", batch_size=None, workers=None,
         "a_forward_ceiling_all_models_img_s": round(a, 1),
         "b_end_to_end_all_models_img_s": round(e2e, 1),
         "b_by_decode_img_s": {k: round(v, 1) for k, v in b_by_decode.items()},
+        # host seconds per stage of each (b) pass: where the host waited says what limits it
+        "b_stages_s": stages,
         "c_naive_all_models_img_s": round(c, 1),
         "ratio_b_over_a": round(e2e / a, 3),
         "ratio_b_over_c": round(e2e / c, 3),

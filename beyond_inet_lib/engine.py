@@ -81,6 +81,34 @@ MIN_WORKER_BATCH = 8  # rows a DataLoader worker prepares at once, at least
 
 #: forward calls per model key (tests use it to prove a cached pass is not recomputed)
 FORWARD_CALLS: collections.Counter = collections.Counter()
+#: where the host's time went in the last pass that computed anything (``_Stages``)
+LAST_PASS_STAGES: dict = {}
+
+
+class _Stages:
+    """Host seconds per stage of a pass. On a GPU the work is asynchronous, so where the
+    host WAITS says what limits the pass: ``loader_wait`` (workers not decoding fast
+    enough), ``collect_wait`` (the GPU: the good case), ``writer_wait`` (the disk)."""
+
+    NAMES = ("loader_wait", "decode", "preprocess", "load_models", "queue_forward", "collect_wait",
+             "writer_wait")
+
+    def __init__(self):
+        self.seconds = dict.fromkeys(self.NAMES, 0.0)
+        self.t0 = time.perf_counter()
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.perf_counter() - t
+
+    def summary(self, images: int) -> dict:
+        out = {f"{k}_s": round(v, 3) for k, v in self.seconds.items()}
+        out.update(wall_s=round(time.perf_counter() - self.t0, 3), images=images)
+        return out
 
 
 class EngineError(RuntimeError):
@@ -925,15 +953,20 @@ def _progress_enabled(progress):
 
 
 def _decoded_batches(loader, parts_per_batch: list[int], decode: str, paths: list[str], views: dict,
-                     device: str):
+                     device: str, stages: _Stages | None = None):
     """(rows, {view key: (N, 3, h, w) tensor}, [(row, reason)]) per model batch, any path;
     a model batch is ``parts_per_batch[b]`` consecutive loader batches (worker batches)."""
+    stages = stages or _Stages()
     it = iter(loader)
     for n_parts in parts_per_batch:
-        parts = [next(it) for _ in range(n_parts)]
+        with stages("loader_wait"):
+            parts = [next(it) for _ in range(n_parts)]
         if decode != "pil":
-            rows, images, bad = _decode_batch(parts, paths, device)
-            yield rows, _preprocess_in_parts(images, views), bad
+            with stages("decode"):
+                rows, images, bad = _decode_batch(parts, paths, device)
+            with stages("preprocess"):
+                tensors = _preprocess_in_parts(images, views)
+            yield rows, tensors, bad
         elif n_parts == 1:
             yield parts[0]
         else:  # joined on the device: each part is pinned, so its copy does not block
@@ -1029,21 +1062,28 @@ def _run_pass(units, missing, todo_chunks, dataset, fingerprint, chunk_size, dev
     bar = tqdm(total=n_imgs, unit="img", desc=f"{dataset.name} [{models_desc}]",
                disable=not _progress_enabled(progress), file=sys.stderr, dynamic_ncols=True)
     writer = _ChunkWriter()
+    stages = _Stages()
 
     def runner(spec) -> _Runner:
         if spec.key not in runners:
-            model = _load_model(spec, device, clip_logit_scale, cache, compile=compile)
-            if channels_last:  # faster convs on GPU and on CPU (oneDNN) alike
-                model = model.to(memory_format=torch.channels_last)
-            runners[spec.key] = _Runner(model, device, precision, channels_last, pad=compile)
+            with stages("load_models"):
+                runners[spec.key] = _new_runner(spec)
         return runners[spec.key]
+
+    def _new_runner(spec) -> _Runner:
+        model = _load_model(spec, device, clip_logit_scale, cache, compile=compile)
+        if channels_last:  # faster convs on GPU and on CPU (oneDNN) alike
+            model = model.to(memory_format=torch.channels_last)
+        return _Runner(model, device, precision, channels_last, pad=compile)
 
     def finish(job):
         """Collect a queued batch's outputs; write the chunk files it completes."""
         b_i, c, idx, bad, copies, active = job
         pend_skip[c].extend(bad)
         for u_i, copy in copies.items():
-            for k, v in copy.result().items():
+            with stages("collect_wait"):
+                arrays = copy.result()
+            for k, v in arrays.items():
                 pending[u_i][k].append(v)
         pend_rows[c].extend(idx)
         bar.update(len(idx) + len(bad))
@@ -1064,7 +1104,7 @@ def _run_pass(units, missing, todo_chunks, dataset, fingerprint, chunk_size, dev
     inflight = None
     try:
         for b_i, (idx, tensors, bad) in enumerate(_decoded_batches(loader, parts_per_batch, decode, paths,
-                                                                   need_views, device)):
+                                                                   need_views, device, stages)):
             writer.check()
             c = chunk_of_batch[b_i]
             active = [u_i for u_i, cs in missing_sets.items() if c in cs]
@@ -1073,7 +1113,9 @@ def _run_pass(units, missing, todo_chunks, dataset, fingerprint, chunk_size, dev
                 for u_i in active:
                     u = units[u_i]
                     want = tuple(o for o in u.outputs if o != "layers")
-                    copies[u_i] = runner(u.spec).run_async(tensors[u.view.key()], want, u.layers)
+                    run = runner(u.spec)
+                    with stages("queue_forward"):
+                        copies[u_i] = run.run_async(tensors[u.view.key()], want, u.layers)
             job, inflight = inflight, (b_i, c, idx, bad, copies, active)
             if job is not None:
                 finish(job)
@@ -1087,7 +1129,10 @@ def _run_pass(units, missing, todo_chunks, dataset, fingerprint, chunk_size, dev
         raise
     finally:
         bar.close()
-        writer.close()  # queued chunk writes finish: nothing computed is lost
+        with stages("writer_wait"):
+            writer.close()  # queued chunk writes finish: nothing computed is lost
+        LAST_PASS_STAGES.clear()
+        LAST_PASS_STAGES.update(stages.summary(n_imgs))
     writer.check()
 
 

@@ -372,6 +372,8 @@ def test_bench_measures_each_decode_path_and_reports_the_fastest(tmp_path):
     assert set(rates) == {"pil", "hybrid"} and min(rates.values()) > 0
     assert out["decode"] == max(rates, key=rates.get)
     assert out["b_end_to_end_all_models_img_s"] == rates[out["decode"]]
+    assert set(out["b_stages_s"]) == {"pil", "hybrid"}
+    assert all(st["images"] == 8 for st in out["b_stages_s"].values())
     assert not list(tmp_path.glob("cache-*"))  # each measured pass starts and ends with no cache
 
 
@@ -600,3 +602,16 @@ def test_next_batch_is_queued_before_the_previous_one_is_collected(mixed, tmp_pa
             batch_size=4)
     # 15 files in chunks of 8 -> batches 4, 4 | 4, 3 (one file unreadable)
     assert log == ["forward", "forward", "collect", "forward", "collect", "forward", "collect", "collect"]
+
+
+def test_pass_reports_where_the_host_time_went(mixed, tmp_path):
+    """A model that takes 50 ms per batch: its time shows up as forward time (on a CPU the
+    forward runs inside queue_forward; on a GPU it would be collect_wait), the stages do
+    not add up to more than the pass's wall time (the bench reports them per decode path)."""
+    views = {"a": VIEWS["bilinear_in"]}
+    predict([FakeSpec(key="slowstage", sleep=0.05)], mixed, tmp_path / "c", "hybrid", views=views, batch_size=4)
+    st = engine.LAST_PASS_STAGES
+    assert set(st) == {f"{n}_s" for n in engine._Stages.NAMES} | {"wall_s", "images"}
+    assert st["images"] == len(mixed)
+    assert st["queue_forward_s"] >= 4 * 0.05  # 4 batches (15 files, chunks of 8, batches of 4)
+    assert sum(v for k, v in st.items() if k.endswith("_s") and k != "wall_s") <= st["wall_s"] + 1e-3
