@@ -149,6 +149,18 @@ def naive_rate(specs, folder: Path, n: int, device: str, batch_size: int, worker
     return rates
 
 
+#: what a pass waits on most, by stage (engine._Stages): the limit of its rate
+LIMITS = {"loader_wait_s": "decoding (DataLoader workers)", "decode_s": "decoding (main process)",
+          "preprocess_s": "resizing (main process)", "queue_forward_s": "the models (forward, host side)",
+          "collect_wait_s": "the models (waiting for the GPU)", "writer_wait_s": "the disk",
+          "loader_shutdown_s": "stopping the DataLoader workers"}
+
+
+def limited_by(stages: dict) -> str:
+    """The stage a pass spent most host time in, said in words."""
+    return LIMITS[max(LIMITS, key=lambda k: stages.get(k, 0.0))]
+
+
 def through_all(rates: dict) -> float:
     """Images/s through every model in turn: 1 / sum(1 / r_i)."""
     return 1.0 / sum(1.0 / r for r in rates.values())
@@ -215,6 +227,7 @@ def run_bench(models=None, n=None, device="auto", batch_size=None, workers=None,
         "b_by_decode_img_s": {k: round(v, 1) for k, v in b_by_decode.items()},
         # host seconds per stage of each (b) pass: where the host waited says what limits it
         "b_stages_s": stages,
+        "b_limited_by": {k: limited_by(v) for k, v in stages.items()},
         "c_naive_all_models_img_s": round(c, 1),
         "ratio_b_over_a": round(e2e / a, 3),
         "ratio_b_over_c": round(e2e / c, 3),
@@ -246,6 +259,11 @@ def main(args) -> int:
                     args.workdir, decode=getattr(args, "decode", "auto"))
     text = json.dumps(out, indent=1)
     print(text)
+    print(f"(a) {out['a_forward_ceiling_all_models_img_s']} img/s  (b) {out['b_end_to_end_all_models_img_s']} "
+          f"img/s [{out['decode']}, limited by {out['b_limited_by'][out['decode']]}]  "
+          f"(c) {out['c_naive_all_models_img_s']} img/s  (b)/(a) {out['ratio_b_over_a']}  "
+          f"(b)/(c) {out['ratio_b_over_c']}  study ~{out['projected_study_minutes']} min",
+          file=sys.stderr)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text + "\n")

@@ -91,7 +91,7 @@ class _Stages:
     enough), ``collect_wait`` (the GPU: the good case), ``writer_wait`` (the disk)."""
 
     NAMES = ("loader_wait", "decode", "preprocess", "load_models", "queue_forward", "collect_wait",
-             "writer_wait")
+             "writer_wait", "loader_shutdown")
 
     def __init__(self):
         self.seconds = dict.fromkeys(self.NAMES, 0.0)
@@ -1102,9 +1102,9 @@ def _run_pass(units, missing, todo_chunks, dataset, fingerprint, chunk_size, dev
     # One batch in flight: batch b's forwards are queued before batch b-1's outputs are
     # collected, so the GPU has work while the host waits for copies, decodes and writes.
     inflight = None
+    decoded = _decoded_batches(loader, parts_per_batch, decode, paths, need_views, device, stages)
     try:
-        for b_i, (idx, tensors, bad) in enumerate(_decoded_batches(loader, parts_per_batch, decode, paths,
-                                                                   need_views, device, stages)):
+        for b_i, (idx, tensors, bad) in enumerate(decoded):
             writer.check()
             c = chunk_of_batch[b_i]
             active = [u_i for u_i, cs in missing_sets.items() if c in cs]
@@ -1129,6 +1129,8 @@ def _run_pass(units, missing, todo_chunks, dataset, fingerprint, chunk_size, dev
         raise
     finally:
         bar.close()
+        with stages("loader_shutdown"):  # workers stop here, not whenever the GC gets to them
+            decoded.close()
         with stages("writer_wait"):
             writer.close()  # queued chunk writes finish: nothing computed is lost
         LAST_PASS_STAGES.clear()

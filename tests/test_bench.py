@@ -41,3 +41,11 @@ def test_cpu_bench_reports_consistent_rates(tmp_path):
     assert out["ratio_b_over_c"] == pytest.approx(b / c, rel=0.01)
     assert out["projected_study_minutes"] == pytest.approx(bench.STUDY_IMAGES_PER_MODEL / b / 60, rel=0.01)
     json.dumps(out)  # one JSON object
+
+
+def test_limited_by_names_the_stage_the_host_waited_on_most():
+    gpu_bound = {"loader_wait_s": 0.4, "collect_wait_s": 9.0, "queue_forward_s": 0.3, "writer_wait_s": 0.1}
+    decode_bound = {"loader_wait_s": 7.0, "collect_wait_s": 2.0, "queue_forward_s": 0.3}
+    assert bench.limited_by(gpu_bound) == "the models (waiting for the GPU)"
+    assert bench.limited_by(decode_bound) == "decoding (DataLoader workers)"
+    assert bench.limited_by({"writer_wait_s": 3.0, "wall_s": 10.0}) == "the disk"  # wall is no stage
