@@ -446,20 +446,19 @@ def _decode_jpegs(datas: list, device: str) -> list:
         # The CUDA decoder allocates its outputs on our stream but writes them from its own
         # stream (and nvJPEG's hardware engine ignores streams) without waiting for ours: a
         # block freed here while kernels queued on our stream still read it could be
-        # overwritten (pytorch/vision#9606). Drain our stream first; it is nearly idle here,
-        # since each batch's outputs were already copied to the host.
+        # overwritten (pytorch/vision#9606). Drain our stream first. That wait is why this
+        # path cannot overlap decoding with the previous batch's models (hence 'hybrid').
         torch.cuda.current_stream(torch.device(device)).synchronize()
     with warnings.catch_warnings():  # torchvision 0.29 deprecates its decoders for torchcodec
         warnings.simplefilter("ignore", DeprecationWarning)
         return decode_jpeg(datas, mode=ImageReadMode.RGB, device=device)
 
 
-def _decode_batch(parts, paths: list[str], device: str):
-    """The tensor paths' decode of one batch (one packed part from ``_collate_bytes``, or a
-    list of them from the workers that shared the batch) -> (rows, images on device, bad),
-    rows ascending. JPEGs are decoded together; if that fails (one corrupt file, OOM) each
-    is decoded alone, and one that still fails goes to PIL (``load_rgb``)."""
-    parts = [parts] if isinstance(parts, dict) else parts
+def _decode_batch(parts: list[dict], paths: list[str], device: str):
+    """The tensor paths' decode of one batch (the packed parts from ``_collate_bytes`` of
+    the workers that shared it) -> (rows, images on device, bad), rows ascending. JPEGs are
+    decoded together; if that fails (one corrupt file, OOM) each is decoded alone, and one
+    that still fails goes to PIL (``load_rgb``)."""
     datas, rows, bad = [], [], []
     for part in parts:
         datas += _unpack(part["jpeg"], part["jpeg_shapes"])
@@ -556,13 +555,12 @@ def preprocess_tensors(images: list, views: Mapping[str, View], via_float: bool 
     device = images[0].device
     inverse = None
     if order != list(range(len(images))):
-        inverse = torch.empty(len(order), dtype=torch.long)
-        inverse[torch.tensor(order)] = torch.arange(len(order))
-        # non_blocking: a blocking host-to-device copy would wait for the models' queued work
-        inverse = inverse.to(device, non_blocking=True)
+        # argsort of a permutation is its inverse; non_blocking: a blocking host-to-device
+        # copy would wait for the models' queued work
+        inverse = torch.tensor(order).argsort().to(device, non_blocking=True)
     out = {}
     for k, v in views.items():
-        x = crops[k][0] if len(crops[k]) == 1 else torch.cat(crops[k])
+        x = _cat(crops[k])
         if inverse is not None:
             x = x.index_select(0, inverse)
         x = x.float().div_(255.0)
@@ -680,8 +678,7 @@ class _HostCopy:
 
         self.event = None
         self.host = tensors
-        cuda = [t for t in tensors.values() if t.is_cuda]
-        if cuda:
+        if any(t.is_cuda for t in tensors.values()):
             self.host = {k: torch.empty(t.shape, dtype=t.dtype, pin_memory=True).copy_(t, non_blocking=True)
                          for k, t in tensors.items()}
             self.event = torch.cuda.Event()
@@ -781,14 +778,12 @@ class _Runner:
             except BaseException as e:
                 if not _is_oom(e) or size == 1:
                     raise
-                if self.device.startswith("cuda"):
-                    torch.cuda.empty_cache()
+                _empty_cache(self.device)
                 size = max(1, size // 2)
                 self.micro = size
                 print(f"[beyond-inet] out of memory on {self.model.spec.key}: micro-batch -> {size}",
                       file=sys.stderr)
-        return _HostCopy({k: parts[0][k] if len(parts) == 1 else torch.cat([p[k] for p in parts])
-                          for k in parts[0]})
+        return _HostCopy({k: _cat([p[k] for p in parts]) for k in parts[0]})
 
     def run(self, x, outputs, layer_names) -> dict[str, np.ndarray]:
         return self.run_async(x, outputs, layer_names).result()
@@ -803,7 +798,6 @@ class _ChunkWriter:
         from concurrent.futures import ThreadPoolExecutor
 
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="beyond-inet-writer")
-        self._futures: list = []
         self.error: BaseException | None = None
 
     def _write(self, path, arrays):
@@ -815,8 +809,7 @@ class _ChunkWriter:
             self.error = e
 
     def save(self, path: Path, arrays: dict):
-        self._futures.append(self._pool.submit(self._write, path, arrays))
-        self._futures = [f for f in self._futures if not f.done()]
+        self._pool.submit(self._write, path, arrays)
 
     def check(self):
         if self.error is not None:
@@ -870,7 +863,7 @@ def predict(models, dataset: DatasetIndex, views=None, *, outputs: Iterable[str]
     specs = [_spec(m) for m in models]
     fingerprint = dataset.fingerprint()
     n = len(dataset)
-    n_chunks = max(1, -(-n // chunk_size))
+    n_chunks = _n_chunks(n, chunk_size)
 
     units: list[_Unit] = []
     for spec in specs:
@@ -893,6 +886,11 @@ def predict(models, dataset: DatasetIndex, views=None, *, outputs: Iterable[str]
     for u in units:
         results[(u.spec.key, u.view_name)] = _collect(u, dataset, n_chunks)
     return results
+
+
+def _n_chunks(n: int, chunk_size: int) -> int:
+    """Chunk files a unit of ``n`` images has (one, empty, for an empty dataset)."""
+    return max(1, -(-n // chunk_size))
 
 
 def _extra_key(clip_part: str, decode: str, precision: str = "fp32") -> str:
@@ -939,7 +937,7 @@ def cache_table(cache_dir) -> pd.DataFrame:
                      "view": info.get("view_name"), "outputs": ",".join(info.get("outputs") or []),
                      "decode": info.get("decode", "pil"), "precision": info.get("precision", "fp32"),
                      "device": info.get("device", "?"), "images": n,
-                     "chunks": f"{sum(f.name.startswith('chunk-') for f in files)}/{max(1, -(-n // chunk))}",
+                     "chunks": f"{sum(f.name.startswith('chunk-') for f in files)}/{_n_chunks(n, chunk)}",
                      "MB": round(sum(f.stat().st_size for f in files) / 1e6, 2), "dir": str(m.parent)})
     cols = ["dataset", "model", "view", "outputs", "decode", "precision", "device", "images", "chunks",
             "MB", "dir"]
@@ -953,10 +951,9 @@ def _progress_enabled(progress):
 
 
 def _decoded_batches(loader, parts_per_batch: list[int], decode: str, paths: list[str], views: dict,
-                     device: str, stages: _Stages | None = None):
+                     device: str, stages: _Stages):
     """(rows, {view key: (N, 3, h, w) tensor}, [(row, reason)]) per model batch, any path;
     a model batch is ``parts_per_batch[b]`` consecutive loader batches (worker batches)."""
-    stages = stages or _Stages()
     it = iter(loader)
     for n_parts in parts_per_batch:
         with stages("loader_wait"):
@@ -978,6 +975,7 @@ def _decoded_batches(loader, parts_per_batch: list[int], decode: str, paths: lis
 
 
 def _cat(tensors: list):
+    """``torch.cat``, without the copy when there is only one tensor."""
     import torch
 
     return tensors[0] if len(tensors) == 1 else torch.cat(tensors)
@@ -997,8 +995,6 @@ def _preprocess_in_parts(images: list, views: dict) -> dict:
     """``preprocess_tensors`` on the whole batch, or, when that runs out of GPU memory (a
     batch of very large images: ImageNet-R and -Sketch have some), on halves, quarters...
     of it; the result is the same, in the same order."""
-    import torch
-
     part = len(images)
     while True:
         try:
@@ -1007,14 +1003,11 @@ def _preprocess_in_parts(images: list, views: dict) -> dict:
         except BaseException as e:
             if not _is_oom(e) or part <= 1:
                 raise
-            if images and images[0].is_cuda:
-                torch.cuda.empty_cache()
+            _empty_cache(str(images[0].device))
             part = max(1, part // 2)
             print(f"[beyond-inet] out of memory resizing a batch: now at most {part} images per step",
                   file=sys.stderr)
-    if len(outs) == 1:
-        return outs[0]
-    return {k: torch.cat([o[k] for o in outs]) for k in views}
+    return {k: _cat([o[k] for o in outs]) for k in views}
 
 
 def _run_pass(units, missing, todo_chunks, dataset, fingerprint, chunk_size, device, precision,
@@ -1067,14 +1060,11 @@ def _run_pass(units, missing, todo_chunks, dataset, fingerprint, chunk_size, dev
     def runner(spec) -> _Runner:
         if spec.key not in runners:
             with stages("load_models"):
-                runners[spec.key] = _new_runner(spec)
+                model = _load_model(spec, device, clip_logit_scale, cache, compile=compile)
+                if channels_last:  # faster convs on GPU and on CPU (oneDNN) alike
+                    model = model.to(memory_format=torch.channels_last)
+                runners[spec.key] = _Runner(model, device, precision, channels_last, pad=compile)
         return runners[spec.key]
-
-    def _new_runner(spec) -> _Runner:
-        model = _load_model(spec, device, clip_logit_scale, cache, compile=compile)
-        if channels_last:  # faster convs on GPU and on CPU (oneDNN) alike
-            model = model.to(memory_format=torch.channels_last)
-        return _Runner(model, device, precision, channels_last, pad=compile)
 
     def finish(job):
         """Collect a queued batch's outputs; write the chunk files it completes."""
