@@ -995,6 +995,8 @@ def _preprocess_in_parts(images: list, views: dict) -> dict:
     """``preprocess_tensors`` on the whole batch, or, when that runs out of GPU memory (a
     batch of very large images: ImageNet-R and -Sketch have some), on halves, quarters...
     of it; the result is the same, in the same order."""
+    if not images:  # every file of the batch was unreadable
+        return {}
     part = len(images)
     while True:
         try:

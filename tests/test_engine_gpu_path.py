@@ -615,3 +615,15 @@ def test_pass_reports_where_the_host_time_went(mixed, tmp_path):
     assert st["images"] == len(mixed)
     assert st["queue_forward_s"] >= 4 * 0.05  # 4 batches (15 files, chunks of 8, batches of 4)
     assert sum(v for k, v in st.items() if k.endswith("_s") and k != "wall_s") <= st["wall_s"] + 1e-3
+
+
+@pytest.mark.parametrize("decode", ["pil", "hybrid", "tensor"])
+def test_a_batch_of_only_unreadable_files_is_skipped_not_fatal(tmp_path, decode):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"b{i}.jpg").write_bytes(b"not a jpeg at all")
+    ds = DatasetIndex("allbad", folder, pd.DataFrame({"path": ["b0.jpg", "b1.jpg", "b2.jpg"], "label": 0}))
+    res = predict([FakeSpec(key="allbad")], ds, tmp_path / "c", decode, views={"a": VIEWS["bilinear_in"]})
+    r = res.only("allbad")
+    assert len(r) == 0 and list(r.skipped["path"]) == ["b0.jpg", "b1.jpg", "b2.jpg"]
