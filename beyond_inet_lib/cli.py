@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _decode_list(text: str) -> str:
-    from .engine import DECODE_MODES
+    from .config import DECODE_MODES
 
     modes = [m.strip() for m in text.split(",") if m.strip()]
     bad = [m for m in modes if m not in DECODE_MODES]

@@ -25,6 +25,16 @@ PROPERTIES = (
     "mistakes", "shape_bias", "calibration", "robustness",
     "transfer", "synthetic", "invariance", "similarity",
 )
+#: the engine's decode paths (engine module docstring), accepted by profiles and the CLI
+DECODE_MODES = ("auto", "pil", "tensor", "hybrid")
+
+
+def progress_enabled(progress: bool | None = None) -> bool:
+    """``progress`` when given, else the BEYOND_INET_PROGRESS switch (on unless "0"; the
+    report turns it off so progress bars do not end up in exported pages)."""
+    if progress is not None:
+        return progress
+    return os.environ.get("BEYOND_INET_PROGRESS", "1") != "0"
 
 
 class ProfileError(ValueError):
@@ -136,7 +146,7 @@ class Profile:
 _CHOICES = {
     "device": None,  # checked separately (cuda:N)
     "precision": ("auto", "fp32", "bf16", "fp16"),
-    "decode": ("auto", "pil", "tensor", "hybrid"),
+    "decode": DECODE_MODES,
     "preprocessing": ("paper", "library"),
     "clip_logit_scale": ("paper", "model"),
 }

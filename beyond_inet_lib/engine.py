@@ -69,12 +69,12 @@ from typing import Callable, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from .config import DECODE_MODES, progress_enabled
 from .data import DatasetIndex
 from .images import UnreadableImage, load_rgb
 from .views import View, crop_box
 
 OUTPUT_KINDS = ("logits", "features", "layers")
-DECODE_MODES = ("auto", "pil", "tensor", "hybrid")
 JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe")
 DEFAULT_CHUNK = {"cpu": 256, "cuda": 4096}
 MIN_WORKER_BATCH = 8  # rows a DataLoader worker prepares at once, at least
@@ -944,12 +944,6 @@ def cache_table(cache_dir) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-def _progress_enabled(progress):
-    if progress is not None:
-        return progress
-    return os.environ.get("BEYOND_INET_PROGRESS", "1") != "0"
-
-
 def _decoded_batches(loader, parts_per_batch: list[int], decode: str, paths: list[str], views: dict,
                      device: str, stages: _Stages):
     """(rows, {view key: (N, 3, h, w) tensor}, [(row, reason)]) per model batch, any path;
@@ -1055,7 +1049,7 @@ def _run_pass(units, missing, todo_chunks, dataset, fingerprint, chunk_size, dev
     n_imgs = sum(len(b) for b in batches)
     models_desc = ", ".join(sorted({u.spec.key for u_i, u in enumerate(units) if missing[u_i]}))
     bar = tqdm(total=n_imgs, unit="img", desc=f"{dataset.name} [{models_desc}]",
-               disable=not _progress_enabled(progress), file=sys.stderr, dynamic_ncols=True)
+               disable=not progress_enabled(progress), file=sys.stderr, dynamic_ncols=True)
     writer = _ChunkWriter()
     stages = _Stages()
 

@@ -67,6 +67,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import progress_enabled
 from .views import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, View
 
 SOURCES = ("timm", "open_clip", "pip", "file", "random")
@@ -867,7 +868,7 @@ def build_zeroshot_head(clip_model, tokenizer, classnames=None, templates=None,
         # a progress bar: on a CPU a full-size text tower takes many minutes for this
         head = build_zero_shot_classifier(encoder, tokenizer, classnames, templates,
                                           num_classes_per_batch=classes_per_batch, device=device,
-                                          use_tqdm=os.environ.get("BEYOND_INET_PROGRESS", "1") != "0")
+                                          use_tqdm=progress_enabled())
     return head.float().cpu()
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import paper
-from .config import Profile, load_profile
+from .config import Profile, load_profile, progress_enabled
 from .data import DatasetIndex, DatasetMissing, load_dataset
 
 
@@ -180,7 +180,7 @@ class Study:
 
     def standin(self, build, *args, **kw) -> DatasetIndex:
         """Build (or reuse) a generated stand-in and say so on the page."""
-        kw.setdefault("progress", os.environ.get("BEYOND_INET_PROGRESS", "1") != "0")
+        kw.setdefault("progress", progress_enabled())
         ds = build(*args, cache_dir=self.cache_dir, seed=self.profile.seed, **kw)
         self.standins_used.append(ds.name)
         panel(f"Stand-in data: {ds.name}",
