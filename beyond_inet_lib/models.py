@@ -56,7 +56,6 @@ import math
 import os
 import re
 import tempfile
-import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
