@@ -1,8 +1,8 @@
 # beyond-inet: `make report` (offline demo by default) and `make test`.
 SHELL := /bin/bash
 PROFILE ?= demo
-# Data root: data/ when present, else ../shared/data when present (see README).
-DATA_ROOT ?= $(firstword $(wildcard data) $(wildcard ../shared/data))
+# Data root: DATA_ROOT when given; else the product decides (the DATA_ROOT environment variable, then ./data).
+DATA_ROOT ?=
 PYTHON_BOOT ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python

@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _decode_list(text: str) -> str:
-    from .config import DECODE_MODES
+    from .run_settings import DECODE_MODES
 
     modes = [m.strip() for m in text.split(",") if m.strip()]
     bad = [m for m in modes if m not in DECODE_MODES]
@@ -154,27 +154,11 @@ def _decode_list(text: str) -> str:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from .config import ProfileError
+    from .errors import UserError
 
-    user_errors: tuple = (ProfileError, FileNotFoundError)
-    try:
-        from .models import WeightsNotFound
-
-        user_errors += (WeightsNotFound,)
-    except ImportError:
-        pass
-    try:
-        from .downloads import DownloadError
-
-        user_errors += (DownloadError,)
-    except ImportError:
-        pass
-    from .engine import EngineError
-
-    user_errors += (EngineError,)
     try:
         return int(args.fn(args) or 0)
-    except user_errors as e:
+    except UserError as e:
         print(f"beyond-inet: {e}", file=sys.stderr)
         return 2
     except OSError as e:

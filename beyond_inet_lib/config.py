@@ -18,27 +18,16 @@ from pathlib import Path
 
 import yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-PARAMS_DIR = PROJECT_ROOT / "params"
+from .errors import ProfileError
+from .paths import PARAMS_DIR, PROJECT_ROOT, progress_enabled, resolve_cache_dir, resolve_data_root
+from .run_settings import CLIP_LOGIT_SCALES, DECODE_MODES, PRECISIONS, PREPROCESSINGS, RunSettings
 
 PROPERTIES = (
     "mistakes", "shape_bias", "calibration", "robustness",
     "transfer", "synthetic", "invariance", "similarity",
 )
-#: the engine's decode paths (engine module docstring), accepted by profiles and the CLI
-DECODE_MODES = ("auto", "pil", "tensor", "hybrid")
-
-
-def progress_enabled(progress: bool | None = None) -> bool:
-    """``progress`` when given, else the BEYOND_INET_PROGRESS switch (on unless "0"; the
-    report turns it off so progress bars do not end up in exported pages)."""
-    if progress is not None:
-        return progress
-    return os.environ.get("BEYOND_INET_PROGRESS", "1") != "0"
-
-
-class ProfileError(ValueError):
-    """A profile is invalid; the message names the key and the accepted values."""
+__all__ = ["PROPERTIES", "Profile", "ProfileError", "load_profile", "validate_profile",
+           "PROJECT_ROOT", "PARAMS_DIR", "resolve_data_root", "progress_enabled", "DECODE_MODES"]
 
 
 # ------------------------------------------------------------------ per-property settings
@@ -110,7 +99,7 @@ class Profile:
     name: str
     models: list[str]
     description: str = ""
-    data_root: str | None = None          # None: $DATA_ROOT, ./data, ../shared/data
+    data_root: str | None = None          # None: $DATA_ROOT, else ./data
     cache_dir: str = ".cache/beyond-inet"
     device: str = "auto"                  # auto | cpu | cuda | cuda:N
     precision: str = "auto"               # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16
@@ -134,8 +123,14 @@ class Profile:
         return resolve_data_root(self.data_root)
 
     def resolved_cache_dir(self) -> Path:
-        p = Path(os.path.expanduser(self.cache_dir))
-        return p if p.is_absolute() else PROJECT_ROOT / p
+        return resolve_cache_dir(self.cache_dir)
+
+    def run_settings(self) -> RunSettings:
+        """The engine's settings for this profile (the engine never reads a profile)."""
+        return RunSettings(cache_dir=self.resolved_cache_dir(), device=self.device,
+                           precision=self.precision, batch_size=self.batch_size,
+                           num_workers=self.num_workers, decode=self.decode, compile=self.compile,
+                           preprocessing=self.preprocessing, clip_logit_scale=self.clip_logit_scale)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -145,21 +140,11 @@ class Profile:
 
 _CHOICES = {
     "device": None,  # checked separately (cuda:N)
-    "precision": ("auto", "fp32", "bf16", "fp16"),
+    "precision": PRECISIONS,
     "decode": DECODE_MODES,
-    "preprocessing": ("paper", "library"),
-    "clip_logit_scale": ("paper", "model"),
+    "preprocessing": PREPROCESSINGS,
+    "clip_logit_scale": CLIP_LOGIT_SCALES,
 }
-
-
-def resolve_data_root(value: str | None) -> Path | None:
-    """The data root: the given value, else $DATA_ROOT, else ./data, else ../shared/data."""
-    candidates = [value] if value else [os.environ.get("DATA_ROOT"), PROJECT_ROOT / "data",
-                                        PROJECT_ROOT.parent / "shared" / "data"]
-    for c in candidates:
-        if c and Path(c).expanduser().is_dir():
-            return Path(c).expanduser().resolve()
-    return None
 
 
 def _type_ok(value, annotation) -> bool:

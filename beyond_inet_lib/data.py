@@ -21,20 +21,10 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from .errors import DatasetMissing
+from .paths import resolve_data_root
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-
-
-class DatasetMissing(FileNotFoundError):
-    """A dataset is absent or incomplete. ``str(err)`` is the whole user-facing message."""
-
-    def __init__(self, name: str, looked_at, layout: str, how_to_get: str, found: str = ""):
-        self.name, self.looked_at, self.layout, self.how_to_get = name, looked_at, layout, how_to_get
-        self.found = found
-        msg = f"{name}: not found at {looked_at}."
-        if found:
-            msg += f" Found: {found}."
-        msg += f"\nExpected layout: {layout}\nGet it with: {how_to_get}"
-        super().__init__(msg)
 
 
 @dataclass
@@ -1094,8 +1084,6 @@ def check_datasets(root, profile=None) -> pd.DataFrame:
     'found' | 'partial' | 'absent', counts, what is missing, where, and how to get it.
     ``root`` None: the profile's data root (or the default one)."""
     if root is None:
-        from .config import resolve_data_root
-
         root = profile.resolved_data_root() if profile is not None else resolve_data_root(None)
     names = datasets_for_profile(profile) if profile is not None else list(DATASETS)
     rows = []

@@ -40,25 +40,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from .errors import ChecksumMismatch, DownloadError, ManualDownloadRequired
+
 MIRROR_ENV = "BEYOND_INET_MIRROR"
 TIMEOUT_ENV = "BEYOND_INET_TIMEOUT"
 DEFAULT_TIMEOUT_S = 15.0
 CHUNK_BYTES = 1 << 20
 RETRIES_AFTER_PROGRESS = 5
 DOWNLOADS_DIR = ".downloads"
-
-
-class DownloadError(RuntimeError):
-    """A download or unpack failed; ``str(err)`` says what to do."""
-
-
-class ChecksumMismatch(DownloadError):
-    """A file's checksum differs from the known one (the file was deleted)."""
-
-
-class ManualDownloadRequired(DownloadError):
-    """A dataset that cannot be fetched automatically (license-gated, or no direct URL);
-    ``str(err)`` lists the manual steps."""
 
 
 class _Truncated(ConnectionError):

@@ -55,22 +55,23 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import hashlib
 import json
-import os
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
-from .config import DECODE_MODES, progress_enabled
 from .data import DatasetIndex
+from .errors import EngineError
+from .files import atomic_write_bytes, short_hash
+from .files import slug as _slug
+from .paths import progress_enabled
+from .run_settings import DECODE_MODES
 from .images import UnreadableImage, load_rgb
 from .views import View, crop_box
 
@@ -109,10 +110,6 @@ class _Stages:
         out = {f"{k}_s": round(v, 3) for k, v in self.seconds.items()}
         out.update(wall_s=round(time.perf_counter() - self.t0, 3), images=images)
         return out
-
-
-class EngineError(RuntimeError):
-    """A pass could not run; the message says what to do."""
 
 
 # =========================================================================== results
@@ -195,13 +192,7 @@ class _Unit:
         return self.dir / f"chunk-{i:05d}.npz"
 
 
-def _slug(s: str) -> str:
-    keep = "".join(c if c.isalnum() or c in "-_.@" else "_" for c in s)
-    return keep[:60] + ("-" + hashlib.sha1(s.encode()).hexdigest()[:6] if len(keep) > 60 or keep != s else "")
-
-
-def _sha(s: str, n: int = 10) -> str:
-    return hashlib.sha1(s.encode()).hexdigest()[:n]
+_sha = short_hash
 
 
 def _unit_dir(cache: Path, dataset: DatasetIndex, fingerprint: str, spec, view: View,
@@ -220,38 +211,6 @@ def _resolve_views(spec, views, preprocessing: str) -> dict[str, View]:
     if isinstance(views, View):
         return {"default": views}
     return dict(views)
-
-
-# ======================================================================= atomic I/O
-def atomic_write_bytes(path: Path, write: Callable) -> None:
-    """Write via ``write(fileobj)`` into a temp file beside ``path``, fsync, rename.
-
-    A crash leaves either the old file or the new one, never a partial file. On a full
-    disk the temp file is removed and the error says so; earlier files are untouched."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(e, OSError) and e.errno == 28:  # ENOSPC
-            raise EngineError(
-                f"disk full while writing {path}. Results written before this are intact; "
-                f"free space on {path.parent} (or set cache_dir in the profile to a larger disk) "
-                f"and run again: the pass resumes where it stopped.") from e
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
 
 
 def _save_chunk(path: Path, arrays: dict) -> None:

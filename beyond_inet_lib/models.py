@@ -55,7 +55,6 @@ import json
 import math
 import os
 import re
-import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +65,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import progress_enabled
+from .errors import WeightsNotFound
+from .files import atomic_write_bytes, slug
+from .paths import progress_enabled
 from .views import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, View
 
 SOURCES = ("timm", "open_clip", "pip", "file", "random")
@@ -76,10 +77,6 @@ PAPER_KEYS = ("convnext_sup", "vit_sup", "convnext_clip", "vit_clip")
 TAP_KINDS = ("attention", "mlp", "norm", "conv", "linear", "block")
 PAPER_LOGIT_SCALE = 100.0
 RANDOM_SEED = 0
-
-
-class WeightsNotFound(RuntimeError):
-    """Pretrained weights are not on this machine. The message says what to run where."""
 
 
 # ----------------------------------------------------------------------- preprocessing
@@ -878,7 +875,7 @@ def zeroshot_head(clip_model, tokenizer, classnames=None, templates=None, cache_
         return torch.load(cache_path, map_location="cpu", weights_only=True)
     head = build_zeroshot_head(clip_model, tokenizer, classnames, templates, device=device)
     if cache_path is not None:
-        _atomic_save(head, Path(cache_path))
+        atomic_write_bytes(cache_path, lambda f: torch.save(head, f))
     return head
 
 
@@ -886,26 +883,8 @@ def _zeroshot_cache_path(spec: ModelSpec, cache_dir) -> Path | None:
     if cache_dir is None:
         return None
     names, templates = imagenet_prompts()
-    stem = f"{_safe(spec.base_key)}-{_safe(spec.weights_id)}-{prompts_hash(names, templates)}"
+    stem = f"{slug(spec.base_key)}-{slug(spec.weights_id)}-{prompts_hash(names, templates)}"
     return Path(cache_dir) / "zeroshot" / f"{stem}.pt"
-
-
-def _safe(s: str) -> str:
-    s = re.sub(r"[^A-Za-z0-9._-]+", "_", s)
-    return s if len(s) <= 80 else s[:60] + "_" + hashlib.sha1(s.encode()).hexdigest()[:12]
-
-
-def _atomic_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache is shared like any file
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 # ------------------------------------------------------------------------ layer taps

@@ -19,7 +19,6 @@ import json
 import math
 import os
 import platform
-import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
@@ -27,7 +26,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from .config import PROJECT_ROOT, PROPERTIES, load_profile
+from .config import PROPERTIES, load_profile
+from .files import atomic_write_text
+from .paths import PROJECT_ROOT
 
 SUMMARY_SUFFIX = ".summary.json"
 HEADLINE_COLUMNS = ("model", "metric", "value")          # required
@@ -85,27 +86,6 @@ def _json_value(v):
     return v
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file in the same folder + ``os.replace``, so a
-    reader never sees half a file and a crash leaves the old one intact."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600; reports are for sharing
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def record(prop: str, headline: pd.DataFrame, report_dir: str | os.PathLike | None = None) -> Path | None:
     """Record a notebook's headline numbers for the index page.
 
@@ -121,7 +101,7 @@ def record(prop: str, headline: pd.DataFrame, report_dir: str | os.PathLike | No
     path = summary_path(report_dir, prop)
     payload = {"property": prop, "rows": rows,
                "recorded": _dt.datetime.now().astimezone().isoformat(timespec="seconds")}
-    _write_atomic(path, json.dumps(payload, indent=1, allow_nan=False))
+    atomic_write_text(path, json.dumps(payload, indent=1, allow_nan=False))
     return path
 
 
@@ -218,7 +198,7 @@ def export_html(nb, path: Path, title: str) -> Path:
         extra_loaders=[DictLoader({_OFFLINE_TEMPLATE_NAME: _OFFLINE_TEMPLATE})],
         template_file=_OFFLINE_TEMPLATE_NAME)
     body, _ = exporter.from_notebook_node(_without_stderr(nb), resources={"metadata": {"name": title}})
-    _write_atomic(path, body)
+    atomic_write_text(path, body)
     return path
 
 
@@ -303,7 +283,7 @@ def build_report(profile_name_or_path, data_root=None, out_dir=None, properties=
     result = {"profile": profile.name, "out_dir": str(out), "index": str(index),
               "ok": all(p["status"] == "ok" for p in pages.values()),
               "duration_s": total, "pages": pages}
-    _write_atomic(out / "run.json", json.dumps(result, indent=1, default=str))
+    atomic_write_text(out / "run.json", json.dumps(result, indent=1, default=str))
     return result
 
 
@@ -443,5 +423,5 @@ paper's; highlighted notes mark numbers from untrained models or generated stand
 </body></html>
 """
     path = out / "index.html"
-    _write_atomic(path, doc)
+    atomic_write_text(path, doc)
     return path

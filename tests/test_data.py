@@ -2,7 +2,7 @@
 
 Labels are checked against independent references: timm's ImageNet-A/R synset and index
 lists, imagenet-x's val labels and its own copy of the ReaL labels, the PUG reference map
-of the shared data, and hand-picked classes (stingray = 6, goldfinch = 11, ...).
+of the test data root, and hand-picked classes (stingray = 6, goldfinch = 11, ...).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
@@ -19,14 +18,13 @@ from beyond_inet_lib import data as D
 from beyond_inet_lib.config import validate_profile
 
 PROJECT = Path(__file__).resolve().parent.parent
-SHARED = PROJECT.parent / "shared" / "data"
+from conftest import need_data
 
 
 @pytest.fixture
 def shared_data() -> Path:
-    if not (SHARED / "cue-conflict").is_dir() or not (SHARED / "imagenet-samples").is_dir():
-        pytest.skip(f"shared test data absent at {SHARED} (cue-conflict, imagenet-samples)")
-    return SHARED
+    need_data("cue-conflict")
+    return need_data("imagenet-samples").parent
 
 
 def img(path: Path, color=(200, 30, 30)) -> Path:
@@ -230,7 +228,7 @@ def test_imagenet_hard_parquet_only_says_what_to_run(tmp_path):
 
 # ------------------------------------------------------------------------------- PUG
 def pug_reference() -> dict:
-    ref = SHARED / "reference/pug-imagenet/class_to_imagenet_idx.json"
+    ref = need_data("reference", "pug-imagenet", "class_to_imagenet_idx.json")
     return json.loads(ref.read_text()) if ref.is_file() else D.pug_class_to_indices()
 
 

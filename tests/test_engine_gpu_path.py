@@ -35,7 +35,9 @@ from fakes import FakeSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 # BEYOND_INET_SAMPLES: where a GPU machine finds them (benchmarks/gpu_session.sh)
-SAMPLES = Path(os.environ.get("BEYOND_INET_SAMPLES", ROOT.parent / "shared" / "data" / "imagenet-samples"))
+from conftest import TEST_DATA
+
+SAMPLES = Path(os.environ.get("BEYOND_INET_SAMPLES") or (TEST_DATA or ROOT / "data") / "imagenet-samples")
 N_JPEG = 12
 
 VIEWS = {
@@ -50,7 +52,7 @@ VIEWS = {
 @pytest.fixture(scope="module")
 def samples():
     if not SAMPLES.is_dir():
-        pytest.skip(f"real ImageNet samples not found at {SAMPLES} (see shared data README)")
+        pytest.skip(f"real ImageNet samples not found at {SAMPLES} (set DATA_ROOT or BEYOND_INET_SAMPLES)")
     files = sorted(p for p in SAMPLES.iterdir() if p.suffix.lower() in (".jpeg", ".jpg"))[:N_JPEG]
     if len(files) < N_JPEG:
         pytest.skip(f"need {N_JPEG} JPEGs in {SAMPLES}, found {len(files)}")

@@ -14,14 +14,15 @@ import pytest
 from beyond_inet_lib import metrics as M
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
-DECISIONS = SHARED_DATA / "reference" / "cue-conflict-decisions"
+from conftest import TEST_DATA, need_data
+
+DECISIONS = (TEST_DATA or Path("/nonexistent")) / "reference" / "cue-conflict-decisions"
 
 
 @pytest.fixture
 def decision_logs() -> Path:
     if not DECISIONS.is_dir() or not list(DECISIONS.glob("*.csv")):
-        pytest.skip(f"cue-conflict decision logs absent at {DECISIONS} (shared test data)")
+        pytest.skip(f"cue-conflict decision logs absent at {DECISIONS} (test data root)")
     return DECISIONS
 
 
@@ -217,7 +218,7 @@ def test_cue_conflict_table_shipped_and_categories():
     idx = M.cue_conflict_category_indices()
     assert sum(len(v) for v in idx.values()) == 207
     assert idx["airplane"] == (404,) and len(idx["dog"]) > 100
-    ref = SHARED_DATA / "reference" / "cue-conflict-16class-imagenet-indices.json"
+    ref = need_data("reference", "cue-conflict-16class-imagenet-indices.json")
     if ref.is_file():
         assert {k: tuple(v) for k, v in json.loads(ref.read_text()).items()} == idx
 

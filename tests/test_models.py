@@ -1,5 +1,5 @@
 """Model registry and loading: preprocessing, zero-shot head, resolution variants, pip
-weights, offline failure, layer taps. Tiny seeded models and the shared images only; no
+weights, offline failure, layer taps. Tiny seeded models and the test data root's images only; no
 network (hub caches are pointed at empty folders where it matters)."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from beyond_inet_lib.models import (
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DATA_ROOT = PROJECT_ROOT.parent / "shared" / "data"
+from conftest import need_data
 
 IMNET_MEAN, IMNET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
@@ -30,9 +30,7 @@ CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.261302
 # ----------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
 def data_root() -> Path:
-    if not (DATA_ROOT / "imagenet-samples").is_dir():
-        pytest.skip(f"shared test data absent: {DATA_ROOT / 'imagenet-samples'} not found")
-    return DATA_ROOT
+    return need_data("imagenet-samples").parent
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import math
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from beyond_inet_lib import engine, metrics
@@ -22,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def tiny_report(tmp_path_factory):
     if resolve_data_root(None) is None:
-        pytest.skip("no data root (../shared/data or ./data): the notebooks need the sample images")
+        pytest.skip("no data root (DATA_ROOT or ./data): the notebooks need the sample images")
     out = tmp_path_factory.mktemp("reports") / "tiny"
     result = build_report("tiny", out_dir=out, progress=False)
     return result

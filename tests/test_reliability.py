@@ -37,15 +37,13 @@ from beyond_inet_lib.images import load_rgb
 from fakes import FakeSpec
 
 PROJECT = Path(__file__).resolve().parent.parent
-SHARED = PROJECT.parent / "shared" / "data"
+from conftest import need_data
 ENOSPC = OSError(errno.ENOSPC, "No space left on device")
 
 
 @pytest.fixture
 def samples() -> D.DatasetIndex:
-    if not (SHARED / "imagenet-samples").is_dir():
-        pytest.skip(f"shared test data absent at {SHARED / 'imagenet-samples'}")
-    return D.load_dataset("imagenet-samples", SHARED)
+    return D.load_dataset("imagenet-samples", need_data("imagenet-samples").parent)
 
 
 def img(path: Path, color=(200, 30, 30), size=(8, 8)) -> Path:

@@ -5,7 +5,6 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from PIL import Image
 
@@ -13,14 +12,12 @@ from beyond_inet_lib import standins as S
 from beyond_inet_lib.data import DatasetIndex, load_dataset
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+from conftest import need_data
 
 
 @pytest.fixture(scope="module")
 def samples():
-    if not (SHARED_DATA / "imagenet-samples").is_dir():
-        pytest.skip(f"imagenet-samples not found at {SHARED_DATA / 'imagenet-samples'} (shared test data absent)")
-    return load_dataset("imagenet-samples", SHARED_DATA)
+    return load_dataset("imagenet-samples", need_data("imagenet-samples").parent)
 
 
 @pytest.fixture(scope="module")
