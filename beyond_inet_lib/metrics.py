@@ -25,14 +25,18 @@ import pandas as pd
 # ============================================================================ basics
 
 
-def softmax(logits, axis: int = -1) -> np.ndarray:
+def softmax(logits, axis: int = -1, class_mask=None) -> np.ndarray:
     """Numerically stable softmax: ``exp(z - max z) / sum exp(z - max z)`` along ``axis``.
 
     Subtracting the row maximum leaves the result unchanged and keeps ``exp`` from
     overflowing on large logits (CLIP logits are 100 x cosine, up to ~100).
-    Float inputs keep their dtype; integer inputs become float64.
+    Float inputs keep their dtype; integer inputs become float64. With ``class_mask``
+    (ImageNet indices; rows of (N, C) logits) only those columns are kept and the softmax
+    is over them: the result has ``len(class_mask)`` columns, in mask order.
     """
-    z = np.asarray(logits)
+    z = _as_numpy(logits)
+    if class_mask is not None:
+        z = z[:, np.asarray(class_mask, dtype=np.int64)]
     if not np.issubdtype(z.dtype, np.floating):
         z = z.astype(np.float64)
     z = z - np.max(z, axis=axis, keepdims=True)
@@ -47,7 +51,7 @@ def _as_numpy(x) -> np.ndarray:
     return np.asarray(x)
 
 
-def _argmax_over_mask(scores: np.ndarray, class_mask) -> np.ndarray:
+def argmax_over_mask(scores: np.ndarray, class_mask) -> np.ndarray:
     """Top-1 ImageNet index of each row, the argmax taken over ``class_mask`` columns only.
 
     ImageNet-A/R score 200 classes: the prediction is the best of those 200 columns,
@@ -74,7 +78,7 @@ def top1(pred_or_logits, labels, class_mask=None) -> float:
     x = _as_numpy(pred_or_logits)
     y = _as_numpy(labels).astype(np.int64)
     if x.ndim == 2:
-        pred = _argmax_over_mask(x, class_mask)
+        pred = argmax_over_mask(x, class_mask)
     elif x.ndim == 1:
         if class_mask is not None:
             raise ValueError("top1: a class_mask needs (N, C) logits, not (N,) predictions; "
@@ -100,12 +104,9 @@ def masked_softmax_confidence(logits, labels, class_mask=None) -> tuple[np.ndarr
     y = _as_numpy(labels).astype(np.int64)
     if z.ndim != 2 or len(z) != len(y):
         raise ValueError(f"expected (N, C) logits and N labels, got {z.shape} and {y.shape}")
-    if class_mask is not None:
-        mask = np.asarray(class_mask, dtype=np.int64)
-        z = z[:, mask]
-    p = softmax(z, axis=1)
+    p = softmax(z, axis=1, class_mask=class_mask)
     idx = p.argmax(axis=1)
-    pred = idx if class_mask is None else mask[idx]
+    pred = idx if class_mask is None else np.asarray(class_mask, dtype=np.int64)[idx]
     return p[np.arange(len(p)), idx], pred == y
 
 

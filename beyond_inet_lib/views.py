@@ -85,11 +85,10 @@ class View:
         return self.crop or self.resize
 
     # ----- the transform --------------------------------------------------------------
-    def transform(self) -> Callable:
-        """PIL RGB image -> float tensor (3, H, W), normalised. The CPU reference path.
-
-        Without a shift this is exactly ``Resize -> CenterCrop -> ToTensor -> Normalize``
-        from torchvision (tests compare against a hand-built pipeline)."""
+    def geometry(self) -> Callable:
+        """PIL RGB image -> PIL image: the resize and the (possibly shifted) centre crop,
+        without tensor conversion or normalisation. The one resize + centre crop of the
+        package (stand-in generators use it too)."""
         from torchvision import transforms as T
         from torchvision.transforms import InterpolationMode
 
@@ -102,8 +101,16 @@ class View:
                 steps.append(T.Resize(self.resize, interpolation=mode, antialias=self.antialias))
             if self.crop:
                 steps.append(T.CenterCrop(self.crop))
-        steps += [T.ToTensor(), T.Normalize(self.mean, self.std)]
         return T.Compose(steps)
+
+    def transform(self) -> Callable:
+        """PIL RGB image -> float tensor (3, H, W), normalised. The CPU reference path.
+
+        Without a shift this is exactly ``Resize -> CenterCrop -> ToTensor -> Normalize``
+        from torchvision (tests compare against a hand-built pipeline)."""
+        from torchvision import transforms as T
+
+        return T.Compose([*self.geometry().transforms, T.ToTensor(), T.Normalize(self.mean, self.std)])
 
     def __call__(self, image):
         return self.transform()(image)
