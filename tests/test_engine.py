@@ -46,6 +46,36 @@ def run(spec, ds, cache, **kw):
     return engine.predict([spec], ds, cache_dir=cache, device="cpu", **kw)
 
 
+def _fixed_files(folder: Path) -> DatasetIndex:
+    """Five small PPM images whose bytes (hence sizes, hence the dataset fingerprint) are
+    the same on every machine and library version."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(5):
+        w, h = 30 + i, 20 + 2 * i
+        body = bytes((7 * i + j) % 256 for j in range(w * h * 3))
+        (folder / f"p{i}.ppm").write_bytes(b"P6\n%d %d\n255\n" % (w, h) + body)
+    return DatasetIndex("pinset", folder, pd.DataFrame({"path": [f"p{i}.ppm" for i in range(5)], "label": 0}))
+
+
+def test_unit_folder_names_are_pinned(tmp_path):
+    """Existing caches stay valid only while the unit folder names do not move: dataset
+    name + fingerprint, model slug + weights hash, view key + outputs/layers/chunk/extra key
+    (CLIP logit scale, decode unless 'pil', precision unless 'fp32'). Pinned values were
+    computed by the engine before it became a package."""
+    ds = _fixed_files(tmp_path / "img")
+    cache = tmp_path / "c"
+    kw = dict(cache_dir=cache, device="cpu", batch_size=4, num_workers=0, progress=False)
+    engine.predict([FakeSpec(key="pinned")], ds, {"v": View(resize=40, crop=32)}, chunk_size=8, **kw)
+    clip = FakeSpec(key="timm:pin/clip", training="clip", weights_id="w-2")
+    engine.predict([clip], ds, outputs=("logits", "features", "layers"), layers={clip.key: ["norm"]},
+                   clip_logit_scale="model", decode="hybrid", precision="bf16", **kw)
+    assert ds.fingerprint() == "19a72bf0380003a2"
+    assert sorted(str(m.parent.relative_to(cache)) for m in cache.rglob("unit.json")) == [
+        "results/pinset-19a72bf0380003a2/pinned-78902fd0/4f29a98f1ad9-93a666af",
+        "results/pinset-19a72bf0380003a2/timm_pin_clip-808e87-940924b6/4f29a98f1ad9-1844b77f",
+    ]
+
+
 def test_cached_pass_is_not_recomputed(tmp_path):
     ds = make_images(tmp_path / "img", 20)
     spec = FakeSpec(key="cached")
