@@ -71,7 +71,7 @@ from .errors import EngineError
 from .files import atomic_write_bytes, short_hash
 from .files import slug as _slug
 from .paths import progress_enabled
-from .run_settings import DECODE_MODES
+from .run_settings import DECODE_MODES, RunSettings
 from .images import UnreadableImage, load_rgb
 from .views import View, crop_box
 
@@ -607,15 +607,14 @@ def _pool_generic(out):
     return out.flatten(1)
 
 
-def list_layers(spec, device: str = "auto", kinds=None, cache_dir=None,
-                clip_logit_scale: str = "paper") -> pd.DataFrame:
+def list_layers(spec, device: str | None = None, kinds=None, cache_dir=None,
+                clip_logit_scale: str | None = None, *, settings: RunSettings | None = None) -> pd.DataFrame:
     """The layers a model offers for taps (name, kind), in forward order. Loads the model
-    (once per session) but runs nothing."""
-    from .models import get_model
-
-    spec = get_model(spec) if isinstance(spec, str) else spec
-    cache = Path(cache_dir) if cache_dir else Path(".cache/beyond-inet").resolve()
-    model = _load_model(spec, resolve_device(device), clip_logit_scale, cache)
+    (once per session) but runs nothing. Device, cache dir and logit scale come from
+    ``settings`` (default ``RunSettings()``) unless given."""
+    s = (settings or RunSettings()).override(device=device, cache_dir=cache_dir,
+                                             clip_logit_scale=clip_logit_scale)
+    model = _load_model(_spec(spec), resolve_device(s.device), s.clip_logit_scale, s.cache_dir)
     mods = model.layer_modules(kinds) if kinds is not None else model.layer_modules()
     kind = getattr(mods, "kind", {})
     return pd.DataFrame({"name": list(mods), "kind": [kind.get(n, "layer") for n in mods]})
@@ -780,45 +779,40 @@ class _ChunkWriter:
 
 # ============================================================================ predict
 def predict(models, dataset: DatasetIndex, views=None, *, outputs: Iterable[str] = ("logits",),
-            layers: Mapping | None = None, cache_dir=None, device: str = "auto",
-            batch_size: int = 32, num_workers: int = 2, precision: str = "auto",
-            preprocessing: str = "paper", clip_logit_scale: str = "paper",
-            chunk_size: int | None = None, progress: bool | None = None,
-            channels_last: bool = True, profile=None, decode: str = "auto",
-            compile: bool | None = None) -> Results:
+            layers: Mapping | None = None, settings: RunSettings | None = None, cache_dir=None,
+            device: str | None = None, batch_size: int | None = None, num_workers: int | None = None,
+            precision: str | None = None, decode: str | None = None, compile: bool | None = None,
+            channels_last: bool | None = None, preprocessing: str | None = None,
+            clip_logit_scale: str | None = None, chunk_size: int | None = None,
+            progress: bool | None = None) -> Results:
     """Per-image outputs of every model under every view on ``dataset``; cached, resumable.
 
     models: ModelSpec objects or registry keys. views: None (each model's own view), a
     ``View``, a dict name -> View for all models, or a callable spec -> dict name -> View.
     outputs: any of "logits", "features", "layers". layers: dict model key -> list of layer
     names (from ``LoadedModel.layer_modules()``) tapped when "layers" is requested.
-    ``profile`` (a config.Profile) supplies cache_dir, device, batch size, workers,
-    precision, decode, compile, preprocessing and logit scale unless given explicitly.
-    decode: "auto" | "pil" | "tensor" | "hybrid" (module docstring; part of the cache key).
-    compile: ``torch.compile`` each model (same numbers up to float reassociation; not in
-    the cache key). Default: the profile's, else False.
+    settings: a ``RunSettings`` (``Profile.run_settings()``; default ``RunSettings()``);
+    every other argument that is not None overrides its field. decode: "auto" | "pil" |
+    "tensor" | "hybrid" (module docstring; part of the cache key). compile: ``torch.compile``
+    each model (same numbers up to float reassociation; not in the cache key).
     """
-    if profile is not None:
-        cache_dir = cache_dir or profile.resolved_cache_dir()
-        device = profile.device if device == "auto" else device
-        batch_size, num_workers = profile.batch_size, profile.num_workers
-        precision = profile.precision if precision == "auto" else precision
-        preprocessing, clip_logit_scale = profile.preprocessing, profile.clip_logit_scale
-        decode = profile.decode if decode == "auto" else decode
-        compile = profile.compile if compile is None else compile
-    compile = bool(compile)
+    s = (settings or RunSettings()).override(
+        cache_dir=cache_dir, device=device, batch_size=batch_size, num_workers=num_workers,
+        precision=precision, decode=decode, compile=compile, channels_last=channels_last,
+        preprocessing=preprocessing, clip_logit_scale=clip_logit_scale)
     outputs = tuple(sorted(set(outputs)))
     bad = set(outputs) - set(OUTPUT_KINDS)
     if bad:
         raise ValueError(f"unknown outputs {sorted(bad)}; accepted: {OUTPUT_KINDS}")
     if "layers" in outputs and not layers:
         raise ValueError("outputs includes 'layers': pass layers={model_key: [layer names]}")
-    cache = Path(cache_dir) if cache_dir else Path(".cache/beyond-inet").resolve()
-    device = resolve_device(device)
-    if precision == "auto":
-        precision = "bf16" if device.startswith("cuda") else "fp32"
+    cache = s.cache_dir
+    device = resolve_device(s.device)
+    precision = s.precision if s.precision != "auto" else ("bf16" if device.startswith("cuda") else "fp32")
     chunk_size = chunk_size or DEFAULT_CHUNK["cuda" if device.startswith("cuda") else "cpu"]
-    decode = resolve_decode(decode, device, dataset.paths)
+    decode = resolve_decode(s.decode, device, dataset.paths)
+    batch_size, num_workers, compile = s.batch_size, s.num_workers, bool(s.compile)
+    preprocessing, clip_logit_scale, channels_last = s.preprocessing, s.clip_logit_scale, s.channels_last
     specs = [_spec(m) for m in models]
     fingerprint = dataset.fingerprint()
     n = len(dataset)

@@ -16,7 +16,7 @@ class TinyNet(torch.nn.Module):
     Hooks (``fail_after``, ``oom_above``, ``sleep``) simulate interruptions, GPU
     out-of-memory and slow models."""
 
-    def __init__(self, spec, num_classes=10, fail_after=None, oom_above=None, sleep=0.0):
+    def __init__(self, spec, num_classes=10, fail_after=None, oom_above=None, sleep=0.0, logit_scale=1.0):
         super().__init__()
         g = torch.Generator().manual_seed(0)
         self.spec = spec
@@ -27,6 +27,7 @@ class TinyNet(torch.nn.Module):
         self.norm = torch.nn.Identity()
         self.calls = 0
         self.fail_after, self.oom_above, self.sleep = fail_after, oom_above, sleep
+        self.logit_scale = logit_scale
 
     def _stats(self, x):
         return torch.cat([x.mean(dim=(2, 3)), x.std(dim=(2, 3))], dim=1)
@@ -39,7 +40,7 @@ class TinyNet(torch.nn.Module):
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
         if self.sleep:
             time.sleep(self.sleep)
-        return self.proj(self.norm(self._stats(x)))
+        return self.proj(self.norm(self._stats(x))) * self.logit_scale
 
     def features(self, x):
         return self._stats(x)
@@ -64,7 +65,12 @@ class FakeSpec:
     sleep: float = 0.0
 
     def view(self, preprocessing="paper"):
+        if preprocessing == "library":  # a different recipe, so tests can tell which was used
+            return View(resize=36, crop=32, interpolation="bicubic")
         return View(resize=40, crop=32)
 
     def load(self, device="cpu", clip_logit_scale="paper", cache_dir=None):
-        return TinyNet(self, fail_after=self.fail_after, oom_above=self.oom_above, sleep=self.sleep).to(device)
+        # a CLIP model's logits depend on the logit scale asked for (here: halved for 'model')
+        scale = 0.5 if self.training == "clip" and clip_logit_scale == "model" else 1.0
+        return TinyNet(self, fail_after=self.fail_after, oom_above=self.oom_above, sleep=self.sleep,
+                       logit_scale=scale).to(device)

@@ -92,6 +92,32 @@ def test_cached_pass_is_not_recomputed(tmp_path):
     assert list(a.table["path"]) == list(ds.table["path"])
 
 
+def test_explicit_arguments_win_over_the_settings(tmp_path, monkeypatch):
+    """Arguments given to predict override the settings (a profile's): batch size (seen in
+    the forward calls), workers (decoding in this process or not), preprocessing (the view)
+    and CLIP logit scale (the logits)."""
+    from beyond_inet_lib.config import Profile
+
+    ds = make_images(tmp_path / "img", 12)
+    spec = FakeSpec(key="explicit", training="clip")
+    want = dict(batch_size=4, num_workers=0, preprocessing="library", clip_logit_scale="model")
+    ref = engine.predict([spec], ds, cache_dir=tmp_path / "ref", device="cpu", chunk_size=8, progress=False,
+                         **want).only("explicit")
+    prof = Profile(name="p", models=[], cache_dir=str(tmp_path / "c"), device="cpu", batch_size=16,
+                   num_workers=2, preprocessing="paper", clip_logit_scale="paper")
+    decoded_here = []
+    real = engine.load_rgb
+    monkeypatch.setattr(engine, "load_rgb", lambda p: (decoded_here.append(p), real(p))[1])
+    before = engine.FORWARD_CALLS["explicit"]
+    got = engine.predict([spec], ds, settings=prof.run_settings(), chunk_size=8, progress=False,
+                         **want).only("explicit")
+    observed = {"forward calls": engine.FORWARD_CALLS["explicit"] - before,  # 12 images, chunks of 8
+                "decoded in this process": len(decoded_here), "view": got.view,
+                "logits as without the profile": np.array_equal(got.logits, ref.logits)}
+    assert observed == {"forward calls": 3, "decoded in this process": 12, "view": spec.view("library"),
+                        "logits as without the profile": True}
+
+
 def test_decode_once_for_all_models_and_views(tmp_path, monkeypatch):
     ds = make_images(tmp_path / "img", 12)
     calls = []

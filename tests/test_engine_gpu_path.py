@@ -445,7 +445,7 @@ def test_precision_is_in_the_cache_key_and_the_manifest_says_where_it_ran(mixed,
     assert engine._extra_key("", "pil", "bf16") != ""
 
 
-def test_profile_supplies_decode_and_compile(mixed, tmp_path, monkeypatch):
+def test_settings_supply_decode_and_compile(mixed, tmp_path, monkeypatch):
     from beyond_inet_lib.config import Profile
 
     got = {}
@@ -460,10 +460,11 @@ def test_profile_supplies_decode_and_compile(mixed, tmp_path, monkeypatch):
     prof = Profile(name="p", models=[], cache_dir=str(tmp_path / "c"), device="cpu", decode="hybrid",
                    compile=True, num_workers=0, batch_size=4)
     ds = DatasetIndex("four", mixed.root, mixed.table.head(4))
-    engine.predict([FakeSpec(key="profd")], ds, {"a": VIEWS["bilinear_in"]}, profile=prof, progress=False)
+    engine.predict([FakeSpec(key="profd")], ds, {"a": VIEWS["bilinear_in"]}, settings=prof.run_settings(),
+                   progress=False)
     assert got == {"decode": "hybrid", "compile": True}
-    engine.predict([FakeSpec(key="profd2")], ds, {"a": VIEWS["bilinear_in"]}, profile=prof, progress=False,
-                   decode="pil", compile=False)
+    engine.predict([FakeSpec(key="profd2")], ds, {"a": VIEWS["bilinear_in"]}, settings=prof.run_settings(),
+                   progress=False, decode="pil", compile=False)
     assert got == {"decode": "pil", "compile": False}  # explicit arguments win
 
 
