@@ -106,8 +106,8 @@ def test_explicit_arguments_win_over_the_settings(tmp_path, monkeypatch):
     prof = Profile(name="p", models=[], cache_dir=str(tmp_path / "c"), device="cpu", batch_size=16,
                    num_workers=2, preprocessing="paper", clip_logit_scale="paper")
     decoded_here = []
-    real = engine.load_rgb
-    monkeypatch.setattr(engine, "load_rgb", lambda p: (decoded_here.append(p), real(p))[1])
+    real = engine.decode.load_rgb
+    monkeypatch.setattr(engine.decode, "load_rgb", lambda p: (decoded_here.append(p), real(p))[1])
     before = engine.FORWARD_CALLS["explicit"]
     got = engine.predict([spec], ds, settings=prof.run_settings(), chunk_size=8, progress=False,
                          **want).only("explicit")
@@ -121,8 +121,8 @@ def test_explicit_arguments_win_over_the_settings(tmp_path, monkeypatch):
 def test_decode_once_for_all_models_and_views(tmp_path, monkeypatch):
     ds = make_images(tmp_path / "img", 12)
     calls = []
-    real = engine.load_rgb
-    monkeypatch.setattr(engine, "load_rgb", lambda p: (calls.append(p), real(p))[1])
+    real = engine.decode.load_rgb
+    monkeypatch.setattr(engine.decode, "load_rgb", lambda p: (calls.append(p), real(p))[1])
     specs = [FakeSpec(key="m1"), FakeSpec(key="m2", weights_id="other")]
     views = {"a": View(resize=40, crop=32), "b": View(resize=48, crop=32, interpolation="bicubic")}
     res = engine.predict(specs, ds, views, cache_dir=tmp_path / "c", device="cpu", batch_size=4,
@@ -212,13 +212,13 @@ def test_disk_full_is_a_clear_error_and_earlier_chunks_survive(tmp_path, monkeyp
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(f, **arrays)
 
-    monkeypatch.setattr(engine.np, "savez", savez)
+    monkeypatch.setattr(np, "savez", savez)
     with pytest.raises(engine.EngineError, match="disk full"):
         run(FakeSpec(key="full"), ds, tmp_path / "c")
     chunks = list((tmp_path / "c").rglob("chunk-*.npz"))
-    assert len(chunks) == 1 and engine._load_chunk(chunks[0])["logits"].shape == (8, 10)
+    assert len(chunks) == 1 and engine.cache.load_chunk(chunks[0])["logits"].shape == (8, 10)
     assert not list((tmp_path / "c").rglob(".tmp-*"))
-    monkeypatch.setattr(engine.np, "savez", real)
+    monkeypatch.setattr(np, "savez", real)
     res = run(FakeSpec(key="full"), ds, tmp_path / "c").only("full")
     assert res.logits.shape == (24, 10)
 
@@ -261,7 +261,7 @@ def test_killed_process_resumes_without_duplicates(tmp_path, sig):
     n_done = len(list((tmp_path / "c").rglob("chunk-*.npz")))
     assert 2 <= n_done < 6
     for f in (tmp_path / "c").rglob("chunk-*.npz"):
-        assert engine._load_chunk(f) is not None  # never a half-written chunk
+        assert engine.cache.load_chunk(f) is not None  # never a half-written chunk
     engine.clear_model_cache()
     again = run(FakeSpec(key="killme"), ds, tmp_path / "c", batch_size=2, chunk_size=4).only("killme")
     np.testing.assert_array_equal(again.logits, ref.logits)
