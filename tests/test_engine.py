@@ -299,3 +299,88 @@ def test_cache_table_lists_units_and_their_progress(tmp_path, capsys):
     assert cli.main(["cache", "info", "--profile", str(prof)]) == 0
     out = capsys.readouterr().out
     assert "halfdone" in out and "1/3" in out and "bf16" in out
+
+
+# ------------------------------------------------------------ plan / execute / collect
+def test_plan_loads_no_model_and_decodes_nothing(tmp_path, monkeypatch):
+    ds = make_images(tmp_path / "img", 20)
+
+    def refuse(*a, **k):
+        raise AssertionError("plan must not load a model or decode an image")
+
+    monkeypatch.setattr(FakeSpec, "load", refuse)
+    monkeypatch.setattr(engine.decode, "load_rgb", refuse)
+    views = {"a": View(resize=40, crop=32), "b": View(resize=48, crop=32)}
+    p = engine.plan([FakeSpec(key="p1"), FakeSpec(key="p2", weights_id="w2")], ds, views,
+                    cache_dir=tmp_path / "c", device="cpu", chunk_size=8)
+    assert [(u.spec.key, u.view_name) for u in p.units] == [("p1", "a"), ("p1", "b"), ("p2", "a"), ("p2", "b")]
+    assert len({u.dir for u in p.units}) == 4
+    assert p.n_chunks == 3 and p.todo_chunks == [0, 1, 2]  # 20 rows in chunks of 8
+    assert p.missing == {i: [0, 1, 2] for i in range(4)}
+    assert (p.settings.device, p.settings.decode, p.settings.precision) == ("cpu", "pil", "fp32")
+    assert not (tmp_path / "c").exists()  # planning writes nothing either
+
+
+def test_execute_chosen_chunks_then_the_rest(tmp_path, monkeypatch):
+    """execute(plan, [1]) computes chunk 1 for every unit, decoding its images once; a later
+    execute computes only what is still missing; collect equals a plain predict."""
+    ds = make_images(tmp_path / "img", 20)
+    decoded = []
+    real = engine.decode.load_rgb
+    monkeypatch.setattr(engine.decode, "load_rgb", lambda p: (decoded.append(Path(p).name), real(p))[1])
+    specs = [FakeSpec(key="x1"), FakeSpec(key="x2", weights_id="w2")]
+    kw = dict(cache_dir=tmp_path / "c", device="cpu", batch_size=4, num_workers=0, chunk_size=8)
+    p = engine.plan(specs, ds, **kw)
+    calls0 = {k: engine.FORWARD_CALLS[k] for k in ("x1", "x2")}
+    assert engine.execute(p, [1], progress=False) == [1]
+    assert sorted(decoded) == [f"img{i:03d}.png" for i in range(8, 16)]  # once, for both models
+    assert {k: engine.FORWARD_CALLS[k] - calls0[k] for k in calls0} == {"x1": 2, "x2": 2}
+    assert engine.execute(p, [1], progress=False) == []  # on disk now: never recomputed
+    with pytest.raises(engine.EngineError, match="has not been computed"):
+        engine.collect(p)
+    with pytest.raises(ValueError, match="outside"):
+        engine.execute(p, [3])
+    again = engine.plan(specs, ds, **kw)
+    assert again.todo_chunks == [0, 2]
+    decoded.clear()
+    assert engine.execute(again, progress=False) == [0, 2]
+    assert len(decoded) == 12
+    assert {k: engine.FORWARD_CALLS[k] - calls0[k] for k in calls0} == {"x1": 5, "x2": 5}
+    got = engine.collect(again)
+    ref = engine.predict(specs, ds, **{**kw, "cache_dir": tmp_path / "ref"}, progress=False)
+    for k in ref:
+        np.testing.assert_array_equal(got[k].logits, ref[k].logits)
+        assert list(got[k].table["path"]) == list(ds.table["path"])
+
+
+def test_a_unit_with_the_chunk_is_not_recomputed_beside_one_without(tmp_path):
+    ds = make_images(tmp_path / "img", 12)
+    kw = dict(cache_dir=tmp_path / "c", device="cpu", batch_size=4, num_workers=0, chunk_size=8, progress=False)
+    old, new = FakeSpec(key="had"), FakeSpec(key="lacks")
+    engine.predict([old], ds, **kw)
+    p = engine.plan([old, new], ds, **{k: v for k, v in kw.items() if k != "progress"})
+    assert p.missing == {1: [0, 1]}
+    before = (engine.FORWARD_CALLS["had"], engine.FORWARD_CALLS["lacks"])
+    engine.execute(p, progress=False)
+    assert (engine.FORWARD_CALLS["had"] - before[0], engine.FORWARD_CALLS["lacks"] - before[1]) == (0, 3)
+
+
+def test_a_plan_travels_to_another_process(tmp_path):
+    """A Plan is a plain value: pickled (as a distributed runner would send it) and executed
+    elsewhere, it writes the same cache the planning process then collects."""
+    import pickle
+
+    ds = make_images(tmp_path / "img", 10)
+    p = engine.plan([FakeSpec(key="travel")], ds, cache_dir=tmp_path / "c", device="cpu", batch_size=4,
+                    num_workers=0, chunk_size=4)
+    blob = tmp_path / "plan.pkl"
+    blob.write_bytes(pickle.dumps(p))
+    code = ("import pickle, sys; sys.path.insert(0, {t!r}); from beyond_inet_lib import engine; "
+            "engine.execute(pickle.load(open({b!r}, 'rb')), [0, 2], progress=False)").format(
+                t=str(ROOT / "tests"), b=str(blob))
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
+    assert engine.plan([FakeSpec(key="travel")], ds, cache_dir=tmp_path / "c", device="cpu",
+                       chunk_size=4).todo_chunks == [1]
+    engine.execute(p, progress=False)
+    ref = run(FakeSpec(key="travel"), ds, tmp_path / "ref", chunk_size=4).only("travel")
+    np.testing.assert_array_equal(engine.collect(p).only("travel").logits, ref.logits)
