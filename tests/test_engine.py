@@ -6,7 +6,6 @@ import errno
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -233,48 +232,123 @@ def test_features_and_layers(tmp_path):
     np.testing.assert_allclose(res.layers["proj"], res.logits, rtol=1e-6)
 
 
-_KILL_SCRIPT = textwrap.dedent("""
-    import sys; sys.path.insert(0, {tests!r})
-    from pathlib import Path
-    import pandas as pd
-    from beyond_inet_lib import engine
-    from beyond_inet_lib.data import DatasetIndex
-    from fakes import FakeSpec
-    ds = DatasetIndex("tiny", Path({img!r}), pd.DataFrame({{"path": sorted(p.name for p in Path({img!r}).iterdir()), "label": 0}}))
-    engine.predict([FakeSpec(key="killme", sleep={sleep})], ds, cache_dir={cache!r}, device="cpu",
-                   batch_size=2, num_workers=0, chunk_size=4, progress=False)
-""")
+_CHILD_HEAD = """
+import os, signal, sys, time
+sys.path.insert(0, {tests!r})
+from pathlib import Path
+import numpy as np
+import pandas as pd
+from beyond_inet_lib import engine
+from beyond_inet_lib.data import DatasetIndex
+from fakes import FakeSpec
+
+IMG, CACHE = Path({img!r}), Path({cache!r})
+ds = DatasetIndex("tiny", IMG, pd.DataFrame({{"path": sorted(p.name for p in IMG.iterdir()), "label": 0}}))
+
+
+def wait_for(condition, what):
+    deadline = time.monotonic() + 120
+    while not condition():
+        if time.monotonic() > deadline:
+            sys.exit("gave up waiting for " + what)
+        time.sleep(0.01)
+
+
+def predict(**kw):
+    engine.predict([FakeSpec(key="killme", **kw)], ds, cache_dir=CACHE, device="cpu", batch_size=2,
+                   num_workers=0, chunk_size=4, progress=False)
+"""
+
+# 24 images, chunks of 4, batches of 2: forward call 7 is batch 6, the first of chunk 3.
+# By then chunks 0 and 1 are complete and queued for writing, and chunk 2's last batch is
+# in flight. The child waits until the writer has written chunks 0 and 1, then signals
+# itself from inside that forward: the signal lands at the same point of the pass on any
+# machine, however loaded.
+_SIGNAL_CHILD = _CHILD_HEAD + """
+
+def hook(call):
+    if call == 7:
+        wait_for(lambda: len(list(CACHE.rglob("chunk-*.npz"))) == 2, "chunks 0 and 1")
+        os.kill(os.getpid(), {sig})
+
+
+predict(before_forward=hook)
+sys.exit("the signal did not stop the pass")
+"""
+
+
+def _child(script: str, tmp_path: Path, **kw) -> str:
+    return script.format(tests=str(ROOT / "tests"), img=str(tmp_path / "img"), cache=str(tmp_path / "c"), **kw)
+
+
+def _wait_for_file(path: Path, proc):
+    while not path.exists():
+        assert proc.poll() is None, f"child exited ({proc.returncode}) before {path.name}"
+        time.sleep(0.01)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
 def test_killed_process_resumes_without_duplicates(tmp_path, sig):
     ds = make_images(tmp_path / "img", 24)
     ref = run(FakeSpec(key="killme"), ds, tmp_path / "ref", batch_size=2, chunk_size=4).only("killme")
-    script = _KILL_SCRIPT.format(tests=str(ROOT / "tests"), img=str(tmp_path / "img"),
-                                 cache=str(tmp_path / "c"), sleep=0.05)
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
-    deadline = time.time() + 60
-    while time.time() < deadline and len(list((tmp_path / "c").rglob("chunk-*.npz"))) < 2:
-        time.sleep(0.02)
-    proc.send_signal(sig)
-    proc.wait(timeout=30)
-    n_done = len(list((tmp_path / "c").rglob("chunk-*.npz")))
-    assert 2 <= n_done < 6
+    proc = subprocess.run([sys.executable, "-c", _child(_SIGNAL_CHILD, tmp_path, sig=int(sig))], cwd=ROOT,
+                          timeout=300, capture_output=True, text=True)
+    assert proc.returncode == -sig, proc.stderr[-2000:]  # killed by that very signal
+    chunks = sorted(f.name for f in (tmp_path / "c").rglob("chunk-*.npz"))
+    # SIGKILL / SIGTERM: gone at once, the two chunks written stay. SIGINT: the interrupted
+    # pass first collects the batch in flight (chunk 2's last) and finishes queued writes.
+    assert chunks == [f"chunk-{c:05d}.npz" for c in range(3 if sig == signal.SIGINT else 2)]
     for f in (tmp_path / "c").rglob("chunk-*.npz"):
         assert engine.cache.load_chunk(f) is not None  # never a half-written chunk
+    assert not list((tmp_path / "c").rglob("*.tmp"))
     engine.clear_model_cache()
+    before = engine.FORWARD_CALLS["killme"]
     again = run(FakeSpec(key="killme"), ds, tmp_path / "c", batch_size=2, chunk_size=4).only("killme")
+    assert engine.FORWARD_CALLS["killme"] - before == 2 * (6 - len(chunks))  # only the missing chunks
     np.testing.assert_array_equal(again.logits, ref.logits)
     assert again.table["path"].is_unique and len(again.table) == 24
+
+
+# Writer A stops inside its first chunk write (bytes in its temp file, not yet renamed)
+# until writer B has run the whole pass on the same cache; then A finishes.
+_WRITER_CHILD = _CHILD_HEAD + """
+real_savez = np.savez
+paused = []
+
+
+def savez(f, **arrays):
+    real_savez(f, **arrays)
+    if {pause} and not paused:
+        paused.append(1)
+        f.flush()
+        (CACHE.parent / "a_paused").touch()
+        wait_for((CACHE.parent / "b_done").exists, "writer B")
+
+
+np.savez = savez
+predict()
+"""
 
 
 def test_two_concurrent_writers_do_not_corrupt(tmp_path):
     ds = make_images(tmp_path / "img", 24)
     ref = run(FakeSpec(key="killme"), ds, tmp_path / "ref", batch_size=2, chunk_size=4).only("killme")
-    script = _KILL_SCRIPT.format(tests=str(ROOT / "tests"), img=str(tmp_path / "img"),
-                                 cache=str(tmp_path / "c"), sleep=0.01)
-    procs = [subprocess.Popen([sys.executable, "-c", script], cwd=ROOT) for _ in range(2)]
-    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    a = subprocess.Popen([sys.executable, "-c", _child(_WRITER_CHILD, tmp_path, pause=True)], cwd=ROOT)
+    try:
+        _wait_for_file(tmp_path / "a_paused", a)
+        b = subprocess.run([sys.executable, "-c", _child(_WRITER_CHILD, tmp_path, pause=False)], cwd=ROOT,
+                           timeout=300)
+        assert b.returncode == 0
+        # while A is half way through writing chunk 0, B has written every chunk, whole
+        assert len(list((tmp_path / "c").rglob(".chunk-00000.npz.*.tmp"))) == 1
+        chunks = sorted((tmp_path / "c").rglob("chunk-*.npz"))
+        assert len(chunks) == 6 and all(engine.cache.load_chunk(f) is not None for f in chunks)
+        (tmp_path / "b_done").touch()
+        assert a.wait(timeout=300) == 0
+    finally:
+        if a.poll() is None:
+            a.kill()
+    assert not list((tmp_path / "c").rglob("*.tmp"))
     again = run(FakeSpec(key="killme"), ds, tmp_path / "c", batch_size=2, chunk_size=4).only("killme")
     np.testing.assert_array_equal(again.logits, ref.logits)
 
