@@ -458,3 +458,13 @@ def test_a_plan_travels_to_another_process(tmp_path):
     engine.execute(p, progress=False)
     ref = run(FakeSpec(key="travel"), ds, tmp_path / "ref", chunk_size=4).only("travel")
     np.testing.assert_array_equal(engine.collect(p).only("travel").logits, ref.logits)
+
+
+def test_an_empty_dataset_gives_an_empty_result(tmp_path, monkeypatch):
+    """It used to fail with 'cache chunk ... missing': the one chunk an empty dataset was
+    said to have was never written."""
+    monkeypatch.setattr(FakeSpec, "load", lambda *a, **k: pytest.fail("nothing to run"))
+    ds = DatasetIndex("empty", tmp_path, pd.DataFrame({"path": [], "label": []}))
+    r = run(FakeSpec(key="nothing"), ds, tmp_path / "c").only("nothing")
+    assert len(r) == 0 and r.logits is None and len(r.skipped) == 0
+    assert not (tmp_path / "c").exists()

@@ -82,8 +82,8 @@ def unit_dir(cache: Path, dataset, fingerprint: str, spec, view: View, outputs: 
 
 
 def n_chunks(n: int, chunk_size: int) -> int:
-    """Chunk files a unit of ``n`` images has (one, empty, for an empty dataset)."""
-    return max(1, -(-n // chunk_size))
+    """Chunk files a unit of ``n`` images has (none for an empty dataset)."""
+    return -(-n // chunk_size)
 
 
 def chunk_rows(c: int, chunk_size: int, n: int) -> range:

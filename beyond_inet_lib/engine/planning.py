@@ -117,7 +117,7 @@ def execute(plan: Plan, chunks: Iterable[int] | None = None, progress: bool | No
     if out_of_range:
         raise ValueError(f"chunks {out_of_range} outside 0..{plan.n_chunks - 1}")
     work = {u_i: cs for u_i, u in enumerate(plan.units) if (cs := u.missing_chunks(chunks))}
-    if not work or not len(plan.dataset):
+    if not work:
         return []
     run_pass(plan, work, progress)
     return sorted({c for cs in work.values() for c in cs})
