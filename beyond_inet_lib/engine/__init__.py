@@ -47,7 +47,7 @@ from .results import Result, Results
 __all__ = ["predict", "plan", "execute", "collect", "Plan", "Result", "Results", "cache_table",
            "list_layers", "EngineError", "FORWARD_CALLS", "LAST_PASS_STAGES", "resolve_device",
            "resolve_decode", "clear_model_cache", "load_model", "Runner", "preprocess_tensors",
-           "OUTPUT_KINDS", "RunSettings"]
+           "OUTPUT_KINDS"]
 
 
 def predict(models, dataset, views=None, *, outputs: Iterable[str] = ("logits",),

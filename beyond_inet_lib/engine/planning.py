@@ -19,7 +19,7 @@ A ``Plan`` is a plain picklable value (specs, views, dataset index, resolved set
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from ..run_settings import RunSettings
@@ -48,7 +48,7 @@ class Plan:
     units: list[Unit]
     chunk_size: int
     settings: RunSettings
-    missing: dict[int, list[int]] = field(default_factory=dict)
+    missing: dict[int, list[int]]
 
     @property
     def n_chunks(self) -> int:
