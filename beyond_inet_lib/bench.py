@@ -181,7 +181,8 @@ def run_bench(models=None, n=None, device="auto", batch_size=None, workers=None,
     batch_size = batch_size or (256 if gpu else 16)
     workers = workers if workers is not None else (min(16, os.cpu_count() or 1) if gpu else 1)
     precision = "bf16" if gpu else "fp32"
-    work = Path(workdir or ".cache/beyond-inet-bench").resolve()  # as given, not the project's cache root
+    # absolute: predict would take a relative cache_dir as relative to the project root
+    work = Path(workdir or ".cache/beyond-inet-bench").resolve()
     specs = [get_model(m) for m in models]
 
     t = time.perf_counter()
