@@ -88,16 +88,16 @@ def forward_ceiling(specs, device, precision, batch_size, seconds=5.0, compile=F
     """Images/s of each model on random ready tensors on the device."""
     import torch
 
-    from .engine import _load_model, _Runner
+    from .engine import Runner, load_model
 
     rates = {}
     for spec in specs:
         # the engine's own model cache: (b) then runs these very (compiled) models
-        model = _load_model(spec, device, "paper", Path(".cache/beyond-inet"), compile=compile)
+        model = load_model(spec, device, "paper", Path(".cache/beyond-inet"), compile=compile)
         model = model.to(memory_format=torch.channels_last)  # as engine.predict does
         view = spec.view("paper")
         x = torch.randn(batch_size, 3, view.output_size, view.output_size, device=device)
-        runner = _Runner(model, device, precision, channels_last=True)
+        runner = Runner(model, device, precision, channels_last=True)
         runner.run(x, ("logits",), None)  # warm-up (and compile)
         _sync(device)
         # one batch in flight, as in (b): the logits still come back to the host, but the
@@ -120,7 +120,7 @@ def naive_rate(specs, folder: Path, n: int, device: str, batch_size: int, worker
     import torch
     from torch.utils.data import DataLoader, Dataset
 
-    from .engine import _load_model
+    from .engine import load_model
     from .images import load_rgb
 
     paths = [folder / f"img{i:06d}.jpg" for i in range(n)]
@@ -137,7 +137,7 @@ def naive_rate(specs, folder: Path, n: int, device: str, batch_size: int, worker
 
     rates = {}
     for spec in specs:
-        model = _load_model(spec, device, "paper", Path(".cache/beyond-inet"))
+        model = load_model(spec, device, "paper", Path(".cache/beyond-inet"))
         loader = DataLoader(Files(spec.view("paper").transform()), batch_size=batch_size,
                             num_workers=workers, pin_memory=device.startswith("cuda"))
         t0 = time.perf_counter()
@@ -149,7 +149,7 @@ def naive_rate(specs, folder: Path, n: int, device: str, batch_size: int, worker
     return rates
 
 
-#: what a pass waits on most, by stage (engine._Stages): the limit of its rate
+#: what a pass waits on most, by stage (engine.passes.Stages): the limit of its rate
 LIMITS = {"loader_wait_s": "decoding (DataLoader workers)", "decode_s": "decoding (main process)",
           "preprocess_s": "resizing (main process)", "queue_forward_s": "the models (forward, host side)",
           "collect_wait_s": "the models (waiting for the GPU)", "writer_wait_s": "the disk",
@@ -181,7 +181,8 @@ def run_bench(models=None, n=None, device="auto", batch_size=None, workers=None,
     batch_size = batch_size or (256 if gpu else 16)
     workers = workers if workers is not None else (min(16, os.cpu_count() or 1) if gpu else 1)
     precision = "bf16" if gpu else "fp32"
-    work = Path(workdir or ".cache/beyond-inet-bench")
+    # absolute: predict would take a relative cache_dir as relative to the project root
+    work = Path(workdir or ".cache/beyond-inet-bench").resolve()
     specs = [get_model(m) for m in models]
 
     t = time.perf_counter()
@@ -194,7 +195,7 @@ def run_bench(models=None, n=None, device="auto", batch_size=None, workers=None,
     ds = _dataset(folder, n)
     modes = (["hybrid", "tensor"] if gpu else ["pil"]) if decode == "auto" else decode.split(",")
     b_by_decode, stages = {}, {}
-    for mode in dict.fromkeys(engine.resolve_decode(m, device, ds.paths) for m in modes):
+    for mode in dict.fromkeys(engine.resolve_decode(m, device) for m in modes):
         cache = work / f"cache-{mode}"
         shutil.rmtree(cache, ignore_errors=True)
         t0 = time.perf_counter()

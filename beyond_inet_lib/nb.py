@@ -193,7 +193,7 @@ class Study:
         from . import engine
 
         specs = models if models is not None else self.models
-        return engine.predict(specs, dataset, views, profile=self.profile, **kw)
+        return engine.predict(specs, dataset, views, settings=self.profile.run_settings(), **kw)
 
     # ------------------------------------------------------------------ headline
     def paper(self, metric: str, key: str) -> float | None:

@@ -1,8 +1,18 @@
-"""Preprocessing as data.
+"""Preprocessing as data, and its two implementations.
 
 A ``View`` is the exact recipe from a decoded RGB image to the normalised tensor a model
 sees. It is a frozen dataclass: printable, comparable, and hashable into the result-cache
 key, so two notebooks asking for the same preprocessing share one forward pass.
+
+Each View runs two ways, with the same geometry (``crop_box``):
+
+- ``View.transform()``: PIL image in, normalised tensor out, one image at a time with
+  torchvision's PIL transforms (the CPU reference; the engine's ``pil`` decode path).
+- ``preprocess_tensors(images, views)``: uint8 (3, H, W) tensors on any device in, one
+  normalised batch per view out, images of one size resized together (the engine's
+  ``tensor`` and ``hybrid`` decode paths, on the GPU). Torch's antialiased interpolation
+  and PIL's resampler round differently by a grey level here and there (mean |difference|
+  ~1e-3 after normalisation); crops and black fill are the same pixels.
 
 Resize follows torchvision's ``Resize(int)``: the shorter side becomes ``resize``. The crop
 is a centre crop of ``crop`` pixels, optionally moved by ``shift`` pixels *of the original
@@ -12,11 +22,12 @@ image border the missing pixels are black, as in the paper's code (PROTOCOLS.md,
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Mapping
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -155,3 +166,92 @@ class _ResizeShiftedCrop:
 
 def _fmt(t):
     return "(" + ", ".join(f"{x:.3g}" for x in t) + ")"
+
+
+# ============================================================ the tensor implementation
+def preprocess_tensors(images: list, views: Mapping[str, View], via_float: bool | None = None) -> dict:
+    """uint8 (3, H, W) images (any sizes, one device) -> {view key: (N, 3, h, w) float32},
+    normalised, on that device, in input order: ``View.transform()`` on tensors.
+
+    Images of one size are stacked and resized together (one kernel per size group rather
+    than per image: ImageNet is mostly 500x375 and 375x500), once per distinct (resize,
+    interpolation, antialias), then cropped per view; the float conversion and
+    normalisation run once per view. ``via_float`` defaults to True on CUDA."""
+    import torch
+
+    if not images:
+        return {}
+    if via_float is None:
+        via_float = images[0].device.type == "cuda"
+    groups: dict[tuple, list[int]] = collections.defaultdict(list)
+    for i, img in enumerate(images):
+        groups[tuple(img.shape)].append(i)
+    crops: dict[str, list] = {k: [] for k in views}
+    order: list[int] = []
+    for shape, idx in groups.items():
+        h0, w0 = shape[-2:]
+        batch = images[idx[0]][None] if len(idx) == 1 else torch.stack([images[i] for i in idx])
+        resized: dict = {}
+        for k, v in views.items():
+            rk = (v.resize, v.interpolation, v.antialias)
+            if rk not in resized:
+                resized[rk] = (_resize_uint8(batch, v.resize, v.interpolation, v.antialias, via_float)
+                               if v.resize else batch)
+            crops[k].append(_crop_view(resized[rk], v, h0, w0))
+        order.extend(idx)
+    device = images[0].device
+    inverse = None
+    if order != list(range(len(images))):
+        # argsort of a permutation is its inverse; non_blocking: a blocking host-to-device
+        # copy would wait for the models' queued work
+        inverse = torch.tensor(order).argsort().to(device, non_blocking=True)
+    out = {}
+    for k, v in views.items():
+        x = crops[k][0] if len(crops[k]) == 1 else torch.cat(crops[k])
+        if inverse is not None:
+            x = x.index_select(0, inverse)
+        x = x.float().div_(255.0)
+        out[k] = x.sub_(_channel_constant(v.mean, device)).div_(_channel_constant(v.std, device))
+    return out
+
+
+def _resize_uint8(img, size: int, interpolation: str, antialias: bool, via_float: bool = False):
+    """Shorter side -> ``size`` (torchvision ``Resize(int)`` geometry) on a uint8 (3, H, W)
+    tensor; output uint8, rounded like PIL's. ``via_float``: interpolate in float32, then
+    clamp and round (what torchvision does on CUDA, where uint8 kernels do not exist)."""
+    from torchvision.transforms.v2 import functional as F
+
+    mode = F.InterpolationMode(interpolation)
+    if not via_float:
+        return F.resize(img, [size], interpolation=mode, antialias=antialias)
+    out = F.resize(img.float(), [size], interpolation=mode, antialias=antialias)
+    return out.clamp_(0, 255).round_().to(img.dtype) if out.dtype != img.dtype else out
+
+
+def _crop_view(img, view: View, h0: int, w0: int):
+    """Crop of resized (..., 3, h, w) images as the PIL path does: ``CenterCrop`` (zero padding
+    when the crop is larger) or, with a shift, the window of ``crop_box`` moved by ``shift``
+    original pixels; anything outside the image is black (0)."""
+    from torchvision.transforms.v2 import functional as F
+
+    if not view.crop:
+        return img
+    if not view.shift:
+        return F.center_crop(img, [view.crop, view.crop])
+    h, w = img.shape[-2:]
+    top, left = crop_box(h, w, view.crop, view.shift, scale=min(w, h) / min(w0, h0))
+    return F.crop(img, top, left, view.crop, view.crop)
+
+
+_CONSTANTS: dict = {}
+
+
+def _channel_constant(values, device):
+    """(1, 3, 1, 1) float32 tensor of ``values`` on ``device``, made once per device (a fresh
+    host-to-device copy per batch would stall on the GPU's queued work)."""
+    import torch
+
+    key = (tuple(values), str(device))
+    if key not in _CONSTANTS:
+        _CONSTANTS[key] = torch.tensor(values, dtype=torch.float32).view(1, 3, 1, 1).to(device)
+    return _CONSTANTS[key]

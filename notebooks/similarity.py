@@ -49,8 +49,7 @@ ds = study.imagenet_eval_set(settings.max_images)
 taps, kinds = {}, {}
 if ds is not None:
     for m in study.models:
-        layers = engine.list_layers(m, device=study.profile.device, cache_dir=study.cache_dir,
-                                    clip_logit_scale=study.profile.clip_logit_scale)
+        layers = engine.list_layers(m, settings=study.profile.run_settings())
         pick = layers.iloc[spread_indices(len(layers), settings.max_layers)]
         taps[m.key] = pick["name"].tolist()
         kinds[m.key] = dict(zip(pick["name"], pick["kind"]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -14,9 +15,11 @@ class TinyNet(torch.nn.Module):
     """Deterministic 'model': logits are a fixed linear map of per-channel means and stds.
 
     Hooks (``fail_after``, ``oom_above``, ``sleep``) simulate interruptions, GPU
-    out-of-memory and slow models."""
+    out-of-memory and slow models; ``before_forward(n)`` is called at the start of the
+    n-th forward call (a test acts at a chosen point of a pass)."""
 
-    def __init__(self, spec, num_classes=10, fail_after=None, oom_above=None, sleep=0.0):
+    def __init__(self, spec, num_classes=10, fail_after=None, oom_above=None, sleep=0.0, logit_scale=1.0,
+                 before_forward=None):
         super().__init__()
         g = torch.Generator().manual_seed(0)
         self.spec = spec
@@ -27,19 +30,22 @@ class TinyNet(torch.nn.Module):
         self.norm = torch.nn.Identity()
         self.calls = 0
         self.fail_after, self.oom_above, self.sleep = fail_after, oom_above, sleep
+        self.logit_scale, self.before_forward = logit_scale, before_forward
 
     def _stats(self, x):
         return torch.cat([x.mean(dim=(2, 3)), x.std(dim=(2, 3))], dim=1)
 
     def forward(self, x):
         self.calls += 1
+        if self.before_forward is not None:
+            self.before_forward(self.calls)
         if self.fail_after is not None and self.calls > self.fail_after:
             raise KeyboardInterrupt("simulated interruption")
         if self.oom_above is not None and x.shape[0] > self.oom_above:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
         if self.sleep:
             time.sleep(self.sleep)
-        return self.proj(self.norm(self._stats(x)))
+        return self.proj(self.norm(self._stats(x))) * self.logit_scale
 
     def features(self, x):
         return self._stats(x)
@@ -62,9 +68,15 @@ class FakeSpec:
     fail_after: int | None = None
     oom_above: int | None = None
     sleep: float = 0.0
+    before_forward: Callable[[int], None] | None = None
 
     def view(self, preprocessing="paper"):
+        if preprocessing == "library":  # a different recipe, so tests can tell which was used
+            return View(resize=36, crop=32, interpolation="bicubic")
         return View(resize=40, crop=32)
 
     def load(self, device="cpu", clip_logit_scale="paper", cache_dir=None):
-        return TinyNet(self, fail_after=self.fail_after, oom_above=self.oom_above, sleep=self.sleep).to(device)
+        # a CLIP model's logits depend on the logit scale asked for (here: halved for 'model')
+        scale = 0.5 if self.training == "clip" and clip_logit_scale == "model" else 1.0
+        return TinyNet(self, fail_after=self.fail_after, oom_above=self.oom_above, sleep=self.sleep,
+                       logit_scale=scale, before_forward=self.before_forward).to(device)

@@ -6,7 +6,6 @@ import errno
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -46,6 +45,36 @@ def run(spec, ds, cache, **kw):
     return engine.predict([spec], ds, cache_dir=cache, device="cpu", **kw)
 
 
+def _fixed_files(folder: Path) -> DatasetIndex:
+    """Five small PPM images whose bytes (hence sizes, hence the dataset fingerprint) are
+    the same on every machine and library version."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(5):
+        w, h = 30 + i, 20 + 2 * i
+        body = bytes((7 * i + j) % 256 for j in range(w * h * 3))
+        (folder / f"p{i}.ppm").write_bytes(b"P6\n%d %d\n255\n" % (w, h) + body)
+    return DatasetIndex("pinset", folder, pd.DataFrame({"path": [f"p{i}.ppm" for i in range(5)], "label": 0}))
+
+
+def test_unit_folder_names_are_pinned(tmp_path):
+    """Existing caches stay valid only while the unit folder names do not move: dataset
+    name + fingerprint, model slug + weights hash, view key + outputs/layers/chunk/extra key
+    (CLIP logit scale, decode unless 'pil', precision unless 'fp32'). Pinned values were
+    computed by the engine before it became a package."""
+    ds = _fixed_files(tmp_path / "img")
+    cache = tmp_path / "c"
+    kw = dict(cache_dir=cache, device="cpu", batch_size=4, num_workers=0, progress=False)
+    engine.predict([FakeSpec(key="pinned")], ds, {"v": View(resize=40, crop=32)}, chunk_size=8, **kw)
+    clip = FakeSpec(key="timm:pin/clip", training="clip", weights_id="w-2")
+    engine.predict([clip], ds, outputs=("logits", "features", "layers"), layers={clip.key: ["norm"]},
+                   clip_logit_scale="model", decode="hybrid", precision="bf16", **kw)
+    assert ds.fingerprint() == "19a72bf0380003a2"
+    assert sorted(str(m.parent.relative_to(cache)) for m in cache.rglob("unit.json")) == [
+        "results/pinset-19a72bf0380003a2/pinned-78902fd0/4f29a98f1ad9-93a666af",
+        "results/pinset-19a72bf0380003a2/timm_pin_clip-808e87-940924b6/4f29a98f1ad9-1844b77f",
+    ]
+
+
 def test_cached_pass_is_not_recomputed(tmp_path):
     ds = make_images(tmp_path / "img", 20)
     spec = FakeSpec(key="cached")
@@ -62,11 +91,37 @@ def test_cached_pass_is_not_recomputed(tmp_path):
     assert list(a.table["path"]) == list(ds.table["path"])
 
 
+def test_explicit_arguments_win_over_the_settings(tmp_path, monkeypatch):
+    """Arguments given to predict override the settings (a profile's): batch size (seen in
+    the forward calls), workers (decoding in this process or not), preprocessing (the view)
+    and CLIP logit scale (the logits)."""
+    from beyond_inet_lib.config import Profile
+
+    ds = make_images(tmp_path / "img", 12)
+    spec = FakeSpec(key="explicit", training="clip")
+    want = dict(batch_size=4, num_workers=0, preprocessing="library", clip_logit_scale="model")
+    ref = engine.predict([spec], ds, cache_dir=tmp_path / "ref", device="cpu", chunk_size=8, progress=False,
+                         **want).only("explicit")
+    prof = Profile(name="p", models=[], cache_dir=str(tmp_path / "c"), device="cpu", batch_size=16,
+                   num_workers=2, preprocessing="paper", clip_logit_scale="paper")
+    decoded_here = []
+    real = engine.decode.load_rgb
+    monkeypatch.setattr(engine.decode, "load_rgb", lambda p: (decoded_here.append(p), real(p))[1])
+    before = engine.FORWARD_CALLS["explicit"]
+    got = engine.predict([spec], ds, settings=prof.run_settings(), chunk_size=8, progress=False,
+                         **want).only("explicit")
+    observed = {"forward calls": engine.FORWARD_CALLS["explicit"] - before,  # 12 images, chunks of 8
+                "decoded in this process": len(decoded_here), "view": got.view,
+                "logits as without the profile": np.array_equal(got.logits, ref.logits)}
+    assert observed == {"forward calls": 3, "decoded in this process": 12, "view": spec.view("library"),
+                        "logits as without the profile": True}
+
+
 def test_decode_once_for_all_models_and_views(tmp_path, monkeypatch):
     ds = make_images(tmp_path / "img", 12)
     calls = []
-    real = engine.load_rgb
-    monkeypatch.setattr(engine, "load_rgb", lambda p: (calls.append(p), real(p))[1])
+    real = engine.decode.load_rgb
+    monkeypatch.setattr(engine.decode, "load_rgb", lambda p: (calls.append(p), real(p))[1])
     specs = [FakeSpec(key="m1"), FakeSpec(key="m2", weights_id="other")]
     views = {"a": View(resize=40, crop=32), "b": View(resize=48, crop=32, interpolation="bicubic")}
     res = engine.predict(specs, ds, views, cache_dir=tmp_path / "c", device="cpu", batch_size=4,
@@ -156,13 +211,13 @@ def test_disk_full_is_a_clear_error_and_earlier_chunks_survive(tmp_path, monkeyp
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(f, **arrays)
 
-    monkeypatch.setattr(engine.np, "savez", savez)
+    monkeypatch.setattr(np, "savez", savez)
     with pytest.raises(engine.EngineError, match="disk full"):
         run(FakeSpec(key="full"), ds, tmp_path / "c")
     chunks = list((tmp_path / "c").rglob("chunk-*.npz"))
-    assert len(chunks) == 1 and engine._load_chunk(chunks[0])["logits"].shape == (8, 10)
+    assert len(chunks) == 1 and engine.cache.load_chunk(chunks[0])["logits"].shape == (8, 10)
     assert not list((tmp_path / "c").rglob(".tmp-*"))
-    monkeypatch.setattr(engine.np, "savez", real)
+    monkeypatch.setattr(np, "savez", real)
     res = run(FakeSpec(key="full"), ds, tmp_path / "c").only("full")
     assert res.logits.shape == (24, 10)
 
@@ -177,48 +232,123 @@ def test_features_and_layers(tmp_path):
     np.testing.assert_allclose(res.layers["proj"], res.logits, rtol=1e-6)
 
 
-_KILL_SCRIPT = textwrap.dedent("""
-    import sys; sys.path.insert(0, {tests!r})
-    from pathlib import Path
-    import pandas as pd
-    from beyond_inet_lib import engine
-    from beyond_inet_lib.data import DatasetIndex
-    from fakes import FakeSpec
-    ds = DatasetIndex("tiny", Path({img!r}), pd.DataFrame({{"path": sorted(p.name for p in Path({img!r}).iterdir()), "label": 0}}))
-    engine.predict([FakeSpec(key="killme", sleep={sleep})], ds, cache_dir={cache!r}, device="cpu",
-                   batch_size=2, num_workers=0, chunk_size=4, progress=False)
-""")
+_CHILD_HEAD = """
+import os, signal, sys, time
+sys.path.insert(0, {tests!r})
+from pathlib import Path
+import numpy as np
+import pandas as pd
+from beyond_inet_lib import engine
+from beyond_inet_lib.data import DatasetIndex
+from fakes import FakeSpec
+
+IMG, CACHE = Path({img!r}), Path({cache!r})
+ds = DatasetIndex("tiny", IMG, pd.DataFrame({{"path": sorted(p.name for p in IMG.iterdir()), "label": 0}}))
+
+
+def wait_for(condition, what):
+    deadline = time.monotonic() + 120
+    while not condition():
+        if time.monotonic() > deadline:
+            sys.exit("gave up waiting for " + what)
+        time.sleep(0.01)
+
+
+def predict(**kw):
+    engine.predict([FakeSpec(key="killme", **kw)], ds, cache_dir=CACHE, device="cpu", batch_size=2,
+                   num_workers=0, chunk_size=4, progress=False)
+"""
+
+# 24 images, chunks of 4, batches of 2: forward call 7 is batch 6, the first of chunk 3.
+# By then chunks 0 and 1 are complete and queued for writing, and chunk 2's last batch is
+# in flight. The child waits until the writer has written chunks 0 and 1, then signals
+# itself from inside that forward: the signal lands at the same point of the pass on any
+# machine, however loaded.
+_SIGNAL_CHILD = _CHILD_HEAD + """
+
+def hook(call):
+    if call == 7:
+        wait_for(lambda: len(list(CACHE.rglob("chunk-*.npz"))) == 2, "chunks 0 and 1")
+        os.kill(os.getpid(), {sig})
+
+
+predict(before_forward=hook)
+sys.exit("the signal did not stop the pass")
+"""
+
+
+def _child(script: str, tmp_path: Path, **kw) -> str:
+    return script.format(tests=str(ROOT / "tests"), img=str(tmp_path / "img"), cache=str(tmp_path / "c"), **kw)
+
+
+def _wait_for_file(path: Path, proc):
+    while not path.exists():
+        assert proc.poll() is None, f"child exited ({proc.returncode}) before {path.name}"
+        time.sleep(0.01)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
 def test_killed_process_resumes_without_duplicates(tmp_path, sig):
     ds = make_images(tmp_path / "img", 24)
     ref = run(FakeSpec(key="killme"), ds, tmp_path / "ref", batch_size=2, chunk_size=4).only("killme")
-    script = _KILL_SCRIPT.format(tests=str(ROOT / "tests"), img=str(tmp_path / "img"),
-                                 cache=str(tmp_path / "c"), sleep=0.05)
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
-    deadline = time.time() + 60
-    while time.time() < deadline and len(list((tmp_path / "c").rglob("chunk-*.npz"))) < 2:
-        time.sleep(0.02)
-    proc.send_signal(sig)
-    proc.wait(timeout=30)
-    n_done = len(list((tmp_path / "c").rglob("chunk-*.npz")))
-    assert 2 <= n_done < 6
+    proc = subprocess.run([sys.executable, "-c", _child(_SIGNAL_CHILD, tmp_path, sig=int(sig))], cwd=ROOT,
+                          timeout=300, capture_output=True, text=True)
+    assert proc.returncode == -sig, proc.stderr[-2000:]  # killed by that very signal
+    chunks = sorted(f.name for f in (tmp_path / "c").rglob("chunk-*.npz"))
+    # SIGKILL / SIGTERM: gone at once, the two chunks written stay. SIGINT: the interrupted
+    # pass first collects the batch in flight (chunk 2's last) and finishes queued writes.
+    assert chunks == [f"chunk-{c:05d}.npz" for c in range(3 if sig == signal.SIGINT else 2)]
     for f in (tmp_path / "c").rglob("chunk-*.npz"):
-        assert engine._load_chunk(f) is not None  # never a half-written chunk
+        assert engine.cache.load_chunk(f) is not None  # never a half-written chunk
+    assert not list((tmp_path / "c").rglob("*.tmp"))
     engine.clear_model_cache()
+    before = engine.FORWARD_CALLS["killme"]
     again = run(FakeSpec(key="killme"), ds, tmp_path / "c", batch_size=2, chunk_size=4).only("killme")
+    assert engine.FORWARD_CALLS["killme"] - before == 2 * (6 - len(chunks))  # only the missing chunks
     np.testing.assert_array_equal(again.logits, ref.logits)
     assert again.table["path"].is_unique and len(again.table) == 24
+
+
+# Writer A stops inside its first chunk write (bytes in its temp file, not yet renamed)
+# until writer B has run the whole pass on the same cache; then A finishes.
+_WRITER_CHILD = _CHILD_HEAD + """
+real_savez = np.savez
+paused = []
+
+
+def savez(f, **arrays):
+    real_savez(f, **arrays)
+    if {pause} and not paused:
+        paused.append(1)
+        f.flush()
+        (CACHE.parent / "a_paused").touch()
+        wait_for((CACHE.parent / "b_done").exists, "writer B")
+
+
+np.savez = savez
+predict()
+"""
 
 
 def test_two_concurrent_writers_do_not_corrupt(tmp_path):
     ds = make_images(tmp_path / "img", 24)
     ref = run(FakeSpec(key="killme"), ds, tmp_path / "ref", batch_size=2, chunk_size=4).only("killme")
-    script = _KILL_SCRIPT.format(tests=str(ROOT / "tests"), img=str(tmp_path / "img"),
-                                 cache=str(tmp_path / "c"), sleep=0.01)
-    procs = [subprocess.Popen([sys.executable, "-c", script], cwd=ROOT) for _ in range(2)]
-    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    a = subprocess.Popen([sys.executable, "-c", _child(_WRITER_CHILD, tmp_path, pause=True)], cwd=ROOT)
+    try:
+        _wait_for_file(tmp_path / "a_paused", a)
+        b = subprocess.run([sys.executable, "-c", _child(_WRITER_CHILD, tmp_path, pause=False)], cwd=ROOT,
+                           timeout=300)
+        assert b.returncode == 0
+        # while A is half way through writing chunk 0, B has written every chunk, whole
+        assert len(list((tmp_path / "c").rglob(".chunk-00000.npz.*.tmp"))) == 1
+        chunks = sorted((tmp_path / "c").rglob("chunk-*.npz"))
+        assert len(chunks) == 6 and all(engine.cache.load_chunk(f) is not None for f in chunks)
+        (tmp_path / "b_done").touch()
+        assert a.wait(timeout=300) == 0
+    finally:
+        if a.poll() is None:
+            a.kill()
+    assert not list((tmp_path / "c").rglob("*.tmp"))
     again = run(FakeSpec(key="killme"), ds, tmp_path / "c", batch_size=2, chunk_size=4).only("killme")
     np.testing.assert_array_equal(again.logits, ref.logits)
 
@@ -243,3 +373,98 @@ def test_cache_table_lists_units_and_their_progress(tmp_path, capsys):
     assert cli.main(["cache", "info", "--profile", str(prof)]) == 0
     out = capsys.readouterr().out
     assert "halfdone" in out and "1/3" in out and "bf16" in out
+
+
+# ------------------------------------------------------------ plan / execute / collect
+def test_plan_loads_no_model_and_decodes_nothing(tmp_path, monkeypatch):
+    ds = make_images(tmp_path / "img", 20)
+
+    def refuse(*a, **k):
+        raise AssertionError("plan must not load a model or decode an image")
+
+    monkeypatch.setattr(FakeSpec, "load", refuse)
+    monkeypatch.setattr(engine.decode, "load_rgb", refuse)
+    views = {"a": View(resize=40, crop=32), "b": View(resize=48, crop=32)}
+    p = engine.plan([FakeSpec(key="p1"), FakeSpec(key="p2", weights_id="w2")], ds, views,
+                    cache_dir=tmp_path / "c", device="cpu", chunk_size=8)
+    assert [(u.spec.key, u.view_name) for u in p.units] == [("p1", "a"), ("p1", "b"), ("p2", "a"), ("p2", "b")]
+    assert len({u.dir for u in p.units}) == 4
+    assert p.n_chunks == 3 and p.todo_chunks == [0, 1, 2]  # 20 rows in chunks of 8
+    assert p.missing == {i: [0, 1, 2] for i in range(4)}
+    assert (p.settings.device, p.settings.decode, p.settings.precision) == ("cpu", "pil", "fp32")
+    assert not (tmp_path / "c").exists()  # planning writes nothing either
+
+
+def test_execute_chosen_chunks_then_the_rest(tmp_path, monkeypatch):
+    """execute(plan, [1]) computes chunk 1 for every unit, decoding its images once; a later
+    execute computes only what is still missing; collect equals a plain predict."""
+    ds = make_images(tmp_path / "img", 20)
+    decoded = []
+    real = engine.decode.load_rgb
+    monkeypatch.setattr(engine.decode, "load_rgb", lambda p: (decoded.append(Path(p).name), real(p))[1])
+    specs = [FakeSpec(key="x1"), FakeSpec(key="x2", weights_id="w2")]
+    kw = dict(cache_dir=tmp_path / "c", device="cpu", batch_size=4, num_workers=0, chunk_size=8)
+    p = engine.plan(specs, ds, **kw)
+    calls0 = {k: engine.FORWARD_CALLS[k] for k in ("x1", "x2")}
+    assert engine.execute(p, [1], progress=False) == [1]
+    assert sorted(decoded) == [f"img{i:03d}.png" for i in range(8, 16)]  # once, for both models
+    assert {k: engine.FORWARD_CALLS[k] - calls0[k] for k in calls0} == {"x1": 2, "x2": 2}
+    assert engine.execute(p, [1], progress=False) == []  # on disk now: never recomputed
+    with pytest.raises(engine.EngineError, match="has not been computed"):
+        engine.collect(p)
+    with pytest.raises(ValueError, match="outside"):
+        engine.execute(p, [3])
+    again = engine.plan(specs, ds, **kw)
+    assert again.todo_chunks == [0, 2]
+    decoded.clear()
+    assert engine.execute(again, progress=False) == [0, 2]
+    assert len(decoded) == 12
+    assert {k: engine.FORWARD_CALLS[k] - calls0[k] for k in calls0} == {"x1": 5, "x2": 5}
+    got = engine.collect(again)
+    ref = engine.predict(specs, ds, **{**kw, "cache_dir": tmp_path / "ref"}, progress=False)
+    for k in ref:
+        np.testing.assert_array_equal(got[k].logits, ref[k].logits)
+        assert list(got[k].table["path"]) == list(ds.table["path"])
+
+
+def test_a_unit_with_the_chunk_is_not_recomputed_beside_one_without(tmp_path):
+    ds = make_images(tmp_path / "img", 12)
+    kw = dict(cache_dir=tmp_path / "c", device="cpu", batch_size=4, num_workers=0, chunk_size=8, progress=False)
+    old, new = FakeSpec(key="had"), FakeSpec(key="lacks")
+    engine.predict([old], ds, **kw)
+    p = engine.plan([old, new], ds, **{k: v for k, v in kw.items() if k != "progress"})
+    assert p.missing == {1: [0, 1]}
+    before = (engine.FORWARD_CALLS["had"], engine.FORWARD_CALLS["lacks"])
+    engine.execute(p, progress=False)
+    assert (engine.FORWARD_CALLS["had"] - before[0], engine.FORWARD_CALLS["lacks"] - before[1]) == (0, 3)
+
+
+def test_a_plan_travels_to_another_process(tmp_path):
+    """A Plan is a plain value: pickled (as a distributed runner would send it) and executed
+    elsewhere, it writes the same cache the planning process then collects."""
+    import pickle
+
+    ds = make_images(tmp_path / "img", 10)
+    p = engine.plan([FakeSpec(key="travel")], ds, cache_dir=tmp_path / "c", device="cpu", batch_size=4,
+                    num_workers=0, chunk_size=4)
+    blob = tmp_path / "plan.pkl"
+    blob.write_bytes(pickle.dumps(p))
+    code = ("import pickle, sys; sys.path.insert(0, {t!r}); from beyond_inet_lib import engine; "
+            "engine.execute(pickle.load(open({b!r}, 'rb')), [0, 2], progress=False)").format(
+                t=str(ROOT / "tests"), b=str(blob))
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
+    assert engine.plan([FakeSpec(key="travel")], ds, cache_dir=tmp_path / "c", device="cpu",
+                       chunk_size=4).todo_chunks == [1]
+    engine.execute(p, progress=False)
+    ref = run(FakeSpec(key="travel"), ds, tmp_path / "ref", chunk_size=4).only("travel")
+    np.testing.assert_array_equal(engine.collect(p).only("travel").logits, ref.logits)
+
+
+def test_an_empty_dataset_gives_an_empty_result(tmp_path, monkeypatch):
+    """It used to fail with 'cache chunk ... missing': the one chunk an empty dataset was
+    said to have was never written."""
+    monkeypatch.setattr(FakeSpec, "load", lambda *a, **k: pytest.fail("nothing to run"))
+    ds = DatasetIndex("empty", tmp_path, pd.DataFrame({"path": [], "label": []}))
+    r = run(FakeSpec(key="nothing"), ds, tmp_path / "c").only("nothing")
+    assert len(r) == 0 and r.logits is None and len(r.skipped) == 0
+    assert not (tmp_path / "c").exists()

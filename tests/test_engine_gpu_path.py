@@ -85,27 +85,26 @@ def predict(specs, ds, cache, decode, views=VIEWS, **kw):
 def test_plain_jpeg_triage(mixed, samples, tmp_path):
     p = {name: mixed.root / f"{prefix}_{name}"
          for prefix, name in (("03a", "png.png"), ("07a", "cmyk.jpg"), ("09a", "trunc.jpg"))}
-    frame = engine._jpeg_frame(engine._read_bytes(str(samples[0])))
+    frame = engine.decode.jpeg_frame(engine.decode.read_bytes(str(samples[0])))
     assert frame[1] == 8 and frame[3] == 3 and frame[2] == Image.open(samples[0]).size[1]
-    assert engine._jpeg_frame(engine._read_bytes(str(p["cmyk.jpg"])))[3] == 4
+    assert engine.decode.jpeg_frame(engine.decode.read_bytes(str(p["cmyk.jpg"])))[3] == 4
     Image.open(samples[0]).convert("L").save(tmp_path / "gray.jpg")
-    assert engine.is_plain_jpeg(engine._read_bytes(str(samples[0])))
-    assert engine.is_plain_jpeg(engine._read_bytes(str(tmp_path / "gray.jpg")))  # 1 component: fine
-    assert not engine.is_plain_jpeg(engine._read_bytes(str(p["cmyk.jpg"])))      # 4 components: PIL
-    assert not engine.is_plain_jpeg(engine._read_bytes(str(p["png.png"])))
-    assert not engine.is_plain_jpeg(engine._read_bytes(str(p["trunc.jpg"])))     # no FFD9 at the end
-    assert not engine.is_plain_jpeg(b"") and not engine.is_plain_jpeg(b"\xff\xd8\xff\xd9")
+    assert engine.decode.is_plain_jpeg(engine.decode.read_bytes(str(samples[0])))
+    assert engine.decode.is_plain_jpeg(engine.decode.read_bytes(str(tmp_path / "gray.jpg")))  # 1 component: fine
+    assert not engine.decode.is_plain_jpeg(engine.decode.read_bytes(str(p["cmyk.jpg"])))      # 4 components: PIL
+    assert not engine.decode.is_plain_jpeg(engine.decode.read_bytes(str(p["png.png"])))
+    assert not engine.decode.is_plain_jpeg(engine.decode.read_bytes(str(p["trunc.jpg"])))     # no FFD9 at the end
+    assert not engine.decode.is_plain_jpeg(b"") and not engine.decode.is_plain_jpeg(b"\xff\xd8\xff\xd9")
 
 
 def test_resolve_decode():
-    jpgs, mixed_names = ["a.JPEG", "b.jpg"], ["a.JPEG", "b.png"]
-    assert engine.resolve_decode("auto", "cpu", jpgs) == "pil"
-    assert engine.resolve_decode("auto", "cuda", jpgs) == "hybrid"
-    assert engine.resolve_decode("auto", "cuda:1", mixed_names) == "hybrid"  # PIL in workers
-    assert engine.resolve_decode("tensor", "cpu", mixed_names) == "tensor"
-    assert engine.resolve_decode("hybrid", "cpu", mixed_names) == "hybrid"
+    assert engine.resolve_decode("auto", "cpu") == "pil"
+    assert engine.resolve_decode("auto", "cuda") == "hybrid"
+    assert engine.resolve_decode("auto", "cuda:1") == "hybrid"  # any CUDA device
+    assert engine.resolve_decode("tensor", "cpu") == "tensor"
+    assert engine.resolve_decode("hybrid", "cpu") == "hybrid"
     with pytest.raises(ValueError, match="decode="):
-        engine.resolve_decode("nvjpeg", "cuda", jpgs)
+        engine.resolve_decode("nvjpeg", "cuda")
 
 
 # ---------------------------------------------------------------- same results
@@ -162,11 +161,11 @@ def _pil_tensor(path, view):
 
 
 def _tensor_path(path, views, via_float):
-    data = torch.from_numpy(engine._read_bytes(str(path)))
-    if engine.is_plain_jpeg(data.numpy()):
-        img = engine._decode_jpegs([data], "cpu")[0]
+    data = torch.from_numpy(engine.decode.read_bytes(str(path)))
+    if engine.decode.is_plain_jpeg(data.numpy()):
+        img = engine.decode.decode_jpegs([data], "cpu")[0]
     else:
-        img = engine._pil_to_chw(load_rgb(path))
+        img = engine.decode.pil_to_chw(load_rgb(path))
     return engine.preprocess_tensors([img], views, via_float=via_float)
 
 
@@ -214,7 +213,7 @@ def test_shifted_crop_black_fill_matches_pil(size, shift):
     view = View(resize=100, crop=96, shift=shift, interpolation="bicubic")
     white = Image.new("RGB", size, (255, 255, 255))
     ref = view.transform()(white)
-    got = engine.preprocess_tensors([engine._pil_to_chw(white)], {"v": view})["v"][0]
+    got = engine.preprocess_tensors([engine.decode.pil_to_chw(white)], {"v": view})["v"][0]
     black = -torch.tensor(view.mean) / torch.tensor(view.std)
 
     def fill_mask(x):
@@ -235,15 +234,15 @@ def test_crop_larger_than_image_pads_like_center_crop():
     view = View(resize=None, crop=40)
     img = Image.fromarray(np.full((21, 33, 3), 200, np.uint8))  # odd margins: 19 and 7
     ref = view.transform()(img)
-    got = engine.preprocess_tensors([engine._pil_to_chw(img)], {"v": view})["v"][0]
+    got = engine.preprocess_tensors([engine.decode.pil_to_chw(img)], {"v": view})["v"][0]
     torch.testing.assert_close(got, ref)
 
 
 # --------------------------------------------------------------- decode once
 def test_each_file_read_and_decoded_once_for_all_models_and_views(mixed, tmp_path, monkeypatch):
     reads, decoded, pil, batches = [], [], [], []
-    real_read, real_dec, real_pil = engine._read_bytes, engine._decode_jpegs, engine.load_rgb
-    monkeypatch.setattr(engine, "_read_bytes", lambda p: (reads.append(Path(p).name), real_read(p))[1])
+    real_read, real_dec, real_pil = engine.decode.read_bytes, engine.decode.decode_jpegs, engine.decode.load_rgb
+    monkeypatch.setattr(engine.decode, "read_bytes", lambda p: (reads.append(Path(p).name), real_read(p))[1])
 
     def dec(datas, device):
         batches.append(len(datas))
@@ -251,8 +250,8 @@ def test_each_file_read_and_decoded_once_for_all_models_and_views(mixed, tmp_pat
         decoded.extend(tuple(t.shape) for t in out)
         return out
 
-    monkeypatch.setattr(engine, "_decode_jpegs", dec)
-    monkeypatch.setattr(engine, "load_rgb", lambda p: (pil.append(Path(p).name), real_pil(p))[1])
+    monkeypatch.setattr(engine.decode, "decode_jpegs", dec)
+    monkeypatch.setattr(engine.decode, "load_rgb", lambda p: (pil.append(Path(p).name), real_pil(p))[1])
     specs = [FakeSpec(key="once1"), FakeSpec(key="once2", weights_id="other")]
     views = {"a": VIEWS["bilinear_in"], "b": VIEWS["shifted"]}
     res = predict(specs, mixed, tmp_path / "c", "tensor", views=views)
@@ -269,15 +268,15 @@ def test_each_file_read_and_decoded_once_for_all_models_and_views(mixed, tmp_pat
 
 def test_hybrid_decodes_each_file_once_in_the_workers(mixed, tmp_path, monkeypatch):
     decoded, pil = [], []
-    real_dec, real_pil = engine._decode_jpegs, engine.load_rgb
+    real_dec, real_pil = engine.decode.decode_jpegs, engine.decode.load_rgb
 
     def dec(datas, device):
         assert device == "cpu"  # hybrid: the workers decode, never the GPU
         decoded.append(len(datas))
         return real_dec(datas, device)
 
-    monkeypatch.setattr(engine, "_decode_jpegs", dec)
-    monkeypatch.setattr(engine, "load_rgb", lambda p: (pil.append(Path(p).name), real_pil(p))[1])
+    monkeypatch.setattr(engine.decode, "decode_jpegs", dec)
+    monkeypatch.setattr(engine.decode, "load_rgb", lambda p: (pil.append(Path(p).name), real_pil(p))[1])
     specs = [FakeSpec(key="honce1"), FakeSpec(key="honce2", weights_id="other")]
     predict(specs, mixed, tmp_path / "c", "hybrid", views={"a": VIEWS["bilinear_in"], "b": VIEWS["shifted"]})
     assert decoded == [1] * N_JPEG  # one decode per plain JPEG, for two models x two views
@@ -286,16 +285,16 @@ def test_hybrid_decodes_each_file_once_in_the_workers(mixed, tmp_path, monkeypat
 
 def test_batch_decode_failure_falls_back_per_image_then_to_pil(mixed, tmp_path, monkeypatch):
     ref = predict([FakeSpec(key="fb")], mixed, tmp_path / "ref", "tensor")
-    real_dec = engine._decode_jpegs
+    real_dec = engine.decode.decode_jpegs
     bad_name = mixed.table["path"][0]
-    bad_bytes = engine._read_bytes(str(mixed.root / bad_name))
+    bad_bytes = engine.decode.read_bytes(str(mixed.root / bad_name))
 
     def flaky(datas, device):  # a batch with the first file fails; alone, that file fails too
         if any(len(d) == len(bad_bytes) and torch.equal(d, torch.from_numpy(bad_bytes)) for d in datas):
             raise RuntimeError("simulated nvJPEG failure")
         return real_dec(datas, device)
 
-    monkeypatch.setattr(engine, "_decode_jpegs", flaky)
+    monkeypatch.setattr(engine.decode, "decode_jpegs", flaky)
     got = predict([FakeSpec(key="fb")], mixed, tmp_path / "c", "tensor")
     for k in ref:
         assert list(got[k].table["path"]) == list(ref[k].table["path"])
@@ -331,17 +330,17 @@ def test_decode_mode_is_part_of_the_cache_key(mixed, tmp_path):
     assert len(manifests) == 2
     assert sorted(pd.read_json(m, typ="series")["decode"] for m in manifests) == ["pil", "tensor"]
     # 'pil' keeps the key caches had before the tensor path existed
-    assert engine._extra_key("", "pil") == "" and engine._extra_key("scaled", "pil") == "scaled"
+    assert engine.cache.extra_key("", "pil") == "" and engine.cache.extra_key("scaled", "pil") == "scaled"
 
 
 def test_compiled_and_eager_models_are_cached_apart(tmp_path):
     spec = FakeSpec(key="compiled")
     engine.clear_model_cache()
-    eager = engine._load_model(spec, "cpu", "paper", tmp_path)
-    comp = engine._load_model(spec, "cpu", "paper", tmp_path, compile=True)
+    eager = engine.load_model(spec, "cpu", "paper", tmp_path)
+    comp = engine.load_model(spec, "cpu", "paper", tmp_path, compile=True)
     assert comp is not eager
-    assert engine._load_model(spec, "cpu", "paper", tmp_path, compile=True) is comp
-    assert engine._load_model(spec, "cpu", "paper", tmp_path) is eager
+    assert engine.load_model(spec, "cpu", "paper", tmp_path, compile=True) is comp
+    assert engine.load_model(spec, "cpu", "paper", tmp_path) is eager
     assert getattr(comp, "_compiled_call_impl", None) is not None  # nn.Module.compile() in place
     assert getattr(eager, "_compiled_call_impl", None) is None
     assert comp.spec is spec and hasattr(comp, "layer_modules")  # attributes kept
@@ -396,8 +395,8 @@ def test_padded_runner_never_shows_the_model_a_new_batch_size():
     spec = FakeSpec(key="pad")
     x = torch.randn(10, 3, 8, 8)
     plain, padded = _SizeRecorder(spec), _SizeRecorder(spec)
-    r_plain = engine._Runner(plain, "cpu", "fp32", channels_last=True)
-    r_pad = engine._Runner(padded, "cpu", "fp32", channels_last=True, pad=True)
+    r_plain = engine.Runner(plain, "cpu", "fp32", channels_last=True)
+    r_pad = engine.Runner(padded, "cpu", "fp32", channels_last=True, pad=True)
     ref = [r_plain.run(x[s:s + 4], ("logits",), None)["logits"] for s in (0, 4, 8)]
     got = [r_pad.run(x[s:s + 4], ("logits",), None)["logits"] for s in (0, 4, 8)]
     assert plain.sizes == [4, 4, 2]
@@ -411,13 +410,13 @@ def test_compiled_pass_pads_the_last_batch(mixed, tmp_path, monkeypatch):
     """predict(compile=True): every forward gets the full batch size; same numbers as the
     eager pass. (Module.compile is stubbed: what is tested is the padding, not inductor.)"""
     seen = []
-    real_once = engine._Runner._once
+    real_once = engine.Runner._once
 
     def once(self, x, outputs, layer_names):
         seen.append(x.shape[0])
         return real_once(self, x, outputs, layer_names)
 
-    monkeypatch.setattr(engine._Runner, "_once", once)
+    monkeypatch.setattr(engine.Runner, "_once", once)
     monkeypatch.setattr(torch.nn.Module, "compile", lambda self, *a, **k: None)
     ds = DatasetIndex("ten", mixed.root, mixed.table.head(10))  # all ten readable
     spec, views = FakeSpec(key="padpass"), {"a": VIEWS["bilinear_in"]}
@@ -441,30 +440,33 @@ def test_precision_is_in_the_cache_key_and_the_manifest_says_where_it_ran(mixed,
     assert [m["precision"] for m in info] == ["bf16", "fp32"]  # two entries, not one reused
     assert {m["device"] for m in info} == {"cpu"}
     # fp32 keeps the key caches had before precision was part of it
-    assert engine._extra_key("", "pil", "fp32") == engine._extra_key("", "pil") == ""
-    assert engine._extra_key("", "pil", "bf16") != ""
+    assert engine.cache.extra_key("", "pil", "fp32") == engine.cache.extra_key("", "pil") == ""
+    assert engine.cache.extra_key("", "pil", "bf16") != ""
 
 
-def test_profile_supplies_decode_and_compile(mixed, tmp_path, monkeypatch):
+def test_settings_supply_decode_and_compile(mixed, tmp_path, monkeypatch):
+    """The settings (a profile's) give decode and compile to the pass; explicit arguments
+    win; the plan holds them resolved, and the pass really uses them."""
     from beyond_inet_lib.config import Profile
 
-    got = {}
-    real_pass = engine._run_pass
-
-    def spy(*args, **kw):
-        got["decode"], got["compile"] = args[14], args[15]
-        return real_pass(*args, **kw)
-
-    monkeypatch.setattr(engine, "_run_pass", spy)
-    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, *a, **k: None)
     prof = Profile(name="p", models=[], cache_dir=str(tmp_path / "c"), device="cpu", decode="hybrid",
                    compile=True, num_workers=0, batch_size=4)
     ds = DatasetIndex("four", mixed.root, mixed.table.head(4))
-    engine.predict([FakeSpec(key="profd")], ds, {"a": VIEWS["bilinear_in"]}, profile=prof, progress=False)
-    assert got == {"decode": "hybrid", "compile": True}
-    engine.predict([FakeSpec(key="profd2")], ds, {"a": VIEWS["bilinear_in"]}, profile=prof, progress=False,
-                   decode="pil", compile=False)
-    assert got == {"decode": "pil", "compile": False}  # explicit arguments win
+    views = {"a": VIEWS["bilinear_in"]}
+    p = engine.plan([FakeSpec(key="profd")], ds, views, settings=prof.run_settings())
+    assert (p.settings.decode, p.settings.compile, p.settings.device, p.settings.precision) == \
+        ("hybrid", True, "cpu", "fp32")
+    assert [u.decode for u in p.units] == ["hybrid"]
+    p2 = engine.plan([FakeSpec(key="profd")], ds, views, settings=prof.run_settings(), decode="pil",
+                     compile=False)
+    assert (p2.settings.decode, p2.settings.compile) == ("pil", False)  # explicit arguments win
+    compiled = []
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, *a, **k: compiled.append(self.spec.key))
+    engine.clear_model_cache()
+    engine.execute(p, progress=False)
+    assert compiled == ["profd"]
+    assert [m.parent.name for m in (tmp_path / "c").rglob("unit.json")] == [p.units[0].dir.name]
+    assert pd.read_json(p.units[0].dir / "unit.json", typ="series")["decode"] == "hybrid"
 
 
 # ------------------------------------------------------------------ on a GPU only
@@ -495,7 +497,7 @@ def test_cuda_one_batch_in_flight_gives_the_synchronous_numbers(tmp_path):
     spec = get_model("tiny_vit_untrained")
     model = spec.load(device="cuda").eval()
     x = torch.randn(40, 3, spec.resolution, spec.resolution, device="cuda")
-    runner = engine._Runner(model, "cuda", "bf16", channels_last=True)
+    runner = engine.Runner(model, "cuda", "bf16", channels_last=True)
     queued = [runner.run_async(x[s:s + 8], ("logits",), None) for s in range(0, 40, 8)]
     got = np.concatenate([q.result()["logits"] for q in queued])
     ref = np.concatenate([runner.run(x[s:s + 8], ("logits",), None)["logits"] for s in range(0, 40, 8)])
@@ -529,7 +531,7 @@ def test_resizing_out_of_memory_splits_the_batch(mixed, tmp_path, monkeypatch, c
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
         return real(images, vs, via_float)
 
-    monkeypatch.setattr(engine, "preprocess_tensors", tight)
+    monkeypatch.setattr(engine.decode, "preprocess_tensors", tight)
     got = predict([FakeSpec(key="rsz")], mixed, tmp_path / "c", "hybrid", views=views)
     for k in ref:
         assert list(got[k].table["path"]) == list(ref[k].table["path"])
@@ -542,13 +544,13 @@ def test_a_batch_crosses_from_the_workers_as_two_tensors(mixed, tmp_path):
     images), so worker -> main process transfer needs two shared-memory blocks, not one per
     image; unpacking gives back every image exactly. A pass with real worker processes
     gives the in-process numbers."""
-    items = [engine._ByteSet([str(mixed.root / p) for p in mixed.table["path"]], decode_here=d)[i]
+    items = [engine.decode.ByteSet([str(mixed.root / p) for p in mixed.table["path"]], decode_here=d)[i]
              for d in (False, True) for i in range(len(mixed))]
-    batch = engine._collate_bytes(items)
+    batch = engine.decode.collate_bytes(items)
     assert sum(isinstance(v, torch.Tensor) for v in batch.values()) == 2
     originals = [t for _, k, t in items if k == "rgb"]
     assert len(originals) == N_JPEG + 4  # hybrid: 12 JPEGs + PNG + CMYK; bytes-only: PNG + CMYK
-    for a, b in zip(engine._unpack(batch["rgb"], batch["rgb_shapes"]), originals):
+    for a, b in zip(engine.decode.unpack(batch["rgb"], batch["rgb_shapes"]), originals):
         assert torch.equal(a, b)
     views = {"a": VIEWS["shifted"]}
     inproc = predict([FakeSpec(key="workers")], mixed, tmp_path / "a", "hybrid", views=views).only("workers")
@@ -560,13 +562,13 @@ def test_a_batch_crosses_from_the_workers_as_two_tensors(mixed, tmp_path):
 
 
 def test_worker_shares_of_a_batch():
-    assert engine._worker_batches(list(range(10)), 10, 0) == [list(range(10))]
-    assert engine._worker_batches(list(range(10)), 10, 1) == [list(range(10))]
+    assert engine.decode.worker_batches(list(range(10)), 10, 0) == [list(range(10))]
+    assert engine.decode.worker_batches(list(range(10)), 10, 1) == [list(range(10))]
     # 256 rows, 16 workers: 16 shares of 16
-    shares = engine._worker_batches(list(range(256)), 256, 16)
+    shares = engine.decode.worker_batches(list(range(256)), 256, 16)
     assert [len(s) for s in shares] == [16] * 16 and sum(shares, []) == list(range(256))
     # never below MIN_WORKER_BATCH rows; a short last batch keeps the share size
-    assert [len(s) for s in engine._worker_batches(list(range(20)), 32, 16)] == [8, 8, 4]
+    assert [len(s) for s in engine.decode.worker_batches(list(range(20)), 32, 16)] == [8, 8, 4]
 
 
 @pytest.mark.parametrize("decode", ["pil", "hybrid", "tensor"])
@@ -575,8 +577,8 @@ def test_batches_shared_by_workers_give_the_in_process_results(mixed, tmp_path, 
     processes and joined again; the model still sees whole batches, the numbers are the
     in-process ones."""
     sizes = []
-    real_once = engine._Runner._once
-    monkeypatch.setattr(engine._Runner, "_once",
+    real_once = engine.Runner._once
+    monkeypatch.setattr(engine.Runner, "_once",
                         lambda self, x, o, l: (sizes.append(x.shape[0]), real_once(self, x, o, l))[1])
     views = {"a": VIEWS["bicubic_incep"], "b": VIEWS["shifted"]}
     kw = dict(device="cpu", chunk_size=16, batch_size=16, progress=False, decode=decode)
@@ -596,10 +598,10 @@ def test_next_batch_is_queued_before_the_previous_one_is_collected(mixed, tmp_pa
     launched, asynchronous) before batch b's outputs are waited for, so the GPU has work
     while the host collects, decodes and writes."""
     log = []
-    real_once, real_result = engine._Runner._once, engine._HostCopy.result
-    monkeypatch.setattr(engine._Runner, "_once",
+    real_once, real_result = engine.Runner._once, engine.forward.HostCopy.result
+    monkeypatch.setattr(engine.Runner, "_once",
                         lambda self, x, o, l: (log.append("forward"), real_once(self, x, o, l))[1])
-    monkeypatch.setattr(engine._HostCopy, "result", lambda self: (log.append("collect"), real_result(self))[1])
+    monkeypatch.setattr(engine.forward.HostCopy, "result", lambda self: (log.append("collect"), real_result(self))[1])
     predict([FakeSpec(key="inflight")], mixed, tmp_path / "c", "hybrid", views={"a": VIEWS["bilinear_in"]},
             batch_size=4)
     # 15 files in chunks of 8 -> batches 4, 4 | 4, 3 (one file unreadable)
@@ -613,7 +615,7 @@ def test_pass_reports_where_the_host_time_went(mixed, tmp_path):
     views = {"a": VIEWS["bilinear_in"]}
     predict([FakeSpec(key="slowstage", sleep=0.05)], mixed, tmp_path / "c", "hybrid", views=views, batch_size=4)
     st = engine.LAST_PASS_STAGES
-    assert set(st) == {f"{n}_s" for n in engine._Stages.NAMES} | {"wall_s", "images"}
+    assert set(st) == {f"{n}_s" for n in engine.passes.Stages.NAMES} | {"wall_s", "images"}
     assert st["images"] == len(mixed)
     assert st["queue_forward_s"] >= 4 * 0.05  # 4 batches (15 files, chunks of 8, batches of 4)
     assert sum(v for k, v in st.items() if k.endswith("_s") and k != "wall_s") <= st["wall_s"] + 1e-3

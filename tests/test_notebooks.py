@@ -64,7 +64,7 @@ def test_calibration_headline_equals_an_independent_recomputation(tiny_report):
 
     ds = load_dataset("imagenet-samples", resolve_data_root(None))
     ds = ds.spread(prof.settings("calibration").max_images)
-    res = engine.predict(prof.models, ds, profile=prof, progress=False)
+    res = engine.predict(prof.models, ds, settings=prof.run_settings(), progress=False)
     for key in prof.models:
         r = res.only(key)
         p = r.probs()

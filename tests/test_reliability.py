@@ -32,6 +32,7 @@ from PIL import Image
 from beyond_inet_lib import data as D
 from beyond_inet_lib import downloads as DL
 from beyond_inet_lib import engine, metrics, report, standins
+from beyond_inet_lib.errors import DiskFull
 from beyond_inet_lib.images import load_rgb
 
 from fakes import FakeSpec
@@ -274,10 +275,10 @@ def test_disk_full_recording_a_summary_keeps_the_previous_one(tmp_path, monkeypa
 
     monkeypatch.setattr(report.os, "fdopen", lambda fd, *a, **k: FullDisk(real_fdopen(fd, *a, **k)))
     second = first.assign(value=[0.07])
-    with pytest.raises(OSError) as e:
+    with pytest.raises(DiskFull) as e:  # says what to do; the ENOSPC is its cause
         report.record("calibration", second, tmp_path)
     monkeypatch.undo()
-    assert e.value.errno == errno.ENOSPC
+    assert e.value.__cause__.errno == errno.ENOSPC and "free space" in str(e.value)
     assert path.read_bytes() == before                                  # old summary intact
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]    # no temp file left
     assert report.read_summaries(tmp_path)["value"].tolist() == [0.05]

@@ -1,0 +1,173 @@
+"""The result cache on disk: one folder per unit, its key, its chunk files, its manifest.
+
+A unit is one model under one view on one dataset, with the outputs asked for. Layout::
+
+    <cache>/results/<dataset>-<fingerprint>/<model>-<weights>/<view>-<outputs>/
+        unit.json                       what this folder holds (for humans, cache_table)
+        chunk-00000.npz ...             rows, skipped rows + reasons, and the outputs
+
+The folder name is the key: dataset name + file-list fingerprint (``DatasetIndex
+.fingerprint``: relative paths and sizes), model key + a hash of its weights id, the
+view's hash (``View.key``), and a hash of (outputs, layers, chunk size, extra key). The
+extra key (``extra_key``) holds the CLIP logit scale (CLIP models only), the decode mode
+unless it is 'pil' and the precision unless it is 'fp32', so caches written before
+either existed keep their keys. The device is not in the key (fp32 on a CPU and on a GPU
+differ only by float summation order); the manifest records it. These rules must not
+move: tests pin two folder names.
+
+Chunk ``c`` holds dataset rows ``c * chunk_size`` to ``(c + 1) * chunk_size``. Each file is
+written atomically (``files.atomic_write_bytes``: temp file, fsync, rename), so an
+interrupted pass resumes where it stopped and two runs writing the same cache never leave
+a half-written file. A chunk file that exists is never computed again.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import EngineError
+from ..files import atomic_write_bytes, short_hash, slug
+from ..views import View
+from .results import Result
+
+#: rows per chunk file, by device kind, unless predict/plan is given ``chunk_size``
+DEFAULT_CHUNK = {"cpu": 256, "cuda": 4096}
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One model under one view with its outputs: one cache folder (``dir``). ``decode``,
+    ``precision`` and ``device`` are the resolved settings it is computed with (the
+    first two are in its key, all three in its manifest)."""
+
+    spec: object            # models.ModelSpec (or anything with key, weights_id, training, load)
+    view_name: str
+    view: View
+    outputs: tuple
+    layers: tuple | None
+    dir: Path
+    chunk_size: int
+    decode: str = "pil"
+    precision: str = "fp32"
+    device: str = "cpu"
+
+    def chunk_path(self, i: int) -> Path:
+        return self.dir / f"chunk-{i:05d}.npz"
+
+    def missing_chunks(self, chunks) -> list[int]:
+        """Those of ``chunks`` whose file is not (yet) on disk."""
+        return [c for c in chunks if not self.chunk_path(c).exists()]
+
+
+def extra_key(clip_part: str, decode: str, precision: str = "fp32") -> str:
+    """Unit-key extra: the CLIP logit scale, plus the decode mode unless it is 'pil' and
+    the precision unless it is 'fp32' (so caches written before either existed keep their
+    keys). The device is not in the key; the manifest records it."""
+    key = clip_part if decode == "pil" else f"{clip_part}|decode={decode}"
+    return key if precision == "fp32" else f"{key}|precision={precision}"
+
+
+def unit_dir(cache: Path, dataset, fingerprint: str, spec, view: View, outputs: tuple, layers,
+             chunk_size: int, extra: str) -> Path:
+    """The unit's folder (module docstring: the folder name is the key)."""
+    out_key = short_hash(json.dumps([sorted(outputs), list(layers) if layers else None, chunk_size, extra]), 8)
+    return (cache / "results" / f"{slug(dataset.name)}-{fingerprint}"
+            / f"{slug(spec.key)}-{short_hash(str(spec.weights_id), 8)}" / f"{view.key()}-{out_key}")
+
+
+def n_chunks(n: int, chunk_size: int) -> int:
+    """Chunk files a unit of ``n`` images has (none for an empty dataset)."""
+    return -(-n // chunk_size)
+
+
+def chunk_rows(c: int, chunk_size: int, n: int) -> range:
+    """The dataset rows chunk ``c`` holds."""
+    return range(c * chunk_size, min(n, (c + 1) * chunk_size))
+
+
+def save_chunk(path: Path, arrays: dict) -> None:
+    atomic_write_bytes(path, lambda f: np.savez(f, **arrays))
+
+
+def load_chunk(path: Path) -> dict | None:
+    """The chunk's arrays, or None when the file is absent or unreadable (a foreign or
+    corrupt file is not trusted)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except Exception:
+        return None
+
+
+def write_manifest(u: Unit, dataset, fingerprint: str) -> None:
+    """``unit.json``: what the folder holds, written once."""
+    m = u.dir / "unit.json"
+    if m.exists():
+        return
+    info = {"model": u.spec.key, "weights_id": str(u.spec.weights_id), "dataset": dataset.name,
+            "fingerprint": fingerprint, "n_images": len(dataset), "view": u.view.to_dict(),
+            "view_name": u.view_name, "outputs": list(u.outputs),
+            "layers": list(u.layers) if u.layers else None, "chunk_size": u.chunk_size,
+            "decode": u.decode, "precision": u.precision, "device": u.device}
+    atomic_write_bytes(m, lambda f: f.write(json.dumps(info, indent=1).encode()))
+
+
+def read_result(u: Unit, dataset) -> Result:
+    """The unit's ``Result``: its chunk files joined, rows in dataset order. Raises
+    ``EngineError`` when a chunk is not on disk (the pass has not run for it) or cannot be
+    read."""
+    rows, skipped_rows, reasons = [], [], []
+    arrays = collections.defaultdict(list)
+    for c in range(n_chunks(len(dataset), u.chunk_size)):
+        path = u.chunk_path(c)
+        z = load_chunk(path)
+        if z is None:
+            if not path.exists():
+                raise EngineError(f"cache chunk {path} has not been computed: run the pass "
+                                  f"(engine.execute(plan) or engine.predict) first")
+            raise EngineError(f"cache chunk {path} is unreadable; delete {u.dir} and run again")
+        rows.append(z["rows"])
+        skipped_rows.append(z["skipped_rows"])
+        reasons.append(z["skipped_reasons"])
+        for k, v in z.items():
+            if k not in ("rows", "skipped_rows", "skipped_reasons"):
+                arrays[k].append(v)
+    rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    sk = np.concatenate(skipped_rows) if skipped_rows else np.zeros(0, dtype=np.int64)
+    rs = np.concatenate(reasons) if reasons else np.zeros(0, dtype=str)
+    table = dataset.table.iloc[rows].reset_index(drop=True)
+    skipped = pd.DataFrame({"path": dataset.table["path"].to_numpy()[sk] if len(sk) else [],
+                            "reason": rs.tolist()})
+    cat = {k: np.concatenate(v) for k, v in arrays.items()}
+    layers = {k[len("layer::"):]: v for k, v in cat.items() if k.startswith("layer::")}
+    return Result(u.spec.key, u.view_name, u.view, dataset.name, table,
+                  logits=cat.get("logits"), features=cat.get("features"), layers=layers,
+                  skipped=skipped)
+
+
+def cache_table(cache_dir) -> pd.DataFrame:
+    """One row per cached (dataset, model, view, outputs) unit under ``cache_dir``: what it
+    holds (from its ``unit.json``), how many of its chunks are written, and its size."""
+    rows = []
+    for m in sorted(Path(cache_dir).glob("results/*/*/*/unit.json")):
+        try:
+            info = json.loads(m.read_text())
+        except (OSError, ValueError):
+            continue
+        n, chunk = int(info.get("n_images", 0)), int(info.get("chunk_size", 1)) or 1
+        files = [f for f in m.parent.iterdir() if f.is_file()]
+        rows.append({"dataset": info.get("dataset"), "model": info.get("model"),
+                     "view": info.get("view_name"), "outputs": ",".join(info.get("outputs") or []),
+                     "decode": info.get("decode", "pil"), "precision": info.get("precision", "fp32"),
+                     "device": info.get("device", "?"), "images": n,
+                     "chunks": f"{sum(f.name.startswith('chunk-') for f in files)}/{n_chunks(n, chunk)}",
+                     "MB": round(sum(f.stat().st_size for f in files) / 1e6, 2), "dir": str(m.parent)})
+    cols = ["dataset", "model", "view", "outputs", "decode", "precision", "device", "images", "chunks",
+            "MB", "dir"]
+    return pd.DataFrame(rows, columns=cols)
