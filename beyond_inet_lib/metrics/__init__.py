@@ -11,7 +11,7 @@ One module per task, each function stating its formula and naming its section of
 - ``synthetic``       PUG-ImageNet accuracy per factor
 - ``invariance``      accuracy / true-class probability per transform value
 - ``cka``             linear CKA, layer x layer matrices
-- ``linear_probe``    the transfer probe (logistic regression on frozen features)
+- ``linear_probe``    the transfer probe (CLIP_benchmark's protocol, or a logistic regression)
 
 Nothing here loads a model, reads an image or touches a GPU, with one exception: the linear
 probe may train on a CUDA ``device``. Conventions: accuracies, biases and calibration errors
@@ -26,7 +26,8 @@ from .classification import (argmax_over_mask, masked_softmax_confidence, multil
 from .imagenet_x import (factor_error_ratios, factor_prevalence, imagenet_x_error_ratios,
                          mean_error_ratio)
 from .invariance import invariance_curve
-from .linear_probe import DEFAULT_C_GRID, linear_probe
+from .linear_probe import (CLIP_BENCHMARK_WEIGHT_DECAYS, DEFAULT_C_GRID, PROTOCOLS as PROBE_PROTOCOLS,
+                           l2_normalise, linear_probe, search_weight_decay, train_linear_adamw)
 from .robustness import ROBUSTNESS_VARIANTS, imagenet_c_summary, robustness_average
 from .shape_bias import (cue_conflict_categories, cue_conflict_category_indices,
                          cue_conflict_correct, cue_conflict_decisions, cue_conflict_shape_texture,
@@ -34,12 +35,13 @@ from .shape_bias import (cue_conflict_categories, cue_conflict_category_indices,
 from .synthetic import pug_factor_accuracy
 
 __all__ = [
-    "DEFAULT_C_GRID", "ROBUSTNESS_VARIANTS",
+    "CLIP_BENCHMARK_WEIGHT_DECAYS", "DEFAULT_C_GRID", "PROBE_PROTOCOLS", "ROBUSTNESS_VARIANTS",
     "argmax_over_mask", "cka_matrix", "confidence_histogram", "cue_conflict_categories",
     "cue_conflict_category_indices", "cue_conflict_correct", "cue_conflict_decisions",
     "cue_conflict_shape_texture", "cue_conflict_stimulus", "expected_calibration_error",
     "factor_error_ratios", "factor_prevalence", "imagenet_c_summary", "imagenet_x_error_ratios",
-    "invariance_curve", "linear_cka", "linear_probe", "masked_softmax_confidence",
+    "invariance_curve", "l2_normalise", "linear_cka", "linear_probe", "masked_softmax_confidence",
     "mean_error_ratio", "multilabel_top1", "pug_factor_accuracy", "reliability_bins",
-    "robustness_average", "shape_bias", "shape_bias_per_category", "softmax", "top1",
+    "robustness_average", "search_weight_decay", "shape_bias", "shape_bias_per_category",
+    "softmax", "top1", "train_linear_adamw",
 ]
