@@ -42,27 +42,26 @@ def read_decision_log(path) -> pd.DataFrame:
     return log
 
 
-def load_reference_decisions(data_root) -> dict[str, pd.DataFrame]:
-    """The paper's per-image cue-conflict decisions, keyed by a readable name."""
+def _load_logs(data_root, folder: tuple[str, ...], pattern: str, name) -> dict[str, pd.DataFrame]:
     if data_root is None:
         return {}
-    folder = Path(data_root).joinpath(*DECISIONS_DIR)
-    out = {}
-    for f in sorted(folder.glob("cue-conflict_*_session-*.csv")):
-        subject = f.name[len("cue-conflict_"):].rsplit("_session", 1)[0]
-        out[REFERENCE_NAMES.get(subject, subject)] = read_decision_log(f)
-    return out
+    files = sorted(Path(data_root).joinpath(*folder).glob(pattern))
+    return {name(f.name[len("cue-conflict_"):]): read_decision_log(f) for f in files}
+
+
+def load_reference_decisions(data_root) -> dict[str, pd.DataFrame]:
+    """The paper's per-image cue-conflict decisions, keyed by a readable name."""
+    def readable(rest):  # "vit-clip_session-1.csv" -> "ViT-B/16 CLIP (paper log)"
+        subject = rest.rsplit("_session", 1)[0]
+        return REFERENCE_NAMES.get(subject, subject)
+
+    return _load_logs(data_root, DECISIONS_DIR, "cue-conflict_*_session-*.csv", readable)
 
 
 def load_human_decisions(data_root) -> dict[str, pd.DataFrame]:
     """The human observers' per-trial decisions, keyed by subject ("subject-01", ...)."""
-    if data_root is None:
-        return {}
-    folder = Path(data_root).joinpath(*HUMANS_DIR)
-    out = {}
-    for f in sorted(folder.glob("cue-conflict_subject-*_session_*.csv")):
-        out[f.name[len("cue-conflict_"):].split("_session", 1)[0]] = read_decision_log(f)
-    return out
+    return _load_logs(data_root, HUMANS_DIR, "cue-conflict_subject-*_session_*.csv",
+                      lambda rest: rest.split("_session", 1)[0])
 
 
 def shape_bias_table(decisions: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
