@@ -15,8 +15,9 @@ points at OpenCLIP's evaluation; two protocols are offered and the result says w
     (scikit-learn lbfgs, or the same objective in torch); C chosen on val from a 5-value
     grid; refit on train + val; scored on test.
 
-Measured on scikit-learn's digits (raw pixels, 800 / 200 / 797) the two land within about
-a point of each other (tests/test_linear_probe.py).
+Measured on scikit-learn's digits (raw pixels, 800 / 200 / 797, three random splits) the
+AdamW probe scores 1.4 to 3.3 points below the logistic regression (93-95% vs 95-97%;
+tests/test_linear_probe.py): say on a page which protocol ran.
 """
 
 from __future__ import annotations
