@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import paper
+from .references import paper_value
 from .config import Profile, load_profile, progress_enabled
 from .data import DatasetIndex, DatasetMissing, load_dataset
 
@@ -197,7 +197,7 @@ class Study:
 
     # ------------------------------------------------------------------ headline
     def paper(self, metric: str, key: str) -> float | None:
-        return paper.paper_value(metric, self.spec(key).paper_key)
+        return paper_value(metric, self.spec(key).paper_key)
 
     def headline_row(self, key: str, metric: str, value: float, better: str = "higher",
                      paper_metric: str | None = None, note: str = "") -> dict:

@@ -29,7 +29,6 @@ report_dir = None
 import pandas as pd
 
 from beyond_inet_lib import charts, metrics, nb, standins
-from beyond_inet_lib.imagenet_x_info import factor_prevalence
 
 study = nb.setup(profile, data_root, report_dir, "mistakes")
 settings = study.settings
@@ -44,7 +43,7 @@ study.describe_models()
 # images). The paper's "average" is the unweighted mean of the 16 ratios; lower is better.
 
 # %%
-prev = factor_prevalence()
+prev = metrics.factor_prevalence()
 charts.show(charts.bar_by_model(prev, value="share", title="ImageNet-X (val): share of images per top factor",
                                 category="factor"))
 

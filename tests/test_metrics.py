@@ -1,5 +1,6 @@
 """Tests for beyond_inet_lib.metrics: hand-computed cases, independent references
-(torchmetrics, imagenet_x, the paper's own decision logs) and mathematical identities."""
+(torchmetrics, imagenet_x, the paper's own decision logs) and mathematical identities.
+The linear probe has its own file (test_linear_probe.py)."""
 
 from __future__ import annotations
 
@@ -392,47 +393,61 @@ def test_cka_matrix_equals_pairwise():
     np.testing.assert_allclose(within, within.T)
 
 
-# =================================================================== linear probe
+# ==================================================================== package shape
 
 
-def _blobs(rng, n, d=20, k=4, sep=4.0, prior=None):
-    centres = np.random.default_rng(99).normal(size=(k, d))
-    centres = sep * centres / np.linalg.norm(centres, axis=1, keepdims=True)
-    y = rng.choice(k, size=n, p=prior)
-    return centres[y] + rng.normal(size=(n, d)), y
+def test_metrics_import_only_leaf_modules():
+    """Metrics are pure: inside the package they may import each other and the leaf modules
+    (paths, files, errors, run_settings), nothing that loads models or data."""
+    import ast
+
+    allowed = {"paths", "files", "errors", "run_settings"}
+    folder = PROJECT_ROOT / "beyond_inet_lib" / "metrics"
+    inside = 0
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level >= 2:  # from ..x import / from .. import x
+                targets = {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
+                assert targets <= allowed, f"{path.name} imports {targets - allowed} of the package"
+            elif isinstance(node, ast.ImportFrom) and node.level == 1:
+                inside += 1
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [node.module] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+                assert not any(str(n).startswith("beyond_inet_lib") for n in names), f"{path.name}: {names}"
+    assert inside >= 10  # the walk does see the package's own imports
 
 
-@pytest.fixture(scope="module")
-def probe_task():
-    rng = np.random.default_rng(0)
-    prior = [0.55, 0.15, 0.15, 0.15]   # imbalance: a heavily regularised model falls back to the prior
-    return [_blobs(rng, n, prior=prior) for n in (400, 200, 400)]
+# ================================================================ cue-conflict names
 
 
-C_GRID = (1e-5, 1e-3, 1e-1, 10.0)
+def test_cue_conflict_names_with_trial_prefix():
+    name = "0001_s5n_s02_0_clock_00_clock4-chair1.png"
+    assert M.cue_conflict_stimulus(name) == "clock4-chair1.png"
+    assert M.cue_conflict_shape_texture(name) == ("clock", "chair")
+    assert M.cue_conflict_shape_texture("x/y/dog10-bird2.png") == ("dog", "bird")
+    with pytest.raises(ValueError, match="cue-conflict"):
+        M.cue_conflict_stimulus("ILSVRC2012_val_00000001.JPEG")
 
 
-def test_linear_probe_sklearn_recovers_separable_task(probe_task):
-    (tx, ty), (vx, vy), (sx, sy) = probe_task
-    out = M.linear_probe(tx, ty, vx, vy, sx, sy, c_grid=C_GRID)
-    assert out["backend"] == "sklearn"
-    assert out["test_accuracy"] > 0.95
-    assert out["val_scores"][out["best_c"]] == max(out["val_scores"].values())
-    assert out["best_c"] > 1e-5
-    assert out["val_scores"][1e-5] < out["val_scores"][out["best_c"]] - 0.2   # underfits: the prior
+def test_cue_conflict_names_agree_with_the_dataset_loader():
+    from beyond_inet_lib.data import parse_cue_conflict_name
+
+    files = sorted(need_data("cue-conflict").rglob("*.png"))
+    assert len(files) == 1280
+    assert all(M.cue_conflict_shape_texture(f) == parse_cue_conflict_name(f.name) for f in files)
 
 
-def test_linear_probe_torch_backend_agrees_on_cpu(probe_task):
-    pytest.importorskip("torch")
-    (tx, ty), (vx, vy), (sx, sy) = probe_task
-    sk = M.linear_probe(tx, ty, vx, vy, sx, sy, c_grid=C_GRID)
-    th = M.linear_probe(tx, ty, vx, vy, sx, sy, c_grid=C_GRID, device="cpu", backend="torch")
-    assert th["backend"] == "torch"
-    assert th["test_accuracy"] == pytest.approx(sk["test_accuracy"], abs=0.02)
-    for c in C_GRID:
-        assert th["val_scores"][c] == pytest.approx(sk["val_scores"][c], abs=0.02)
-    # same objective, same minimiser: predictions agree point for point
-    (tz, vz) = M._standardise(tx, tx, vx)
-    (p_sk,) = M._fit_predict_sklearn(tz, ty, [vz], 0.1, 1000)
-    (p_th,) = M._fit_predict_torch(tz, ty, [vz], 0.1, 1000, "cpu")
-    assert np.mean(p_sk == p_th) >= 0.99
+def test_cue_conflict_correct_counts_every_trial_against_the_shape():
+    names = ["dog1-cat2.png", "dog2-dog1.png", "cat1-dog3.png", "cat2-bird2.png"]
+    decisions = ["dog", "dog", "dog", "na"]
+    # shape classes dog, dog, cat, cat: right, right (shape == texture still counts), wrong, wrong
+    assert M.cue_conflict_correct(names, decisions).tolist() == [True, True, False, False]
+
+
+def test_factor_prevalence_top_factor_shares():
+    pytest.importorskip("imagenet_x")
+    prev = M.factor_prevalence()
+    assert len(prev) == 16 and (prev["share"] >= 0).all()
+    # one top factor per annotated image, except a handful with none: shares sum to ~1
+    assert prev["share"].sum() == pytest.approx(1.0, abs=1e-3)
+    assert prev.set_index("factor")["share"].idxmax() in ("pose", "background")

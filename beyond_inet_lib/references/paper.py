@@ -1,6 +1,6 @@
 """The paper's reference numbers (Vishniakov, Shen, Liu, arXiv 2311.09215), as read from
-its figures and tables (see shared PROTOCOLS.md). Keyed by the paper's model key, so a run
-of any of the four models shows the paper's number beside its own.
+its figures and tables (docs/protocols.md lists them per experiment). Keyed by the paper's
+model key, so a run of any of the four models shows the paper's number beside its own.
 
 Values are fractions where the paper plots percentages (0.855 = 85.5%), except error
 ratios and ECE, which are plain numbers.

@@ -1,0 +1,245 @@
+"""beyond_inet_lib.stats against independent references: Wilson intervals (scipy), the
+normal interval of paired differences, scipy's exact binomial test, scikit-learn's Cohen's
+kappa, hand-computed 2x2 tables, and identities (identical models differ by exactly 0; the
+fast and the generic bootstrap draw the same resamples)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import binomtest, norm
+
+from beyond_inet_lib import metrics, stats
+
+
+def _shuffled(n_ones, n, seed=0):
+    x = np.zeros(n, dtype=bool)
+    x[:n_ones] = True
+    return np.random.default_rng(seed).permutation(x)
+
+
+# ====================================================================== bootstrap_ci
+
+
+def test_bootstrap_of_a_proportion_matches_wilson():
+    x = _shuffled(3000, 10_000)
+    iv = stats.bootstrap_ci("mean", x, n_boot=2000)
+    ref = binomtest(3000, 10_000).proportion_ci(confidence_level=0.95, method="wilson")
+    assert iv.estimate == 0.3
+    # Monte-Carlo error of a 2.5% quantile with 2,000 replicates is ~0.0003 here
+    assert iv.low == pytest.approx(ref.low, abs=0.0015)
+    assert iv.high == pytest.approx(ref.high, abs=0.0015)
+    assert iv.n_units == 10_000 and iv.n_boot == 2000 and iv.level == 0.95
+
+
+def test_groups_resample_images_not_rows():
+    """500 images, each scored in 20 cells with the same outcome: the information is 500
+    images, not 10,000 rows. The cluster bootstrap matches Wilson at n = 500 and is about
+    sqrt(20) times wider than the (wrong) row bootstrap."""
+    per_image = _shuffled(150, 500, seed=1)
+    values = np.repeat(per_image, 20)
+    image = np.repeat(np.arange(500), 20)
+    perm = np.random.default_rng(2).permutation(len(values))   # rows in any order
+    grouped = stats.bootstrap_ci("mean", values[perm], groups=image[perm], n_boot=2000)
+    rows = stats.bootstrap_ci("mean", values[perm], n_boot=2000)
+    ref = binomtest(150, 500).proportion_ci(method="wilson")
+    assert grouped.n_units == 500 and rows.n_units == 10_000
+    assert grouped.low == pytest.approx(ref.low, abs=0.006)
+    assert grouped.high == pytest.approx(ref.high, abs=0.006)
+    assert grouped.half_width / rows.half_width == pytest.approx(np.sqrt(20), rel=0.15)
+
+
+def test_fast_and_generic_paths_draw_the_same_resamples():
+    rng = np.random.default_rng(3)
+    x = rng.uniform(size=300)
+    fast = stats.bootstrap_ci("mean", x, n_boot=300, seed=11)
+    slow = stats.bootstrap_ci(lambda v: v.mean(), x, n_boot=300, seed=11)
+    assert (fast.low, fast.high) == pytest.approx((slow.low, slow.high), abs=1e-12)
+    g = rng.integers(0, 40, 300)
+    fast = stats.bootstrap_ci(np.mean, x, n_boot=200, seed=5, groups=g)
+    slow = stats.bootstrap_ci(lambda v: float(np.mean(v)), x, n_boot=200, seed=5, groups=g)
+    assert (fast.low, fast.high) == pytest.approx((slow.low, slow.high), abs=1e-12)
+
+
+def _imagenet_c_like(n_images=40, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = [{"image": i, "corruption": c, "severity": s,
+             "correct": rng.uniform() < 0.9 - 0.12 * s + 0.05 * k}
+            for i in range(n_images) for k, c in enumerate(("fog", "snow", "blur")) for s in range(1, 6)]
+    return pd.DataFrame(rows)
+
+
+def test_cells_give_imagenet_c_mean_of_means_and_match_the_generic_path():
+    t = _imagenet_c_like()
+    cell = t["corruption"] + t["severity"].astype(str)
+    fast = stats.bootstrap_ci("mean", t["correct"], groups=t["image"], cells=cell, n_boot=200)
+    assert fast.estimate == pytest.approx(metrics.imagenet_c_summary(t).attrs["mean"], abs=1e-12)
+    assert fast.n_units == 40
+
+    def mean_of_means(table):
+        return metrics.imagenet_c_summary(table).attrs["mean"]
+
+    slow = stats.bootstrap_ci(mean_of_means, t, groups=t["image"], n_boot=200)
+    assert fast.estimate == pytest.approx(slow.estimate, abs=1e-12)
+    assert (fast.low, fast.high) == pytest.approx((slow.low, slow.high), abs=1e-12)
+
+
+def test_a_non_mean_statistic_ece():
+    rng = np.random.default_rng(4)
+    conf = rng.uniform(0.3, 1.0, 2000)
+    correct = rng.uniform(size=2000) < conf - 0.1     # over-confident by ~0.1
+    iv = stats.bootstrap_ci(metrics.expected_calibration_error, conf, correct, n_boot=200)
+    assert iv.estimate == pytest.approx(metrics.expected_calibration_error(conf, correct))
+    assert iv.low < iv.estimate < iv.high
+    assert 0.05 < iv.low and iv.high < 0.15
+
+
+def test_vector_statistic_and_nan_replicates():
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    iv = stats.bootstrap_ci(lambda v: np.array([v.min(), v.max()]), x, n_boot=100)
+    np.testing.assert_array_equal(iv.estimate, [1.0, 4.0])
+    assert iv.low.shape == (2,) and (iv.low <= iv.high).all()
+    # a statistic undefined on some resamples: those are counted and left out
+    iv = stats.bootstrap_ci(lambda v: np.nan if (v == 1.0).all() else v.mean(), np.array([1.0, 2.0]),
+                            n_boot=400)
+    assert 50 < iv.n_failed < 150          # P(both draws are the 1.0) = 1/4
+    assert iv.low >= 1.0 and iv.high <= 2.0
+
+
+def test_seeded_and_deterministic():
+    x = np.random.default_rng(0).uniform(size=100)   # continuous: quantiles not on a lattice
+    a = stats.bootstrap_ci("mean", x, seed=1)
+    b = stats.bootstrap_ci("mean", x, seed=1)
+    c = stats.bootstrap_ci("mean", x, seed=2)
+    assert a == b
+    assert (a.low, a.high) != (c.low, c.high)
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="length"):
+        stats.bootstrap_ci(lambda a, b: 0.0, [1, 2], [1, 2, 3])
+    with pytest.raises(ValueError, match="level"):
+        stats.bootstrap_ci("mean", [1, 0], level=95)
+    with pytest.raises(ValueError, match="groups"):
+        stats.bootstrap_ci("mean", [1, 0], groups=[1])
+
+
+# =================================================================== paired comparisons
+
+
+def test_paired_bootstrap_of_identical_models_is_exactly_zero():
+    x = _shuffled(70, 100)
+    iv = stats.paired_bootstrap("mean", x, x.copy())
+    assert (iv.estimate, iv.low, iv.high) == (0.0, 0.0, 0.0)
+    assert not stats.is_significant(iv)
+    conf = np.linspace(0.2, 1.0, 100)
+    iv = stats.paired_bootstrap(metrics.expected_calibration_error, (conf, x), (conf.copy(), x.copy()),
+                                n_boot=50)
+    assert (iv.estimate, iv.low, iv.high) == (0.0, 0.0, 0.0)
+
+
+def test_paired_interval_matches_the_normal_interval_of_differences():
+    """Model B = model A with 3% of its answers flipped: the paired interval is the interval
+    of the mean per-image difference d_i = a_i - b_i, far narrower than what the two
+    accuracies' own intervals suggest."""
+    rng = np.random.default_rng(6)
+    a = rng.uniform(size=5000) < 0.75
+    b = a.copy()
+    flip = rng.choice(5000, 150, replace=False)
+    b[flip[:120]] = False                  # 120 of A's rights wrong ...
+    b[flip[120:]] = True                   # ... and some wrongs right
+    iv = stats.paired_bootstrap("mean", a, b, n_boot=2000)
+    d = a.astype(float) - b.astype(float)
+    half = norm.ppf(0.975) * d.std(ddof=1) / np.sqrt(len(d))
+    assert iv.estimate == pytest.approx(d.mean())
+    assert iv.low == pytest.approx(d.mean() - half, abs=0.0015)
+    assert iv.high == pytest.approx(d.mean() + half, abs=0.0015)
+    unpaired = np.hypot(stats.bootstrap_ci("mean", a).half_width, stats.bootstrap_ci("mean", b).half_width)
+    assert iv.half_width < unpaired / 3
+
+
+def test_pairwise_ranking_says_which_orders_hold():
+    rng = np.random.default_rng(7)
+    a = rng.uniform(size=3000) < 0.8
+    b = a.copy()
+    b[np.flatnonzero(a)[:6]] = False       # 6 of A's rights wrong, 4 wrongs right: 0.07 points
+    b[np.flatnonzero(~a)[:4]] = True       # below A on 10 discordant images, not resolvable
+    c = rng.uniform(size=3000) < 0.6
+    table = stats.pairwise_ranking("mean", {"b": b, "c": c, "a": a}, n_boot=500)
+    got = {(r.better, r.worse): r.holds for r in table.itertuples()}
+    assert got == {("a", "b"): False, ("a", "c"): True, ("b", "c"): True}
+    assert (table["difference"] >= 0).all()
+    # lower is better (e.g. ECE, error ratios): the order flips
+    table = stats.pairwise_ranking("mean", {"a": a, "c": c}, higher_is_better=False, n_boot=200)
+    assert (table.loc[0, "better"], table.loc[0, "worse"]) == ("c", "a") and table.loc[0, "difference"] < 0
+
+
+# ============================================================================ McNemar
+
+
+def _table(both_right, a_only, b_only, both_wrong):
+    a = np.array([1] * both_right + [1] * a_only + [0] * b_only + [0] * both_wrong, dtype=bool)
+    b = np.array([1] * both_right + [0] * a_only + [1] * b_only + [0] * both_wrong, dtype=bool)
+    return a, b
+
+
+def test_mcnemar_hand_case_and_scipy():
+    a, b = _table(50, 8, 2, 40)
+    out = stats.mcnemar_exact(a, b)
+    np.testing.assert_array_equal(out["table"], [[50, 8], [2, 40]])
+    assert (out["b"], out["c"], out["n"]) == (8, 2, 100)
+    # 2 * P[Bin(10, 1/2) <= 2] = 2 * (1 + 10 + 45) / 1024
+    assert out["p_value"] == pytest.approx(112 / 1024, abs=1e-15)
+    assert out["p_value"] == pytest.approx(binomtest(2, 10, 0.5).pvalue, rel=1e-12)
+    rng = np.random.default_rng(8)
+    for _ in range(20):
+        x, y = rng.uniform(size=(2, 300)) < rng.uniform(0.3, 0.9, size=(2, 1))
+        got = stats.mcnemar_exact(x, y)
+        ref = binomtest(got["b"], got["b"] + got["c"], 0.5).pvalue if got["b"] + got["c"] else 1.0
+        assert got["p_value"] == pytest.approx(ref, rel=1e-10)
+    assert stats.mcnemar_exact(*_table(5, 0, 0, 5))["p_value"] == 1.0
+    assert stats.mcnemar_exact(*_table(5, 3, 3, 5))["p_value"] == 1.0
+
+
+# ================================================================= error consistency
+
+
+def test_error_consistency_hand_case_and_sklearn():
+    from sklearn.metrics import cohen_kappa_score
+
+    a, b = _table(50, 10, 5, 35)
+    out = stats.error_consistency(a, b)
+    # p_a = .6, p_b = .55; c_obs = .85; c_exp = .6 * .55 + .4 * .45 = .51
+    assert (out["p_a"], out["p_b"]) == pytest.approx((0.6, 0.55))
+    assert out["c_obs"] == pytest.approx(0.85) and out["c_exp"] == pytest.approx(0.51)
+    assert out["kappa"] == pytest.approx((0.85 - 0.51) / (1 - 0.51))
+    assert out["kappa"] == pytest.approx(cohen_kappa_score(a, b))
+    rng = np.random.default_rng(9)
+    for _ in range(10):
+        x, y = rng.uniform(size=(2, 400)) < rng.uniform(0.2, 0.9, size=(2, 1))
+        y[:100] = x[:100]                       # some shared errors
+        assert stats.error_consistency(x, y)["kappa"] == pytest.approx(cohen_kappa_score(x, y), abs=1e-12)
+
+
+def test_error_consistency_edge_cases_follow_model_vs_human():
+    same = np.array([True, False, True, True])
+    assert stats.error_consistency(same, same)["kappa"] == 1.0
+    all_right = np.ones(5, dtype=bool)
+    assert stats.error_consistency(all_right, all_right)["kappa"] == 1.0   # 0/0 by the formula
+    assert stats.error_consistency(same, ~same)["kappa"] == pytest.approx(
+        (0.0 - (0.75 * 0.25 * 2)) / (1 - 0.375))
+    with pytest.raises(ValueError, match="same images"):
+        stats.error_consistency(same, same[:3])
+
+
+def test_error_consistency_interval_equals_the_generic_bootstrap():
+    rng = np.random.default_rng(10)
+    a = rng.uniform(size=1280) < 0.7
+    b = np.where(rng.uniform(size=1280) < 0.5, a, rng.uniform(size=1280) < 0.6)
+    iv = stats.error_consistency_ci(a, b, n_boot=300, seed=3)
+    generic = stats.bootstrap_ci(lambda x, y: stats.error_consistency(x, y)["kappa"], a, b,
+                                 n_boot=300, seed=3)
+    assert iv.estimate == pytest.approx(stats.error_consistency(a, b)["kappa"])
+    assert (iv.low, iv.high) == pytest.approx((generic.low, generic.high), abs=1e-12)
+    assert -1 <= iv.low < iv.estimate < iv.high <= 1
