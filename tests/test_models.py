@@ -16,6 +16,9 @@ from torchvision import transforms as T
 from torchvision.transforms import InterpolationMode
 
 from beyond_inet_lib import models as M
+from beyond_inet_lib.models import preprocess as P
+from beyond_inet_lib.models import weights as W
+from beyond_inet_lib.models import zeroshot as Z
 from beyond_inet_lib.models import (
     LoadedModel, WeightsNotFound, get_model, list_models, pool_tap_output, validate_model_key,
 )
@@ -56,7 +59,7 @@ def _fake_head_cache(spec, cache_dir: Path, dim: int) -> torch.Tensor:
     """Put a (dim, 1000) head where ``load`` looks for the cached zero-shot head, so that the
     tests of the image side do not pay for encoding 80,000 prompts."""
     head = F.normalize(torch.randn(dim, 1000, generator=torch.Generator().manual_seed(1)), dim=0)
-    path = M._zeroshot_cache_path(spec, cache_dir)
+    path = Z.zeroshot_cache_path(spec, cache_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(head, path)
     return head
@@ -100,11 +103,11 @@ def test_library_views_match_the_libraries_own_transforms(sample_images):
 
     refs = {
         "vit_sup": create_transform(**resolve_data_config(
-            pretrained_cfg=M._timm_pretrained_cfg("deit3_base_patch16_224.fb_in22k_ft_in1k"))),
+            pretrained_cfg=P.timm_pretrained_cfg("deit3_base_patch16_224.fb_in22k_ft_in1k"))),
         "convnext_sup": create_transform(**resolve_data_config(
-            pretrained_cfg=M._timm_pretrained_cfg("convnext_base.fb_in22k_ft_in1k"))),
+            pretrained_cfg=P.timm_pretrained_cfg("convnext_base.fb_in22k_ft_in1k"))),
         "efficientnet_lite1": create_transform(**resolve_data_config(
-            pretrained_cfg=M._timm_pretrained_cfg("tf_efficientnet_lite1"))),
+            pretrained_cfg=P.timm_pretrained_cfg("tf_efficientnet_lite1"))),
         "vit_clip": open_clip.image_transform(224, is_train=False, mean=CLIP_MEAN, std=CLIP_STD),
     }
     for key, ref in refs.items():
@@ -207,7 +210,7 @@ def test_pretrained_timm_weights_load_from_local_hub_cache(empty_caches):
     from safetensors.torch import save_file
 
     name = "test_vit.r160_in1k"  # timm's own tiny test model, with a pretrained tag
-    ref = M._seeded(lambda: timm.create_model(name, pretrained=False), seed=5)
+    ref = W.seeded(lambda: timm.create_model(name, pretrained=False), seed=5)
     snap = (empty_caches / "hf" / "hub" / f"models--timm--{name}" / "snapshots" / ("a" * 40))
     snap.mkdir(parents=True)
     save_file({k: v.contiguous() for k, v in ref.state_dict().items()}, str(snap / "model.safetensors"))
@@ -244,12 +247,12 @@ def test_efficientnet_lite0_real_weights_top1(data_root):
 def test_pairing_in_order_checks_shapes():
     src = {"a.weight": torch.zeros(2, 3), "a.num_batches_tracked": torch.tensor(0), "b": torch.zeros(4)}
     dst = {"x.weight": torch.ones(2, 3), "y": torch.ones(4), "x.num_batches_tracked": torch.tensor(1)}
-    out = M.pair_state_dict_in_order(src, dst, what="t")
+    out = W.pair_state_dict_in_order(src, dst, what="t")
     assert list(out) == ["x.weight", "y"] and torch.equal(out["y"], torch.zeros(4))
     with pytest.raises(RuntimeError, match="does not match"):
-        M.pair_state_dict_in_order(src, {"x.weight": torch.ones(3, 2), "y": torch.ones(4)}, what="t")
+        W.pair_state_dict_in_order(src, {"x.weight": torch.ones(3, 2), "y": torch.ones(4)}, what="t")
     with pytest.raises(RuntimeError, match="tensors"):
-        M.pair_state_dict_in_order(src, {"y": torch.ones(4)}, what="t")
+        W.pair_state_dict_in_order(src, {"y": torch.ones(4)}, what="t")
 
 
 # ------------------------------------------------------------------------ tiny models
@@ -352,9 +355,9 @@ def test_features_are_pre_logits():
 # --------------------------------------------------------------------- zero-shot head
 def test_zeroshot_head_equals_direct_computation():
     built = M.MODELS["tiny_clip_untrained"].make_spec().builder()
-    names, templates = M.imagenet_prompts()
+    names, templates = Z.imagenet_prompts()
     classes, tpl = names[:3], templates[:5]
-    head = M.build_zeroshot_head(built.clip, built.tokenizer, classnames=classes, templates=tpl)
+    head = Z.build_zeroshot_head(built.clip, built.tokenizer, classnames=classes, templates=tpl)
     assert head.shape == (64, 3)
     with torch.no_grad():
         for j, c in enumerate(classes):
@@ -372,16 +375,16 @@ def test_zeroshot_head_equals_direct_computation():
 
 def test_zeroshot_head_cache_file(tmp_path):
     built = M.MODELS["tiny_clip_untrained"].make_spec().builder()
-    names, templates = M.imagenet_prompts()
+    names, templates = Z.imagenet_prompts()
     path = tmp_path / "zeroshot" / "h.pt"
-    a = M.zeroshot_head(built.clip, built.tokenizer, names[:2], templates[:2], cache_path=path)
+    a = Z.zeroshot_head(built.clip, built.tokenizer, names[:2], templates[:2], cache_path=path)
     assert path.is_file() and not list(path.parent.glob("*.tmp"))
     assert torch.equal(torch.load(path, weights_only=True), a)
     torch.save(a * 2, path)  # a present cache is served as is, without re-encoding
-    assert torch.equal(M.zeroshot_head(None, None, cache_path=path), a * 2)
+    assert torch.equal(Z.zeroshot_head(None, None, cache_path=path), a * 2)
     spec = get_model("tiny_clip_untrained@336")
-    p = M._zeroshot_cache_path(spec, tmp_path)
-    h = M.prompts_hash(names, templates)
+    p = Z.zeroshot_cache_path(spec, tmp_path)
+    h = Z.prompts_hash(names, templates)
     assert p == tmp_path / "zeroshot" / f"tiny_clip_untrained-random-init-seed0-{h}.pt"
 
 
@@ -389,7 +392,7 @@ def test_zeroshot_head_cache_file(tmp_path):
 def test_file_key_loads_a_state_dict(tmp_path):
     import timm
 
-    net = M._seeded(lambda: timm.create_model("convnext_atto", pretrained=False), seed=3)
+    net = W.seeded(lambda: timm.create_model("convnext_atto", pretrained=False), seed=3)
     path = tmp_path / "w.pth"
     torch.save({"state_dict": net.state_dict()}, path)
     spec = get_model(f"file:{path}#timm:convnext_atto")
