@@ -388,6 +388,41 @@ def test_zeroshot_head_cache_file(tmp_path):
     assert p == tmp_path / "zeroshot" / f"tiny_clip_untrained-random-init-seed0-{h}.pt"
 
 
+def test_prompt_template_knob_is_test_only_and_never_reaches_a_normal_run(tmp_path, monkeypatch):
+    """BEYOND_INET_PROMPT_TEMPLATES=N: the first N templates, all 1,000 classes; the head
+    and the weights_id (the result cache's key) differ from a normal run's."""
+    monkeypatch.delenv("BEYOND_INET_PROMPT_TEMPLATES", raising=False)
+    names, templates = Z.imagenet_prompts()
+    assert (len(names), len(templates)) == (1000, 80)
+    normal_path = Z.zeroshot_cache_path(get_model("tiny_clip_untrained"), tmp_path)
+
+    monkeypatch.setenv("BEYOND_INET_PROMPT_TEMPLATES", "2")
+    short_names, short_templates = Z.imagenet_prompts()
+    assert short_names == names and [t("x") for t in short_templates] == [t("x") for t in templates[:2]]
+    spec = get_model("tiny_clip_untrained@112")
+    assert spec.weights_id == "random-init-seed0+templates2"
+    assert get_model("tiny_vit_untrained").weights_id == "random-init-seed0"   # not a CLIP model
+    model = spec.load(cache_dir=tmp_path)
+    short_path = Z.zeroshot_cache_path(spec, tmp_path)
+    assert short_path.is_file() and short_path != normal_path
+    built = spec.builder()
+    want = Z.build_zeroshot_head(built.clip, built.tokenizer, classnames=names[:3], templates=templates[:2])
+    assert model.zeroshot_head.shape == (64, 1000)
+    assert torch.allclose(model.zeroshot_head[:, :3], want, atol=1e-5)
+
+    monkeypatch.delenv("BEYOND_INET_PROMPT_TEMPLATES")
+    normal = get_model("tiny_clip_untrained@112")
+    assert normal.weights_id == "random-init-seed0"
+    assert Z.zeroshot_cache_path(normal, tmp_path) == normal_path and not normal_path.exists()
+    monkeypatch.setenv("BEYOND_INET_PROMPT_TEMPLATES", "80")          # all of them: the paper's set
+    assert get_model("tiny_clip_untrained").weights_id == "random-init-seed0"
+    assert Z.zeroshot_cache_path(get_model("tiny_clip_untrained"), tmp_path) == normal_path
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv("BEYOND_INET_PROMPT_TEMPLATES", bad)
+        with pytest.raises(ValueError, match="BEYOND_INET_PROMPT_TEMPLATES"):
+            get_model("tiny_clip_untrained")
+
+
 # ----------------------------------------------------------------------------- files
 def test_file_key_loads_a_state_dict(tmp_path):
     import timm

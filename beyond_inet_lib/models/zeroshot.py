@@ -9,12 +9,19 @@ exp(model.logit_scale) (``'model'``).
 The head is built once per model (80,000 prompts through the text tower: seconds on a GPU,
 many minutes on a CPU for a full-size model) and cached under ``<cache_dir>/zeroshot/``,
 keyed by the model, its weights and a hash of the prompts.
+
+TEST ONLY: ``BEYOND_INET_PROMPT_TEMPLATES=N`` keeps the first N of the 80 templates (the
+1,000 classes always stay), so that CI can build the heads of full-size CLIP models on a
+2-core CPU. Such a head is not the paper's: its cache file has another name (the prompt
+hash) and the model's ``weights_id`` gains ``+templatesN`` (``prompt_variant``), so
+neither the head nor results computed with it are ever served to a normal run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -26,14 +33,40 @@ from ..paths import progress_enabled
 
 PAPER_LOGIT_SCALE = 100.0
 CLIP_LOGIT_SCALES = ("paper", "model")
+PROMPT_TEMPLATES_ENV = "BEYOND_INET_PROMPT_TEMPLATES"
+
+
+def prompt_template_limit() -> int | None:
+    """TEST ONLY: N from ``BEYOND_INET_PROMPT_TEMPLATES`` (keep the first N templates), or
+    None (unset: all 80)."""
+    raw = os.environ.get(PROMPT_TEMPLATES_ENV, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{PROMPT_TEMPLATES_ENV}={raw!r}: expected a whole number >= 1 (a test-only "
+                         f"knob: the first N prompt templates); unset it for the paper's 80")
+    return int(raw)
 
 
 def imagenet_prompts():
     """(classnames, templates): open_clip's 1,000 IMAGENET_CLASSNAMES and the 80
-    OPENAI_IMAGENET_TEMPLATES."""
+    OPENAI_IMAGENET_TEMPLATES (the first N of them under the test-only
+    ``BEYOND_INET_PROMPT_TEMPLATES=N``)."""
     from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES, OPENAI_IMAGENET_TEMPLATES
 
-    return list(IMAGENET_CLASSNAMES), list(OPENAI_IMAGENET_TEMPLATES)
+    limit = prompt_template_limit()
+    return list(IMAGENET_CLASSNAMES), list(OPENAI_IMAGENET_TEMPLATES)[:limit]
+
+
+def prompt_variant() -> str:
+    """'' for the paper's prompt set; '+templatesN' when the test-only knob shortens it
+    (appended to a CLIP model's weights_id, so the result cache keeps such runs apart)."""
+    limit = prompt_template_limit()
+    if limit is None:
+        return ""
+    from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
+
+    return "" if limit >= len(OPENAI_IMAGENET_TEMPLATES) else f"+templates{limit}"
 
 
 def _template_text(t) -> str:
