@@ -187,21 +187,25 @@ def test_resolution_suffix_and_at_resolution_compose():
 
 
 # ----------------------------------------------------------------------- offline failure
-@pytest.mark.parametrize("key,names", [
-    ("vit_sup", ["deit3_base_patch16_224.fb_in22k_ft_in1k", "timm.create_model"]),
-    ("convnext_clip", ["convnext_base", "laion400m_s13b_b51k", "open_clip.create_model"]),
-    ("timm:resnet18.a1_in1k", ["resnet18.a1_in1k", "pretrained=True"]),
+@pytest.mark.parametrize("key,repo", [
+    ("vit_sup", "timm/deit3_base_patch16_224.fb_in22k_ft_in1k"),
+    ("convnext_clip", "laion/CLIP-convnext_base-laion400M-s13B-b51K"),
+    ("timm:resnet18.a1_in1k", "timm/resnet18.a1_in1k"),
 ])
-def test_missing_pretrained_weights_fail_fast(key, names, empty_caches):
+def test_missing_pretrained_weights_fail_fast_offline(key, repo, empty_caches, monkeypatch):
+    """HF_HUB_OFFLINE=1 and nothing cached: at once, saying what to run and what to copy
+    (downloads and unreachable hubs: test_model_weights.py)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     spec = get_model(key)
     t0 = time.monotonic()
     with pytest.raises(WeightsNotFound) as err:
         spec.load()
     assert time.monotonic() - t0 < 10
     assert isinstance(err.value, RuntimeError)
-    for n in names:
-        assert n in str(err.value)
-    assert "huggingface" in str(err.value)
+    msg = str(err.value)
+    for part in (repo, f"beyond-inet models get {key}", "models--" + repo.replace("/", "--"),
+                 str(empty_caches / "hf" / "hub"), "HF_HUB_OFFLINE=1"):
+        assert part in msg, part
 
 
 def test_pretrained_timm_weights_load_from_local_hub_cache(empty_caches):

