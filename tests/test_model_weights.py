@@ -146,7 +146,11 @@ def test_open_clip_key_downloads_and_loads_the_served_weights(served, online, tm
     assert torch.equal(model.zeroshot_head, head)
     assert [r[2] for r in served.requests if r[1] == "HEAD" and "/resolve/" in r[2]][0] == \
         "/timm/resnet50_clip.yfcc15m/resolve/main/open_clip_model.safetensors"
+    # the yfcc15m weights were trained with QuickGELU: the model must use it too
+    from open_clip.transformer import QuickGELU
+
     built = get_model(CLIP_RN50).builder()
+    assert isinstance(built.clip.transformer.resblocks[0].mlp.gelu, QuickGELU)
     clip_state = built.clip.state_dict()
     assert all(torch.equal(clip_state[k], v) for k, v in want.items())
 

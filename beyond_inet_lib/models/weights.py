@@ -239,8 +239,12 @@ def load_open_clip_pretrained(arch: str, tag: str, key: str | None = None) -> Bu
     import open_clip
 
     path = open_clip_weights(arch, tag, key)
+    # weights trained with QuickGELU (OpenAI's, LAION-400M ViT-B-32, ...) need it in the
+    # model too; open_clip only warns when the architecture's config says otherwise
+    quick_gelu = bool(open_clip.get_pretrained_cfg(arch, tag).get("quick_gelu", False))
     with hub_offline():
-        model = open_clip.create_model(arch, pretrained=path, pretrained_text=False)
+        model = open_clip.create_model(arch, pretrained=path, pretrained_text=False,
+                                       force_quick_gelu=quick_gelu)
     return _open_clip_built(model, arch)
 
 
