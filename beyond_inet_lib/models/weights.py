@@ -384,7 +384,8 @@ def fetch_weights(spec) -> Fetched:
     else:
         return Fetched(spec.key, "none", note="seeded random init: nothing to copy")
     folder = repo_folder(files.repo_id) if files else None
-    if folder is not None and folder in path.parents:
+    # huggingface_hub returns paths under the resolved cache folder
+    if folder is not None and folder.resolve() in path.parent.resolve().parents:
         return Fetched(spec.key, "hub", path=path, repo_id=files.repo_id, folder=folder)
     return Fetched(spec.key, "url", path=path, folder=path.parent)
 
