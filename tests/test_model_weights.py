@@ -334,8 +334,11 @@ def test_paper_four_random_weights_load_offline_through_the_real_code(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "BEYOND_INET_"))}
     env.update(HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(hub), BEYOND_INET_PROMPT_TEMPLATES="1",
                BEYOND_INET_PROGRESS="0", HOME=str(tmp_path / "home"), PYTHONPATH=str(PROJECT))
-    proc = subprocess.run([sys.executable, "-c", _PAPER_CHILD, str(tmp_path / "cache"), *keys],
-                          cwd=PROJECT, env=env, capture_output=True, text=True, timeout=900)
+    try:
+        proc = subprocess.run([sys.executable, "-c", _PAPER_CHILD, str(tmp_path / "cache"), *keys],
+                              cwd=PROJECT, env=env, capture_output=True, text=True, timeout=900)
+    finally:
+        shutil.rmtree(hub, ignore_errors=True)  # 1.9 GB: not worth keeping among pytest's last runs
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     assert proc.returncode == 0 and line, proc.stderr[-3000:]
     out = json.loads(line[0][len("RESULT "):])
