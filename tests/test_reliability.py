@@ -162,24 +162,37 @@ _GUARDED_CHILD = textwrap.dedent("""
 """)
 
 
-def test_no_network_weights_fail_at_once_without_connecting(tmp_path):
+@pytest.mark.parametrize("hf_offline", [True, False])
+def test_no_network_weights_fail_at_once_without_connecting(tmp_path, hf_offline):
+    """HF_HUB_OFFLINE=1: not one connection is tried for weights. Without it: one, the hub
+    probe, refused here; either way WeightsNotFound in seconds saying what to run."""
     home = tmp_path / "home"          # empty caches: the weights cannot be found locally
     home.mkdir()
     env = {**os.environ, "HOME": str(home), "HF_HOME": str(home / "hf"), "TORCH_HOME": str(home / "torch"),
            "XDG_CACHE_HOME": str(home / "cache"), "PYTHONPATH": str(PROJECT)}
-    env.pop("HF_HUB_CACHE", None)
+    for name in ("HF_HUB_CACHE", "HF_ENDPOINT", "HF_HUB_OFFLINE", "HTTPS_PROXY", "https_proxy",
+                 "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        env.pop(name, None)
+    if hf_offline:
+        env["HF_HUB_OFFLINE"] = "1"
     proc = subprocess.run([sys.executable, "-c", _GUARDED_CHILD, str(tmp_path / "data")], cwd=PROJECT,
                           env=env, capture_output=True, text=True, timeout=120)
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     assert proc.returncode == 0 and line, proc.stderr[-3000:]
     out = json.loads(line[0][len("RESULT "):])
-    for key, timm_or_clip in (("vit_sup", "timm.create_model('deit3_base_patch16_224.fb_in22k_ft_in1k', pretrained=True)"),
-                              ("vit_clip", "open_clip.create_model('ViT-B-16', pretrained='laion400m_e31')")):
+    for key, repo in (("vit_sup", "models--timm--deit3_base_patch16_224.fb_in22k_ft_in1k"),
+                      ("vit_clip", "models--timm--vit_base_patch16_clip_224.laion400m_e31")):
         r = out[key]
         assert r["error"] == "WeightsNotFound", r
         assert r["seconds"] < 10
-        assert r["attempts"] == []                       # not even one connection was tried
-        assert "On a connected machine run:" in r["message"] and timm_or_clip in r["message"]
+        if hf_offline:
+            assert r["attempts"] == []                   # not even one connection was tried
+            assert "HF_HUB_OFFLINE=1" in r["message"]
+        else:
+            assert len(r["attempts"]) == 1 and "huggingface.co" in r["attempts"][0], r["attempts"]
+            assert "https://huggingface.co did not answer" in r["message"]
+        assert f"On a connected machine run:\n  beyond-inet models get {key}" in r["message"]
+        assert repo in r["message"]
     d = out["download"]
     assert d["error"] == "DownloadError" and d["seconds"] < 10
     assert d["attempts"] == ["('203.0.113.7', 8080)"]   # exactly one try, refused by the guard

@@ -1,0 +1,84 @@
+"""Preprocessing recipes: the paper's (PROTOCOLS.md) and the libraries' own.
+
+A ``Preprocess`` is resolution-free; ``.view(R)`` makes the ``View`` for R x R input. The
+paper's two recipes are constants; timm's and open_clip's come from their pretrained
+configs (no weights are read), as do the models' native resolutions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..views import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, View
+
+_INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """Resolution-free preprocessing recipe: at resolution R the view is
+    Resize(floor(R / crop_pct), interpolation) -> CenterCrop(R) -> Normalize(mean, std)
+    (timm's eval transform; crop_pct = 224/256 gives the paper's supervised
+    Resize(int(R * 256/224)), crop_pct = 1 the CLIP Resize(R))."""
+
+    crop_pct: float
+    interpolation: str
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    def view(self, resolution: int) -> View:
+        return View(resize=int(math.floor(resolution / self.crop_pct)), crop=int(resolution),
+                    interpolation=self.interpolation, mean=tuple(self.mean), std=tuple(self.std))
+
+
+SUPERVISED_PAPER = Preprocess(224 / 256, "bilinear", IMAGENET_MEAN, IMAGENET_STD)
+CLIP_PAPER = Preprocess(1.0, "bicubic", CLIP_MEAN, CLIP_STD)
+
+
+def _interpolation(name: str) -> str:
+    return name if name in _INTERPOLATIONS else "bicubic"
+
+
+def timm_pretrained_cfg(name: str) -> dict:
+    """timm's pretrained config of ``name[.tag]`` as a dict ({} when timm has none)."""
+    from timm.models import get_pretrained_cfg
+
+    try:
+        cfg = get_pretrained_cfg(name)
+    except RuntimeError:
+        cfg = None
+    return cfg.to_dict() if cfg is not None else {}
+
+
+def timm_preprocess(name: str) -> Preprocess:
+    """timm's own eval preprocessing (``resolve_data_config``) for a model name[.tag].
+    A crop mode other than 'center' (squash / border) is approximated by a centre crop."""
+    from timm.data import resolve_data_config
+
+    cfg = resolve_data_config(pretrained_cfg=timm_pretrained_cfg(name))
+    return Preprocess(float(cfg["crop_pct"]), _interpolation(cfg["interpolation"]),
+                      tuple(cfg["mean"]), tuple(cfg["std"]))
+
+
+def timm_native_resolution(name: str) -> int:
+    size = timm_pretrained_cfg(name).get("input_size") or (3, 224, 224)
+    return int(size[-1])
+
+
+def open_clip_preprocess(arch: str, tag: str | None) -> Preprocess:
+    """open_clip's val transform: Resize(image_size, interp) -> CenterCrop(image_size); mean
+    and std from the pretrained tag (OpenAI's by default). 'squash' resize modes are
+    approximated by a centre crop."""
+    import open_clip
+
+    cfg = open_clip.get_pretrained_cfg(arch, tag) if tag else {}
+    return Preprocess(1.0, _interpolation(cfg.get("interpolation", "bicubic")),
+                      tuple(cfg.get("mean", CLIP_MEAN)), tuple(cfg.get("std", CLIP_STD)))
+
+
+def open_clip_native_resolution(arch: str) -> int:
+    import open_clip
+
+    size = (open_clip.get_model_config(arch) or {}).get("vision_cfg", {}).get("image_size", 224)
+    return int(size[-1] if isinstance(size, (tuple, list)) else size)
