@@ -47,7 +47,7 @@ def _cmd_data_check(a):
 
 def _cmd_data_get(a):
     from .config import resolve_data_root
-    from .downloads import get_dataset
+    from .data.downloads import get_dataset
 
     root = Path(a.root) if a.root else resolve_data_root(None) or Path("data")
     path = get_dataset(a.name, root, force=a.force)

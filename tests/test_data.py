@@ -36,7 +36,7 @@ def img(path: Path, color=(200, 30, 30)) -> Path:
 
 
 def timm_list(name: str) -> list[str]:
-    return D._timm_info_file(name).read_text().split()
+    return D.timm_info_file(name).read_text().split()
 
 
 # ------------------------------------------------------------------- A, R: WNID mapping

@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 from beyond_inet_lib import data as D
-from beyond_inet_lib import downloads as DL
+from beyond_inet_lib.data import downloads as DL
 
 
 # ------------------------------------------------------------------------- the server

@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from beyond_inet_lib import standins as S
+from beyond_inet_lib.data import standins as S
+from beyond_inet_lib.data.standins import build
+from beyond_inet_lib.data.standins import digits as digits_mod
+from beyond_inet_lib.data.standins import factors as factors_mod
+from beyond_inet_lib.data.standins import imagenet_c as imagenet_c_mod
+from beyond_inet_lib.data.standins import synthetic as synthetic_mod
 from beyond_inet_lib.data import DatasetIndex, load_dataset
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +40,7 @@ def pixels(path) -> np.ndarray:
 
 
 def base_pixels(samples, rel) -> np.ndarray:
-    return np.asarray(S.load_base_image(samples.root / rel), dtype=np.float64)
+    return np.asarray(build.load_base_image(samples.root / rel), dtype=np.float64)
 
 
 def assert_labels_follow_sources(index: DatasetIndex, samples: DatasetIndex):
@@ -61,32 +66,32 @@ def test_resize_center_crop_matches_torchvision():
     rng = np.random.default_rng(0)
     img = Image.fromarray(rng.integers(0, 256, (300, 410, 3), dtype=np.uint8))
     ref = T.Compose([T.Resize(256), T.CenterCrop(224)])(img)
-    ours = S.resize_center_crop(img)
+    ours = build.resize_center_crop(img)
     assert ours.size == (224, 224)
     assert np.array_equal(np.asarray(ours), np.asarray(ref))
 
 
 # ---------------------------------------------------------------------- ImageNet-C
 def test_glass_blur_fast_equals_the_package_loop():
-    ic = S.imagecorruptions_module()
+    ic = imagenet_c_mod.imagecorruptions_module()
     img = np.random.default_rng(1).integers(0, 256, (40, 44, 3), dtype=np.uint8)
     for severity in range(1, 6):
         np.random.seed(severity)
         reference = ic.glass_blur(Image.fromarray(img), severity)  # the original per-pixel loop
         np.random.seed(severity)
-        fast = S.glass_blur_fast(Image.fromarray(img), severity)
+        fast = imagenet_c_mod.glass_blur_fast(Image.fromarray(img), severity)
         assert np.array_equal(reference, fast), f"severity {severity}"
 
 
 def test_glass_shuffle_hand_case():
     # 5 x 6 image, max_delta 2: the loop visits (3, 4) then (3, 3); draws are (dx, dy) in [-2, 1]
     x = np.arange(30).reshape(5, 6, 1)
-    out = S.glass_shuffle(x, 2, np.array([[-1, 0], [0, -1]]))
+    out = imagenet_c_mod.glass_shuffle(x, 2, np.array([[-1, 0], [0, -1]]))
     assert out[3, 4, 0] == 21 and out[3, 3, 0] == 15  # copies of unvisited neighbours
     assert (np.delete(out.ravel(), [22, 21]) == np.delete(x.ravel(), [22, 21])).all()
     # chain: (3,4) <- (3,5)=23, then (3,3) <- (3,4), already 23. A true swap would give
     # (3,4)=21, (3,5)=22; the original code's tuple "swap" of views copies instead.
-    out = S.glass_shuffle(x, 2, np.array([[1, 0], [1, 0]]))
+    out = imagenet_c_mod.glass_shuffle(x, 2, np.array([[1, 0], [1, 0]]))
     assert (out[3, 3, 0], out[3, 4, 0], out[3, 5, 0]) == (23, 23, 23)
 
 
@@ -126,7 +131,7 @@ def test_imagenet_c_deterministic_and_reused(imagenet_c, samples, tmp_path, monk
     assert file_hashes(again) == file_hashes(imagenet_c)
 
     writes = []
-    monkeypatch.setattr(S, "save_jpeg", lambda *a, **k: writes.append(a))
+    monkeypatch.setattr(imagenet_c_mod, "save_jpeg", lambda *a, **k: writes.append(a))
     reused = S.imagenet_c_standin(samples, tmp_path, n_images=2, corruptions=["gaussian_noise", "glass_blur", "fog"],
                                   severities=(1, 3, 5), progress=False)
     assert writes == [] and reused.root == again.root
@@ -195,20 +200,20 @@ def test_smaller_larger_partial(factors, samples):
 
 def test_color_rotates_hue():
     img = Image.new("RGB", (8, 8), (220, 30, 30))  # red
-    r, g, b = np.asarray(S.make_color(img), dtype=float)[0, 0]
+    r, g, b = np.asarray(factors_mod.make_color(img), dtype=float)[0, 0]
     assert r < 60 and g > 180 and b > 180  # cyan
 
 
 def test_object_blocking_covers_the_centre(samples):
     img = Image.new("RGB", (224, 224), (10, 200, 10))
     for seed in range(5):
-        out = np.asarray(S.make_object_blocking(img, np.random.default_rng(seed)))
+        out = np.asarray(factors_mod.make_object_blocking(img, np.random.default_rng(seed)))
         assert (out[112, 112] == 128).all()
         assert abs((out[..., 0] == 128).mean() - 0.3) < 0.01
 
 
 def test_interrupted_build_leaves_nothing_reusable(samples, tmp_path, monkeypatch):
-    real_save = S.save_png
+    real_save = factors_mod.save_png
     calls = []
 
     def failing_save(img, path):
@@ -217,12 +222,12 @@ def test_interrupted_build_leaves_nothing_reusable(samples, tmp_path, monkeypatc
             raise KeyboardInterrupt("simulated interruption")
         real_save(img, path)
 
-    monkeypatch.setattr(S, "save_png", failing_save)
+    monkeypatch.setattr(factors_mod, "save_png", failing_save)
     with pytest.raises(KeyboardInterrupt):
         S.factor_standin(samples, tmp_path, n_images=2, progress=False)
     assert list((tmp_path / "standins").iterdir()) == []  # no final folder, no temp leftover
 
-    monkeypatch.setattr(S, "save_png", real_save)
+    monkeypatch.setattr(factors_mod, "save_png", real_save)
     built = S.factor_standin(samples, tmp_path, n_images=2, progress=False)
     assert S.is_complete(built.root) and all(p.is_file() for p in built.paths)
     assert [p.name for p in (tmp_path / "standins").iterdir()] == [built.root.name]
@@ -285,7 +290,7 @@ def test_worlds_keep_the_centre_and_change_the_background(synthetic, samples):
 def test_perspective_coefficients_map_corners():
     dst = [(10, 20), (200, 15), (224, 224), (0, 210)]
     src = [(0, 0), (224, 0), (224, 224), (0, 224)]
-    a, b, c, d, e, f, g, h = S.perspective_coefficients(dst, src)
+    a, b, c, d, e, f, g, h = synthetic_mod.perspective_coefficients(dst, src)
     for (X, Y), (x, y) in zip(dst, src):
         den = g * X + h * Y + 1
         assert abs((a * X + b * Y + c) / den - x) < 1e-9 and abs((d * X + e * Y + f) / den - y) < 1e-9
@@ -324,8 +329,8 @@ def test_digit_images_are_the_sklearn_pixels(digits):
 def test_digits_split_is_seeded():
     labels = np.repeat(np.arange(10), 20)
     labels = np.concatenate([labels] * 6)[:1100]
-    a, b = S.digits_split(labels, 0), S.digits_split(labels, 0)
-    assert (a == b).all() and not (a == S.digits_split(labels, 1)).all()
+    a, b = digits_mod.digits_split(labels, 0), digits_mod.digits_split(labels, 0)
+    assert (a == b).all() and not (a == digits_mod.digits_split(labels, 1)).all()
 
 
 def test_threaded_renderers_are_deterministic(synthetic, samples, tmp_path):

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .errors import ChecksumMismatch, DownloadError, ManualDownloadRequired
+from ..errors import ChecksumMismatch, DownloadError, ManualDownloadRequired
 
 MIRROR_ENV = "BEYOND_INET_MIRROR"
 TIMEOUT_ENV = "BEYOND_INET_TIMEOUT"
@@ -186,7 +186,7 @@ def plan_name_for(name: str) -> str:
 def downloadable_names() -> list[str]:
     """Every name ``get_dataset`` accepts: the registered datasets plus ``vtab`` (all 19
     VTAB-1k tasks at once)."""
-    from .data import DATASETS
+    from .registry import DATASETS
 
     return sorted(set(DATASETS) | {"vtab"})
 
