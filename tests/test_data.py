@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
 from beyond_inet_lib import data as D
+from beyond_inet_lib import metrics
 from beyond_inet_lib.config import validate_profile
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -271,7 +273,7 @@ def test_vtab_folder_layout_int_labels(tmp_path):
             img(base / split / str(k) / f"{split}_{k}.png")
     ds = D.load_dataset("vtab-dtd", tmp_path)
     t = ds.table
-    assert t.groupby("split").size().to_dict() == {"test": 2, "train800": 3, "val200": 1}
+    assert t.groupby("split").size().to_dict() == {"test": 2, "train": 3, "val": 1}
     for p, lab in zip(t["path"], t["label"]):
         assert Path(p).parent.name == str(lab)       # 10 stays 10 (not its sorted position)
     assert ds.meta["label_space"] == "vtab:dtd" and ds.meta["group"] == "natural"
@@ -284,8 +286,8 @@ def test_vtab_list_files_short_names_and_class_names(tmp_path):
     (base / "val200.txt").write_text("images/b.jpg 41\n")
     (base / "test.txt").write_text("images/c.jpg 99\n")
     ds = D.load_dataset("vtab-cifar100", tmp_path)
-    assert ds.table[["split", "label"]].values.tolist() == [["train800", 3], ["train800", 41],
-                                                             ["val200", 41], ["test", 99]]
+    assert ds.table[["split", "label"]].values.tolist() == [["train", 3], ["train", 41],
+                                                             ["val", 41], ["test", 99]]
     assert (tmp_path / ds.table["path"][0]).is_file()
     # class-name folders: one sorted mapping across splits (test lacks 'ant', zebra stays 1)
     eu = tmp_path / "vtab/eurosat"
@@ -296,6 +298,41 @@ def test_vtab_list_files_short_names_and_class_names(tmp_path):
         "vtab/eurosat/train800/ant/0.png": 0, "vtab/eurosat/train800/zebra/1.png": 1,
         "vtab/eurosat/val200/ant/2.png": 0, "vtab/eurosat/test/zebra/3.png": 1}
     assert e.meta["class_names"] == ["ant", "zebra"]
+
+
+def vtab1k_task(base: Path, labels: dict[str, list[int]]) -> None:
+    """A task folder as vtab-1k.zip unpacks (written by NOAH's data/vtab-source/get_vtab1k.py):
+    images/<split>/<nnnnnn>.jpg and <split>.txt with '<image path> <label>' lines, for
+    train800, val200, test and their union train800val200 (its own copies of the images)."""
+    for split, labs in labels.items():
+        lines = []
+        for i, lab in enumerate(labs):
+            rel = f"images/{split}/{i:06d}.jpg"
+            img(base / rel, color=(40 * lab, 30, 30))
+            lines.append(f"{rel} {lab}")
+        (base / f"{split}.txt").write_text("\n".join(lines) + "\n")
+
+
+def test_real_vtab1k_layout_gives_train_val_test_like_the_transfer_notebook_selects(tmp_path):
+    """notebooks/transfer.py selects split == 'train' / 'val' / 'test' (and caps each by
+    name): on the real vtab-1k layout those must be the 800 / 200 / test images."""
+    labels = {"train800": [0, 1, 2, 0, 1, 2], "val200": [0, 1, 2], "test": [2, 1, 0, 0]}
+    labels["train800val200"] = labels["train800"] + labels["val200"]
+    vtab1k_task(tmp_path / "vtab-1k/dmlab", labels)
+    ds = D.load_dataset("vtab-dmlab", tmp_path)
+    caps = {"train": 4, "val": 1, "test": 4}                     # the notebook's max_train caps
+    keep = ds.table.groupby("split").cumcount() < ds.table["split"].map(caps)
+    split = ds.subset(keep.to_numpy()).table["split"].to_numpy()
+    assert [(split == s).sum() for s in ("train", "val", "test")] == [4, 1, 4]
+    split, y = ds.table["split"].to_numpy(), ds.labels
+    tr, va, te = split == "train", split == "val", split == "test"
+    assert [tr.sum(), va.sum(), te.sum()] == [6, 3, 4]            # the union listing is not read twice
+    assert y[tr].tolist() == labels["train800"] and y[te].tolist() == labels["test"]
+    assert all(Path(p).parts[-2] == {"train": "train800", "val": "val200", "test": "test"}[s]
+               for p, s in zip(ds.table["path"], split))           # on-disk names stay as they are
+    x = np.eye(3)[y]                                              # separable features: a probe scores 1.0
+    out = metrics.linear_probe(x[tr], y[tr], x[va], y[va], x[te], y[te], c_grid=[1.0], backend="sklearn")
+    assert out["test_accuracy"] == 1.0 and (out["n_train"], out["n_test"]) == (6, 4)
 
 
 def test_vtab_missing_split_is_named(tmp_path):

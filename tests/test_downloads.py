@@ -309,7 +309,7 @@ def test_vtab_zip_placed_in_root(tmp_path):
     (tmp_path / "vtab-1k.zip").write_bytes(make_zip(members))
     assert DL.get_dataset("vtab-dtd", tmp_path, progress=False) == tmp_path / "vtab"
     ds = D.load_dataset("vtab-dtd", tmp_path)
-    assert ds.table[["split", "label"]].values.tolist() == [["train800", 0], ["val200", 46], ["test", 46]]
+    assert ds.table[["split", "label"]].values.tolist() == [["train", 0], ["val", 46], ["test", 46]]
 
 
 def test_imagenet_hard_parquet_conversion(tmp_path):

@@ -1,6 +1,9 @@
 """VTAB-1k: 19 transfer tasks, 800 train + 200 val images each and the full test split.
 
-Labels are in each TASK's own class space (``meta['label_space']``), not ImageNet's.
+Labels are in each TASK's own class space (``meta['label_space']``), not ImageNet's. The
+``split`` column says ``train`` / ``val`` / ``test`` like every table of the package; on
+disk the splits keep VTAB-1k's names (``train800`` / ``val200`` / ``test`` folders or
+``.txt`` listings; the ``train800val200`` union listing is not read).
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ VTAB_FOLDER_ALIASES = {
     "dsprites_orientation": ("dsprites_ori",), "kitti_distance": ("kitti",),
     "smallnorb_azimuth": ("smallnorb_azi",), "smallnorb_elevation": ("smallnorb_ele",),
 }
-VTAB_SPLITS = ("train800", "val200", "test")
+#: split name in the tables -> its name on disk (folder or ``<name>.txt`` listing)
+VTAB_SPLIT_FILES = {"train": "train800", "val": "val200", "test": "test"}
+VTAB_SPLITS = tuple(VTAB_SPLIT_FILES)
 # test-split sizes of VTAB-1k (Zhai et al. 2019; as tabulated by VPT)
 VTAB_TEST_SIZES = {
     "caltech101": 6084, "cifar100": 10000, "dtd": 1880, "oxford_flowers102": 6149, "oxford_iiit_pet": 3669,
@@ -68,8 +73,10 @@ def _vtab_folders(task: str) -> tuple[str, ...]:
 
 
 def _vtab_split_rows(root: Path, folder: Path, split: str) -> list[dict] | None:
-    """Rows of one split (label kept raw: int or class name), or None when absent."""
-    sdir, listing = folder / split, folder / f"{split}.txt"
+    """Rows of one split ('train' | 'val' | 'test'; label kept raw: int or class name), or
+    None when absent."""
+    on_disk = VTAB_SPLIT_FILES[split]
+    sdir, listing = folder / on_disk, folder / f"{on_disk}.txt"
     if sdir.is_dir() and any(p.is_dir() for p in sdir.iterdir()):
         return [{"path": str(img.relative_to(root)), "label": cdir.name, "split": split}
                 for cdir in sorted(p for p in sdir.iterdir() if p.is_dir()) for img in list_images(cdir)]
@@ -95,16 +102,19 @@ def _vtab_labels_to_int(labels: pd.Series) -> tuple[pd.Series, list[str] | None]
 
 def load_vtab(root: Path, task: str, splits=VTAB_SPLITS) -> DatasetIndex:
     """One VTAB-1k task: columns path, label (the TASK's class index, not ImageNet's:
-    ``meta['label_space']``), split (train800 / val200 / test)."""
+    ``meta['label_space']``), split (train / val / test: the 800 / 200 / test images)."""
     name = vtab_dataset_name(task)
     folder = DATASETS[name].folder_in(root)
     if folder is None:
         raise missing(name, root)
+    unknown = [s for s in splits if s not in VTAB_SPLIT_FILES]
+    if unknown:
+        raise ValueError(f"{name}: unknown split(s) {unknown}; known: {', '.join(VTAB_SPLITS)}")
     rows, absent = [], []
     for split in splits:
         part = _vtab_split_rows(root, folder, split)
         if part is None or not part:
-            absent.append(split)
+            absent.append(VTAB_SPLIT_FILES[split])
         else:
             rows += part
     if absent:
@@ -120,11 +130,12 @@ def _vtab_presence(task: str) -> Callable[[Path], Presence]:
     def check(root: Path) -> Presence:
         info = DATASETS[vtab_dataset_name(task)]
         folder = info.folder_in(root)
-        expected = {"train800": 800, "val200": 200, "test": VTAB_TEST_SIZES[task]}
+        expected = {"train": 800, "val": 200, "test": VTAB_TEST_SIZES[task]}
         if folder is None:
             return Presence(0, info.expected_count, info.canonical_folder(root), f"no folder {info.canonical_folder(root)}")
         found = {s: len(_vtab_split_rows(root, folder, s) or []) for s in VTAB_SPLITS}
-        short = [f"{s} {found[s]}/{expected[s]}" for s in VTAB_SPLITS if found[s] < expected[s]]
+        # named as on disk: that is where the user looks
+        short = [f"{VTAB_SPLIT_FILES[s]} {found[s]}/{expected[s]}" for s in VTAB_SPLITS if found[s] < expected[s]]
         return Presence(sum(found.values()), info.expected_count, folder, "; ".join(short))
 
     return check
