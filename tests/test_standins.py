@@ -60,15 +60,27 @@ def test_spread_subset_takes_every_kth_class(samples):
     assert not sub.table.equals(S.spread_subset(samples, 10, seed=4).table)
 
 
-def test_resize_center_crop_matches_torchvision():
-    from torchvision import transforms as T
+def resize_256_crop_224(img: Image.Image) -> Image.Image:
+    """Hand-written reference: shorter side to 256 (longer = int(256 * long / short), PIL
+    bilinear), then the centre 224 x 224 (offsets rounded as torchvision's center_crop)."""
+    w, h = img.size
+    size = (256, int(256 * h / w)) if w <= h else (int(256 * w / h), 256)
+    img = img.resize(size, Image.BILINEAR)
+    top, left = int(round((size[1] - 224) / 2.0)), int(round((size[0] - 224) / 2.0))
+    return img.crop((left, top, left + 224, top + 224))
 
+
+def test_base_image_is_resize_256_centre_crop_224(samples, tmp_path):
     rng = np.random.default_rng(0)
-    img = Image.fromarray(rng.integers(0, 256, (300, 410, 3), dtype=np.uint8))
-    ref = T.Compose([T.Resize(256), T.CenterCrop(224)])(img)
-    ours = build.resize_center_crop(img)
-    assert ours.size == (224, 224)
-    assert np.array_equal(np.asarray(ours), np.asarray(ref))
+    odd = tmp_path / "odd.png"   # portrait, odd margins, and a grayscale sample: all become RGB
+    Image.fromarray(rng.integers(0, 256, (410, 301, 3), dtype=np.uint8)).save(odd)
+    gray = next(p for p in samples.paths if Image.open(p).mode == "L")
+    for path in (odd, gray, samples.paths[0]):
+        ours = build.load_base_image(path)
+        with Image.open(path) as im:
+            ref = resize_256_crop_224(im.convert("RGB"))
+        assert ours.mode == "RGB" and ours.size == (224, 224)
+        assert np.array_equal(np.asarray(ours), np.asarray(ref)), path
 
 
 # ---------------------------------------------------------------------- ImageNet-C

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -30,7 +31,7 @@ import pandas as pd
 from PIL import Image
 from tqdm.auto import tqdm
 
-from ...views import crop_box
+from ...views import View
 from ..index import DatasetIndex
 
 # Bump when any algorithm of the stand-ins changes: every output folder name changes with
@@ -129,23 +130,17 @@ def spread_subset(samples: DatasetIndex, n: int, seed: int = 0) -> DatasetIndex:
     return samples.subset(np.sort(order[picks]))
 
 
-def resize_center_crop(img: Image.Image, resize: int = BASE_RESIZE, crop: int = BASE_CROP) -> Image.Image:
-    """torchvision ``Resize(resize)`` (shorter side; longer = int(resize * long / short);
-    bilinear) then ``CenterCrop(crop)`` -- ImageNet-C's preprocessing -- on an RGB image."""
-    img = img.convert("RGB")
-    w, h = img.size
-    if w <= h:
-        size = (resize, int(resize * h / w))
-    else:
-        size = (int(resize * w / h), resize)
-    img = img.resize(size, Image.BILINEAR)
-    top, left = crop_box(size[1], size[0], crop)
-    return img.crop((left, top, left + crop, top + crop))
+@functools.lru_cache(maxsize=None)
+def _base_geometry():
+    """The package's one resize + centre crop (``View.geometry``), built once."""
+    return View(resize=BASE_RESIZE, crop=BASE_CROP).geometry()
 
 
 def load_base_image(path: Path) -> Image.Image:
+    """A sample image as RGB, ``Resize(256)`` (bilinear, shorter side) then ``CenterCrop(224)``
+    -- ImageNet-C's preprocessing."""
     with Image.open(path) as im:
-        return resize_center_crop(im)
+        return _base_geometry()(im.convert("RGB"))
 
 
 def stem(i: int, rel_path: str) -> str:
