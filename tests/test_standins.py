@@ -150,6 +150,24 @@ def test_imagenet_c_deterministic_and_reused(imagenet_c, samples, tmp_path, monk
     assert reused.table.equals(again.table)
 
 
+@pytest.mark.parametrize("corruption", imagenet_c_mod.IMAGENET_C_CORRUPTIONS)
+def test_every_corruption_is_reproducible_from_its_seed(corruption):
+    img = np.random.default_rng(3).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    a = imagenet_c_mod.corrupt_image(img, corruption, 3, seed=11)
+    assert np.array_equal(a, imagenet_c_mod.corrupt_image(img, corruption, 3, seed=11))
+    if corruption in ("gaussian_noise", "shot_noise", "impulse_noise", "glass_blur"):
+        assert not np.array_equal(a, imagenet_c_mod.corrupt_image(img, corruption, 3, seed=12))
+
+
+def test_impulse_noise_is_salt_and_pepper_of_the_right_amount():
+    """imagecorruptions' severity 5: s&p with amount 0.27 (pixels set to 0 or 255 per channel)."""
+    img = np.full((100, 100, 3), 120, np.uint8)
+    out = imagenet_c_mod.corrupt_image(img, "impulse_noise", 5, seed=0)
+    changed = out != 120
+    assert set(np.unique(out[changed])) <= {0, 254, 255}       # float 1.0 * 255 truncates to 254 or 255
+    assert abs(changed.mean() - 0.27) < 0.02
+
+
 def test_corrupt_image_does_not_touch_global_rng():
     img = np.full((48, 48, 3), 120, np.uint8)
     np.random.seed(7)

@@ -44,14 +44,38 @@ def _gaussian_compat(image, sigma=1, multichannel=None, **kw):
     return gaussian(image, sigma=sigma, **kw)
 
 
+class _SkimageSeededNoise(types.ModuleType):
+    """skimage as seen by imagecorruptions, except that ``util.random_noise`` (impulse
+    noise) takes its seed from the legacy global ``np.random`` stream, which
+    ``corrupt_image`` seeds per image. Since scikit-image 0.19 it draws from a fresh,
+    unseeded generator when given none: impulse noise differed on every build."""
+
+    def __init__(self):
+        import skimage
+        import skimage.util
+
+        super().__init__("skimage")
+        self._skimage = skimage
+        self.util = types.SimpleNamespace(random_noise=self._random_noise)
+
+    def _random_noise(self, image, mode="gaussian", rng=None, **kw):
+        if rng is None:
+            rng = int(np.random.randint(0, 2**31 - 1))
+        return self._skimage.util.random_noise(image, mode=mode, rng=rng, **kw)
+
+    def __getattr__(self, name):
+        return getattr(self._skimage, name)
+
+
 def imagecorruptions_module():
     """The ``imagecorruptions.corruptions`` module, made to run on today's stack.
 
-    Three compatibility shims, none of which changes an algorithm: (1) it imports
+    Four shims, none of which changes an algorithm: (1) it imports
     ``resource_filename`` from ``pkg_resources``, which setuptools >= 81 no longer ships --
     a throw-away stand-in module provides it during the import only; (2) ``np.float_``
     (removed in NumPy 2) -> ``float64``; (3) skimage's ``gaussian(multichannel=True)`` ->
-    ``channel_axis=-1``.
+    ``channel_axis=-1``; (4) impulse noise seeded from the legacy ``np.random`` stream
+    (``_SkimageSeededNoise``) so that a build is reproducible.
     """
     global _IC
     if _IC is not None:
@@ -82,6 +106,7 @@ def imagecorruptions_module():
             sys.modules.pop("pkg_resources", None)
     ic.np = _NumpyWithAliases("numpy")
     ic.gaussian = _gaussian_compat
+    ic.sk = _SkimageSeededNoise()
     _IC = ic
     return ic
 
