@@ -384,7 +384,10 @@ def test_check_datasets_on_shared_data(shared_data):
     assert df.loc["cue-conflict", ["status", "found_count"]].tolist() == ["found", 1280]
     assert df.loc["imagenet-samples", ["status", "found_count"]].tolist() == ["found", 1000]
     assert df.loc["imagenet-x", "status"] == "found"
-    others = df.drop(index=["cue-conflict", "imagenet-samples", "imagenet-x"])
+    assert df.loc["cue-conflict-humans", ["status", "found_count"]].tolist() == ["found", 10]
+    assert df.loc["cue-conflict-decisions", ["status", "found_count"]].tolist() == ["found", 6]
+    others = df.drop(index=["cue-conflict", "imagenet-samples", "imagenet-x", "cue-conflict-humans",
+                            "cue-conflict-decisions"])
     assert (others["status"] == "absent").all()
     assert (others["how_to_get"].str.len() > 20).all()
     assert "image-net.org" in df.loc["imagenet-val", "how_to_get"]
@@ -393,7 +396,7 @@ def test_check_datasets_on_shared_data(shared_data):
     assert any(ln.startswith("cue-conflict") and "found" in ln and "1,280 / 1,280" in ln for ln in lines)
     assert any(ln.startswith("imagenet-a ") and "absent" in ln for ln in lines)
     assert f"get it:  beyond-inet data get imagenet-a --root {shared_data}" in text
-    assert lines[-1] == f"3 of {len(df)} datasets found"
+    assert lines[-1] == f"5 of {len(df)} datasets found"
 
 
 def test_check_datasets_for_a_profile(tmp_path):
@@ -401,5 +404,6 @@ def test_check_datasets_for_a_profile(tmp_path):
         "robustness": {"variants": ["imagenet-a", "imagenet-c"]},
         "transfer": {"tasks": ["dtd", "digits"]}}}, check_models=False, check_paths=False)
     df = D.check_datasets(tmp_path, prof)
-    assert df["name"].tolist() == ["cue-conflict", "imagenet-samples", "imagenet-val", "imagenet-x",
+    assert df["name"].tolist() == ["cue-conflict", "imagenet-samples", "cue-conflict-humans",
+                                   "cue-conflict-decisions", "imagenet-val", "imagenet-x",
                                    "imagenet-a", "imagenet-c", "imagenet-r", "vtab-dtd", "pug-imagenet"]

@@ -1,6 +1,7 @@
-"""The demo data: the cue-conflict stimuli and one ImageNet sample image per class.
+"""The demo data: the cue-conflict stimuli, one ImageNet sample image per class, and the
+published per-image decisions on the stimuli (ten human observers; the paper's models).
 
-Both have a public source and are fetched on first use (``beyond-inet data get``).
+All of it has a public source and is fetched on first use (``beyond-inet data get``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import pandas as pd
 
 from .imagenet_labels import wnid_to_index
 from .index import IMAGE_EXTENSIONS, DatasetIndex, list_images
-from .registry import DATASET_GROUPS, missing, register_dataset
+from .presence import files_presence
+from .registry import DATASET_GROUPS, DATASETS, missing, register_dataset
 
 # --------------------------------------------------------------------- cue-conflict
 CUE_CONFLICT_CATEGORIES = (
@@ -101,4 +103,75 @@ def load_imagenet_samples(root: Path) -> DatasetIndex:
                         description="one ImageNet training image per class (train images: optimistic)")
 
 
-DATASET_GROUPS["demo"] = ("cue-conflict", "imagenet-samples")
+# ------------------------------------------------------------- decision logs (CSV)
+DECISION_COLUMNS = ("subj", "session", "trial", "rt", "object_response", "category", "condition", "imagename")
+#: the ten human observers of model-vs-human's cue-conflict experiment
+CUE_CONFLICT_HUMAN_FILES = tuple(f"cue-conflict_subject-{i:02d}_session_1.csv" for i in range(1, 11))
+#: the paper's own runs (its four models and a torchvision ResNet-50) and human subject-01
+CUE_CONFLICT_DECISION_FILES = tuple(f"cue-conflict_{who}_session-1.csv" for who in (
+    "convnext-base-21k", "deit3-21k", "convnext-clip", "vit-clip", "tv-resnet50", "subject-01"))
+
+
+def _load_decisions(name: str, root: Path, files: tuple[str, ...]) -> DatasetIndex:
+    """One row per decision: ``path`` is the CSV file (these are tables, not images;
+    ``label`` -1), the model-vs-human columns, and ``stimulus``, ``shape``, ``texture``."""
+    folder = DATASETS[name].folder_in(root)
+    if folder is None:
+        raise missing(name, root)
+    present = [f for f in files if (folder / f).is_file()]
+    if not present:
+        raise missing(name, root, found=f"none of {', '.join(files)}")
+    parts = []
+    for f in present:
+        t = pd.read_csv(folder / f)
+        lacking = set(DECISION_COLUMNS) - set(t.columns)
+        if lacking:
+            raise ValueError(f"{folder / f}: not a model-vs-human decision log (no column(s) {sorted(lacking)})")
+        t.insert(0, "path", str((folder / f).relative_to(root)))
+        parts.append(t)
+    t = pd.concat(parts, ignore_index=True)
+    t["stimulus"] = [cue_conflict_stimulus(n) for n in t["imagename"]]
+    t["shape"], t["texture"] = zip(*(parse_cue_conflict_name(n) for n in t["stimulus"]))
+    t["label"] = -1
+    return DatasetIndex(name, root, t, description=DATASETS[name].title,
+                        meta={"files": present, "absent_files": [f for f in files if f not in present]})
+
+
+@register_dataset(
+    "cue-conflict-humans",
+    layout="reference/cue-conflict-humans/cue-conflict_subject-NN_session_1.csv, NN = 01..10 "
+           "(model-vs-human CSV: " + ",".join(DECISION_COLUMNS) + ")",
+    source="https://github.com/bethgelab/model-vs-human (raw-data/cue-conflict)",
+    license="CC BY 4.0",
+    how_to_get="beyond-inet data get cue-conflict-humans --root DATA_ROOT",
+    expected_count=len(CUE_CONFLICT_HUMAN_FILES),
+    properties=("shape_bias",),
+    folders=("reference/cue-conflict-humans",),
+    group="demo",
+    presence=files_presence("cue-conflict-humans", CUE_CONFLICT_HUMAN_FILES),
+    title="Cue-conflict decisions of 10 human observers",
+)
+def load_cue_conflict_humans(root: Path) -> DatasetIndex:
+    return _load_decisions("cue-conflict-humans", root, CUE_CONFLICT_HUMAN_FILES)
+
+
+@register_dataset(
+    "cue-conflict-decisions",
+    layout="reference/cue-conflict-decisions/cue-conflict_<who>_session-1.csv, who in "
+           "convnext-base-21k, deit3-21k, convnext-clip, vit-clip, tv-resnet50, subject-01 (model-vs-human CSV)",
+    source="https://github.com/kirill-vish/Beyond-INet (inference/modelvshuman/raw-data/cue-conflict); "
+           "subject-01 from https://github.com/bethgelab/model-vs-human",
+    license="MIT (the paper's logs); CC BY 4.0 (subject-01)",
+    how_to_get="beyond-inet data get cue-conflict-decisions --root DATA_ROOT",
+    expected_count=len(CUE_CONFLICT_DECISION_FILES),
+    properties=("shape_bias",),
+    folders=("reference/cue-conflict-decisions",),
+    group="demo",
+    presence=files_presence("cue-conflict-decisions", CUE_CONFLICT_DECISION_FILES),
+    title="The paper's cue-conflict decision logs",
+)
+def load_cue_conflict_decisions(root: Path) -> DatasetIndex:
+    return _load_decisions("cue-conflict-decisions", root, CUE_CONFLICT_DECISION_FILES)
+
+
+DATASET_GROUPS["demo"] = ("cue-conflict", "imagenet-samples", "cue-conflict-humans", "cue-conflict-decisions")
