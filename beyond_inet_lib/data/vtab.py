@@ -44,6 +44,13 @@ VTAB_TEST_SIZES = {
     "dsprites_location": 73728, "dsprites_orientation": 73728, "kitti_distance": 711,
     "smallnorb_azimuth": 12150, "smallnorb_elevation": 12150,
 }
+# classes per task (the label space of each task's own labels; as the VTAB-1k users tabulate them)
+VTAB_NUM_CLASSES = {
+    "caltech101": 102, "cifar100": 100, "dtd": 47, "oxford_flowers102": 102, "oxford_iiit_pet": 37,
+    "sun397": 397, "svhn": 10, "patch_camelyon": 2, "eurosat": 10, "resisc45": 45, "diabetic_retinopathy": 5,
+    "clevr_count": 8, "clevr_distance": 6, "dmlab": 6, "dsprites_location": 16, "dsprites_orientation": 16,
+    "kitti_distance": 4, "smallnorb_azimuth": 18, "smallnorb_elevation": 9,
+}
 VTAB_LAYOUT = (
     "vtab/<task>/{train800,val200,test}/<label>/*.png|jpg (label = task class index, or class names, "
     "sorted) OR vtab/<task>/{train800,val200,test}.txt with '<image path relative to the task folder> <label>' "
