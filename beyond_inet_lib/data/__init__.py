@@ -14,10 +14,12 @@ Modules, one job each:
 - ``check``      the ``data check`` table, the datasets a profile reads
 - ``imagenet_labels``  class order, names, A/R lists, ReaL sets, ImageNet-X annotations
 - ``imagenet``   val, ReaL, ImageNet-X, V2, A, R, Sketch, C, Hard
-- ``demo``       cue-conflict stimuli, ImageNet sample images
+- ``demo``       cue-conflict stimuli, ImageNet sample images, the decision logs
 - ``pug``        PUG-ImageNet
 - ``vtab``       the 19 VTAB-1k tasks
-- ``downloads``  ``data get``: fetch, verify, unpack
+- ``downloads``  ``data get``: fetch, verify, install (``transfer``, ``archives``, ``sources``,
+                 ``verify``, ``imagenet_hard_parquet`` do the parts)
+- ``mock``       a miniature data root in every real layout
 - ``standins``   small generated stand-ins for benchmarks a demo run cannot have
 """
 
@@ -27,6 +29,7 @@ from ..errors import DatasetMissing
 from . import demo, imagenet, pug, vtab  # noqa: F401
 from .check import CHECK_COLUMNS, check_datasets, datasets_for_profile, format_check_table
 from .demo import CUE_CONFLICT_CATEGORIES, parse_cue_conflict_name
+from .downloads import FetchReport, fetch_missing, get_dataset
 from .imagenet import (
     IMAGENET_C_CORRUPTIONS,
     IMAGENET_C_SEVERITIES,
@@ -51,14 +54,14 @@ from .index import IMAGE_EXTENSIONS, DatasetIndex, count_images, list_images, sp
 from .presence import Presence, dataset_presence
 from .pug import PUG_FACTORS, pug_class_to_indices
 from .registry import DATASET_GROUPS, DATASETS, DatasetInfo, load_dataset, register_dataset
-from .vtab import VTAB_TASKS, VTAB_TEST_SIZES, load_vtab, vtab_dataset_name
+from .vtab import VTAB_NUM_CLASSES, VTAB_TASKS, VTAB_TEST_SIZES, load_vtab, vtab_dataset_name
 
 __all__ = [
-    "CHECK_COLUMNS", "CUE_CONFLICT_CATEGORIES", "DATASETS", "DATASET_GROUPS", "DatasetIndex",
+    "CHECK_COLUMNS", "CUE_CONFLICT_CATEGORIES", "DATASETS", "DATASET_GROUPS", "DatasetIndex", "FetchReport",
     "DatasetInfo", "DatasetMissing", "IMAGENET_C_CORRUPTIONS", "IMAGENET_C_SEVERITIES",
-    "IMAGE_EXTENSIONS", "N_VAL", "PUG_FACTORS", "Presence", "ROBUSTNESS_VARIANTS", "VTAB_TASKS",
-    "VTAB_TEST_SIZES", "check_datasets", "count_images", "dataset_presence", "datasets_for_profile",
-    "format_check_table", "imagenet_a_indices", "imagenet_class_names", "imagenet_r_indices",
+    "IMAGE_EXTENSIONS", "N_VAL", "PUG_FACTORS", "Presence", "ROBUSTNESS_VARIANTS", "VTAB_NUM_CLASSES", "VTAB_TASKS",
+    "VTAB_TEST_SIZES", "check_datasets", "count_images", "dataset_presence", "datasets_for_profile", "fetch_missing",
+    "format_check_table", "get_dataset", "imagenet_a_indices", "imagenet_class_names", "imagenet_r_indices",
     "imagenet_real_labels", "imagenet_wnids", "imagenet_x_annotations", "list_images", "load_dataset",
     "load_vtab", "parse_cue_conflict_name", "pug_class_to_indices", "read_hard_labels",
     "read_val_labels", "register_dataset", "spread_indices", "timm_info_file", "val_file_name",
