@@ -5,8 +5,7 @@ The library computes; the notebooks in ``notebooks/`` narrate. Modules, one job 
 - ``config``   profiles (``params/*.yaml``): load, validate, resolve the data root
 - ``views``    preprocessing as data (``View``), hashable and printable
 - ``models``   model registry and loading (timm, open_clip, local files, pip-shipped weights)
-- ``data``     dataset registry: layouts, labels, presence checks, downloads
-- ``standins`` small generated stand-ins for benchmarks absent in the demo
+- ``data``     datasets: layouts, labels, presence checks, downloads, generated stand-ins
 - ``engine``   batched inference with an on-disk result cache
 - ``metrics``  pure functions: arrays / DataFrames in, numbers / DataFrames out
 - ``charts``   Altair chart builders and the offline renderer

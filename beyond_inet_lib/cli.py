@@ -2,7 +2,9 @@
 
     beyond-inet report [--profile demo] [--data-root DIR] [--only calibration,...]
     beyond-inet data check [--root DIR] [--profile P]
-    beyond-inet data get NAME [--root DIR] [--force]
+    beyond-inet data get NAME... [--root DIR] [--force]
+    beyond-inet data get --profile P [--root DIR]     (everything P reads that has a public source)
+    beyond-inet data mock DIR [--from SOURCE_ROOT]
     beyond-inet models
     beyond-inet models get KEY... | --profile P
     beyond-inet models fake-weights KEY... --hub-cache DIR
@@ -48,12 +50,48 @@ def _cmd_data_check(a):
 
 
 def _cmd_data_get(a):
-    from .config import resolve_data_root
-    from .downloads import get_dataset
+    from .data.check import datasets_for_profile
+    from .data.downloads import fetch_missing, public_plans
+    from .paths import data_root_or_default
 
-    root = Path(a.root) if a.root else resolve_data_root(None) or Path("data")
-    path = get_dataset(a.name, root, force=a.force)
-    print(f"{a.name}: ready at {path}")
+    names, manual = list(a.names), []
+    if a.profile:
+        from .config import load_profile
+
+        prof = load_profile(a.profile, check_models=False)
+        public, manual = public_plans(datasets_for_profile(prof))
+        names += public
+        root = Path(a.root) if a.root else data_root_or_default(prof.data_root)
+    else:
+        root = Path(a.root) if a.root else data_root_or_default(None)
+    if not names:
+        print("beyond-inet data get: name one or more datasets (see `beyond-inet data check`) or --profile P",
+              file=sys.stderr)
+        return 2
+    print(f"data root: {root}")
+    report = fetch_missing(list(dict.fromkeys(names)), root, progress=True, force=a.force)
+    print(report)
+    for o in report.outcomes:
+        if o.status == "failed" and o.message and o.message.strip() != o.reason:
+            print(f"\n{o.name}: {o.message}", file=sys.stderr)
+    if manual:
+        print(f"not fetched automatically (no public source; `beyond-inet data get NAME` shows the steps): "
+              f"{', '.join(manual)}")
+    return 0 if report.ok else 2
+
+
+def _cmd_data_mock(a):
+    from .data.mock import write_mock_root
+    from .paths import resolve_data_root
+
+    source = Path(a.source) if a.source else resolve_data_root(None)
+    if source is None:
+        print("beyond-inet data mock: no source data root: pass --from DIR (it needs imagenet-samples/)",
+              file=sys.stderr)
+        return 2
+    summary = write_mock_root(a.dir, source)
+    print(f"mock data root: {a.dir}  ({summary['files']:,} files, {len(summary['datasets'])} datasets "
+          f"from {source})")
     return 0
 
 
@@ -158,11 +196,17 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--root", default=None)
     c.add_argument("--profile", default=None)
     c.set_defaults(fn=_cmd_data_check)
-    g = dsub.add_parser("get", help="download and unpack a dataset with a public source")
-    g.add_argument("name")
+    g = dsub.add_parser("get", help="download, verify and install datasets (those already there are kept)")
+    g.add_argument("names", nargs="*", metavar="NAME", help="datasets (or 'vtab' for all 19 tasks)")
     g.add_argument("--root", default=None)
-    g.add_argument("--force", action="store_true")
+    g.add_argument("--profile", default=None, help="also everything this profile reads that has a public source")
+    g.add_argument("--force", action="store_true", help="replace what is there")
     g.set_defaults(fn=_cmd_data_get)
+    mk = dsub.add_parser("mock", help="write a miniature data root in every real layout (for rehearsals)")
+    mk.add_argument("dir")
+    mk.add_argument("--from", dest="source", default=None,
+                   help="the data root whose imagenet-samples/ (and cue-conflict/, reference/) it copies from")
+    mk.set_defaults(fn=_cmd_data_mock)
 
     m = sub.add_parser("models", help="list the registered models (bare); get their weights; "
                                       "write random weights for rehearsals")

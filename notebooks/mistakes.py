@@ -28,7 +28,8 @@ report_dir = None
 # %%
 import pandas as pd
 
-from beyond_inet_lib import charts, metrics, nb, standins
+from beyond_inet_lib import charts, metrics, nb
+from beyond_inet_lib.data import standins
 
 study = nb.setup(profile, data_root, report_dir, "mistakes")
 settings = study.settings

@@ -25,8 +25,8 @@ report_dir = None
 import numpy as np
 import pandas as pd
 
-from beyond_inet_lib import charts, metrics, nb, standins
-from beyond_inet_lib.data import VTAB_TASKS, vtab_dataset_name
+from beyond_inet_lib import charts, metrics, nb
+from beyond_inet_lib.data import VTAB_TASKS, standins, vtab_dataset_name
 
 study = nb.setup(profile, data_root, report_dir, "transfer")
 settings = study.settings

@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
 from beyond_inet_lib import data as D
+from beyond_inet_lib import metrics
 from beyond_inet_lib.config import validate_profile
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -36,7 +38,7 @@ def img(path: Path, color=(200, 30, 30)) -> Path:
 
 
 def timm_list(name: str) -> list[str]:
-    return D._timm_info_file(name).read_text().split()
+    return D.timm_info_file(name).read_text().split()
 
 
 # ------------------------------------------------------------------- A, R: WNID mapping
@@ -271,7 +273,7 @@ def test_vtab_folder_layout_int_labels(tmp_path):
             img(base / split / str(k) / f"{split}_{k}.png")
     ds = D.load_dataset("vtab-dtd", tmp_path)
     t = ds.table
-    assert t.groupby("split").size().to_dict() == {"test": 2, "train800": 3, "val200": 1}
+    assert t.groupby("split").size().to_dict() == {"test": 2, "train": 3, "val": 1}
     for p, lab in zip(t["path"], t["label"]):
         assert Path(p).parent.name == str(lab)       # 10 stays 10 (not its sorted position)
     assert ds.meta["label_space"] == "vtab:dtd" and ds.meta["group"] == "natural"
@@ -284,8 +286,8 @@ def test_vtab_list_files_short_names_and_class_names(tmp_path):
     (base / "val200.txt").write_text("images/b.jpg 41\n")
     (base / "test.txt").write_text("images/c.jpg 99\n")
     ds = D.load_dataset("vtab-cifar100", tmp_path)
-    assert ds.table[["split", "label"]].values.tolist() == [["train800", 3], ["train800", 41],
-                                                             ["val200", 41], ["test", 99]]
+    assert ds.table[["split", "label"]].values.tolist() == [["train", 3], ["train", 41],
+                                                             ["val", 41], ["test", 99]]
     assert (tmp_path / ds.table["path"][0]).is_file()
     # class-name folders: one sorted mapping across splits (test lacks 'ant', zebra stays 1)
     eu = tmp_path / "vtab/eurosat"
@@ -296,6 +298,41 @@ def test_vtab_list_files_short_names_and_class_names(tmp_path):
         "vtab/eurosat/train800/ant/0.png": 0, "vtab/eurosat/train800/zebra/1.png": 1,
         "vtab/eurosat/val200/ant/2.png": 0, "vtab/eurosat/test/zebra/3.png": 1}
     assert e.meta["class_names"] == ["ant", "zebra"]
+
+
+def vtab1k_task(base: Path, labels: dict[str, list[int]]) -> None:
+    """A task folder as vtab-1k.zip unpacks (written by NOAH's data/vtab-source/get_vtab1k.py):
+    images/<split>/<nnnnnn>.jpg and <split>.txt with '<image path> <label>' lines, for
+    train800, val200, test and their union train800val200 (its own copies of the images)."""
+    for split, labs in labels.items():
+        lines = []
+        for i, lab in enumerate(labs):
+            rel = f"images/{split}/{i:06d}.jpg"
+            img(base / rel, color=(40 * lab, 30, 30))
+            lines.append(f"{rel} {lab}")
+        (base / f"{split}.txt").write_text("\n".join(lines) + "\n")
+
+
+def test_real_vtab1k_layout_gives_train_val_test_like_the_transfer_notebook_selects(tmp_path):
+    """notebooks/transfer.py selects split == 'train' / 'val' / 'test' (and caps each by
+    name): on the real vtab-1k layout those must be the 800 / 200 / test images."""
+    labels = {"train800": [0, 1, 2, 0, 1, 2], "val200": [0, 1, 2], "test": [2, 1, 0, 0]}
+    labels["train800val200"] = labels["train800"] + labels["val200"]
+    vtab1k_task(tmp_path / "vtab-1k/dmlab", labels)
+    ds = D.load_dataset("vtab-dmlab", tmp_path)
+    caps = {"train": 4, "val": 1, "test": 4}                     # the notebook's max_train caps
+    keep = ds.table.groupby("split").cumcount() < ds.table["split"].map(caps)
+    split = ds.subset(keep.to_numpy()).table["split"].to_numpy()
+    assert [(split == s).sum() for s in ("train", "val", "test")] == [4, 1, 4]
+    split, y = ds.table["split"].to_numpy(), ds.labels
+    tr, va, te = split == "train", split == "val", split == "test"
+    assert [tr.sum(), va.sum(), te.sum()] == [6, 3, 4]            # the union listing is not read twice
+    assert y[tr].tolist() == labels["train800"] and y[te].tolist() == labels["test"]
+    assert all(Path(p).parts[-2] == {"train": "train800", "val": "val200", "test": "test"}[s]
+               for p, s in zip(ds.table["path"], split))           # on-disk names stay as they are
+    x = np.eye(3)[y]                                              # separable features: a probe scores 1.0
+    out = metrics.linear_probe(x[tr], y[tr], x[va], y[va], x[te], y[te], c_grid=[1.0], backend="sklearn")
+    assert out["test_accuracy"] == 1.0 and (out["n_train"], out["n_test"]) == (6, 4)
 
 
 def test_vtab_missing_split_is_named(tmp_path):
@@ -347,7 +384,10 @@ def test_check_datasets_on_shared_data(shared_data):
     assert df.loc["cue-conflict", ["status", "found_count"]].tolist() == ["found", 1280]
     assert df.loc["imagenet-samples", ["status", "found_count"]].tolist() == ["found", 1000]
     assert df.loc["imagenet-x", "status"] == "found"
-    others = df.drop(index=["cue-conflict", "imagenet-samples", "imagenet-x"])
+    assert df.loc["cue-conflict-humans", ["status", "found_count"]].tolist() == ["found", 10]
+    assert df.loc["cue-conflict-decisions", ["status", "found_count"]].tolist() == ["found", 6]
+    others = df.drop(index=["cue-conflict", "imagenet-samples", "imagenet-x", "cue-conflict-humans",
+                            "cue-conflict-decisions"])
     assert (others["status"] == "absent").all()
     assert (others["how_to_get"].str.len() > 20).all()
     assert "image-net.org" in df.loc["imagenet-val", "how_to_get"]
@@ -356,7 +396,7 @@ def test_check_datasets_on_shared_data(shared_data):
     assert any(ln.startswith("cue-conflict") and "found" in ln and "1,280 / 1,280" in ln for ln in lines)
     assert any(ln.startswith("imagenet-a ") and "absent" in ln for ln in lines)
     assert f"get it:  beyond-inet data get imagenet-a --root {shared_data}" in text
-    assert lines[-1] == f"3 of {len(df)} datasets found"
+    assert lines[-1] == f"5 of {len(df)} datasets found"
 
 
 def test_check_datasets_for_a_profile(tmp_path):
@@ -364,5 +404,6 @@ def test_check_datasets_for_a_profile(tmp_path):
         "robustness": {"variants": ["imagenet-a", "imagenet-c"]},
         "transfer": {"tasks": ["dtd", "digits"]}}}, check_models=False, check_paths=False)
     df = D.check_datasets(tmp_path, prof)
-    assert df["name"].tolist() == ["cue-conflict", "imagenet-samples", "imagenet-val", "imagenet-x",
+    assert df["name"].tolist() == ["cue-conflict", "imagenet-samples", "cue-conflict-humans",
+                                   "cue-conflict-decisions", "imagenet-val", "imagenet-x",
                                    "imagenet-a", "imagenet-c", "imagenet-r", "vtab-dtd", "pug-imagenet"]

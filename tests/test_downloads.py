@@ -8,75 +8,19 @@ import dataclasses
 import hashlib
 import io
 import json
-import re
 import socket
 import tarfile
-import threading
 import time
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from beyond_inet_lib import data as D
-from beyond_inet_lib import downloads as DL
+from beyond_inet_lib.data import downloads as DL
 
-
-# ------------------------------------------------------------------------- the server
-class Server:
-    """Serves ``files`` (name -> bytes). ``cut[name] = K``: the first request for ``name``
-    sends the full Content-Length header, then only K bytes, then closes the connection.
-    ``ignore_range``: answer 200 with the whole file even to a Range request."""
-
-    def __init__(self):
-        self.files: dict[str, bytes] = {}
-        self.cut: dict[str, int] = {}
-        self.ignore_range = False
-        self.requests: list[tuple[str, str | None]] = []
-        state = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                name = self.path.lstrip("/")
-                rng = self.headers.get("Range")
-                state.requests.append((name, rng))
-                if name not in state.files:
-                    self.send_error(404)
-                    return
-                data = state.files[name]
-                start = 0
-                if rng and not state.ignore_range:
-                    start = int(re.fullmatch(r"bytes=(\d+)-", rng).group(1))
-                    if start >= len(data):
-                        self.send_error(416)
-                        return
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                else:
-                    self.send_response(200)
-                body = data[start:]
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if name in state.cut:
-                    self.wfile.write(body[:state.cut.pop(name)])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    return
-                self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+from github_server import Server
 
 
 @pytest.fixture
@@ -142,22 +86,19 @@ def leftovers(root: Path) -> list[str]:
 
 
 # ------------------------------------------------------------------------ formats
-def test_zip_cue_conflict_unpacks_into_layout(server, tmp_path):
-    base = "texture-vs-shape-master/stimuli/style-transfer-preprocessed-512/"
-    server.files["texture-vs-shape-master.zip"] = make_zip({
-        base + "dog/dog1-cat2.png": image_bytes(),
-        base + "cat/cat1-dog3.png": image_bytes(),
-        base + "cat/notes.txt": b"not an image",                         # include=*.png drops it
-        "texture-vs-shape-master/stimuli/texture/cat1.png": image_bytes(),  # outside the prefix
-        "texture-vs-shape-master/README.md": b"#",
+def test_zip_sketch_unpacks_into_layout(server, tmp_path):
+    server.files["ImageNet-Sketch.zip"] = make_zip({
+        "sketch/n01440764/sketch_0.JPEG": image_bytes("JPEG"),
+        "sketch/n01498041/sketch_1.JPEG": image_bytes("JPEG"),
+        "sketch/n01498041/._sketch_1.JPEG": b"macOS resource fork",       # hidden: not an image
+        "README.md": b"#",                                                # outside the prefix
     })
-    dest = DL.get_dataset("cue-conflict", tmp_path, mirror=server.url, progress=False)
-    assert dest == tmp_path / "cue-conflict"
+    dest = DL.get_dataset("imagenet-sketch", tmp_path, mirror=server.url, progress=False)
+    assert dest == tmp_path / "imagenet-sketch"
     files = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
-    assert files == ["cat/cat1-dog3.png", "dog/dog1-cat2.png"]
-    ds = D.load_dataset("cue-conflict", tmp_path)
-    assert sorted(zip(ds.table["shape"], ds.table["texture"])) == [("cat", "dog"), ("dog", "cat")]
-    assert not (tmp_path / ".downloads/texture-vs-shape-master.zip").exists()  # archive removed
+    assert files == ["n01440764/sketch_0.JPEG", "n01498041/._sketch_1.JPEG", "n01498041/sketch_1.JPEG"]
+    assert D.load_dataset("imagenet-sketch", tmp_path).labels.tolist() == [0, 6]
+    assert not (tmp_path / ".downloads/ImageNet-Sketch.zip").exists()  # archive removed
     assert leftovers(tmp_path) == []
 
 
@@ -309,7 +250,7 @@ def test_vtab_zip_placed_in_root(tmp_path):
     (tmp_path / "vtab-1k.zip").write_bytes(make_zip(members))
     assert DL.get_dataset("vtab-dtd", tmp_path, progress=False) == tmp_path / "vtab"
     ds = D.load_dataset("vtab-dtd", tmp_path)
-    assert ds.table[["split", "label"]].values.tolist() == [["train800", 0], ["val200", 46], ["test", 46]]
+    assert ds.table[["split", "label"]].values.tolist() == [["train", 0], ["val", 46], ["test", 46]]
 
 
 def test_imagenet_hard_parquet_conversion(tmp_path):

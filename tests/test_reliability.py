@@ -30,8 +30,9 @@ import pytest
 from PIL import Image
 
 from beyond_inet_lib import data as D
-from beyond_inet_lib import downloads as DL
-from beyond_inet_lib import engine, metrics, report, standins
+from beyond_inet_lib import engine, metrics, report
+from beyond_inet_lib.data import downloads as DL
+from beyond_inet_lib.data import standins
 from beyond_inet_lib.errors import DiskFull
 from beyond_inet_lib.images import load_rgb
 
@@ -140,7 +141,8 @@ _GUARDED_CHILD = textwrap.dedent("""
     socket.socket.connect_ex = lambda self, address: (attempts.append(repr(address)), 101)[1]
     socket.create_connection = lambda address, *a, **k: refuse(None, address)
 
-    from beyond_inet_lib import downloads, models
+    from beyond_inet_lib import models
+    from beyond_inet_lib.data import downloads
     out = {}
     for key in ("vit_sup", "vit_clip"):
         n0, t0 = len(attempts), time.monotonic()

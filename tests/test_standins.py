@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from beyond_inet_lib import standins as S
+from beyond_inet_lib.data import standins as S
+from beyond_inet_lib.data.standins import build
+from beyond_inet_lib.data.standins import digits as digits_mod
+from beyond_inet_lib.data.standins import factors as factors_mod
+from beyond_inet_lib.data.standins import imagenet_c as imagenet_c_mod
+from beyond_inet_lib.data.standins import synthetic as synthetic_mod
 from beyond_inet_lib.data import DatasetIndex, load_dataset
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +40,7 @@ def pixels(path) -> np.ndarray:
 
 
 def base_pixels(samples, rel) -> np.ndarray:
-    return np.asarray(S.load_base_image(samples.root / rel), dtype=np.float64)
+    return np.asarray(build.load_base_image(samples.root / rel), dtype=np.float64)
 
 
 def assert_labels_follow_sources(index: DatasetIndex, samples: DatasetIndex):
@@ -55,38 +60,50 @@ def test_spread_subset_takes_every_kth_class(samples):
     assert not sub.table.equals(S.spread_subset(samples, 10, seed=4).table)
 
 
-def test_resize_center_crop_matches_torchvision():
-    from torchvision import transforms as T
+def resize_256_crop_224(img: Image.Image) -> Image.Image:
+    """Hand-written reference: shorter side to 256 (longer = int(256 * long / short), PIL
+    bilinear), then the centre 224 x 224 (offsets rounded as torchvision's center_crop)."""
+    w, h = img.size
+    size = (256, int(256 * h / w)) if w <= h else (int(256 * w / h), 256)
+    img = img.resize(size, Image.BILINEAR)
+    top, left = int(round((size[1] - 224) / 2.0)), int(round((size[0] - 224) / 2.0))
+    return img.crop((left, top, left + 224, top + 224))
 
+
+def test_base_image_is_resize_256_centre_crop_224(samples, tmp_path):
     rng = np.random.default_rng(0)
-    img = Image.fromarray(rng.integers(0, 256, (300, 410, 3), dtype=np.uint8))
-    ref = T.Compose([T.Resize(256), T.CenterCrop(224)])(img)
-    ours = S.resize_center_crop(img)
-    assert ours.size == (224, 224)
-    assert np.array_equal(np.asarray(ours), np.asarray(ref))
+    odd = tmp_path / "odd.png"   # portrait, odd margins, and a grayscale sample: all become RGB
+    Image.fromarray(rng.integers(0, 256, (410, 301, 3), dtype=np.uint8)).save(odd)
+    gray = next(p for p in samples.paths if Image.open(p).mode == "L")
+    for path in (odd, gray, samples.paths[0]):
+        ours = build.load_base_image(path)
+        with Image.open(path) as im:
+            ref = resize_256_crop_224(im.convert("RGB"))
+        assert ours.mode == "RGB" and ours.size == (224, 224)
+        assert np.array_equal(np.asarray(ours), np.asarray(ref)), path
 
 
 # ---------------------------------------------------------------------- ImageNet-C
 def test_glass_blur_fast_equals_the_package_loop():
-    ic = S.imagecorruptions_module()
+    ic = imagenet_c_mod.imagecorruptions_module()
     img = np.random.default_rng(1).integers(0, 256, (40, 44, 3), dtype=np.uint8)
     for severity in range(1, 6):
         np.random.seed(severity)
         reference = ic.glass_blur(Image.fromarray(img), severity)  # the original per-pixel loop
         np.random.seed(severity)
-        fast = S.glass_blur_fast(Image.fromarray(img), severity)
+        fast = imagenet_c_mod.glass_blur_fast(Image.fromarray(img), severity)
         assert np.array_equal(reference, fast), f"severity {severity}"
 
 
 def test_glass_shuffle_hand_case():
     # 5 x 6 image, max_delta 2: the loop visits (3, 4) then (3, 3); draws are (dx, dy) in [-2, 1]
     x = np.arange(30).reshape(5, 6, 1)
-    out = S.glass_shuffle(x, 2, np.array([[-1, 0], [0, -1]]))
+    out = imagenet_c_mod.glass_shuffle(x, 2, np.array([[-1, 0], [0, -1]]))
     assert out[3, 4, 0] == 21 and out[3, 3, 0] == 15  # copies of unvisited neighbours
     assert (np.delete(out.ravel(), [22, 21]) == np.delete(x.ravel(), [22, 21])).all()
     # chain: (3,4) <- (3,5)=23, then (3,3) <- (3,4), already 23. A true swap would give
     # (3,4)=21, (3,5)=22; the original code's tuple "swap" of views copies instead.
-    out = S.glass_shuffle(x, 2, np.array([[1, 0], [1, 0]]))
+    out = imagenet_c_mod.glass_shuffle(x, 2, np.array([[1, 0], [1, 0]]))
     assert (out[3, 3, 0], out[3, 4, 0], out[3, 5, 0]) == (23, 23, 23)
 
 
@@ -126,11 +143,29 @@ def test_imagenet_c_deterministic_and_reused(imagenet_c, samples, tmp_path, monk
     assert file_hashes(again) == file_hashes(imagenet_c)
 
     writes = []
-    monkeypatch.setattr(S, "save_jpeg", lambda *a, **k: writes.append(a))
+    monkeypatch.setattr(imagenet_c_mod, "save_jpeg", lambda *a, **k: writes.append(a))
     reused = S.imagenet_c_standin(samples, tmp_path, n_images=2, corruptions=["gaussian_noise", "glass_blur", "fog"],
                                   severities=(1, 3, 5), progress=False)
     assert writes == [] and reused.root == again.root
     assert reused.table.equals(again.table)
+
+
+@pytest.mark.parametrize("corruption", imagenet_c_mod.IMAGENET_C_CORRUPTIONS)
+def test_every_corruption_is_reproducible_from_its_seed(corruption):
+    img = np.random.default_rng(3).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    a = imagenet_c_mod.corrupt_image(img, corruption, 3, seed=11)
+    assert np.array_equal(a, imagenet_c_mod.corrupt_image(img, corruption, 3, seed=11))
+    if corruption in ("gaussian_noise", "shot_noise", "impulse_noise", "glass_blur"):
+        assert not np.array_equal(a, imagenet_c_mod.corrupt_image(img, corruption, 3, seed=12))
+
+
+def test_impulse_noise_is_salt_and_pepper_of_the_right_amount():
+    """imagecorruptions' severity 5: s&p with amount 0.27 (pixels set to 0 or 255 per channel)."""
+    img = np.full((100, 100, 3), 120, np.uint8)
+    out = imagenet_c_mod.corrupt_image(img, "impulse_noise", 5, seed=0)
+    changed = out != 120
+    assert set(np.unique(out[changed])) <= {0, 254, 255}       # float 1.0 * 255 truncates to 254 or 255
+    assert abs(changed.mean() - 0.27) < 0.02
 
 
 def test_corrupt_image_does_not_touch_global_rng():
@@ -195,20 +230,20 @@ def test_smaller_larger_partial(factors, samples):
 
 def test_color_rotates_hue():
     img = Image.new("RGB", (8, 8), (220, 30, 30))  # red
-    r, g, b = np.asarray(S.make_color(img), dtype=float)[0, 0]
+    r, g, b = np.asarray(factors_mod.make_color(img), dtype=float)[0, 0]
     assert r < 60 and g > 180 and b > 180  # cyan
 
 
 def test_object_blocking_covers_the_centre(samples):
     img = Image.new("RGB", (224, 224), (10, 200, 10))
     for seed in range(5):
-        out = np.asarray(S.make_object_blocking(img, np.random.default_rng(seed)))
+        out = np.asarray(factors_mod.make_object_blocking(img, np.random.default_rng(seed)))
         assert (out[112, 112] == 128).all()
         assert abs((out[..., 0] == 128).mean() - 0.3) < 0.01
 
 
 def test_interrupted_build_leaves_nothing_reusable(samples, tmp_path, monkeypatch):
-    real_save = S.save_png
+    real_save = factors_mod.save_png
     calls = []
 
     def failing_save(img, path):
@@ -217,12 +252,12 @@ def test_interrupted_build_leaves_nothing_reusable(samples, tmp_path, monkeypatc
             raise KeyboardInterrupt("simulated interruption")
         real_save(img, path)
 
-    monkeypatch.setattr(S, "save_png", failing_save)
+    monkeypatch.setattr(factors_mod, "save_png", failing_save)
     with pytest.raises(KeyboardInterrupt):
         S.factor_standin(samples, tmp_path, n_images=2, progress=False)
     assert list((tmp_path / "standins").iterdir()) == []  # no final folder, no temp leftover
 
-    monkeypatch.setattr(S, "save_png", real_save)
+    monkeypatch.setattr(factors_mod, "save_png", real_save)
     built = S.factor_standin(samples, tmp_path, n_images=2, progress=False)
     assert S.is_complete(built.root) and all(p.is_file() for p in built.paths)
     assert [p.name for p in (tmp_path / "standins").iterdir()] == [built.root.name]
@@ -285,7 +320,7 @@ def test_worlds_keep_the_centre_and_change_the_background(synthetic, samples):
 def test_perspective_coefficients_map_corners():
     dst = [(10, 20), (200, 15), (224, 224), (0, 210)]
     src = [(0, 0), (224, 0), (224, 224), (0, 224)]
-    a, b, c, d, e, f, g, h = S.perspective_coefficients(dst, src)
+    a, b, c, d, e, f, g, h = synthetic_mod.perspective_coefficients(dst, src)
     for (X, Y), (x, y) in zip(dst, src):
         den = g * X + h * Y + 1
         assert abs((a * X + b * Y + c) / den - x) < 1e-9 and abs((d * X + e * Y + f) / den - y) < 1e-9
@@ -324,8 +359,8 @@ def test_digit_images_are_the_sklearn_pixels(digits):
 def test_digits_split_is_seeded():
     labels = np.repeat(np.arange(10), 20)
     labels = np.concatenate([labels] * 6)[:1100]
-    a, b = S.digits_split(labels, 0), S.digits_split(labels, 0)
-    assert (a == b).all() and not (a == S.digits_split(labels, 1)).all()
+    a, b = digits_mod.digits_split(labels, 0), digits_mod.digits_split(labels, 0)
+    assert (a == b).all() and not (a == digits_mod.digits_split(labels, 1)).all()
 
 
 def test_threaded_renderers_are_deterministic(synthetic, samples, tmp_path):

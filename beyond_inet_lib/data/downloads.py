@@ -1,0 +1,277 @@
+"""``beyond-inet data get``: fetch a dataset, verify it, install it into the data root.
+
+``get_dataset(name, root)`` installs one dataset; ``fetch_missing(names, root)`` installs
+every one of ``names`` that is not there yet and says, per dataset, what happened (the
+report runs it before the notebooks). The plans (URLs, archive prefixes, checks) are in
+``sources.DOWNLOADS``. The protocol:
+
+1. Files go to ``<root>/.downloads/<filename>`` through ``<filename>.part``, resumed with
+   HTTP Range after an interruption (``transfer.download``). A known checksum is verified
+   before anything is unpacked; a mismatch deletes the file and raises ``ChecksumMismatch``.
+2. Archives (zip, tar, tar.gz) and plain files are unpacked into a staging folder next to
+   the target; the plan's check (``finish``) then verifies, and repairs where it can, the
+   staged files. Only then is the folder renamed into place: an error leaves no
+   half-written dataset. Members outside the staging folder (``..``, absolute paths) and
+   links are never written.
+
+A file found already in ``<root>/.downloads/`` or ``<root>/`` is used as is: that is how
+license-gated or hard-to-fetch files (ImageNet val, vtab-1k.zip) get in, and how a machine
+without internet is fed (copy the files there). ``BEYOND_INET_MIRROR`` (or ``mirror=``)
+replaces every table URL by ``<mirror>/<filename>``; ``BEYOND_INET_URL_REWRITE`` (or
+``rewrite=``) sends hosts elsewhere keeping each URL's path; ``urls={filename: url}``
+overrides single files. Connecting gives up after ``BEYOND_INET_TIMEOUT`` seconds (default
+5), so a machine without network fails in seconds with a message naming the URL and what
+to do.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ChecksumMismatch, DownloadError, ManualDownloadRequired, UserError
+from .archives import unpack
+from .presence import dataset_presence
+from .sources import (  # noqa: F401  (DOWNLOADS, plan_name_for, downloadable_names: this module's API)
+    DOWNLOADS,
+    SHIPPED,
+    DownloadPlan,
+    Source,
+    downloadable_names,
+    plan_datasets,
+    plan_name_for,
+)
+from .transfer import HttpSettings, checksum_matches, download  # noqa: F401  (download: API)
+
+MIRROR_ENV = "BEYOND_INET_MIRROR"
+DOWNLOADS_DIR = ".downloads"
+
+
+# ------------------------------------------------------------------- the files
+def resolve_url(src: Source, mirror: str | None = None, urls: dict | None = None) -> str | None:
+    """The URL a source is fetched from: ``urls[filename]``, else ``<mirror>/<filename>``
+    (``mirror`` or $BEYOND_INET_MIRROR), else the table's URL (None: no public URL)."""
+    if urls and src.filename in urls:
+        return urls[src.filename]
+    mirror = mirror or os.environ.get(MIRROR_ENV)
+    if mirror:
+        return f"{mirror.rstrip('/')}/{src.filename}"
+    return src.url
+
+
+def find_local(root: Path, filename: str) -> Path | None:
+    """A complete copy of ``filename`` placed by hand in ``<root>/.downloads/`` or ``<root>/``."""
+    for p in (Path(root) / DOWNLOADS_DIR / filename, Path(root) / filename):
+        if p.is_file():
+            return p
+    return None
+
+
+def _advice(name: str, plan: DownloadPlan, root: Path, src: Source) -> str:
+    return (f"\nThis machine may have no internet access. Either run `beyond-inet data get {name} --root ROOT` "
+            f"on a connected machine and copy {plan.folder}/ into {root}, or copy {src.filename} into "
+            f"{root / DOWNLOADS_DIR}/ and run the command again here (or set {MIRROR_ENV} to a mirror "
+            f"that serves {src.filename}, or BEYOND_INET_URL_REWRITE to send the hosts to a mirror).")
+
+
+def _obtain(name: str, plan: DownloadPlan, src: Source, root: Path, http: HttpSettings,
+            mirror: str | None, urls: dict | None) -> Path:
+    """The verified local file of ``src``: one placed by hand, or a (resumed) download."""
+    local = find_local(root, src.filename)
+    if local is not None:
+        if not checksum_matches(local, src.checksum):
+            raise ChecksumMismatch(f"{local}: checksum mismatch (expected {src.checksum}); "
+                                   "delete it and fetch it again")
+        return local
+    url = resolve_url(src, mirror, urls)
+    if url is None:
+        raise ManualDownloadRequired(plan.manual.format(root=root))
+    try:
+        return http.download(url, root / DOWNLOADS_DIR / src.filename, checksum=src.checksum)
+    except ChecksumMismatch:
+        raise
+    except DownloadError as e:
+        raise DownloadError(str(e) + _advice(name, plan, root, src)) from None
+
+
+# ------------------------------------------------------------------ get_dataset
+def get_dataset(name: str, root, *, force: bool = False, progress: bool = True,
+                mirror: str | None = None, urls: dict | None = None, timeout: float | None = None,
+                rewrite: dict | None = None, keep_archives: bool = False) -> Path:
+    """Download, verify and install dataset ``name`` into ``root`` (see the module
+    docstring); returns the dataset folder. Already there and not ``force``: nothing is
+    fetched. Archives downloaded by this call are deleted once unpacked unless
+    ``keep_archives``. Raises ``ManualDownloadRequired`` (with the steps) for license-gated
+    data such as ImageNet val, ``ChecksumMismatch``, or ``DownloadError`` (naming the URL
+    and what to do)."""
+    root = Path(root)
+    if name in SHIPPED:
+        from imagenet_x.utils import get_annotation_path
+
+        return Path(str(get_annotation_path()))  # shipped with the imagenet-x package
+    plan = DOWNLOADS[plan_name_for(name)]
+    dest = root / plan.folder
+    if plan.local_convert is not None:
+        if (dest / "labels.json").is_file() and not force:
+            return dest
+        return plan.local_convert(root, progress)
+    if dest.exists() and not force:
+        return dest
+    root.mkdir(parents=True, exist_ok=True)
+    http = HttpSettings(progress=progress, timeout=timeout, rewrite=rewrite)
+    fetched_here = [find_local(root, s.filename) is None for s in plan.sources]
+    files = [_obtain(name, plan, s, root, http, mirror, urls) for s in plan.sources]
+    staging = root / f".{plan.folder.replace('/', '_')}.staging-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        for f, s in zip(files, plan.sources):
+            unpack(f, s, staging)
+        if plan.finish is not None:
+            plan.finish(staging, http)
+        _replace_folder(staging, dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if not keep_archives:  # archives this call downloaded; files placed by hand stay
+        for f, here in zip(files, fetched_here):
+            if here:
+                f.unlink(missing_ok=True)
+    return dest
+
+
+def _replace_folder(new: Path, dest: Path) -> None:
+    """Rename ``new`` to ``dest``; an existing ``dest`` (force) is moved aside first and
+    deleted only after the rename succeeded."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+    if dest.exists():
+        os.replace(dest, old)
+    os.replace(new, dest)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- fetch_missing
+@dataclass(frozen=True)
+class FetchOutcome:
+    """What ``fetch_missing`` did for one dataset (or one plan: ``vtab`` = 19 tasks)."""
+
+    name: str
+    status: str            # 'fetched' | 'present' | 'failed'
+    reason: str            # one line
+    path: Path | None = None
+    message: str = ""      # the whole error message (failed only)
+
+
+@dataclass
+class FetchReport:
+    """Per dataset: fetched, already there, or failed (with a one-line reason each), and
+    the one command that gets the rest."""
+
+    root: Path
+    outcomes: list[FetchOutcome] = field(default_factory=list)
+
+    def names(self, status: str) -> list[str]:
+        return [o.name for o in self.outcomes if o.status == status]
+
+    @property
+    def fetched(self) -> list[str]:
+        return self.names("fetched")
+
+    @property
+    def present(self) -> list[str]:
+        return self.names("present")
+
+    @property
+    def failed(self) -> list[str]:
+        return self.names("failed")
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    @property
+    def command(self) -> str:
+        """The command that gets what failed ('' when nothing did)."""
+        if not self.failed:
+            return ""
+        return f"beyond-inet data get {' '.join(self.failed)} --root {self.root}"
+
+    def __str__(self) -> str:
+        labels = {"fetched": "fetched", "present": "already there", "failed": "FAILED"}
+        w = max([len(o.name) for o in self.outcomes] + [4])
+        lines = [f"{labels[o.status]:<13}  {o.name:<{w}}  {o.reason}" for o in self.outcomes]
+        if self.command:
+            lines.append(f"to get the rest: {self.command}")
+        return "\n".join(lines)
+
+
+def _presence_line(key: str, root: Path) -> tuple[str, str]:
+    """(worst status over the plan's datasets, a one-line count) for plan ``key``."""
+    pres = [dataset_presence(n, root) for n in plan_datasets(key)]
+    found = sum(p.found_count for p in pres)
+    expected = sum(p.expected_count or 0 for p in pres)
+    statuses = {p.status for p in pres}
+    status = "absent" if "absent" in statuses else "partial" if "partial" in statuses else "found"
+    count = f"{found:,} of {expected:,}" if expected else f"{found:,}"
+    return status, count
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+def fetch_missing(names, root, progress: bool = True, *, force: bool = False, mirror: str | None = None,
+                  rewrite: dict | None = None, timeout: float | None = None) -> FetchReport:
+    """Install each dataset of ``names`` that is absent under ``root``; never raises for a
+    dataset that cannot be had (no network, license-gated, checksum): it is reported as
+    failed with a one-line reason, and ``report.command`` is the command that gets the
+    rest. Names are datasets or plans (``vtab``); several names sharing one download
+    (the 19 VTAB tasks) are fetched once. A dataset found partially is left as it is
+    (``--force`` replaces it). Offline, each source fails after the connect timeout."""
+    root = Path(root)
+    keys = []
+    for name in names:
+        key = name if name in SHIPPED else plan_name_for(name)   # KeyError: a typo, not a fetch failure
+        if key not in keys:
+            keys.append(key)
+    report = FetchReport(root)
+    for key in keys:
+        if key in SHIPPED:
+            report.outcomes.append(FetchOutcome(key, "present", SHIPPED[key]))
+            continue
+        plan = DOWNLOADS[key]
+        dest = root / plan.folder
+        status, count = _presence_line(key, root)
+        if status != "absent" and not force:
+            note = "" if status == "found" else f" (partial; `beyond-inet data get {key} --force` replaces it)"
+            report.outcomes.append(FetchOutcome(key, "present", f"{count} at {dest}{note}", dest))
+            continue
+        if plan.local_convert is None and dest.is_dir() and any(dest.iterdir()) and not force:
+            report.outcomes.append(FetchOutcome(
+                key, "failed", f"{dest} exists but holds none of the expected files: move it away, "
+                f"or replace it with `beyond-inet data get {key} --force`", dest))
+            continue
+        try:
+            path = get_dataset(key, root, force=True, progress=progress, mirror=mirror, rewrite=rewrite,
+                               timeout=timeout)
+        except UserError as e:
+            report.outcomes.append(FetchOutcome(key, "failed", _first_line(e), None, str(e)))
+            continue
+        _status, count = _presence_line(key, root)
+        report.outcomes.append(FetchOutcome(key, "fetched", f"{count} at {path}", path))
+    return report
+
+
+def public_plans(names) -> tuple[list[str], list[str]]:
+    """(plans of ``names`` with a public source, the other plans); shipped ones are dropped."""
+    public, manual = [], []
+    for name in names:
+        if name in SHIPPED:
+            continue
+        key = plan_name_for(name)
+        bucket = public if DOWNLOADS[key].public else manual
+        if key not in bucket:
+            bucket.append(key)
+    return public, manual

@@ -1,0 +1,277 @@
+"""A miniature data root in every real layout: a few small images for a handful of
+classes, for every dataset of the paper, so the full study can be rehearsed on a CPU.
+
+``write_mock_root(dir, source_root)`` copies (shrunk) the real ImageNet sample images of
+``source_root/imagenet-samples`` into each layout under the file names the real data
+uses, with labels kept consistent across datasets: the val images get file numbers that
+ImageNet-X annotates, whose shipped val label is the class of the copied sample and whose
+ReaL set holds it; A and R get classes of their 200-class lists; PUG a class whose index
+set holds it. Where each layout comes from:
+
+- ``imagenet-val/ILSVRC2012_val_XXXXXXXX.JPEG`` flat: as ILSVRC2012_img_val.tar unpacks
+  (the file names ImageNet-X's and ReaL's tables key on).
+- ``imagenet-v2/<class index>/<40 hex digits>.jpeg``: class-index folders as
+  ``imagenetv2-matched-frequency-format-val/<i>/`` of the HF tar (ImageNetV2's own loader
+  reads the folder name as the label), top folder as ``data get`` strips it; the hex file
+  names are a guess.
+- ``imagenet-a/<wnid>/<...>.jpg`` and ``imagenet-r/<wnid>/<rendition>_<n>.jpg``: WNID
+  folders of the 200-class lists (timm's synset lists); file names a guess.
+- ``imagenet-sketch/<wnid>/sketch_<n>.JPEG``: the HF zip's ``sketch/<wnid>/`` with the
+  prefix stripped by ``data get``; file names a guess.
+- ``imagenet-c/<corruption>/<severity>/<wnid>/ILSVRC2012_val_XXXXXXXX.JPEG``: all 15
+  corruptions x 5 severities (the Zenodo tars' folder levels as ``data get`` merges them);
+  val file names inside a guess. One image per class (ImageNet-C holds 75 copies of each).
+  The mock images are not corrupted.
+- ``imagenet-hard/images/NNNNN.<ext>`` + ``labels.json``: what ``data get imagenet-hard``
+  writes from the published parquet shards (this package's own conversion).
+- ``pug-imagenet/<Factor>/<ClassName>/*.png``, all 10 factors: the folder levels the
+  paper's code reads (Beyond-INet ``inference/pug_imagenet.py``: one ImageFolder per
+  factor); file names a guess.
+- ``vtab-1k/<task>/{train800,val200,train800val200,test}.txt`` + ``images/<split>/NNNNNN.jpg``
+  with ``images/<split>/<n>.jpg <label>`` lines, for all 19 tasks under the zip's short
+  names (cifar, clevr_dist, kitti ...), labels in each task's own class space: as written
+  by the script that made vtab-1k.zip (NOAH ``data/vtab-source/get_vtab1k.py``) and read by
+  its users (RepAdapter ``dataset.py``); not checked against the zip's own listing.
+- ``cue-conflict/<category>/<shape><n>-<texture><m>.png``: real stimuli copied from the
+  source root when it has them (else sample images under such names: a guess at nothing,
+  the names are the published ones' pattern).
+- ``reference/cue-conflict-humans/`` and ``reference/cue-conflict-decisions/``: the real
+  CSVs copied from the source root when present, else decision logs in the same CSV
+  columns over the mock's stimuli.
+- ``imagenet-samples/<wnid>_<name>.JPEG``: the chosen classes' samples (shrunk).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageOps
+
+from ..errors import DatasetMissing, UserError
+from .demo import (
+    CUE_CONFLICT_CATEGORIES,
+    CUE_CONFLICT_DECISION_FILES,
+    CUE_CONFLICT_HUMAN_FILES,
+    DECISION_COLUMNS,
+    parse_cue_conflict_name,
+)
+from .imagenet import IMAGENET_C_CORRUPTIONS, IMAGENET_C_SEVERITIES
+from .imagenet_labels import (
+    imagenet_a_indices,
+    imagenet_r_indices,
+    imagenet_wnids,
+    imagenet_x_annotations,
+    real_label_sets,
+    shipped_val_labels,
+    val_file_name,
+    val_number,
+)
+from .index import spread_indices
+from .pug import PUG_FACTORS, pug_class_to_indices
+from .vtab import VTAB_NUM_CLASSES, VTAB_SPLIT_FILES, VTAB_TASKS, vtab_folder_names
+
+MOCK_SIDE = 64           # shorter side of the mock JPEGs, pixels
+VTAB_COUNTS = {"train": 4, "val": 2, "test": 2}   # images per split and task
+RENDITIONS = ("art", "cartoon", "sketch", "origami", "painting", "toy")
+
+
+def _val_numbers(classes: list[int], n: int) -> dict[int, list[int]]:
+    """For each class, ``n`` val file numbers that ImageNet-X annotates (prototypes
+    excluded), whose shipped val label is the class and whose ReaL set holds it."""
+    ann = imagenet_x_annotations()
+    labels, real = shipped_val_labels(), real_label_sets()
+    out = {}
+    for c in classes:
+        nums = sorted(val_number(f) for f in ann.loc[ann["class"] == c, "file_name"])
+        good = [k for k in nums if labels[k] == c and c in real[k - 1]]
+        if len(good) < n:
+            raise ValueError(f"class {c}: only {len(good)} annotated val images with a consistent label")
+        out[c] = good[:n]
+    return out
+
+
+def choose_classes(n_classes: int, images_per_class: int) -> list[int]:
+    """``n_classes`` ImageNet classes spread over those in ImageNet-A's and -R's lists that
+    PUG-ImageNet renders (so every dataset can hold each class)."""
+    pug = {i for v in pug_class_to_indices().values() for i in v}
+    cands = sorted(set(imagenet_a_indices().tolist()) & set(imagenet_r_indices().tolist()) & pug)
+    if n_classes > len(cands):
+        raise ValueError(f"n_classes={n_classes}: at most {len(cands)} classes are in every dataset")
+    return [cands[i] for i in spread_indices(len(cands), n_classes)]
+
+
+class _Writer:
+    """Shrunk JPEG / PNG bytes of the sample image of each class, written under any name."""
+
+    def __init__(self, root: Path, samples: dict[int, Path]):
+        self.root, self.samples, self.files = root, samples, 0
+        self._cache: dict[tuple, bytes] = {}
+
+    def image_bytes(self, label: int, k: int = 0, fmt: str = "JPEG") -> bytes:
+        key = (label, k % 2, fmt)
+        if key not in self._cache:
+            with Image.open(self.samples[label]) as im:
+                im = ImageOps.exif_transpose(im).convert("RGB")
+                im.thumbnail((MOCK_SIDE * 4, MOCK_SIDE * 4))
+                w, h = im.size
+                s = MOCK_SIDE / min(w, h)
+                im = im.resize((max(1, round(w * s)), max(1, round(h * s))), Image.BILINEAR)
+                if k % 2:
+                    im = ImageOps.mirror(im)   # two distinct images per class
+                buf = io.BytesIO()
+                im.save(buf, fmt, **({"quality": 85} if fmt == "JPEG" else {}))
+                self._cache[key] = buf.getvalue()
+        return self._cache[key]
+
+    def put(self, rel: str, data: bytes) -> None:
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        self.files += 1
+
+    def image(self, rel: str, label: int, k: int = 0) -> None:
+        fmt = "PNG" if rel.lower().endswith(".png") else "JPEG"
+        self.put(rel, self.image_bytes(label, k, fmt))
+
+
+def _hex_name(*parts) -> str:
+    return hashlib.sha1("/".join(map(str, parts)).encode()).hexdigest()
+
+
+def write_mock_root(dir, source_root, images_per_class: int = 2, n_classes: int = 4) -> dict:
+    """Write the miniature data root ``dir`` (which must not exist, or be empty) from
+    ``source_root`` (needs ``imagenet-samples/``; ``cue-conflict/`` and ``reference/`` are
+    copied when present). Built in a staging folder and renamed into place. Returns
+    {'files': n, 'classes': [...], 'datasets': [...]}."""
+    dest, source = Path(dir), Path(source_root)
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise UserError(f"{dest} exists and is not empty: pick a new folder for the mock data root")
+    sample_dir = source / "imagenet-samples"
+    wnids = imagenet_wnids()
+    samples = {}
+    for p in sorted(sample_dir.glob("*")) if sample_dir.is_dir() else []:
+        w = p.name.split("_", 1)[0]
+        if w in wnids and p.suffix.lower() in (".jpeg", ".jpg", ".png"):
+            samples.setdefault(wnids.index(w), p)
+    classes = choose_classes(n_classes, images_per_class)
+    lacking = [wnids[c] for c in classes if c not in samples]
+    if lacking:
+        raise DatasetMissing("imagenet-samples", sample_dir, "imagenet-samples/<wnid>_<name>.JPEG",
+                             f"beyond-inet data get imagenet-samples --root {source}",
+                             found=f"no sample image for {', '.join(lacking)}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = dest.with_name(f".{dest.name}.staging-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        w = _Writer(staging, samples)
+        _write_imagenet(w, classes, images_per_class, wnids)
+        _write_pug(w, classes, images_per_class)
+        _write_vtab(w, classes)
+        stimuli = _write_cue_conflict(w, source / "cue-conflict", classes, images_per_class)
+        _write_reference(w, source / "reference", stimuli)
+        if dest.exists():
+            dest.rmdir()
+        os.replace(staging, dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    from .registry import DATASETS
+
+    return {"files": w.files, "classes": classes, "datasets": sorted(DATASETS)}
+
+
+def _write_imagenet(w: _Writer, classes: list[int], ipc: int, wnids: list[str]) -> None:
+    names = {c: w.samples[c].stem.split("_", 1)[-1].replace("_", " ") for c in classes}
+    val = _val_numbers(classes, ipc)
+    hard = []
+    for c in classes:
+        wnid = wnids[c]
+        w.image(f"imagenet-samples/{w.samples[c].name}", c)
+        for k, num in enumerate(val[c]):
+            w.image(f"imagenet-val/{val_file_name(num)}", c, k)
+        for k in range(ipc):
+            w.image(f"imagenet-v2/{c}/{_hex_name('v2', c, k)}.jpeg", c, k)
+            w.image(f"imagenet-a/{wnid}/0.{k:06d}_{names[c]} _ {names[c]}_0.{500 + k}.jpg", c, k)
+            w.image(f"imagenet-r/{wnid}/{RENDITIONS[k % len(RENDITIONS)]}_{k}.jpg", c, k)
+            w.image(f"imagenet-sketch/{wnid}/sketch_{k}.JPEG", c, k)
+            ext = ".png" if k % 2 else ".jpg"
+            hard.append({"file": f"images/{len(hard):05d}{ext}", "labels": [c],
+                         "origin": ("imagenet", "imagenet_v2", "imagenet_sketch", "objectnet")[len(hard) % 4]})
+            w.image(f"imagenet-hard/{hard[-1]['file']}", c, k)
+        for corruption in IMAGENET_C_CORRUPTIONS:
+            for s in IMAGENET_C_SEVERITIES:
+                w.image(f"imagenet-c/{corruption}/{s}/{wnid}/{val_file_name(val[c][0])}", c)
+    hard.append({"file": "images/no-label.jpg", "labels": [], "origin": "objectnet"})  # Hard has empty sets
+    w.image(f"imagenet-hard/{hard[-1]['file']}", classes[0], 1)
+    w.put("imagenet-hard/labels.json", json.dumps(hard).encode())
+
+
+def _write_pug(w: _Writer, classes: list[int], ipc: int) -> None:
+    mapping = pug_class_to_indices()
+    for c in classes:
+        name = next(n for n, idx in sorted(mapping.items()) if c in idx)
+        for factor in PUG_FACTORS:
+            for k in range(ipc):
+                w.image(f"pug-imagenet/{factor}/{name}/{name}_{factor.lower()}_{k}.png", c, k)
+
+
+def _write_vtab(w: _Writer, classes: list[int]) -> None:
+    """Every task: a train / val / test split whose labels alternate between the first
+    and the last class of the task's own label space (both in every split)."""
+    for task in VTAB_TASKS:
+        folder = f"vtab-1k/{vtab_folder_names(task)[-1]}"
+        n_cls = VTAB_NUM_CLASSES[task]
+        rows = {}
+        for split, count in VTAB_COUNTS.items():
+            rows[split] = [(i, (0, n_cls - 1)[i % 2]) for i in range(count)]
+        listing = {**{VTAB_SPLIT_FILES[s]: r for s, r in rows.items()},
+                   "train800val200": rows["train"] + rows["val"]}
+        for on_disk, items in listing.items():
+            lines = []
+            for j, (_i, lab) in enumerate(items):
+                rel = f"images/{on_disk}/{j:06d}.jpg"
+                w.image(f"{folder}/{rel}", classes[lab % len(classes)], j)
+                lines.append(f"{rel} {lab}")
+            w.put(f"{folder}/{on_disk}.txt", ("\n".join(lines) + "\n").encode())
+
+
+def _write_cue_conflict(w: _Writer, real: Path, classes: list[int], ipc: int) -> list[str]:
+    """``ipc`` stimuli per category (shape != texture first); returns their file names."""
+    names = []
+    for i, cat in enumerate(CUE_CONFLICT_CATEGORIES):
+        if real.is_dir() and (real / cat).is_dir():
+            files = sorted((real / cat).glob("*.png"), key=lambda p: (parse_cue_conflict_name(p.name)[1] == cat, p.name))
+            for p in files[:ipc]:
+                w.put(f"cue-conflict/{cat}/{p.name}", p.read_bytes())
+                names.append(p.name)
+        else:
+            for k in range(ipc):
+                other = CUE_CONFLICT_CATEGORIES[(i + k + 1) % len(CUE_CONFLICT_CATEGORIES)]
+                name = f"{cat}{k + 1}-{other}{k + 1}.png"
+                w.image(f"cue-conflict/{cat}/{name}", classes[i % len(classes)], k)
+                names.append(name)
+    return names
+
+
+def _write_reference(w: _Writer, real: Path, stimuli: list[str]) -> None:
+    for folder, files in (("cue-conflict-humans", CUE_CONFLICT_HUMAN_FILES),
+                          ("cue-conflict-decisions", CUE_CONFLICT_DECISION_FILES)):
+        for j, f in enumerate(files):
+            src = real / folder / f
+            if src.is_file():
+                w.put(f"reference/{folder}/{f}", src.read_bytes())
+                continue
+            rng = np.random.default_rng(j)
+            rows = []
+            for t, name in enumerate(stimuli, start=1):
+                shape, texture = parse_cue_conflict_name(name)
+                answer = (shape, texture, CUE_CONFLICT_CATEGORIES[int(rng.integers(16))])[int(rng.integers(3))]
+                rows.append([f"subject-{j + 1:02d}", 1, t, 1.0, answer, shape, 0, f"{t:04d}_mock_{shape}_00_{name}"])
+            w.put(f"reference/{folder}/{f}", pd.DataFrame(rows, columns=DECISION_COLUMNS).to_csv(index=False).encode())

@@ -1,0 +1,210 @@
+"""Where each dataset comes from: the one table of URLs (``DOWNLOADS``).
+
+A plan says which files to fetch, which member prefix of each archive holds the data,
+which folder below the data root it lands in, and what is checked before it is installed:
+
+| dataset | source | verified how |
+|---|---|---|
+| cue-conflict | model-vs-human release asset ``cue-conflict.tar.gz`` | every stimulus against a shipped SHA-256 manifest; missing or different ones fetched from texture-vs-shape and verified |
+| imagenet-samples | GitHub archive of EliSchwartz/imagenet-sample-images | structure: one decodable ``<wnid>_<name>.JPEG`` per class (no checksum is published) |
+| cue-conflict-humans | model-vs-human ``raw-data/cue-conflict`` CSVs (10) | SHA-256 per file |
+| cue-conflict-decisions | Beyond-INet ``inference/modelvshuman/raw-data/cue-conflict`` CSVs (5) + model-vs-human subject-01 | SHA-256 per file |
+| imagenet-val | license-gated: a tar placed by hand | md5 of ILSVRC2012_img_val.tar |
+| V2, A, R, Sketch, C, PUG | the authors' archives | unpacks into the expected layout (no published checksum) |
+| imagenet-hard, vtab | placed by hand (no direct URL) | converted / unpacked offline |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .demo import CUE_CONFLICT_DECISION_FILES, CUE_CONFLICT_HUMAN_FILES
+from .imagenet_hard_parquet import HARD_MANUAL, convert_imagenet_hard
+from .registry import DATASET_GROUPS, DATASETS
+from .transfer import HttpSettings
+from .verify import verify_cue_conflict, verify_imagenet_samples
+
+
+@dataclass(frozen=True)
+class Source:
+    """One file of a plan. ``url`` None: no public direct URL; the file must be put in
+    ``<root>/.downloads/`` by hand (or served by a mirror). ``strip``: the member prefix of
+    the archive that holds the dataset (members outside it are skipped, the prefix is
+    removed). ``include``: optional regex a member's path (after ``strip``) must match.
+    A file that is not an archive is installed as ``<folder>/<filename>``."""
+
+    url: str | None
+    filename: str
+    checksum: str | None = None        # "sha256:<hex>" | "md5:<hex>" | None (unknown)
+    strip: str = ""
+    include: str | None = None
+
+
+@dataclass(frozen=True)
+class DownloadPlan:
+    """How to get one dataset (or several sharing an archive: ``datasets``)."""
+
+    folder: str                        # target below the data root
+    sources: tuple[Source, ...]
+    datasets: tuple[str, ...]
+    manual: str = ""                   # the steps when a source has no URL
+    local_convert: Callable[[Path, bool], Path] | None = None  # (root, progress) -> folder
+    verified: bool = True              # URLs and member prefixes checked against the real files
+    # run on the unpacked staging folder before it is installed: repairs or raises
+    finish: Callable[[Path, HttpSettings], dict] | None = None
+
+    @property
+    def public(self) -> bool:
+        """Every file has a public URL: ``data get`` needs nothing placed by hand."""
+        return bool(self.sources) and all(s.url for s in self.sources)
+
+
+_HF = "https://huggingface.co/datasets"
+_MVH_RAW = "https://raw.githubusercontent.com/bethgelab/model-vs-human/master/raw-data/cue-conflict"
+_BEYOND_INET_RAW = ("https://raw.githubusercontent.com/kirill-vish/Beyond-INet/main/inference/"
+                    "modelvshuman/raw-data/cue-conflict")
+_VAL_MANUAL = (
+    "ImageNet val is license-gated: no automatic download.\n"
+    "  1. Log in at https://image-net.org (free account; accept the terms of access).\n"
+    "  2. Download ILSVRC2012_img_val.tar (6.3 GB) from the ILSVRC 2012 page.\n"
+    "  3. Either put it in {root}/.downloads/ and run `beyond-inet data get imagenet-val --root {root}`\n"
+    "     (verifies its md5 and unpacks it), or unpack it yourself:\n"
+    "     mkdir -p {root}/imagenet-val && tar -xf ILSVRC2012_img_val.tar -C {root}/imagenet-val\n"
+    "  Labels: none needed for this flat layout (the imagenet-x package ships all 50,000);\n"
+    "  LOC_val_solution.csv or val_labels.txt in {root}/imagenet-val/ take precedence.\n"
+    "  ImageNet-ReaL and ImageNet-X use these same images."
+)
+_VTAB_MANUAL = (
+    "VTAB-1k has no direct public URL (it is shared as vtab-1k.zip on Google Drive by NOAH/VPT/RepAdapter).\n"
+    "  1. On a connected machine: pip install gdown && gdown 1yZKwiKdsBzTfBgnStRveYMokc7GMMd5p\n"
+    "  2. Copy vtab-1k.zip to {root}/.downloads/ and run `beyond-inet data get vtab --root {root}`.\n"
+    "  Or build vtab/<task>/{{train800,val200,test}}/<label>/*.png yourself (e.g. from a tfds export)."
+)
+
+# SHA-256 of the published decision logs (model-vs-human: CC BY 4.0; Beyond-INet: MIT)
+_CSV_SHA256 = {
+    "cue-conflict_subject-01_session_1.csv": "8e100c7aad0e4ab891cb16a1fea9768edc882f9e47369549d45aa765b0897b1a",
+    "cue-conflict_subject-02_session_1.csv": "e9988e3eee0d4f9500fdf626d043e8382e96032a3f791b0d4886807a46e632ad",
+    "cue-conflict_subject-03_session_1.csv": "d3907fee2e612e6cd13c316a069f2e5fd41b0a55218b79be9537e1276c507d88",
+    "cue-conflict_subject-04_session_1.csv": "1d7b093f1174229a68e3bfac2f68877b2747bac001ad4aadbff5d5f89a44630e",
+    "cue-conflict_subject-05_session_1.csv": "f7e69864b7a981f6daaf51d9fc9945b185020e482956b38f477bf8eec9a5fa86",
+    "cue-conflict_subject-06_session_1.csv": "b63d7b4c52374a583f5e342aab46de5c445ef314501abc4b36736531c4d5f532",
+    "cue-conflict_subject-07_session_1.csv": "75959b12b8ccb9a265e20cb2beef05ac0dbf4052746742dd7e88818e69e2774c",
+    "cue-conflict_subject-08_session_1.csv": "b50f6956933c0a20eaf19e846c1fb5896068550da4597e8a7fc30aaf557ea02f",
+    "cue-conflict_subject-09_session_1.csv": "c94aba7fb9bf6887ec2fd0f554b145a6ed66c295b26a5c19594e1c0174253878",
+    "cue-conflict_subject-10_session_1.csv": "aa7b4f124bf605fd614b704d7556bb1a8088364b3113f9f918257b5cd3925f1b",
+    "cue-conflict_convnext-base-21k_session-1.csv": "0166fd349ec0aae9f03786fdf837f89a6189933b9a77d77127246f22b14edb5c",
+    "cue-conflict_convnext-clip_session-1.csv": "10ff29ecfa193d5bf651c09b1a96d028ad52ee2cf546173c4c23cb92d8c93432",
+    "cue-conflict_deit3-21k_session-1.csv": "df4bc05bc62442fcab0babafce3af5345f077767cdc1fff2ba4d73df5245a631",
+    "cue-conflict_tv-resnet50_session-1.csv": "d4c2807b84b70cb29eb3262a4ca4d723ccdf473f0dd8747ba0d8f482e2710591",
+    "cue-conflict_vit-clip_session-1.csv": "3a60eaa2be546c850379ab1bef6e3f0c4cc88ab11f3b822d34adbf44b70a659b",
+}
+
+
+def _decision_log(filename: str) -> Source:
+    """One of the paper's decision logs; its human subject-01 is model-vs-human's file
+    (same bytes), saved under the paper's naming."""
+    if filename == "cue-conflict_subject-01_session-1.csv":
+        human = "cue-conflict_subject-01_session_1.csv"
+        return Source(f"{_MVH_RAW}/{human}", filename, "sha256:" + _CSV_SHA256[human])
+    return Source(f"{_BEYOND_INET_RAW}/{filename}", filename, "sha256:" + _CSV_SHA256[filename])
+
+
+def _convert_hard(root: Path, progress: bool) -> Path:
+    return convert_imagenet_hard(Path(root) / "imagenet-hard", progress=progress)
+
+
+DOWNLOADS: dict[str, DownloadPlan] = {
+    # The 1,280 stimuli alone (model-vs-human's dataset release: the smallest public archive
+    # that holds exactly them). Its bytes are not published, hence no checksum on the
+    # archive: every stimulus is verified against the manifest instead (``finish``).
+    "cue-conflict": DownloadPlan(
+        "cue-conflict",
+        (Source("https://github.com/bethgelab/model-vs-human/releases/download/v0.1/cue-conflict.tar.gz",
+                "cue-conflict.tar.gz", strip="cue-conflict/", include=r"\.png$"),),
+        ("cue-conflict",), finish=verify_cue_conflict),
+    "imagenet-samples": DownloadPlan(
+        "imagenet-samples",
+        (Source("https://github.com/EliSchwartz/imagenet-sample-images/archive/refs/heads/master.zip",
+                "imagenet-sample-images-master.zip",
+                strip="imagenet-sample-images-master/", include=r"^n\d{8}_[^/]*\.JPEG$"),),
+        ("imagenet-samples",), finish=verify_imagenet_samples),
+    "cue-conflict-humans": DownloadPlan(
+        "reference/cue-conflict-humans",
+        tuple(Source(f"{_MVH_RAW}/{f}", f, "sha256:" + _CSV_SHA256[f]) for f in CUE_CONFLICT_HUMAN_FILES),
+        ("cue-conflict-humans",)),
+    "cue-conflict-decisions": DownloadPlan(
+        "reference/cue-conflict-decisions",
+        tuple(_decision_log(f) for f in CUE_CONFLICT_DECISION_FILES),
+        ("cue-conflict-decisions",)),
+    "imagenet-val": DownloadPlan(
+        "imagenet-val",
+        (Source(None, "ILSVRC2012_img_val.tar", checksum="md5:29b22e2961454d5413ddabcf34fc5622"),),
+        ("imagenet-val", "imagenet-real"), manual=_VAL_MANUAL),
+    "imagenet-v2": DownloadPlan(
+        "imagenet-v2",
+        (Source(f"{_HF}/vaishaal/ImageNetV2/resolve/main/imagenetv2-matched-frequency.tar.gz",
+                "imagenetv2-matched-frequency.tar.gz", strip="imagenetv2-matched-frequency-format-val/"),),
+        ("imagenet-v2",)),
+    "imagenet-a": DownloadPlan(
+        "imagenet-a",
+        (Source("https://people.eecs.berkeley.edu/~hendrycks/imagenet-a.tar", "imagenet-a.tar",
+                strip="imagenet-a/"),),
+        ("imagenet-a",)),
+    "imagenet-r": DownloadPlan(
+        "imagenet-r",
+        (Source("https://people.eecs.berkeley.edu/~hendrycks/imagenet-r.tar", "imagenet-r.tar",
+                strip="imagenet-r/"),),
+        ("imagenet-r",)),
+    "imagenet-sketch": DownloadPlan(
+        "imagenet-sketch",
+        (Source(f"{_HF}/songweig/imagenet_sketch/resolve/main/data/ImageNet-Sketch.zip",
+                "ImageNet-Sketch.zip", strip="sketch/"),),
+        ("imagenet-sketch",)),
+    # the 15 corruptions of the benchmark live in four tars (extra.tar holds the 4 extra ones)
+    "imagenet-c": DownloadPlan(
+        "imagenet-c",
+        tuple(Source(f"https://zenodo.org/records/2235448/files/{part}.tar?download=1", f"{part}.tar")
+              for part in ("noise", "blur", "weather", "digital")),
+        ("imagenet-c",)),
+    "pug-imagenet": DownloadPlan(
+        "pug-imagenet",
+        (Source("https://dl.fbaipublicfiles.com/large_objects/pug/PUG_ImageNet.tar.gz",
+                "PUG_ImageNet.tar.gz", strip="PUG_ImageNet/"),),
+        ("pug-imagenet",), verified=False),
+    "imagenet-hard": DownloadPlan(
+        "imagenet-hard", (), ("imagenet-hard",), manual=HARD_MANUAL, local_convert=_convert_hard),
+    "vtab": DownloadPlan(
+        "vtab",
+        (Source(None, "vtab-1k.zip", strip="vtab-1k/"),),
+        (), manual=_VTAB_MANUAL, verified=False),
+}
+#: shipped with an installed package: nothing to fetch
+SHIPPED = {"imagenet-x": "ships with the imagenet-x package"}
+
+
+def plan_name_for(name: str) -> str:
+    """The plan that provides dataset ``name`` (``imagenet-real`` -> ``imagenet-val``,
+    ``vtab-dtd`` -> ``vtab``)."""
+    if name in DOWNLOADS:
+        return name
+    if name.startswith("vtab-"):
+        return "vtab"
+    for key, plan in DOWNLOADS.items():
+        if name in plan.datasets:
+            return key
+    known = sorted(set(DOWNLOADS) | {"imagenet-real", "imagenet-x", "vtab-<task>"})
+    raise KeyError(f"no download known for {name!r}; known: {', '.join(known)}")
+
+
+def plan_datasets(key: str) -> tuple[str, ...]:
+    """The registered datasets plan ``key`` installs (``vtab``: all 19 tasks)."""
+    return DATASET_GROUPS["vtab"] if key == "vtab" else DOWNLOADS[key].datasets
+
+
+def downloadable_names() -> list[str]:
+    """Every name ``get_dataset`` accepts: the registered datasets plus ``vtab`` (all 19
+    VTAB-1k tasks at once)."""
+    return sorted(set(DATASETS) | {"vtab"})
