@@ -331,7 +331,7 @@ def test_real_vtab1k_layout_gives_train_val_test_like_the_transfer_notebook_sele
     assert all(Path(p).parts[-2] == {"train": "train800", "val": "val200", "test": "test"}[s]
                for p, s in zip(ds.table["path"], split))           # on-disk names stay as they are
     x = np.eye(3)[y]                                              # separable features: a probe scores 1.0
-    out = metrics.linear_probe(x[tr], y[tr], x[va], y[va], x[te], y[te], c_grid=[1.0], backend="sklearn")
+    out = metrics.linear_probe(x[tr], y[tr], x[va], y[va], x[te], y[te], protocol="logreg", c_grid=[1.0], backend="sklearn")
     assert out["test_accuracy"] == 1.0 and (out["n_train"], out["n_test"]) == (6, 4)
 
 
