@@ -42,6 +42,16 @@ def assert_same_cache(a, b, skip_datasets=()) -> int:
     return n
 
 
+def chunk_files(cache) -> dict[tuple[str, int], tuple[int, int]]:
+    """(unit folder, chunk) -> (inode, mtime_ns) of every chunk file: a rewrite (atomic,
+    by rename) changes both."""
+    out = {}
+    for f in Path(cache).glob("results/*/*/*/chunk-*.npz"):
+        st = f.stat()
+        out[(str(f.parent), int(f.stem.split("-")[1]))] = (st.st_ino, st.st_mtime_ns)
+    return out
+
+
 def tiny_profile(folder: Path, name: str, cache: Path, models=None, copy_from: Path | None = None,
                  copy=("zeroshot",)) -> Path:
     """params/tiny.yaml with its own cache (and ``models`` when given) as

@@ -20,20 +20,11 @@ from beyond_inet_lib.execution.units import WorkUnit
 from beyond_inet_lib.run_settings import RunSettings
 from beyond_inet_lib.workload import PROPERTY_REQUESTS, Request
 
-from cachecmp import tiny_profile
+from cachecmp import chunk_files, tiny_profile
 from conftest import need_data
 from fakes import FakeSpec, raise_boom
 
 TWO_MODELS = ["tiny_vit_untrained", "tiny_convnext_untrained"]  # no CLIP: no zero-shot head to build
-
-
-def chunk_files(cache: Path) -> dict[tuple[str, int], tuple[int, int]]:
-    """(unit folder, chunk) -> (inode, mtime_ns) of every chunk file: a rewrite changes them."""
-    out = {}
-    for f in cache.glob("results/*/*/*/chunk-*.npz"):
-        st = f.stat()
-        out[(str(f.parent), int(f.stem.split("-")[1]))] = (st.st_ino, st.st_mtime_ns)
-    return out
 
 
 def test_workload_covers_every_page():

@@ -172,7 +172,7 @@ def build_work(requests: list, settings, *, check_device: bool = True, models_pe
 
 def _seconds(s: float) -> str:
     if math.isnan(s):
-        return "?"
+        return "unknown (a model without a measured rate)"
     s = int(round(s))
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else (f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s")
 
@@ -201,6 +201,6 @@ def format_plan(work: Work, table: pd.DataFrame) -> str:
     unmeasured = sorted(set(table.loc[table["est_s"].isna(), "model"]))
     if unmeasured:
         dev = table["device"].iloc[0]
-        lines.append(f"no measured rate on {dev} for: {', '.join(unmeasured)} (the estimate covers the others; "
-                     f"rates are recorded in <cache>/{_rates.RATES_FILE} as units run)")
+        lines.append(f"no measured rate on {dev} yet for: {', '.join(unmeasured)} (rates are recorded in "
+                     f"<cache>/{_rates.RATES_FILE} as units run; run a few units, then plan again)")
     return "\n".join(lines)
