@@ -10,6 +10,8 @@
     beyond-inet models fake-weights KEY... --hub-cache DIR
     beyond-inet bench [--n 20000] [--models ...] [--out benchmarks/x.json]
     beyond-inet cache info|clear [--profile P]
+    beyond-inet plan --profile P [--data-root DIR] [--device D] [--json]
+    beyond-inet run --profile P [--engine local|ray] [--address ADDR] [--workers N] [--threads N]
 
 Errors a user can act on (bad profile key, missing weights, no network, disk full) are
 printed as one message without a traceback, exit status 2.
@@ -180,6 +182,49 @@ def _cmd_cache(a):
     return 0
 
 
+def _study_profile(a):
+    from .config import load_profile
+
+    return load_profile(a.profile, {"data_root": a.data_root} if a.data_root else None)
+
+
+def _properties(a):
+    return [p.strip() for p in a.only.split(",")] if a.only else None
+
+
+def _cmd_plan(a):
+    import json
+
+    from . import execution
+    from .execution import rates
+
+    prof = _study_profile(a)
+    work = execution.plan_work(prof, a.data_root, properties=_properties(a), device=a.device)
+    table = work.table(rates.load(prof.resolved_cache_dir()))
+    if a.json:
+        print(json.dumps({"profile": prof.name, "cache_dir": str(prof.resolved_cache_dir()),
+                          "work_units": [{"id": u.id, "models": list(u.models), "chunks": list(u.chunks),
+                                          "images": u.images, "evaluations": u.evaluations} for u in work.units],
+                          "rows": json.loads(table.to_json(orient="records"))}, indent=1))
+    else:
+        print(f"plan for profile {prof.name} (cache {prof.resolved_cache_dir()})")
+        print(execution.format_plan(work, table))
+    return 0
+
+
+def _cmd_run(a):
+    from . import execution
+
+    prof = _study_profile(a)
+    work, report = execution.run(prof, a.data_root, engine=a.engine, properties=_properties(a), device=a.device,
+                                 address=a.address, workers=a.workers, threads=a.threads)
+    print(f"run ({a.engine}) for profile {prof.name}: {report.summary()}")
+    if report.failed:
+        print("the other units are in the cache; fix the cause and run again: only what is missing is "
+              "computed", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="beyond-inet", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -246,6 +291,28 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("action", choices=["info", "clear"])
     k.add_argument("--profile", default="demo")
     k.set_defaults(fn=_cmd_cache)
+
+    for name, helptext in (("plan", "list the units of work the report needs, what the cache holds, the cost"),
+                           ("run", "compute every missing unit into the cache (then `make report` only reads)")):
+        q = sub.add_parser(name, help=helptext)
+        q.add_argument("--profile", default="demo", help="name in params/ or a YAML path (default: demo)")
+        q.add_argument("--data-root", default=None)
+        q.add_argument("--only", default=None, help="comma-separated properties (default: all eight)")
+        q.add_argument("--device", default=None,
+                       help="override the profile's device (plan: e.g. cuda, for GPU workers elsewhere)")
+        if name == "plan":
+            q.add_argument("--json", action="store_true", help="tidy rows (one per model x view x dataset) as JSON")
+            q.set_defaults(fn=_cmd_plan)
+        else:
+            q.add_argument("--engine", choices=["local", "ray"], default="local")
+            q.add_argument("--address", default=None,
+                           help="Ray cluster address (default: RAY_ADDRESS, a `ray start` cluster here, else a "
+                                "new local one)")
+            q.add_argument("--workers", type=int, default=None,
+                           help="Ray actors (default: one per GPU; without GPUs one per CPU)")
+            q.add_argument("--threads", type=int, default=None,
+                           help="torch threads per worker (CPU: equal counts give equal bits)")
+            q.set_defaults(fn=_cmd_run)
     return p
 
 

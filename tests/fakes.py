@@ -80,3 +80,41 @@ class FakeSpec:
         scale = 0.5 if self.training == "clip" and clip_logit_scale == "model" else 1.0
         return TinyNet(self, fail_after=self.fail_after, oom_above=self.oom_above, sleep=self.sleep,
                        logit_scale=scale, before_forward=self.before_forward).to(device)
+
+
+def raise_boom(n_calls: int) -> None:
+    """A ``before_forward`` hook that fails every forward the same way (a unit that can
+    never succeed). Module-level, so Ray workers unpickle it by reference."""
+    raise RuntimeError("boom: this model always fails")
+
+
+class KillingView(View):
+    """A ``View`` whose transform SIGKILLs its own process at the ``at``-th image it
+    preprocesses, once per marker file (the first process to get there creates the marker;
+    every later attempt runs normally). Same fields, same key as the plain view: the
+    cache folder is the plain view's. ``killing_view(view, marker, at)`` builds one."""
+
+    def transform(self):
+        import os
+        import signal
+
+        inner = super().transform()
+        marker, at, seen = self.__dict__["_marker"], self.__dict__["_at"], [0]
+
+        def tf(img):
+            seen[0] += 1
+            if seen[0] == at:
+                try:
+                    open(marker, "x").close()
+                except FileExistsError:
+                    return inner(img)
+                os.kill(os.getpid(), signal.SIGKILL)
+            return inner(img)
+
+        return tf
+
+
+def killing_view(view: View, marker, at: int) -> KillingView:
+    v = KillingView(**view.to_dict())
+    v.__dict__.update(_marker=str(marker), _at=int(at))  # not fields: the view's key is unchanged
+    return v

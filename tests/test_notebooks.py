@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from beyond_inet_lib import engine, metrics
+from beyond_inet_lib import engine, execution, metrics
 from beyond_inet_lib.config import PROPERTIES, load_profile, resolve_data_root
 from beyond_inet_lib.report import build_report
+
+from cachecmp import chunk_files, tiny_profile
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,11 +22,25 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def tiny_report(tmp_path_factory):
+    """The tiny profile's report, built after `beyond-inet run` computed its cache (a fresh
+    one): the notebooks then only read; the chunk files before and after are kept."""
     if resolve_data_root(None) is None:
         pytest.skip("no data root (DATA_ROOT or ./data): the notebooks need the sample images")
-    out = tmp_path_factory.mktemp("reports") / "tiny"
-    result = build_report("tiny", out_dir=out, progress=False)
+    folder = tmp_path_factory.mktemp("tiny")
+    profile = tiny_profile(folder, "tiny", folder / "cache")
+    _, run = execution.run(load_profile(profile), engine="local", progress=False)
+    assert run.ok and run.done
+    before = chunk_files(folder / "cache")
+    result = build_report(str(profile), out_dir=folder / "report", progress=False)
+    result["chunks"] = (before, chunk_files(folder / "cache"))
     return result
+
+
+def test_report_after_run_computes_nothing(tiny_report):
+    """`run` made exactly the notebooks' requests: the report wrote no chunk file, new or
+    rewritten."""
+    before, after = tiny_report["chunks"]
+    assert before and after == before
 
 
 def test_every_notebook_executes_and_exports(tiny_report):

@@ -10,14 +10,15 @@ from __future__ import annotations
 from ..errors import EngineError
 
 
-def resolve_device(device: str = "auto") -> str:
+def resolve_device(device: str = "auto", check: bool = True) -> str:
     """'cuda' when a GPU is visible, else 'cpu', for 'auto'; any other device as given,
-    after checking a CUDA device exists."""
+    after checking a CUDA device exists (unless ``check`` is False: a plan made here for
+    GPU workers elsewhere, e.g. a cluster's driver on a machine without one)."""
     import torch
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
+    if check and device.startswith("cuda") and not torch.cuda.is_available():
         raise EngineError(f"device={device!r} but no CUDA GPU is visible here; use device: cpu "
                           f"(or auto) in the profile")
     return device

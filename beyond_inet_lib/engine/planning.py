@@ -75,10 +75,12 @@ def plan(models, dataset, views=None, *, outputs: Iterable[str] = ("logits",), l
          batch_size: int | None = None, num_workers: int | None = None, precision: str | None = None,
          decode: str | None = None, compile: bool | None = None, channels_last: bool | None = None,
          preprocessing: str | None = None, clip_logit_scale: str | None = None,
-         chunk_size: int | None = None) -> Plan:
+         chunk_size: int | None = None, check_device: bool = True) -> Plan:
     """The units of work for ``models`` x ``views`` on ``dataset`` (arguments as
     ``predict``'s). Resolves the settings, names each unit's cache folder and lists the
-    chunks it lacks; loads no model and decodes no image."""
+    chunks it lacks; loads no model and decodes no image. ``check_device=False``: the plan
+    is executed elsewhere (GPU workers of a cluster whose driver has none), so a 'cuda'
+    device is taken as given instead of checked here."""
     s = (settings or RunSettings()).override(
         cache_dir=cache_dir, device=device, batch_size=batch_size, num_workers=num_workers,
         precision=precision, decode=decode, compile=compile, channels_last=channels_last,
@@ -89,7 +91,7 @@ def plan(models, dataset, views=None, *, outputs: Iterable[str] = ("logits",), l
         raise ValueError(f"unknown outputs {sorted(bad)}; accepted: {OUTPUT_KINDS}")
     if "layers" in outputs and not layers:
         raise ValueError("outputs includes 'layers': pass layers={model_key: [layer names]}")
-    dev = resolve_device(s.device)
+    dev = resolve_device(s.device, check=check_device)
     cuda = dev.startswith("cuda")
     s = s.override(device=dev, precision=s.precision if s.precision != "auto" else ("bf16" if cuda else "fp32"),
                    decode=resolve_decode(s.decode, dev), compile=bool(s.compile))
