@@ -148,6 +148,60 @@ def interval_text(value, low=None, high=None, fmt: str = "{:.3f}") -> str:
     return text
 
 
+# ------------------------------------------------ means over independent samples
+def sample(study, statistic, *arrays, stream: int = 0, groups=None, cells=None) -> tuple:
+    """(estimate, replicates) of one of several independent samples whose statistics a
+    headline averages (the seven robustness datasets, the VTAB tasks' test sets);
+    replicates is None without intervals. ``stream``: the sample's number: each sample
+    draws from its own seed (``study.seed + stream``), the same for every model, so two
+    models' means are compared sample by sample on the same resamples."""
+    # without intervals (bootstrap: 0) one replicate is drawn and dropped: the estimate is
+    # the same statistic, computed the same way, as with them
+    est, reps = stats.bootstrap_replicates(statistic, *arrays, n_boot=study.n_boot or 1,
+                                           seed=study.seed + stream, groups=groups, cells=cells)
+    return est, (reps if study.n_boot else None)
+
+
+def combined_headline(study, key: str, metric: str, samples: list[tuple], *, better: str = "higher",
+                      paper_metric: str | None = None, note: str = "") -> dict:
+    """A headline row for the mean of several independent samples' statistics (``sample``),
+    its interval by averaging replicate-wise (``stats.mean_of_independent``)."""
+    iv = _combined(samples)
+    value = float(np.mean([float(e) for e, _ in samples]))
+    return with_interval(study.headline_row(key, metric, value, better, paper_metric, note), iv)
+
+
+def _combined(samples) -> stats.Interval | None:
+    if not samples or any(r is None for _, r in samples):
+        return None
+    return stats.mean_of_independent(samples)
+
+
+def compare_combined(study, metric: str, samples_by_key: Mapping[str, list[tuple]], *,
+                     better: str = "higher") -> list[dict]:
+    """``compare`` for a mean over independent samples: for every pair of models the
+    paired interval of the difference of their means (per sample the difference of the
+    two models' replicates, drawn on the same resamples, then averaged replicate-wise).
+    [] with fewer than two models or no intervals."""
+    keys = list(samples_by_key)
+    if len(keys) < 2 or not study.n_boot:
+        return []
+    point = {k: float(np.mean([float(e) for e, _ in samples_by_key[k]])) for k in keys}
+    ranked = sorted(keys, key=lambda k: point[k], reverse=better == "higher")
+    rows = []
+    for i, a in enumerate(ranked):
+        for b in ranked[i + 1:]:
+            diffs = [(float(ea) - float(eb), np.asarray(ra) - np.asarray(rb))
+                     for (ea, ra), (eb, rb) in zip(samples_by_key[a], samples_by_key[b])]
+            iv = _combined(diffs)
+            if iv is None:
+                return []
+            rows.append({"metric": metric, "better": study.label(a), "worse": study.label(b),
+                         "difference": float(iv.estimate), "low": _finite(iv.low), "high": _finite(iv.high),
+                         "holds": bool(stats.is_significant(iv)), "p_value": None})
+    return rows
+
+
 # ------------------------------------------------------------------------ comparisons
 def compare(study, metric: str, statistic, arrays_by_key: Mapping[str, object], *,
             better: str = "higher", correct_by_key: Mapping[str, np.ndarray] | None = None,
@@ -258,3 +312,21 @@ def per_model(study, results, fn: Callable) -> dict:
         if rs:
             out[m.key] = fn(m, next(iter(rs.values())))
     return out
+
+
+def trained_or_all(study, by_key: Mapping) -> dict:
+    """The entries of trained models when the run has any, else all: rankings compare real
+    models, not untrained stand-ins (whose rows stay in the tables and charts)."""
+    return {k: v for k, v in by_key.items() if study.spec(k).trained} or dict(by_key)
+
+
+def common_rows(paths_by_key: Mapping[str, object]) -> dict[str, np.ndarray]:
+    """``{key: row positions}`` of the images every model scored, in the first model's
+    order: a paired comparison needs row i to be the same image for every model."""
+    series = {k: pd.Series(np.arange(len(p)), index=np.asarray(p)) for k, p in paths_by_key.items()}
+    if not series:
+        return {}
+    common = next(iter(series.values())).index
+    for s in series.values():
+        common = common[common.isin(s.index)]
+    return {k: s[common].to_numpy() for k, s in series.items()}
