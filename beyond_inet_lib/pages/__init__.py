@@ -4,5 +4,6 @@ See ``pages.base`` for the shared pieces (intervals, comparisons, published numb
 
 from .base import Answer, Page, Request, gather
 from .calibration import calibration
+from .robustness import robustness
 
-__all__ = ["Answer", "Page", "Request", "gather", "calibration"]
+__all__ = ["Answer", "Page", "Request", "gather", "calibration", "robustness"]
