@@ -5,5 +5,6 @@ See ``pages.base`` for the shared pieces (intervals, comparisons, published numb
 from .base import Answer, Page, Request, gather
 from .calibration import calibration
 from .robustness import robustness
+from .transfer import transfer
 
-__all__ = ["Answer", "Page", "Request", "gather", "calibration", "robustness"]
+__all__ = ["Answer", "Page", "Request", "gather", "calibration", "robustness", "transfer"]
