@@ -5,6 +5,7 @@ See ``pages.base`` for the shared pieces (intervals, comparisons, published numb
 from .base import Answer, Page, Request, gather
 from .calibration import calibration
 from .robustness import robustness
+from .synthetic import synthetic
 from .transfer import transfer
 
-__all__ = ["Answer", "Page", "Request", "gather", "calibration", "robustness", "transfer"]
+__all__ = ["Answer", "Page", "Request", "gather", "calibration", "robustness", "synthetic", "transfer"]
