@@ -4,8 +4,10 @@ See ``pages.base`` for the shared pieces (intervals, comparisons, published numb
 
 from .base import Answer, Page, Request, gather
 from .calibration import calibration
+from .invariance import invariance
 from .robustness import robustness
 from .synthetic import synthetic
 from .transfer import transfer
 
-__all__ = ["Answer", "Page", "Request", "gather", "calibration", "robustness", "synthetic", "transfer"]
+__all__ = ["Answer", "Page", "Request", "gather", "calibration", "invariance", "robustness",
+           "synthetic", "transfer"]
