@@ -12,7 +12,7 @@ from page_cases import answer, dataset, logits_for, study
 
 from beyond_inet_lib import metrics, stats
 from beyond_inet_lib.data import imagenet_a_indices, imagenet_r_indices
-from beyond_inet_lib.pages.robustness import _cap_images, build, image_ids
+from beyond_inet_lib.pages.robustness import _cap_images, _reference, build, image_ids
 
 MASK_A = imagenet_a_indices()
 OUTSIDE_A = next(i for i in range(1000) if i not in set(MASK_A))
@@ -223,3 +223,11 @@ def test_max_images_caps_imagenet_c_by_image_keeping_all_its_cells():
     ids = image_ids(capped.table)
     assert len(set(ids)) == 4 and len(capped) == 4 * 4
     assert pd.Series(ids).value_counts().eq(4).all()      # every kept image in all 4 cells
+
+
+def test_an_absent_reference_imagenet_val_is_not_a_missing_input():
+    """ImageNet val is optional on this page (shown for reference when present)."""
+    st = study("robustness")                     # no data root: every dataset is absent
+    assert _reference(st) is None and st.inputs == []
+    st.dataset("imagenet-a", show_missing=False)
+    assert [i["dataset"] for i in st.inputs] == ["imagenet-a"]

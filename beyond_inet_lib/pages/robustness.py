@@ -70,10 +70,22 @@ def _imagenet_c(study, s):
                          corruptions=s.corruptions)
 
 
+def _reference(study):
+    """ImageNet val, for reference, when the data root has it. It is optional here: its
+    absence is not listed among the page's missing inputs."""
+    if REFERENCE in study.settings.variants:
+        return None
+    before = list(study.inputs)
+    val = study.dataset(REFERENCE, show_missing=False)
+    if val is None:
+        study.inputs = before
+    return val
+
+
 def requests(study) -> list[Request]:
     s = study.settings
     out = []
-    val = study.dataset(REFERENCE, show_missing=False) if REFERENCE not in s.variants else None
+    val = _reference(study)
     if val is not None:
         out.append(Request(REFERENCE, val.spread(s.max_images), study.models))
     for variant in s.variants:
