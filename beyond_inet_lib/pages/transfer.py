@@ -98,7 +98,7 @@ def _task_section(study, page: Page, task: str, answer: Answer, samples: dict, s
             "test top-1": h["value"], "ci_low": h["ci_low"], "ci_high": h["ci_high"],
             "test top-1 [95% CI]": interval_text(h["value"], h["ci_low"], h["ci_high"]),
             "protocol": out["protocol"], "hyper-parameter": HYPERPARAMETER_NAMES[out["hyperparameter"]],
-            "chosen": out["best_value"], "val top-1 at chosen": out["val_scores"][out["best_value"]],
+            "chosen": f"{out['best_value']:.3g}", "val top-1 at chosen": out["val_scores"][out["best_value"]],
             "train": out["n_train"], "val": out["n_val"], "test": out["n_test"], "stand-in": bool(ds.standin)})
     meaningful = trained_or_all(study, probes)
     page.comparisons += compare(study, metric, "mean",
