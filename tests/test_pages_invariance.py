@@ -82,4 +82,4 @@ def test_resolution_variants_map_back_to_their_model():
     assert h["metric"] == "top-1 at resolution 224"
     assert page.table("drops").empty        # 224 is the model's own resolution: nothing to drop to
     points = page.table("points")
-    assert list(points["level"]) == [112.0, 224.0] and points.iloc[0, 2].startswith("0.300 [")
+    assert list(points["level"]) == ["112", "224"] and points.iloc[0, 2].startswith("0.300 [")

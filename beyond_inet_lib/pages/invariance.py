@@ -114,7 +114,7 @@ def _drop_rows(study, key: str, transform: str, data: dict, drops: dict) -> list
     diff = data[ref][0].astype(float) - data[ext][0].astype(float)
     iv = interval(study, "mean", diff)
     drops[key] = diff
-    return [{"model": study.label(key), "transform": transform, "from": ref, "to": ext,
+    return [{"model": study.label(key), "transform": transform, "from": f"{ref:g}", "to": f"{ext:g}",
              "top-1 drop": float(diff.mean()), "drop low": iv.low if iv else None,
              "drop high": iv.high if iv else None,
              "top-1 drop [95% CI]": interval_text(float(diff.mean()), *((iv.low, iv.high) if iv else ()))}]
@@ -172,8 +172,9 @@ def _points_table(curve: pd.DataFrame) -> pd.DataFrame:
                          sort=False).reset_index()
     wide.columns.name = None
     order = {t: i for i, t in enumerate(TRANSFORMS)}
-    return wide.sort_values(["transform", "value"], key=lambda s: s.map(order) if s.name == "transform" else s,
-                            ignore_index=True).rename(columns={"value": "level"})
+    wide = wide.sort_values(["transform", "value"], key=lambda s: s.map(order) if s.name == "transform" else s,
+                            ignore_index=True)
+    return wide.assign(value=[f"{v:g}" for v in wide["value"]]).rename(columns={"value": "level"})
 
 
 # ------------------------------------------------------------------------ findings
@@ -188,7 +189,7 @@ def findings(study, page: Page) -> list[str]:
             continue
         d = d.sort_values("top-1 drop")
         first, last = d.iloc[0], d.iloc[-1]
-        text = (f"From {transform} {first['from']:g} to {first['to']:g}, top-1 drops by "
+        text = (f"From {transform} {first['from']} to {first['to']}, top-1 drops by "
                 + ", ".join(f"{r['model']} {_points(r)}" for _, r in d.iterrows()) + ". ")
         ranking = ranking_sentence(page.comparisons, f"top-1 drop ({transform})")
         if ranking:
