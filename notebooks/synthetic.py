@@ -48,7 +48,7 @@ page = pages.synthetic(study)
 if page.has_numbers:
     charts.show(charts.grouped_bars(page.table("factors"), x="factor", y="top-1", color="model",
                                     title="Top-1 per varied factor (95% intervals)"))
-    nb.table(page.table("factors").pivot(index="factor", columns="model", values="top-1 [95% CI]").reset_index())
+    nb.table(page.table("by_factor"))
 
 # %%
 if not page.table("levels").empty:

@@ -43,6 +43,9 @@ def test_factor_accuracy_and_the_unweighted_mean_over_factors():
     (c,) = page.comparisons                              # PUG: one row per image, McNemar applies
     assert c["difference"] == 0 and c["p_value"] == 1.0
     assert any("here vs 32.2% in the paper" in x for x in page.findings)
+    by_factor = page.table("by_factor")
+    assert list(by_factor["factor"]) == ["Worlds", "Camera_Yaw", "mean"]      # table order, mean last
+    assert by_factor.iloc[2, 1].startswith("0.550 [")
 
 
 def test_stand_in_rows_of_one_photograph_are_resampled_together():

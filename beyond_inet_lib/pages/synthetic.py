@@ -81,10 +81,21 @@ def build(study, answers: dict[str, Answer]) -> Page:
                 level_rows.append(_point(study, label, {"factor": f, "level": lv, "factor: level": f"{f}: {lv}"},
                                          correct, groups, (factor == f) & (level == lv)))
     page.tables["factors"] = frame(factors_rows)
+    page.tables["by_factor"] = _by_factor(page.tables["factors"])
     page.tables["levels"] = frame(level_rows)
     _compare(study, page, _metric(ds), trained_or_all(study, scored))
     page.findings = findings(study, page)
     return page
+
+
+def _by_factor(factors: pd.DataFrame) -> pd.DataFrame:
+    """factor rows (table order, the mean last) x model columns of 'top-1 [95% CI]'."""
+    if factors.empty:
+        return factors
+    wide = factors.pivot_table(index="factor", columns="model", values="top-1 [95% CI]", aggfunc="first",
+                               sort=False).reset_index()
+    wide.columns.name = None
+    return wide
 
 
 def _compare(study, page: Page, metric: str, scored: dict) -> None:
