@@ -146,6 +146,10 @@ def test_imagenet_c_resamples_images_not_cells():
     cells = (table["corruption"] + "/" + table["severity"].astype(str)).to_numpy()
     by_row = stats.bootstrap_ci("mean", correct, cells=cells, n_boot=1000)
     assert len(set(image_ids(table))) == 80
+    # the loader's wnid / file_name columns name the same images as the path does
+    parts = table["path"].str.split("/")
+    with_columns = table.assign(wnid=parts.str[-2], file_name=parts.str[-1])
+    assert list(image_ids(with_columns)) == list(image_ids(table))
     assert (h["ci_high"] - h["ci_low"]) > 2.5 * (by_row.high - by_row.low)
     by_image = stats.bootstrap_ci("mean", correct, cells=cells, groups=image_ids(table), n_boot=1000)
     assert (h["ci_low"], h["ci_high"]) == pytest.approx((by_image.low, by_image.high))

@@ -41,6 +41,8 @@ def image_ids(table: pd.DataFrame) -> np.ndarray:
     is the same in all 75 cells."""
     if "source_path" in table.columns:
         return table["source_path"].astype(str).to_numpy()
+    if {"wnid", "file_name"} <= set(table.columns):   # the loader's columns: no path parsing
+        return (table["wnid"].astype(str) + "/" + table["file_name"].astype(str)).to_numpy()
     return np.array(["/".join(PurePosixPath(p).parts[-2:]) for p in table["path"]], dtype=object)
 
 
@@ -101,9 +103,10 @@ def requests(study) -> list[Request]:
 
 
 # --------------------------------------------------------------------------- build
-def score(variant: str, ds, r) -> dict:
-    """Per-image correctness of one model on one variant: correct (bool, one per scored
-    row), paths, groups / cells (ImageNet-C: image ids, corruption/severity cells),
+def score(ds, r) -> dict:
+    """Per-image correctness of one model on one dataset: correct (bool, one per scored
+    row), paths, groups / cells (ImageNet-C: image ids, corruption/severity cells, and the
+    corruption and severity of each row),
     all_classes (ImageNet-A/R: correctness of the argmax over all 1,000 classes, from the
     same logits), skipped_sets (multi-label rows with an empty label set, not scored)."""
     t = r.table
@@ -112,6 +115,8 @@ def score(variant: str, ds, r) -> dict:
     if "corruption" in t.columns:
         out["correct"] = r.pred() == t["label"].to_numpy()
         out["groups"] = image_ids(t)
+        out["corruption"] = t["corruption"].astype(str).to_numpy()
+        out["severity"] = t["severity"].astype(int).to_numpy()
         out["cells"] = (t["corruption"].astype(str) + "/" + t["severity"].astype(str)).to_numpy()
         return out
     if "label_set" in t.columns:
@@ -136,7 +141,7 @@ def _scores(study, answer: Answer) -> dict:
         rs = answer.results.for_model(m.key)
         if rs:
             r = next(iter(rs.values()))
-            out[m.key] = {**score(answer.request.name, answer.dataset, r), "result": r}
+            out[m.key] = {**score(answer.dataset, r), "result": r}
     return out
 
 
@@ -224,8 +229,7 @@ def _imagenet_c_section(study, page: Page, scores: dict) -> None:
         if sc["cells"] is None:
             continue
         t = pd.DataFrame({"correct": sc["correct"].astype(float), "image": sc["groups"],
-                          "cell": sc["cells"]})
-        t[["corruption", "severity"]] = t["cell"].str.split("/", expand=True)
+                          "corruption": sc["corruption"], "severity": sc["severity"]})
         for by, other, table in (("corruption", "severity", "imagenet_c"),
                                  ("severity", "corruption", "imagenet_c_severity")):
             for level, g in t.groupby(by, sort=False):
@@ -233,7 +237,7 @@ def _imagenet_c_section(study, page: Page, scores: dict) -> None:
                               cells=g[other].to_numpy())
                 value = iv.estimate if iv is not None else float(g.groupby(other)["correct"].mean().mean())
                 page.tables[table].append({
-                    "model": study.label(key), by: level if by == "corruption" else int(level),
+                    "model": study.label(key), by: level,
                     "top-1": value, "ci_low": iv.low if iv else None, "ci_high": iv.high if iv else None,
                     "top-1 [95% CI]": interval_text(value, *((iv.low, iv.high) if iv else ()))})
 
