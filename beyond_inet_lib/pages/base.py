@@ -323,9 +323,13 @@ def trained_or_all(study, by_key: Mapping) -> dict:
 def common_rows(paths_by_key: Mapping[str, object]) -> dict[str, np.ndarray]:
     """``{key: row positions}`` of the images every model scored, in the first model's
     order: a paired comparison needs row i to be the same image for every model."""
-    series = {k: pd.Series(np.arange(len(p)), index=np.asarray(p)) for k, p in paths_by_key.items()}
-    if not series:
+    if not paths_by_key:
         return {}
+    arrays = {k: np.asarray(p) for k, p in paths_by_key.items()}
+    first = next(iter(arrays.values()))
+    if all(len(a) == len(first) and np.array_equal(a, first) for a in arrays.values()):
+        return {k: np.arange(len(first)) for k in arrays}     # the usual case, without an index
+    series = {k: pd.Series(np.arange(len(a)), index=a) for k, a in arrays.items()}
     common = next(iter(series.values())).index
     for s in series.values():
         common = common[common.isin(s.index)]
