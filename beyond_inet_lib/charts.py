@@ -236,6 +236,22 @@ def _paper_ticks(base, paper: str, tips: list):
         y=alt.Y(**_enc(paper, "Q")), tooltip=tips)
 
 
+#: the columns of a 95% interval (pages.base.with_interval), drawn as error bars when present
+CI_LOW, CI_HIGH = "ci_low", "ci_high"
+
+
+def _has_interval(df: pd.DataFrame, low: str = CI_LOW, high: str = CI_HIGH) -> bool:
+    return (low in df.columns and high in df.columns
+            and pd.to_numeric(df[low], errors="coerce").notna().any())
+
+
+def _error_bars(base, low: str = CI_LOW, high: str = CI_HIGH, tips: list | None = None):
+    """The 95% interval of each bar / point as a vertical rule with caps, at the same x
+    (and x offset) as the mark it belongs to."""
+    return base.mark_errorbar(ticks=True, color="#333").encode(
+        y=alt.Y(**_enc(low, "Q", title=None)), y2=alt.Y2(_field(high)), tooltip=tips or alt.Undefined)
+
+
 def _title(title: str, with_paper: bool):
     if not with_paper:
         return title
@@ -256,7 +272,7 @@ def bar_by_model(df: pd.DataFrame, value: str, title: str = "", paper_col: str |
     _require(df, [category, value], "bar_by_model")
     xs = _models(df, models, category) if category == "model" else _order(df, category)
     paper = _paper_col(df, paper_col)
-    tips = _tooltip(df, [category, color, value, paper, "note"])
+    tips = _tooltip(df, [category, color, value, CI_LOW, CI_HIGH, paper, "note"])
     enc = {"x": alt.X(**_enc(category, "N", sort=xs, title=None))}
     if color is not None and color != category:
         _require(df, [color], "bar_by_model")
@@ -267,8 +283,12 @@ def bar_by_model(df: pd.DataFrame, value: str, title: str = "", paper_col: str |
     else:
         bar_color = alt.value(MODEL_PALETTE[0])
     base = alt.Chart(df).encode(**enc)
-    bars = base.mark_bar().encode(y=alt.Y(**_enc(value, "Q")), color=bar_color, tooltip=tips)
-    chart = bars if paper is None else alt.layer(bars, _paper_ticks(base, paper, tips))
+    layers = [base.mark_bar().encode(y=alt.Y(**_enc(value, "Q")), color=bar_color, tooltip=tips)]
+    if _has_interval(df):
+        layers.append(_error_bars(base, tips=tips))
+    if paper is not None:
+        layers.append(_paper_ticks(base, paper, tips))
+    chart = layers[0] if len(layers) == 1 else alt.layer(*layers)
     return chart.properties(title=_title(title, paper is not None))
 
 
@@ -283,7 +303,7 @@ def grouped_bars(df: pd.DataFrame, x: str, y: str, color: str = "model", *, titl
     order = _models(df, models, color)
     xs = list(x_sort) if x_sort is not None else _order(df, x)
     paper = _paper_col(df, paper_col)
-    tips = _tooltip(df, [x, color, y, paper, "note"])
+    tips = _tooltip(df, [x, color, y, CI_LOW, CI_HIGH, paper, "note"])
     base = alt.Chart(df).encode(
         x=alt.X(**_enc(x, "N", sort=xs, title=None, axis=alt.Axis(labelAngle=-40))),
         xOffset=alt.XOffset(**_enc(color, "N", sort=order)),
@@ -293,6 +313,8 @@ def grouped_bars(df: pd.DataFrame, x: str, y: str, color: str = "model", *, titl
         color=alt.Color(**_enc(color, "N", scale=model_color_scale(order))),
         tooltip=tips,
     )]
+    if _has_interval(df):
+        layers.append(_error_bars(base, tips=tips))
     if paper is not None:
         layers.append(_paper_ticks(base, paper, tips))
     if rule_at is not None:
@@ -446,6 +468,10 @@ def invariance_lines(df: pd.DataFrame, value: str = "top1", *, level: str | None
         y=alt.Y(**_enc(value, "Q")),
         color=alt.Color("model:N", scale=model_color_scale(order), title="model"),
         tooltip=tips)]
+    if _has_interval(df):  # the 95% interval as a band around each line
+        layers.insert(0, base.mark_area(opacity=0.18).encode(
+            y=alt.Y(**_enc(CI_LOW, "Q", title=None)), y2=alt.Y2(CI_HIGH),
+            color=alt.Color("model:N", scale=model_color_scale(order), legend=None)))
     if paper is not None:
         layers.append(base.mark_point(filled=False, color=PAPER_MARK_COLOR, size=50).encode(
             y=alt.Y(**_enc(paper, "Q")), detail="model:N", tooltip=tips))

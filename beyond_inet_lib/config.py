@@ -46,6 +46,10 @@ class ShapeBiasSettings:
 class CalibrationSettings:
     max_images: int | None = None
     n_bins: int = 15
+    # protocol sensitivity: also run the competing conventions (interpolation, crop
+    # fraction, precision, decode path, CLIP logit scale) and show how much each moves
+    # top-1 and ECE (docs/protocols.md §0)
+    sensitivity: bool = False
 
 
 @dataclass
@@ -62,7 +66,8 @@ class RobustnessSettings:
 class TransferSettings:
     tasks: list[str] = field(default_factory=lambda: ["digits"])
     max_train: int | None = None
-    c_grid: list[float] = field(default_factory=lambda: [1e-3, 1e-2, 1e-1, 1.0, 10.0])
+    protocol: str = "clip_benchmark"       # clip_benchmark | logreg (docs/protocols.md §5)
+    c_grid: list[float] = field(default_factory=lambda: [1e-3, 1e-2, 1e-1, 1.0, 10.0])  # logreg only
 
 
 @dataclass
@@ -111,6 +116,7 @@ class Profile:
     preprocessing: str = "paper"          # paper | library
     clip_logit_scale: str = "paper"       # paper (fixed 100) | model (logit_scale.exp())
     standins: bool = True                 # generate stand-ins for absent benchmarks
+    bootstrap: int = 1000                 # resamples per 95% interval (0: no intervals)
     properties: dict = field(default_factory=dict)
 
     # ---- accessors used by notebooks
@@ -260,6 +266,10 @@ def _check_settings(prop: str, s) -> None:
                                    f"accepted: {', '.join(IMAGENET_C_CORRUPTIONS)}")
     if prop == "transfer":
         from .data import VTAB_TASKS
+        from .metrics import PROBE_PROTOCOLS
+
+        if s.protocol not in PROBE_PROTOCOLS:
+            raise ProfileError(f"{where}.protocol: {s.protocol!r}; accepted: {', '.join(PROBE_PROTOCOLS)}")
 
         accepted = list(STANDIN_TASKS) + list(VTAB_TASKS)
         for t in s.tasks:
@@ -295,6 +305,8 @@ def validate_profile(data: dict, *, check_models: bool = True, check_paths: bool
         raise ProfileError(f"profile.device: {dev!r}; accepted: auto, cpu, cuda, cuda:N")
     if prof.batch_size < 1:
         raise ProfileError(f"profile.batch_size: {prof.batch_size}; must be >= 1")
+    if prof.bootstrap < 0:
+        raise ProfileError(f"profile.bootstrap: {prof.bootstrap}; must be >= 0 (0 turns intervals off)")
     if prof.num_workers < 0:
         raise ProfileError(f"profile.num_workers: {prof.num_workers}; must be >= 0")
     if not prof.models:

@@ -52,6 +52,15 @@ def finding(markdown_text: str):
     _display(Markdown(markdown_text))
 
 
+def findings(page):
+    """A page's findings (Markdown paragraphs computed from its numbers), or a line saying
+    there is nothing to conclude from."""
+    if not page.findings:
+        finding("_No finding: the data this page needs was not found (see the panels above)._")
+    for text in page.findings:
+        finding(text)
+
+
 def table(df: pd.DataFrame, floatfmt: str = "{:.3f}", caption: str | None = None):
     """A compact HTML table (no index) for the page."""
     from IPython.display import HTML
@@ -74,6 +83,10 @@ TABLE_CSS = """<style>
 
 @dataclass
 class Study:
+    """One property's view of a run: the profile, its models, the data root; what the page
+    read (``inputs``: each dataset looked up, with its status) and the panels it showed.
+    ``show``: display panels (in a notebook); off, they are only recorded (``notes``)."""
+
     profile: Profile
     data_root: Path | None
     report_dir: Path | None
@@ -81,11 +94,34 @@ class Study:
     models: list = field(default_factory=list)
     standins_used: list = field(default_factory=list)
     missing: list = field(default_factory=list)
+    inputs: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    show: bool = True
 
     # ------------------------------------------------------------------ settings
     @property
     def settings(self):
         return self.profile.settings(self.property)
+
+    @property
+    def n_boot(self) -> int:
+        """Bootstrap resamples per interval (0: no intervals)."""
+        return self.profile.bootstrap
+
+    @property
+    def seed(self) -> int:
+        return self.profile.seed
+
+    def panel(self, title: str, body: str, kind: str = "info"):
+        """Show (in a notebook) and record a panel."""
+        self.notes.append({"title": title, "body": body, "kind": kind})
+        if self.show:
+            panel(title, body, kind)
+
+    def _input(self, name: str, status: str, images: int | None = None, note: str = ""):
+        """Record what the page read; one row per dataset, the latest status wins."""
+        self.inputs = [i for i in self.inputs if i["dataset"] != name]
+        self.inputs.append({"dataset": name, "status": status, "images": images, "note": note})
 
     @property
     def cache_dir(self) -> Path:
@@ -120,10 +156,11 @@ class Study:
                              for m in self.models])
 
     def describe_models(self):
-        table(self.model_frame())
+        if self.show:
+            table(self.model_frame())
         untrained = [self.label(m.key) for m in self.models if not m.trained]
         if untrained:
-            panel("Untrained stand-ins",
+            self.panel("Untrained stand-ins",
                   f"{', '.join(untrained)} are randomly initialised small models that exercise the code "
                   f"paths of the paper's architectures. Their numbers are shown for completeness and mean "
                   f"nothing about those architectures.", "warn")
@@ -133,14 +170,18 @@ class Study:
         """The dataset, or None after showing a panel that says where it was looked for,
         the layout expected and how to get it."""
         try:
-            return load_dataset(name, self.data_root, **kw)
+            ds = load_dataset(name, self.data_root, **kw)
         except DatasetMissing as e:
             self.missing.append(e)
+            if not any(i["dataset"] == name and i["status"] != "absent" for i in self.inputs):
+                self._input(name, "absent", 0, str(e.looked_at))
             if show_missing:
-                panel(f"Dataset not found: {name}",
+                self.panel(f"Dataset not found: {name}",
                       f"Looked at: {e.looked_at}\n" + (f"Found: {e.found}\n" if e.found else "")
                       + f"Expected layout: {e.layout}\nGet it with: {e.how_to_get}", "missing")
             return None
+        self._input(name, "ok", len(ds))
+        return ds
 
     def show_missing(self, names=None, title: str = "Datasets not found"):
         """One panel listing several absent datasets (those looked up with
@@ -150,7 +191,7 @@ class Study:
         from IPython.display import HTML
 
         errs = [e for e in self.missing if names is None or e.name in names]
-        if not errs:
+        if not errs or not self.show:
             return
         rows = "".join(f"<tr><td><b>{_html.escape(e.name)}</b></td><td>{_html.escape(str(e.looked_at))}</td>"
                        f"<td><code>{_html.escape(e.how_to_get)}</code></td></tr>" for e in errs)
@@ -172,7 +213,8 @@ class Study:
         if samples is None:
             self.dataset("imagenet-val")  # shows the panel for the real thing
             return None
-        panel("ImageNet val not found: using the 1,000 ImageNet sample images",
+        self._input("imagenet-val", "absent", 0, "the ImageNet sample images (train split) stand in")
+        self.panel("ImageNet val not found: using the 1,000 ImageNet sample images",
               "One image per class, from the ImageNet train split (so models have seen them: "
               "accuracy and calibration are optimistic). Point the data root at ImageNet val "
               "(`beyond-inet data check`) for the paper's protocol.", "warn")
@@ -183,7 +225,8 @@ class Study:
         kw.setdefault("progress", progress_enabled())
         ds = build(*args, cache_dir=self.cache_dir, seed=self.profile.seed, **kw)
         self.standins_used.append(ds.name)
-        panel(f"Stand-in data: {ds.name}",
+        self._input(ds.name, "stand-in", len(ds), ds.description)
+        self.panel(f"Stand-in data: {ds.name}",
               f"{ds.description}\n{len(ds)} images. Numbers on this data are not comparable to the "
               f"paper's.", "warn")
         return ds
@@ -207,11 +250,13 @@ class Study:
                 "paper": self.paper(paper_metric, key) if paper_metric else None,
                 "better": better, "note": "; ".join(notes)}
 
-    def record(self, rows: list[dict]):
-        """Headline numbers for the report's index page (no-op outside a report run)."""
+    def record(self, page):
+        """A page's headline numbers, comparisons and inputs for the report's index page
+        (no-op outside a report run). ``page``: a ``pages.Page``."""
         from . import report
 
-        report.record(self.property, pd.DataFrame(rows), self.report_dir)
+        report.record(self.property, pd.DataFrame(page.headline), self.report_dir,
+                      comparisons=page.comparisons, inputs=self.inputs)
 
 
 def setup(profile: str, data_root: str | None, report_dir: str | None, prop: str) -> Study:

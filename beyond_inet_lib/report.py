@@ -32,7 +32,13 @@ from .paths import PROJECT_ROOT
 
 SUMMARY_SUFFIX = ".summary.json"
 HEADLINE_COLUMNS = ("model", "metric", "value")          # required
-HEADLINE_OPTIONAL = ("paper", "better", "note")          # optional
+HEADLINE_OPTIONAL = ("ci_low", "ci_high", "paper", "published", "published_source",
+                     "published_flag", "better", "note")  # optional
+COMPARISON_COLUMNS = ("metric", "better", "worse", "difference", "low", "high", "holds", "p_value")
+INPUT_COLUMNS = ("dataset", "status", "images", "note")
+#: files a report run writes into its folder (removed at the start of a run, so a report
+#: folder never shows what an earlier run left there)
+_OUTPUT_PATTERNS = ("*.summary.json", "*.ipynb", "*.html", "run.json")
 BETTER_VALUES = ("higher", "lower")
 
 # nbconvert's lab template loads require.js, MathJax and mermaid from a CDN. The report is
@@ -86,11 +92,20 @@ def _json_value(v):
     return v
 
 
-def record(prop: str, headline: pd.DataFrame, report_dir: str | os.PathLike | None = None) -> Path | None:
+def _plain_rows(rows, columns) -> list[dict]:
+    return [{c: _json_value(r.get(c)) for c in columns} for r in (rows or [])]
+
+
+def record(prop: str, headline: pd.DataFrame, report_dir: str | os.PathLike | None = None, *,
+           comparisons: list[dict] | None = None, inputs: list[dict] | None = None) -> Path | None:
     """Record a notebook's headline numbers for the index page.
 
-    ``headline`` columns: model, metric, value; optional paper (the paper's number),
-    better ('higher' | 'lower'), note (e.g. 'untrained', 'stand-in'). Writes
+    ``headline`` columns: model, metric, value; optional ci_low / ci_high (its 95%
+    interval), paper (the paper's number), published / published_source / published_flag
+    (another harness's number, who, and whether this run's interval excludes it), better
+    ('higher' | 'lower'), note (e.g. 'untrained', 'stand-in'). ``comparisons``: paired
+    comparisons (``COMPARISON_COLUMNS``); ``inputs``: the datasets the page read and their
+    status (``INPUT_COLUMNS``: ok | absent | stand-in). Writes
     ``<report_dir>/<prop>.summary.json`` atomically and returns its path. No-op (returns
     None) when ``report_dir`` is None, i.e. when the notebook runs interactively.
     """
@@ -100,23 +115,50 @@ def record(prop: str, headline: pd.DataFrame, report_dir: str | os.PathLike | No
         return None
     path = summary_path(report_dir, prop)
     payload = {"property": prop, "rows": rows,
+               "comparisons": _plain_rows(comparisons, COMPARISON_COLUMNS),
+               "inputs": _plain_rows(inputs, INPUT_COLUMNS),
                "recorded": _dt.datetime.now().astimezone().isoformat(timespec="seconds")}
     atomic_write_text(path, json.dumps(payload, indent=1, allow_nan=False))
     return path
 
 
-def read_summaries(report_dir: str | os.PathLike) -> pd.DataFrame:
-    """All recorded headlines under ``report_dir`` as one table (property first), PROPERTIES order."""
-    frames = []
+def read_payloads(report_dir: str | os.PathLike) -> dict[str, dict]:
+    """The recorded summary of each property under ``report_dir`` (PROPERTIES order)."""
+    out = {}
     for prop in PROPERTIES:
         path = summary_path(report_dir, prop)
         if path.is_file():
-            rows = json.loads(path.read_text(encoding="utf-8"))["rows"]
-            frames.append(pd.DataFrame(rows).assign(property=prop))
-    cols = ["property", *HEADLINE_COLUMNS, *HEADLINE_OPTIONAL]
+            out[prop] = json.loads(path.read_text(encoding="utf-8"))
+    return out
+
+
+def _table(payloads: dict, key: str, columns) -> pd.DataFrame:
+    frames = [pd.DataFrame(p.get(key) or [], columns=list(columns)).assign(property=prop)
+              for prop, p in payloads.items() if p.get(key)]
+    cols = ["property", *columns]
     if not frames:
         return pd.DataFrame(columns=cols)
     return pd.concat(frames, ignore_index=True).reindex(columns=cols)
+
+
+def read_summaries(report_dir: str | os.PathLike) -> pd.DataFrame:
+    """All recorded headlines under ``report_dir`` as one table (property first), PROPERTIES order."""
+    return _table(read_payloads(report_dir), "rows", (*HEADLINE_COLUMNS, *HEADLINE_OPTIONAL))
+
+
+def read_comparisons(report_dir: str | os.PathLike) -> pd.DataFrame:
+    """All recorded paired comparisons under ``report_dir`` (property first)."""
+    return _table(read_payloads(report_dir), "comparisons", COMPARISON_COLUMNS)
+
+
+def clear_outputs(out_dir: str | os.PathLike) -> None:
+    """Remove what a report run writes (pages, notebooks, summaries, run.json, index) from
+    ``out_dir``: a run shows only what it produced itself. Other files are left alone."""
+    out = Path(out_dir)
+    for pattern in _OUTPUT_PATTERNS:
+        for f in out.glob(pattern):
+            if f.is_file():
+                f.unlink()
 
 
 # ------------------------------------------------------------------------------ execute
@@ -265,6 +307,7 @@ def build_report(profile_name_or_path, data_root=None, out_dir=None, properties=
     project_root = notebooks_dir.parent
     out = Path(out_dir or Path(reports_root or PROJECT_ROOT / "reports") / profile.name).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    clear_outputs(out)
     parameters = {"profile": _profile_parameter(profile_name_or_path),
                   "data_root": str(Path(data_root).expanduser().resolve()) if data_root else None,
                   "report_dir": str(out)}
@@ -318,53 +361,107 @@ def format_number(v) -> str:
     return html.escape(str(v))
 
 
-def _cell_html(row) -> str:
+def _present(v) -> bool:
+    return v is not None and not (isinstance(v, float) and math.isnan(v))
+
+
+def _cell_html(row, tied_with: list[str] = ()) -> str:
+    """One summary cell: the run's number and its 95% interval; the paper's number; another
+    harness's published number (flagged when this run's interval excludes it); a marker
+    when the model cannot be told apart from another on this metric; notes."""
     value = f'<span class="run">{format_number(row.get("value"))}</span>'
+    if _present(row.get("ci_low")) and _present(row.get("ci_high")):
+        value += (f' <span class="ci" title="95% bootstrap interval over images">'
+                  f'[{format_number(row["ci_low"])}, {format_number(row["ci_high"])}]</span>')
+    if tied_with:
+        names = ", ".join(tied_with)
+        value += (f' <span class="tie" title="not distinguishable from {html.escape(names)}: the paired '
+                  f'95% interval of the difference contains 0">&asymp; n.s.</span>')
     paper = row.get("paper")
-    if paper is not None and not (isinstance(paper, float) and math.isnan(paper)):
+    if _present(paper):
         value += f' <span class="paper" title="the paper\'s number">paper {format_number(paper)}</span>'
+    pub = row.get("published")
+    if _present(pub):
+        flag = bool(row.get("published_flag"))
+        title = html.escape(str(row.get("published_source") or "published"))
+        mark = ' <b title="this run\'s interval excludes the published number">&#9873;</b>' if flag else ""
+        value += f' <span class="published" title="{title}">published {format_number(pub)}{mark}</span>'
     note = row.get("note")
     if isinstance(note, str) and note:
         value += f' <span class="note">{html.escape(note)}</span>'
     return value
 
 
-def summary_table_html(summaries: pd.DataFrame, models: list[str]) -> str:
-    """Metric rows x model columns; paper numbers beside run numbers; notes as badges."""
-    if summaries.empty:
+def _ties(comparisons: pd.DataFrame) -> dict:
+    """(property, metric, model) -> the models it cannot be told apart from."""
+    out: dict = {}
+    if comparisons is None or comparisons.empty:
+        return out
+    for c in comparisons.to_dict("records"):
+        if c.get("holds") is False or c.get("holds") == 0:
+            for a, b in ((c["better"], c["worse"]), (c["worse"], c["better"])):
+                out.setdefault((c["property"], c["metric"], a), []).append(b)
+    return out
+
+
+def summary_table_html(summaries: pd.DataFrame, models: list[str], comparisons: pd.DataFrame | None = None,
+                       no_numbers: dict | None = None) -> str:
+    """Metric rows x model columns: run numbers with their intervals, a marker where two
+    models cannot be told apart, paper and published numbers beside them, notes as badges;
+    one row per page that has no numbers, saying why (``no_numbers``: property -> text)."""
+    no_numbers = no_numbers or {}
+    if summaries.empty and not no_numbers:
         return '<p class="empty">No notebook recorded headline numbers.</p>'
     cols = list(dict.fromkeys([*models, *summaries["model"].astype(str)]))
     cols = [m for m in cols if (summaries["model"].astype(str) == m).any()]
     head = "".join(f"<th>{html.escape(m)}</th>" for m in cols)
+    ties = _ties(comparisons)
     body = []
     for (prop, metric), group in summaries.groupby(["property", "metric"], sort=False):
         by_model = {str(r["model"]): r for r in group.to_dict("records")}
         better = next((b for b in group["better"] if isinstance(b, str)), None)
         arrow = {"higher": ' <span class="better" title="higher is better">&uarr;</span>',
                  "lower": ' <span class="better" title="lower is better">&darr;</span>'}.get(better, "")
-        cells = "".join(f"<td>{_cell_html(by_model[m]) if m in by_model else '–'}</td>" for m in cols)
+        cells = "".join(f"<td>{_cell_html(by_model[m], ties.get((prop, metric, m), [])) if m in by_model else '–'}</td>"
+                        for m in cols)
         body.append(f'<tr><td class="prop"><a href="{prop}.html">{prop}</a></td>'
                     f"<td>{html.escape(str(metric))}{arrow}</td>{cells}</tr>")
+    for prop, why in no_numbers.items():
+        body.append(f'<tr><td class="prop"><a href="{prop}.html">{prop}</a></td>'
+                    f'<td colspan="{len(cols) + 1}" class="absent">no numbers: {html.escape(why)}</td></tr>')
     return (f'<table class="summary"><thead><tr><th>property</th><th>metric</th>{head}</tr></thead>'
             f"<tbody>{''.join(body)}</tbody></table>")
 
 
-def pages_table_html(pages: dict) -> str:
+def _inputs_text(inputs: list[dict]) -> str:
+    """'absent: imagenet-val, imagenet-r; stand-in: imagenet-c (stand-in)' for a page."""
+    parts = []
+    for status in ("absent", "stand-in"):
+        names = [i["dataset"] for i in inputs or [] if i.get("status") == status]
+        if names:
+            parts.append(f"{status}: {', '.join(dict.fromkeys(names))}")
+    return "; ".join(parts)
+
+
+def pages_table_html(pages: dict, payloads: dict | None = None) -> str:
+    payloads = payloads or {}
     rows = []
     for prop in PROPERTIES:
         page = pages.get(prop)
         if page is None:
-            rows.append(f'<tr><td>{prop}</td><td class="skipped">not run</td><td></td><td></td></tr>')
+            rows.append(f'<tr><td>{prop}</td><td class="skipped">not run</td><td></td><td></td><td></td></tr>')
             continue
         ok = page["status"] == "ok"
         status = ('<span class="ok">ok</span>' if ok else
                   f'<span class="failed">failed</span><div class="error">'
                   f'{html.escape(str(page.get("ename")))}: {html.escape(str(page.get("evalue")))}</div>')
+        data = html.escape(_inputs_text((payloads.get(prop) or {}).get("inputs")))
         notebook = f'<a href="{Path(page["ipynb"]).name}">notebook</a>' if page.get("ipynb") else ""
         rows.append(f'<tr><td><a href="{Path(page["html"]).name}">{prop}</a></td><td>{status}</td>'
+                    f'<td class="data">{data}</td>'
                     f'<td class="num">{page["duration_s"]:.1f} s</td><td>{notebook}</td></tr>')
-    return ('<table class="pages"><thead><tr><th>property</th><th>status</th><th>duration</th>'
-            f"<th></th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+    return ('<table class="pages"><thead><tr><th>property</th><th>status</th><th>data not found / stand-ins</th>'
+            f"<th>duration</th><th></th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 
 _INDEX_CSS = """
@@ -375,6 +472,10 @@ table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.3rem 0.7rem; text-align: left; vertical-align: top; }
 th { background: #f5f5f5; } td.num { text-align: right; }
 .run { font-weight: 600; } .paper { color: #666; font-size: 0.9em; }
+.notice { background: #fdecec; border-left: 4px solid #b83232; padding: 0.4rem 0.8rem; }
+.ci { color: #444; font-size: 0.85em; } .tie { color: #8a6d00; font-size: 0.8em; }
+.published { color: #555; font-size: 0.85em; } .absent { color: #b83232; }
+td.data { color: #7a5b00; font-size: 0.85em; max-width: 320px; }
 .note { background: #fff3cd; color: #7a5b00; border-radius: 3px; padding: 0 4px; font-size: 0.8em; }
 .ok { color: #1a7f37; font-weight: 600; } .failed { color: #c62828; font-weight: 600; }
 .skipped { color: #999; } .error { color: #c62828; font-family: monospace; font-size: 0.85em;
@@ -383,13 +484,32 @@ th { background: #f5f5f5; } td.num { text-align: right; }
 """
 
 
+def _no_numbers(pages: dict, payloads: dict) -> dict:
+    """property -> why a page that ran has no headline numbers (its inputs were absent)."""
+    out = {}
+    for prop, page in pages.items():
+        payload = payloads.get(prop)
+        if page.get("status") != "ok" or (payload and payload.get("rows")):
+            continue
+        absent = [i["dataset"] for i in (payload or {}).get("inputs") or [] if i.get("status") == "absent"]
+        out[prop] = (f"its data was not found ({', '.join(dict.fromkeys(absent))})" if absent
+                     else "the page recorded none")
+    return out
+
+
 def write_index(out_dir: str | os.PathLike, profile, pages: dict, *, started: _dt.datetime | None = None,
-                duration_s: float | None = None, parameters: dict | None = None) -> Path:
+                duration_s: float | None = None, parameters: dict | None = None,
+                notices: list[str] | None = None) -> Path:
     """Write ``<out_dir>/index.html``: summary table, page links with status, parameters,
-    versions, date and durations. Self-contained (inline CSS, no script)."""
+    versions, date and durations. Self-contained (inline CSS, no script). Only what this
+    run recorded in ``out_dir`` is shown (``build_report`` clears the folder first).
+    ``notices``: lines shown above the summary (e.g. data that could not be fetched)."""
     out = Path(out_dir)
     started = started or _dt.datetime.now().astimezone()
-    summaries = read_summaries(out)
+    payloads = {p: v for p, v in read_payloads(out).items() if p in pages}
+    summaries = _table(payloads, "rows", (*HEADLINE_COLUMNS, *HEADLINE_OPTIONAL))
+    comparisons = _table(payloads, "comparisons", COMPARISON_COLUMNS)
+    notice_html = "".join(f'<p class="notice">{html.escape(n)}</p>' for n in notices or [])
     profile_yaml = yaml.safe_dump(profile.to_dict(), sort_keys=False, allow_unicode=True)
     params_yaml = yaml.safe_dump(parameters or {}, sort_keys=False)
     vers = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>"
@@ -407,12 +527,16 @@ def write_index(out_dir: str | os.PathLike, profile, pages: dict, *, started: _d
 <p class="sub">{started.isoformat(timespec="seconds")} · total {total} ·
 {len(pages)} notebook(s), {n_failed} failed</p>
 {desc}
+{notice_html}
 <h2>Summary</h2>
-<p class="sub">Run numbers in bold; the paper's number beside it where the model is one of the
-paper's; highlighted notes mark numbers from untrained models or generated stand-in data.</p>
-{summary_table_html(summaries, list(profile.models))}
+<p class="sub">Run numbers in bold with their 95% bootstrap interval over images; &asymp; n.s. marks
+a model that cannot be told apart from another on that metric (paired interval of the difference
+contains 0); the paper's number beside it where the model is one of the paper's; "published":
+another harness's number for the same weights (&#9873;: outside this run's interval; hover for the
+protocol differences); highlighted notes mark untrained models or generated stand-in data.</p>
+{summary_table_html(summaries, list(profile.models), comparisons, _no_numbers(pages, payloads))}
 <h2>Pages</h2>
-{pages_table_html(pages)}
+{pages_table_html(pages, payloads)}
 <h2>Parameters</h2>
 <p class="sub">The validated profile:</p>
 <pre>{html.escape(profile_yaml)}</pre>

@@ -332,6 +332,54 @@ def pairwise_ranking(statistic: Statistic, arrays_by_model: Mapping[str, object]
     return pd.DataFrame(rows)
 
 
+# ======================================================= several independent samples
+
+
+def bootstrap_replicates(statistic: Statistic, *arrays, n_boot: int = 1000, seed: int = 0,
+                         groups=None, cells=None) -> tuple[float, np.ndarray]:
+    """(estimate, replicates): ``bootstrap_ci``'s point estimate and its ``n_boot``
+    replicate values (same resamples for the same seed), before any quantile is taken:
+    what ``mean_of_independent`` combines."""
+    _check(n_boot, 0.95)
+    if not arrays:
+        raise ValueError("bootstrap_replicates needs at least one array")
+    arrays = tuple(_indexable(a) for a in arrays)
+    n = _n_rows(arrays)
+    if cells is not None and len(cells) != n:
+        raise ValueError(f"cells has {len(cells)} entries but the arrays have {n} rows")
+    ids, order, offsets = _units(n, groups)
+    estimate = _point(statistic, arrays, ids, len(offsets) - 1, cells)
+    return estimate, _replicates(statistic, arrays, ids, order, offsets, n_boot, seed, cells)
+
+
+def mean_of_independent(parts: Sequence[tuple[float, np.ndarray]], *, level: float = 0.95,
+                        n_units: int = 0) -> Interval:
+    """Interval of the mean of K statistics measured on K independent samples (the
+    robustness "mean of 7" over seven datasets; the VTAB mean over 19 tasks' test sets).
+
+    ``parts``: one (estimate, replicates) per sample (``bootstrap_replicates``), each
+    sample resampled on its own with the same number of replicates B. Because the samples
+    are independent, replicate b of the mean is the mean of the K replicates b:
+
+        theta*_b = (1/K) sum_k theta*_{k,b},   estimate = (1/K) sum_k estimate_k
+
+    and the interval is the percentile interval of the B values theta*_b. Pass differences
+    (estimate_a - estimate_b, reps_a - reps_b) per sample, drawn with the same seeds for
+    both models, for a paired interval of the difference of two means. A replicate that is
+    NaN in any part is left out (counted in ``n_failed``). ``n_units``: reported only.
+    """
+    if not parts:
+        raise ValueError("mean_of_independent needs at least one sample")
+    reps = [np.asarray(r, dtype=np.float64) for _, r in parts]
+    sizes = {len(r) for r in reps}
+    if len(sizes) != 1:
+        raise ValueError(f"every sample needs the same number of replicates, got {sorted(sizes)}")
+    (n_boot,) = sizes
+    _check(n_boot, level)
+    estimate = float(np.mean([float(e) for e, _ in parts]))
+    return _interval(estimate, np.mean(np.stack(reps), axis=0), level, n_boot, n_units)
+
+
 # ================================================================== paired tests
 
 
@@ -418,6 +466,6 @@ def error_consistency_ci(correct_a, correct_b, *, n_boot: int = 1000, level: flo
 
 
 __all__: Sequence[str] = (
-    "Interval", "bootstrap_ci", "error_consistency", "error_consistency_ci", "is_significant",
-    "mcnemar_exact", "paired_bootstrap", "pairwise_ranking",
+    "Interval", "bootstrap_ci", "bootstrap_replicates", "error_consistency", "error_consistency_ci",
+    "is_significant", "mcnemar_exact", "mean_of_independent", "paired_bootstrap", "pairwise_ranking",
 )

@@ -22,13 +22,9 @@ data_root = None
 report_dir = None
 
 # %%
-import numpy as np
-import pandas as pd
-
-from beyond_inet_lib import charts, metrics, nb
+from beyond_inet_lib import charts, nb, pages
 
 study = nb.setup(profile, data_root, report_dir, "invariance")
-settings = study.settings
 study.describe_models()
 
 # %% [markdown]
@@ -43,76 +39,32 @@ study.describe_models()
 #   bicubically to the R/16 grid; convolutional models unchanged), with Resize(int(R × 256/224))
 #   → CenterCrop(R) (supervised) or Resize(R) → CenterCrop(R) (CLIP).
 #
-# Reported: top-1 and the mean probability of the true class.
+# Reported: top-1 and the mean probability of the true class, each point with a 95% bootstrap
+# interval over images (the bands). Every level scores the same images, so the drop from the
+# untransformed level to the most extreme one is computed per image and its interval resamples
+# images jointly across the two levels.
 
 # %%
-ds = study.imagenet_eval_set(settings.max_images)
-rows = []
-if ds is not None:
-    labels = ds.table["label"].to_numpy()
+page = pages.invariance(study)
 
-    def add_rows(res, key_of, transform, value_of):
-        for (mkey, vname), r in res.items():
-            p = r.probs()
-            y = r.table["label"].to_numpy()
-            rows.append(pd.DataFrame({"model": study.label(key_of(mkey)), "transform": transform,
-                                      "value": value_of(mkey, vname), "correct": p.argmax(1) == y,
-                                      "true_prob": p[np.arange(len(y)), y]}))
-
-    def scale_views(spec):
-        v = spec.view(study.profile.preprocessing)
-        return {f"{s:g}": v.replace(resize=int(s * v.resize)) for s in settings.scales}
-
-    def shift_views(spec):
-        v = spec.view(study.profile.preprocessing)
-        return {str(d): v.replace(shift=int(d)) for d in settings.shifts}
-
-    add_rows(study.predict(ds, views=scale_views), lambda k: k, "scale", lambda k, v: float(v))
-    add_rows(study.predict(ds, views=shift_views), lambda k: k, "shift", lambda k, v: float(v))
-    # at its native resolution a model is itself (same weights, same view): reuse that pass
-    res_specs = [m if R == m.resolution else m.at_resolution(R) for m in study.models for R in settings.resolutions]
-    variants = {s.key: (m.key, R) for s, (m, R) in
-                zip(res_specs, [(m, R) for m in study.models for R in settings.resolutions])}
-    add_rows(study.predict(ds, models=res_specs), lambda k: variants[k][0], "resolution",
-             lambda k, v: float(variants[k][1]))
+# %% [markdown]
+# ## Curves
 
 # %%
-headline = []
-if rows:
-    curve = metrics.invariance_curve(pd.concat(rows))
-    charts.show(charts.invariance_lines(curve))
-    charts.show(charts.invariance_lines(curve, value="mean_true_prob", title="Mean probability of the true class"))
-    wide = curve.pivot_table(index=["transform", "value"], columns="model", values="top1").reset_index()
-    wide.columns.name = None
-    nb.table(wide)
+if page.has_numbers:
+    charts.show(charts.invariance_lines(page.table("top1")))
+    charts.show(charts.invariance_lines(page.table("true_prob"), value="mean_true_prob",
+                                        title="Mean probability of the true class"))
+    nb.table(page.table("points"))
+    if not page.table("drops").empty:
+        nb.table(page.table("drops").drop(columns=["top-1 drop", "drop low", "drop high"]))
 
 # %% [markdown]
 # ## Finding
 
 # %%
-if rows:
-    text = []
-    for transform, extreme, ref in (("scale", max(settings.scales), 1.0),
-                                     ("shift", max(settings.shifts), 0),
-                                     ("resolution", max(settings.resolutions), 224)):
-        c_all = curve[curve["transform"] == transform]
-        c = study.meaningful(c_all)
-        at_ref = c[c["value"] == ref].set_index("model")["top1"]
-        at_ext = c[c["value"] == extreme].set_index("model")["top1"]
-        drop = (at_ref - at_ext).sort_values()
-        if len(drop):
-            text.append(f"From {transform} {ref:g} to {extreme:g}, top-1 drops least for **{drop.index[0]}** "
-                        f"({100 * drop.iloc[0]:.1f} points) and most for **{drop.index[-1]}** "
-                        f"({100 * drop.iloc[-1]:.1f} points).")
-        pk = {"scale": f"invariance_scale_{extreme:g}", "shift": f"invariance_shift_{extreme:g}",
-              "resolution": f"invariance_resolution_{extreme:g}"}[transform]
-        every = c_all[c_all["value"] == extreme].set_index("model")["top1"]
-        for m in study.models:
-            v = every.get(study.label(m.key))
-            if v is not None:
-                headline.append(study.headline_row(m.key, f"top-1 at {transform} {extreme:g}", v, "higher", pk))
-    nb.finding(" ".join(text))
-    study.record(headline)
+nb.findings(page)
+study.record(page)
 
 # %% [markdown]
 # ## Caveats

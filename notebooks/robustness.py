@@ -23,13 +23,9 @@ data_root = None
 report_dir = None
 
 # %%
-import pandas as pd
-
-from beyond_inet_lib import charts, metrics, nb
-from beyond_inet_lib.data import standins
+from beyond_inet_lib import charts, nb, pages
 
 study = nb.setup(profile, data_root, report_dir, "robustness")
-settings = study.settings
 study.describe_models()
 
 # %% [markdown]
@@ -40,83 +36,67 @@ study.describe_models()
 # it is in the image's re-assessed label set (images with an empty set are skipped); Hard is
 # multi-label the same way. ImageNet-C: accuracy per corruption and severity, averaged over
 # severities 1–5, then over the 15 corruptions. The paper's *average* is the mean of the seven
-# variants (ImageNet val excluded).
+# variants (ImageNet val, shown when the data root has it, is not part of it).
+#
+# Every number carries a 95% bootstrap interval over images. On ImageNet-C whole images are
+# resampled, each with all its corruption × severity cells. The mean of seven treats the seven
+# datasets as independent samples: each is resampled on its own and the seven replicates are
+# averaged. Two models are ranked only when the paired interval of their difference excludes 0
+# (with McNemar's exact test for top-1 where both scored the same images; docs/protocols.md §0, §4).
 
 # %%
-rows, c_tables, headline = [], [], []
+page = pages.robustness(study)
 
-
-def score(variant, ds):
-    res = study.predict(ds)
-    for m in study.models:
-        r = res.only(m.key)
-        t = r.table
-        if variant == "imagenet-c":
-            t = t.assign(correct=(r.pred() == t["label"].to_numpy()))
-            summary = metrics.imagenet_c_summary(t)
-            acc = float(summary.loc["mean", "mean"])
-            c = summary["mean"].drop("mean").rename("accuracy").rename_axis("corruption").reset_index()
-            c["model"] = study.label(m.key)
-            c_tables.append(c)
-        elif "label_set" in t.columns:
-            acc = metrics.multilabel_top1(r.pred(), t["label_set"].tolist())
-        else:
-            acc = metrics.top1(r.pred(ds.class_mask), t["label"].to_numpy())
-        rows.append({"model": study.label(m.key), "variant": variant, "top-1": acc,
-                     "paper": study.paper(f"top1_{variant}", m.key), "images": len(r),
-                     "stand-in": ds.standin, "skipped": len(r.skipped)})
-
-
-for variant in settings.variants:
-    ds = study.dataset(variant, show_missing=False)
-    if ds is None and variant == "imagenet-c" and study.profile.standins:
-        samples = study.dataset("imagenet-samples")
-        if samples is not None:
-            ds = study.standin(standins.imagenet_c_standin, samples, n_images=settings.corruption_images,
-                               corruptions=settings.corruptions)
-    if ds is None:
-        continue
-    if settings.max_images and len(ds) > settings.max_images and variant != "imagenet-c":
-        ds = ds.spread(settings.max_images)
-    score(variant, ds)
+# %% [markdown]
+# ## Top-1 per variant
+#
+# Bars: this run, with its 95% interval; black ticks: the paper's number where the model is one
+# of the paper's four.
 
 # %%
-study.show_missing(settings.variants, "Robustness variants not found")
-table = pd.DataFrame(rows)
-if len(table):
-    charts.show(charts.robustness_bars(table))
-    nb.table(table)
-if c_tables:
-    ct = pd.concat(c_tables)
-    charts.show(charts.grouped_bars(ct, x="corruption", y="accuracy", color="model",
-                                    title="Accuracy per corruption (mean over severities)"))
+if page.has_numbers:
+    charts.show(charts.robustness_bars(page.table("top1")))
+    nb.table(page.table("top1").drop(columns=["top-1", "ci_low", "ci_high"]))
+    if not page.table("mean").empty:
+        nb.table(page.table("mean").drop(columns=["top-1", "ci_low", "ci_high"]))
+
+# %% [markdown]
+# ## ImageNet-C per corruption and per severity
+
+# %%
+if not page.table("imagenet_c").empty:
+    charts.show(charts.grouped_bars(page.table("imagenet_c"), x="corruption", y="top-1", color="model",
+                                    title="Top-1 per corruption (mean over severities)"))
+    nb.table(page.table("imagenet_c_severity").drop(columns=["top-1", "ci_low", "ci_high"]))
+
+# %% [markdown]
+# ## ImageNet-A and -R: 200 classes or 1,000?
+#
+# Harnesses differ here: the benchmark's protocol takes the argmax over its 200 classes, some
+# evaluations over all 1,000. Both come from the same logits; Δ is 1,000-way minus 200-way top-1
+# with its paired 95% interval.
+
+# %%
+label_space = page.table("label_space")
+nb.table(label_space) if len(label_space) else nb.finding("_No ImageNet-A or -R in this run._")
+
+# %% [markdown]
+# ## Published numbers for the same weights
+#
+# timm's results tables (timm models) and OpenCLIP's (CLIP models), beside this run's number.
+# Their preprocessing is the library's own, which may differ from this run's; the last column
+# says how.
+
+# %%
+published = page.table("published")
+nb.table(published) if len(published) else nb.finding("_No published number for these models and variants._")
 
 # %% [markdown]
 # ## Finding
 
 # %%
-if len(table):
-    real = table[~table["stand-in"]]
-    variants_run = sorted(table["variant"].unique())
-    text = f"Variants evaluated: {', '.join(variants_run)}. "
-    for v, g in study.meaningful(table).groupby("variant"):
-        best = g.sort_values("top-1", ascending=False).iloc[0]
-        text += f"On {v}{' (stand-in)' if g['stand-in'].any() else ''} the most accurate is **{best['model']}** ({best['top-1']:.1%}). "
-    full = set(settings.variants) <= set(real["variant"])
-    for m in study.models:
-        mine = table[table["model"] == study.label(m.key)]
-        if full:
-            avg = metrics.robustness_average(dict(zip(mine["variant"], mine["top-1"])))
-            headline.append(study.headline_row(m.key, "robustness mean of 7", avg, "higher", "robustness_mean"))
-        for _, r in mine.iterrows():
-            note = "stand-in" if r["stand-in"] else ""
-            headline.append(study.headline_row(m.key, f"top-1 {r['variant']}", r["top-1"], "higher",
-                                               f"top1_{r['variant']}", note=note))
-    if not full:
-        text += ("The paper's average over the seven variants needs all seven; "
-                 f"missing here: {', '.join(sorted(set(settings.variants) - set(real['variant'])))}.")
-    nb.finding(text)
-    study.record(headline)
+nb.findings(page)
+study.record(page)
 
 # %% [markdown]
 # ## Caveats
@@ -125,3 +105,5 @@ if len(table):
 #   images (train split), not to ImageNet val: absolute numbers are not comparable to the paper.
 # - ImageNet-A was collected adversarially against a ResNet-50: it is hard by construction for
 #   models that err like one.
+# - Published numbers come from other harnesses: a gap of a point or two can be preprocessing
+#   (crop fraction, interpolation, image size), not a bug.

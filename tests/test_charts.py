@@ -110,6 +110,28 @@ def test_robustness_bars_accepts_variant_and_top_1_columns():
         charts.robustness_bars(df.drop(columns="variant"))
 
 
+def test_grouped_bars_draw_each_interval_at_its_bar():
+    df = pd.DataFrame({"model": ["a", "b"], "variant": ["imagenet-a"] * 2, "top-1": [0.75, 0.57],
+                       "ci_low": [0.6, 0.42], "ci_high": [0.88, 0.72], "paper": [0.529, None]})
+    spec = spec_of(charts.robustness_bars(df))
+    bars, errors, ticks = layers(spec)
+    assert errors["mark"]["type"] == "errorbar"
+    assert errors["encoding"]["y"]["field"] == "ci_low" and errors["encoding"]["y2"]["field"] == "ci_high"
+    assert errors["encoding"]["xOffset"]["field"] == bars["encoding"]["xOffset"]["field"] == "model"  # on its bar
+    assert ticks["encoding"]["y"]["field"] == "paper"
+    no_ci = spec_of(charts.robustness_bars(df.drop(columns=["ci_low", "ci_high"])))
+    assert [lay["mark"]["type"] for lay in layers(no_ci)] == ["bar", "tick"]
+
+
+def test_invariance_lines_draw_a_band_when_the_interval_columns_exist():
+    df = pd.DataFrame({"model": ["a"] * 2, "transform": ["scale"] * 2, "value": [1.0, 3.0],
+                       "top1": [0.8, 0.5], "ci_low": [0.7, 0.4], "ci_high": [0.9, 0.6]})
+    band, line = layers(spec_of(charts.invariance_lines(df)))
+    assert band["mark"]["type"] == "area"
+    assert band["encoding"]["y"]["field"] == "ci_low" and band["encoding"]["y2"]["field"] == "ci_high"
+    assert line["encoding"]["y"]["field"] == "top1"
+
+
 def test_reliability_diagram_facets_per_model_drops_empty_bins_and_draws_diagonal():
     edges = np.linspace(0, 1, 4)
     rows = [{"model": m, "lower": edges[i], "upper": edges[i + 1], "count": c,

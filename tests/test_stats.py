@@ -243,3 +243,41 @@ def test_error_consistency_interval_equals_the_generic_bootstrap():
     assert iv.estimate == pytest.approx(stats.error_consistency(a, b)["kappa"])
     assert (iv.low, iv.high) == pytest.approx((generic.low, generic.high), abs=1e-12)
     assert -1 <= iv.low < iv.estimate < iv.high <= 1
+
+
+# ================================================================ independent samples
+
+
+def test_replicates_are_bootstrap_ci_before_the_quantiles():
+    x = _shuffled(300, 1000, seed=4)
+    est, reps = stats.bootstrap_replicates("mean", x, n_boot=500, seed=7)
+    iv = stats.bootstrap_ci("mean", x, n_boot=500, seed=7)
+    assert est == iv.estimate and reps.shape == (500,)
+    assert (np.quantile(reps, 0.025), np.quantile(reps, 0.975)) == pytest.approx((iv.low, iv.high))
+    # one sample alone: the "mean of one" is that sample's own interval
+    alone = stats.mean_of_independent([(est, reps)])
+    assert (alone.estimate, alone.low, alone.high) == pytest.approx((iv.estimate, iv.low, iv.high))
+
+
+def test_mean_of_independent_samples_matches_the_normal_interval():
+    """Four independent proportions of different sizes: the mean's standard error is
+    sqrt(sum_k p_k (1 - p_k) / n_k) / 4, far below the average of the four (the errors
+    of independent samples partly cancel). Each sample is resampled with its own seed."""
+    specs = [(0.2, 4000), (0.5, 2000), (0.7, 3000), (0.9, 1000)]
+    parts = [stats.bootstrap_replicates("mean", _shuffled(int(p * n), n, seed=k), n_boot=4000, seed=100 + k)
+             for k, (p, n) in enumerate(specs)]
+    iv = stats.mean_of_independent(parts)
+    se = np.sqrt(sum(p * (1 - p) / n for p, n in specs)) / len(specs)
+    assert iv.estimate == pytest.approx(np.mean([p for p, _ in specs]))
+    assert iv.low == pytest.approx(iv.estimate - norm.ppf(0.975) * se, abs=0.1 * se * 1.96)
+    assert iv.high == pytest.approx(iv.estimate + norm.ppf(0.975) * se, abs=0.1 * se * 1.96)
+    # two models that agree on every image, differenced replicate by replicate: exactly 0
+    diff = stats.mean_of_independent([(e - e, r - r) for e, r in parts])
+    assert diff.estimate == 0 and diff.low == 0 and diff.high == 0
+
+
+def test_mean_of_independent_rejects_unequal_replicate_counts():
+    with pytest.raises(ValueError, match="same number of replicates"):
+        stats.mean_of_independent([(0.5, np.zeros(10)), (0.5, np.zeros(11))])
+    with pytest.raises(ValueError, match="at least one"):
+        stats.mean_of_independent([])

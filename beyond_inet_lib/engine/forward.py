@@ -129,7 +129,10 @@ class Runner:
     def _autocast(self):
         import torch
 
-        if self.precision in ("bf16", "fp16") and self.device != "cpu":
+        # An explicit bf16 runs under autocast on a CPU too ('auto' means fp32 there): the
+        # cache key says bf16, so the numbers must be bf16's (protocol-sensitivity runs
+        # compare them). CPU autocast has no fp16.
+        if self.precision == "bf16" or (self.precision == "fp16" and self.device != "cpu"):
             dt = torch.bfloat16 if self.precision == "bf16" else torch.float16
             return torch.autocast(device_type=self.device.split(":")[0], dtype=dt)
         return contextlib.nullcontext()

@@ -49,9 +49,10 @@ def linear_probe(train_x, train_y, val_x, val_y, test_x, test_y,
     ``max_iter``, ``device`` apply); the module docstring states both. Labels may be any
     integers; a test label never seen in train + val counts as wrong.
 
-    Returns dict: protocol, test_accuracy, hyperparameter ("weight_decay" or "C"),
-    best_value (the chosen one), val_scores {value: val top-1} for every value tried,
-    n_train, n_val, n_test; clip_benchmark adds weight_decay, seed, lr, epochs,
+    Returns dict: protocol, test_accuracy, test_correct (per test image, bool: what an
+    interval over test images resamples; test_accuracy is its mean), hyperparameter
+    ("weight_decay" or "C"), best_value (the chosen one), val_scores {value: val top-1} for
+    every value tried, n_train, n_val, n_test; clip_benchmark adds weight_decay, seed, lr, epochs,
     batch_size; logreg adds best_c and backend.
     """
     if protocol not in PROTOCOLS:
@@ -187,7 +188,7 @@ def _clip_benchmark_probe(tx, ty, vx, vy, sx, sy, seed, lr, epochs, batch_size, 
     wd = CLIP_BENCHMARK_WEIGHT_DECAYS[best]
     pred = _predict(fit(np.concatenate([tx, vx]), np.concatenate([ti, vi]), wd), sx)
     correct = (pred >= 0) & (classes[np.clip(pred, 0, k - 1)] == sy)
-    return {"test_accuracy": float(np.mean(correct)), "weight_decay": wd,
+    return {"test_accuracy": float(np.mean(correct)), "test_correct": correct, "weight_decay": wd,
             "val_scores": {CLIP_BENCHMARK_WEIGHT_DECAYS[i]: a for i, a in sorted(scores.items())}}
 
 
@@ -295,5 +296,6 @@ def _logreg_probe(tx, ty, vx, vy, sx, sy, c_grid, device, backend, max_iter) -> 
     all_x, all_y = np.concatenate([tx, vx]), np.concatenate([ty, vy])
     all_s, sx_s = _standardise(all_x, all_x, sx)
     (pred,) = fit_predict(all_s, all_y, [sx_s], best_c)
-    return {"test_accuracy": float(np.mean(pred == sy)), "best_c": best_c,
+    correct = np.asarray(pred == sy)
+    return {"test_accuracy": float(np.mean(correct)), "test_correct": correct, "best_c": best_c,
             "val_scores": val_scores, "backend": chosen}

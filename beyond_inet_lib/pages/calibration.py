@@ -1,0 +1,257 @@
+"""Calibration page (docs/protocols.md §3): ECE, reliability diagrams and confidence
+histograms on ImageNet val (or the sample images) and ImageNet-R; with
+``properties.calibration.sensitivity``, how much each competing evaluation convention
+moves top-1 and ECE (docs/protocols.md §0)."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import pandas as pd
+
+from .. import metrics, stats
+from .base import (Answer, Page, Request, compare, frame, gather, headline, interval, interval_text,
+                   published_sentence, ranking_sentence, with_published)
+
+#: sensitivity conventions: name -> what the variant changes (docs/protocols.md §0)
+CONVENTIONS = {
+    "interpolation": "bilinear vs bicubic resize",
+    "crop fraction": "crop 224 of a 256 resize (0.875) vs of a 224 resize (1.0)",
+    "precision": "fp32 vs bf16 autocast",
+    "resize path": "PIL resize vs on-device tensor resize (the GPU decode path)",
+    "CLIP logit scale": "fixed 100 (the paper) vs the model's learned scale",
+}
+
+
+# ------------------------------------------------------------------------ requests
+def _variant_views(study, convention: str):
+    """spec -> {view name: View}: the model's own view with one convention switched."""
+    def views(spec):
+        v = spec.view(study.profile.preprocessing)
+        if convention == "interpolation":
+            other = "bicubic" if v.interpolation == "bilinear" else "bilinear"
+            return {other: v.replace(interpolation=other)}
+        # crop fraction: the other of 0.875 and 1.0, same crop
+        resize = v.crop if v.resize != v.crop else int(v.crop / 0.875)
+        return {f"crop {v.crop / resize:.3f}": v.replace(resize=resize)}
+    return views
+
+
+def _settings_variant(study, convention: str) -> dict:
+    rs = study.profile.run_settings()
+    if convention == "precision":
+        return {"precision": "bf16" if rs.precision in ("auto", "fp32") else "fp32"}
+    if convention == "resize path":
+        return {"decode": "pil" if rs.decode == "hybrid" else "hybrid"}
+    return {"clip_logit_scale": "model" if rs.clip_logit_scale == "paper" else "paper"}
+
+
+def requests(study) -> list[Request]:
+    s = study.settings
+    out = []
+    ds = study.imagenet_eval_set(s.max_images)
+    if ds is not None:
+        out.append(Request("eval", ds, study.models))
+    imr = study.dataset("imagenet-r")
+    if imr is not None:
+        out.append(Request("imagenet-r", imr.spread(s.max_images), study.models))
+    if ds is not None and s.sensitivity:
+        for conv in ("interpolation", "crop fraction"):
+            out.append(Request(f"sensitivity:{conv}", ds, study.models, views=_variant_views(study, conv)))
+        for conv in ("precision", "resize path"):
+            out.append(Request(f"sensitivity:{conv}", ds, study.models, settings=_settings_variant(study, conv)))
+        clip = [m for m in study.models if m.training == "clip"]
+        if clip:
+            out.append(Request("sensitivity:CLIP logit scale", ds, clip,
+                               settings=_settings_variant(study, "CLIP logit scale")))
+    return out
+
+
+# --------------------------------------------------------------------------- build
+def _ece(n_bins):
+    return partial(_ece_of, n_bins=n_bins)
+
+
+def _ece_of(confidence, correct, n_bins):
+    return metrics.expected_calibration_error(confidence, correct, n_bins=n_bins)
+
+
+def _scored(study, results, class_mask=None) -> dict:
+    """model key -> (confidence, correct, Result) for every model in ``results``."""
+    out = {}
+    for m in study.models:
+        rs = results.for_model(m.key)
+        if rs:
+            r = next(iter(rs.values()))
+            conf, correct = metrics.masked_softmax_confidence(r.logits, r.table["label"].to_numpy(),
+                                                              class_mask=class_mask)
+            out[m.key] = (conf, correct, r)
+    return out
+
+
+def _eval_section(study, page: Page, results, ds_name: str) -> dict:
+    n_bins = study.settings.n_bins
+    ece = _ece(n_bins)
+    scored = _scored(study, results)
+    rows, bins, hists = [], [], []
+    for key, (conf, correct, r) in scored.items():
+        label = study.label(key)
+        h_ece = headline(study, key, f"ECE ({ds_name})", ece, conf, correct, better="lower",
+                         paper_metric="ece_imagenet")
+        h_top1 = headline(study, key, f"top-1 ({ds_name})", "mean", correct.astype(float),
+                          paper_metric="imagenet_top1")
+        if ds_name == "imagenet-val":  # published numbers are on ImageNet val only
+            with_published(h_top1, study.spec(key), "imagenet-val", study.spec(key).view(study.profile.preprocessing))
+        page.headline += [h_ece, h_top1]
+        rows.append({"model": label, "dataset": ds_name, "images": len(r),
+                     "top-1 [95% CI]": interval_text(h_top1["value"], h_top1["ci_low"], h_top1["ci_high"]),
+                     "ECE [95% CI]": interval_text(h_ece["value"], h_ece["ci_low"], h_ece["ci_high"]),
+                     "mean confidence": float(conf.mean()),
+                     "paper ECE": h_ece["paper"], "paper top-1": h_top1["paper"],
+                     "published top-1": h_top1.get("published")})
+        b = metrics.reliability_bins(conf, correct, n_bins=n_bins)
+        bins.append(b.assign(model=label))
+        hists.append(metrics.confidence_histogram(conf, n_bins=n_bins).assign(model=label))
+        page.tables.setdefault("ece_bars", [])
+        page.tables["ece_bars"].append({"model": label, "ECE": h_ece["value"], "ci_low": h_ece["ci_low"],
+                                        "ci_high": h_ece["ci_high"], "paper": h_ece["paper"]})
+    page.tables["summary"] = frame(rows)
+    page.tables["bins"] = pd.concat(bins, ignore_index=True) if bins else pd.DataFrame()
+    page.tables["histogram"] = pd.concat(hists, ignore_index=True) if hists else pd.DataFrame()
+    page.tables["ece_bars"] = frame(page.tables.get("ece_bars", []))
+    meaningful = {k: v for k, v in scored.items() if study.spec(k).trained} or scored
+    page.comparisons += compare(study, f"ECE ({ds_name})", ece,
+                                {k: (v[0], v[1]) for k, v in meaningful.items()}, better="lower")
+    page.comparisons += compare(study, f"top-1 ({ds_name})", "mean",
+                                {k: v[1].astype(float) for k, v in meaningful.items()},
+                                correct_by_key={k: v[1] for k, v in meaningful.items()})
+    return scored
+
+
+def _imagenet_r_section(study, page: Page, results, class_mask) -> None:
+    ece = _ece(study.settings.n_bins)
+    scored = _scored(study, results, class_mask=class_mask)
+    rows = []
+    for key, (conf, correct, r) in scored.items():
+        h = headline(study, key, "ECE (ImageNet-R)", ece, conf, correct, better="lower",
+                     paper_metric="ece_imagenet_r")
+        top1 = interval(study, "mean", correct.astype(float))
+        page.headline.append(h)
+        rows.append({"model": study.label(key), "images": len(r),
+                     "top-1, 200 classes [95% CI]": interval_text(float(correct.mean()),
+                                                                  *(top1 and (top1.low, top1.high) or ())),
+                     "ECE [95% CI]": interval_text(h["value"], h["ci_low"], h["ci_high"]),
+                     "paper ECE": h["paper"]})
+    page.tables["imagenet_r"] = frame(rows)
+    meaningful = {k: v for k, v in scored.items() if study.spec(k).trained} or scored
+    page.comparisons += compare(study, "ECE (ImageNet-R)", ece,
+                                {k: (v[0], v[1]) for k, v in meaningful.items()}, better="lower")
+
+
+def _aligned(base_result, variant_result):
+    """Row positions of the images both results scored, in the same order."""
+    a = pd.Series(np.arange(len(base_result)), index=base_result.table["path"].to_numpy())
+    b = pd.Series(np.arange(len(variant_result)), index=variant_result.table["path"].to_numpy())
+    common = a.index.intersection(b.index, sort=False)
+    return a[common].to_numpy(), b[common].to_numpy()
+
+
+def _sensitivity_section(study, page: Page, base: dict, results: dict) -> None:
+    """Δ top-1 and Δ ECE of each convention's variant vs the run's own setting, paired
+    over the same images."""
+    n_bins = study.settings.n_bins
+    ece = _ece(n_bins)
+    rows = []
+    for name, res in results.items():
+        if not name.startswith("sensitivity:"):
+            continue
+        conv = name.split(":", 1)[1]
+        for (key, view_name), r in res.items():
+            if key not in base:
+                continue
+            conf0, ok0, r0 = base[key]
+            ia, ib = _aligned(r0, r)
+            conf1, ok1 = metrics.masked_softmax_confidence(r.logits, r.table["label"].to_numpy())
+            variant = view_name if view_name != "default" else ", ".join(
+                f"{k}={v}" for k, v in _settings_variant(study, conv).items())
+            d_top1 = d_ece = None
+            if study.n_boot:
+                d_top1 = stats.paired_bootstrap("mean", ok1[ib].astype(float), ok0[ia].astype(float),
+                                                n_boot=study.n_boot, seed=study.seed)
+                d_ece = stats.paired_bootstrap(ece, (conf1[ib], ok1[ib]), (conf0[ia], ok0[ia]),
+                                               n_boot=study.n_boot, seed=study.seed)
+            dt = float(ok1[ib].mean() - ok0[ia].mean())
+            de = ece(conf1[ib], ok1[ib]) - ece(conf0[ia], ok0[ia])
+            rows.append({"convention": conv, "variant": variant, "model": study.label(key),
+                         "images": len(ia), "top-1": float(ok1[ib].mean()), "ECE": ece(conf1[ib], ok1[ib]),
+                         "Δ top-1": dt, "Δ top-1 low": d_top1.low if d_top1 else None,
+                         "Δ top-1 high": d_top1.high if d_top1 else None,
+                         "Δ ECE": de, "Δ ECE low": d_ece.low if d_ece else None,
+                         "Δ ECE high": d_ece.high if d_ece else None,
+                         "moves top-1": bool(d_top1 is not None and stats.is_significant(d_top1))})
+    page.tables["sensitivity"] = frame(rows)
+
+
+def build(study, answers: dict[str, Answer]) -> Page:
+    page = Page("calibration")
+    page.inputs = list(study.inputs)
+    base = {}
+    if "eval" in answers:
+        base = _eval_section(study, page, answers["eval"].results, answers["eval"].dataset.name)
+    if "imagenet-r" in answers:
+        ans = answers["imagenet-r"]
+        _imagenet_r_section(study, page, ans.results, ans.dataset.class_mask)
+    if base:
+        _sensitivity_section(study, page, base, {k: a.results for k, a in answers.items()})
+    page.findings = findings(study, page)
+    return page
+
+
+def findings(study, page: Page) -> list[str]:
+    summary = page.table("summary")
+    if summary.empty:
+        return []
+    out = []
+    rows = [h for h in page.headline if h["metric"].startswith("ECE (") and h["metric"] != "ECE (ImageNet-R)"]
+    if rows:
+        metric = rows[0]["metric"]
+        ranked = sorted([h for h in rows if "untrained" not in h["note"]] or rows, key=lambda h: h["value"])
+        text = (f"Best calibrated on {metric[5:-1]}: **{ranked[0]['model']}** (ECE "
+                f"{interval_text(ranked[0]['value'], ranked[0]['ci_low'], ranked[0]['ci_high'])}). ")
+        text += ranking_sentence(page.comparisons, metric) + " "
+        over = [r["model"] for _, r in summary.iterrows()
+                if r["mean confidence"] > _top1_value(page, r["model"]) + 0.02]
+        if over:
+            text += f"Over-confident on average (mean confidence above accuracy): {', '.join(over)}. "
+        for h in rows:
+            if h.get("paper") is not None:
+                text += f"{h['model']}: ECE {h['value']:.3f} here vs {h['paper']:.3f} in the paper. "
+        out.append(text.strip())
+    pub = published_sentence(page.headline)
+    if pub:
+        out.append(pub)
+    sens = page.table("sensitivity")
+    if not sens.empty:
+        moved = sens[sens["moves top-1"]]
+        if len(moved):
+            big = moved.loc[moved["Δ top-1"].abs().idxmax()]
+            out.append(f"Protocol sensitivity: {len(moved)} of {len(sens)} convention switches move top-1 "
+                       f"beyond its interval; the largest is {big['convention']} ({big['variant']}) for "
+                       f"{big['model']}: {100 * big['Δ top-1']:+.1f} points.")
+        else:
+            out.append("Protocol sensitivity: no convention switch moves top-1 beyond its 95% interval on "
+                       "these images.")
+    return out
+
+
+def _top1_value(page: Page, model: str) -> float:
+    for h in page.headline:
+        if h["model"] == model and h["metric"].startswith("top-1 ("):
+            return h["value"]
+    return float("nan")
+
+
+def calibration(study) -> Page:
+    """The calibration page: requests, predictions, tables (the notebook's one call)."""
+    return build(study, gather(study, requests(study)))

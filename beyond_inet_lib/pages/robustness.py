@@ -1,0 +1,332 @@
+"""Robustness page (docs/protocols.md §4): top-1 on the ImageNet variants the profile
+names, each with its 95% bootstrap interval over images.
+
+- ImageNet-C: one image is scored in up to 75 corruption x severity cells; whole images
+  are resampled (all their cells together) and the statistic is the unweighted mean over
+  the cells (= the mean over corruptions of the mean over severities when every corruption
+  has the same severities).
+- The paper's mean of seven: the seven datasets are independent samples; each is
+  resampled on its own and the seven replicates are averaged replicate-wise
+  (``stats.mean_of_independent``).
+- ImageNet-A and -R: scored over their 200 classes (the protocol); how much the other
+  convention (argmax over all 1,000) moves top-1 is shown too, from the same logits, with a
+  paired interval.
+- Published numbers (timm's tables for timm models, OpenCLIP's for CLIP models) beside the
+  run for the same weights, flagged when this run's interval excludes them, with what in
+  their preprocessing differs from this run's.
+- ImageNet val, where the data root has it, for reference (not part of the mean).
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+import numpy as np
+import pandas as pd
+
+from .. import metrics, stats
+from ..data import standins
+from ..references import BENCHMARKS
+from .base import (Answer, Page, Request, combined_headline, common_rows, compare, compare_combined,
+                   frame, gather, headline, interval, interval_text, published_sentence,
+                   ranking_sentence, sample, trained_or_all, with_published)
+
+REFERENCE = "imagenet-val"       # shown beside the variants, not part of the mean
+MEAN_METRIC = "robustness mean of 7"
+
+
+# ------------------------------------------------------------------------ requests
+def image_ids(table: pd.DataFrame) -> np.ndarray:
+    """The image each ImageNet-C row is a cell of: the stand-in's source image, else the
+    file's path below ``<corruption>/<severity>/`` (its WNID folder and file name), which
+    is the same in all 75 cells."""
+    if "source_path" in table.columns:
+        return table["source_path"].astype(str).to_numpy()
+    if {"wnid", "file_name"} <= set(table.columns):   # the loader's columns: no path parsing
+        return (table["wnid"].astype(str) + "/" + table["file_name"].astype(str)).to_numpy()
+    return np.array(["/".join(PurePosixPath(p).parts[-2:]) for p in table["path"]], dtype=object)
+
+
+def _cap_images(ds, n: int | None):
+    """At most ``n`` images of ImageNet-C (spread evenly over the sorted image ids), each
+    with all its cells: capping rows would keep different images in different cells."""
+    if n is None:
+        return ds
+    ids = image_ids(ds.table)
+    uniq = np.unique(ids)
+    if len(uniq) <= n:
+        return ds
+    keep = uniq[np.unique(np.linspace(0, len(uniq) - 1, n).round().astype(int))]
+    return ds.subset(np.isin(ids, keep))
+
+
+def _imagenet_c(study, s):
+    ds = study.dataset("imagenet-c", show_missing=False, corruptions=s.corruptions)
+    if ds is not None:
+        return _cap_images(ds, s.max_images)
+    if not study.profile.standins:
+        return None
+    samples = study.dataset("imagenet-samples")
+    if samples is None:
+        return None
+    return study.standin(standins.imagenet_c_standin, samples, n_images=s.corruption_images,
+                         corruptions=s.corruptions)
+
+
+def _reference(study):
+    """ImageNet val, for reference, when the data root has it. It is optional here: its
+    absence is not listed among the page's missing inputs."""
+    if REFERENCE in study.settings.variants:
+        return None
+    before = list(study.inputs)
+    val = study.dataset(REFERENCE, show_missing=False)
+    if val is None:
+        study.inputs = before
+    return val
+
+
+def requests(study) -> list[Request]:
+    s = study.settings
+    out = []
+    val = _reference(study)
+    if val is not None:
+        out.append(Request(REFERENCE, val.spread(s.max_images), study.models))
+    for variant in s.variants:
+        if variant == "imagenet-c":
+            ds = _imagenet_c(study, s)
+        else:
+            ds = study.dataset(variant, show_missing=False)
+            ds = ds.spread(s.max_images) if ds is not None else None
+        if ds is not None:
+            out.append(Request(variant, ds, study.models))
+    study.show_missing(s.variants, "Robustness variants not found")
+    return out
+
+
+# --------------------------------------------------------------------------- build
+def score(ds, r) -> dict:
+    """Per-image correctness of one model on one dataset: correct (bool, one per scored
+    row), paths, groups / cells (ImageNet-C: image ids, corruption/severity cells, and the
+    corruption and severity of each row),
+    all_classes (ImageNet-A/R: correctness of the argmax over all 1,000 classes, from the
+    same logits), skipped_sets (multi-label rows with an empty label set, not scored)."""
+    t = r.table
+    out = {"paths": t["path"].to_numpy(), "groups": None, "cells": None, "all_classes": None,
+           "skipped_sets": 0}
+    if "corruption" in t.columns:
+        out["correct"] = r.pred() == t["label"].to_numpy()
+        out["corruption"] = t["corruption"].astype(str).to_numpy()
+        out["severity"] = t["severity"].astype(int).to_numpy()
+        # integer codes: every interval sorts its unit and cell labels, and 3.75 M strings
+        # sort slowly (the same table gives every model the same codes)
+        out["groups"] = pd.factorize(image_ids(t), sort=True)[0]
+        out["cells"] = pd.factorize(out["corruption"])[0] * 10 + out["severity"]   # severity 1..5
+        return out
+    if "label_set" in t.columns:
+        sets = [set(int(v) for v in s) for s in t["label_set"]]
+        keep = np.array([bool(s) for s in sets])
+        pred = r.pred()
+        out["correct"] = np.array([int(p) in s for p, s, k in zip(pred, sets, keep) if k], dtype=bool)
+        out["paths"] = out["paths"][keep]
+        out["skipped_sets"] = int((~keep).sum())
+        return out
+    labels = t["label"].to_numpy()
+    out["correct"] = r.pred(ds.class_mask) == labels
+    if ds.class_mask is not None:
+        out["all_classes"] = r.pred() == labels
+    return out
+
+
+def _scores(study, answer: Answer) -> dict:
+    """model key -> ``score`` for every study model in the answer."""
+    out = {}
+    for m in study.models:
+        rs = answer.results.for_model(m.key)
+        if rs:
+            r = next(iter(rs.values()))
+            out[m.key] = {**score(answer.dataset, r), "result": r}
+    return out
+
+
+def _unbalanced(sc: dict) -> bool:
+    """True when the corruptions do not all have the same severities: then the mean over
+    cells is not the mean over corruptions of the mean over severities."""
+    pairs = pd.DataFrame({"c": sc["corruption"], "s": sc["severity"]}).drop_duplicates()
+    return pairs.groupby("c")["s"].apply(frozenset).nunique() > 1
+
+
+def _paper_metric(name: str, standin: bool) -> str | None:
+    if standin:  # a stand-in's number is not comparable to the paper's
+        return None
+    return "imagenet_top1" if name == REFERENCE else f"top1_{name}"
+
+
+def _variant_section(study, page: Page, name: str, answer: Answer, scores: dict,
+                     samples: dict | None) -> None:
+    """Headline row, table row and published number per model; each model's sample for
+    the mean of seven into ``samples`` (None: not part of the mean)."""
+    ds = answer.dataset
+    standin = bool(ds.standin)
+    metric = f"top-1 {name}"
+    stream = metrics.ROBUSTNESS_VARIANTS.index(name) if name in metrics.ROBUSTNESS_VARIANTS else 0
+    for key, sc in scores.items():
+        notes = ["stand-in"] if standin else []
+        if sc["cells"] is not None and _unbalanced(sc):
+            notes.append("severities differ between corruptions: mean over the cells present")
+        if name == REFERENCE:
+            notes.append("reference, not part of the mean")
+        h = headline(study, key, metric, "mean", sc["correct"].astype(float), groups=sc["groups"],
+                     cells=sc["cells"], paper_metric=_paper_metric(name, standin), note="; ".join(notes))
+        if name in BENCHMARKS and not standin:
+            with_published(h, study.spec(key), name, sc["result"].view)
+        page.headline.append(h)
+        if samples is not None and name in metrics.ROBUSTNESS_VARIANTS:
+            samples.setdefault(key, {})[name] = sample(study, "mean", sc["correct"].astype(float), stream=stream,
+                                                      groups=sc["groups"], cells=sc["cells"])
+        page.tables["top1"].append({
+            "model": study.label(key), "variant": name, "data": ds.name, "images": len(sc["result"]),
+            "scored": len(sc["correct"]), "top-1": h["value"], "ci_low": h["ci_low"], "ci_high": h["ci_high"],
+            "top-1 [95% CI]": interval_text(h["value"], h["ci_low"], h["ci_high"]),
+            "paper": h["paper"], "published": h.get("published"),
+            "outside published": h.get("published_flag"), "stand-in": standin,
+            "skipped (unreadable)": len(sc["result"].skipped), "skipped (empty label set)": sc["skipped_sets"]})
+    _compare(study, page, metric, scores)
+
+
+def _compare(study, page: Page, metric: str, scores: dict) -> None:
+    """Paired comparisons on the images every model scored; McNemar where rows are
+    independent images (not ImageNet-C's cells of one image)."""
+    scores = trained_or_all(study, scores)
+    if len(scores) < 2:
+        return
+    rows = common_rows({k: sc["paths"] for k, sc in scores.items()})
+    correct = {k: scores[k]["correct"][rows[k]] for k in scores}
+    first = next(iter(scores))
+    groups, cells = (None if scores[first][c] is None else scores[first][c][rows[first]]
+                     for c in ("groups", "cells"))
+    page.comparisons += compare(study, metric, "mean", {k: c.astype(float) for k, c in correct.items()},
+                                correct_by_key=correct if groups is None else None, groups=groups, cells=cells)
+
+
+def _label_space_section(study, page: Page, name: str, scores: dict) -> None:
+    """ImageNet-A/R: top-1 with the argmax over the 200 classes (the protocol) and over all
+    1,000, from the same logits; the paired interval of the difference."""
+    for key, sc in scores.items():
+        if sc["all_classes"] is None:
+            continue
+        c200, c1000 = sc["correct"].astype(float), sc["all_classes"].astype(float)
+        d = (stats.paired_bootstrap("mean", c1000, c200, n_boot=study.n_boot, seed=study.seed)
+             if study.n_boot else None)
+        page.tables["label_space"].append({
+            "model": study.label(key), "variant": name, "images": len(c200),
+            "top-1, argmax over 200": float(c200.mean()), "top-1, argmax over 1,000": float(c1000.mean()),
+            "Δ (1,000 − 200)": float(c1000.mean() - c200.mean()),
+            "Δ low": d.low if d else None, "Δ high": d.high if d else None,
+            "moves top-1": bool(d is not None and stats.is_significant(d))})
+
+
+def _imagenet_c_section(study, page: Page, scores: dict) -> None:
+    """Per corruption (mean over its severities) and per severity (mean over corruptions),
+    each with its interval over images."""
+    for key, sc in scores.items():
+        if sc["cells"] is None:
+            continue
+        t = pd.DataFrame({"correct": sc["correct"].astype(float), "image": sc["groups"],
+                          "corruption": sc["corruption"], "severity": sc["severity"]})
+        for by, other, table in (("corruption", "severity", "imagenet_c"),
+                                 ("severity", "corruption", "imagenet_c_severity")):
+            for level, g in t.groupby(by, sort=False):
+                iv = interval(study, "mean", g["correct"].to_numpy(), groups=g["image"].to_numpy(),
+                              cells=g[other].to_numpy())
+                value = iv.estimate if iv is not None else float(g.groupby(other)["correct"].mean().mean())
+                page.tables[table].append({
+                    "model": study.label(key), by: level,
+                    "top-1": value, "ci_low": iv.low if iv else None, "ci_high": iv.high if iv else None,
+                    "top-1 [95% CI]": interval_text(value, *((iv.low, iv.high) if iv else ()))})
+
+
+def _mean_section(study, page: Page, samples: dict) -> None:
+    """The paper's mean of seven, only when all seven ran on real data."""
+    full = {k: v for k, v in samples.items() if set(metrics.ROBUSTNESS_VARIANTS) <= set(v)}
+    if not full:
+        return
+    ordered = {k: [v[name] for name in metrics.ROBUSTNESS_VARIANTS] for k, v in full.items()}
+    for key, parts in ordered.items():
+        h = combined_headline(study, key, MEAN_METRIC, parts, paper_metric="robustness_mean")
+        page.headline.append(h)
+        page.tables["mean"].append({"model": study.label(key), "top-1": h["value"], "ci_low": h["ci_low"],
+                                    "ci_high": h["ci_high"], "paper": h["paper"],
+                                    "mean of 7 [95% CI]": interval_text(h["value"], h["ci_low"], h["ci_high"])})
+    page.comparisons += compare_combined(study, MEAN_METRIC, trained_or_all(study, ordered))
+
+
+def build(study, answers: dict[str, Answer]) -> Page:
+    page = Page("robustness")
+    page.inputs = list(study.inputs)
+    for name in ("top1", "label_space", "imagenet_c", "imagenet_c_severity", "mean"):
+        page.tables[name] = []
+    samples: dict = {}
+    for name, answer in answers.items():
+        scores = _scores(study, answer)
+        _variant_section(study, page, name, answer, scores, None if answer.dataset.standin else samples)
+        _label_space_section(study, page, name, scores)
+        _imagenet_c_section(study, page, scores)
+    _mean_section(study, page, samples)
+    page.tables = {k: frame(v) if isinstance(v, list) else v for k, v in page.tables.items()}
+    page.tables["published"] = _published_table(page)
+    page.findings = findings(study, page)
+    return page
+
+
+def _published_table(page: Page) -> pd.DataFrame:
+    rows = [{"model": h["model"], "benchmark": h["metric"].removeprefix("top-1 "),
+             "this run [95% CI]": interval_text(h["value"], h["ci_low"], h["ci_high"]),
+             "published": h["published"], "outside the interval": bool(h.get("published_flag")),
+             "published by; what differs": h["published_source"]}
+            for h in page.headline if h.get("published") is not None]
+    return frame(rows)
+
+
+# ------------------------------------------------------------------------ findings
+def findings(study, page: Page) -> list[str]:
+    top1 = page.table("top1")
+    if top1.empty:
+        return []
+    out = []
+    variants = [v for v in dict.fromkeys(top1["variant"]) if v != REFERENCE]
+    text = f"Variants evaluated: {', '.join(variants) or 'none'}. "
+    for v in dict.fromkeys(top1["variant"]):
+        sentence = ranking_sentence(page.comparisons, f"top-1 {v}")
+        if not sentence:
+            g = study.meaningful(top1[top1["variant"] == v]).sort_values("top-1", ascending=False)
+            best = g.iloc[0]
+            sentence = (f"On {v}{' (stand-in)' if best['stand-in'] else ''} the most accurate is "
+                        f"**{best['model']}** ({best['top-1 [95% CI]']}).")
+        text += sentence + " "
+    out.append(text.strip())
+    mean = page.table("mean")
+    if not mean.empty:
+        text = "Mean of the seven variants: " + ", ".join(
+            f"{r['model']} {r['mean of 7 [95% CI]']}" for _, r in mean.iterrows()) + ". "
+        out.append((text + ranking_sentence(page.comparisons, MEAN_METRIC)).strip())
+    else:
+        real = set(top1.loc[~top1["stand-in"].astype(bool), "variant"])
+        missing = [v for v in metrics.ROBUSTNESS_VARIANTS if v not in real]
+        out.append("The paper's mean needs all seven variants on real data; missing here: "
+                   f"{', '.join(missing)}.")
+    ls = page.table("label_space")
+    if not ls.empty:
+        parts = [f"{r['model']} on {r['variant']}: {100 * r['Δ (1,000 − 200)']:+.1f} points"
+                 + (f" [{100 * r['Δ low']:+.1f}, {100 * r['Δ high']:+.1f}]" if pd.notna(r["Δ low"]) else "")
+                 for _, r in ls.iterrows()]
+        out.append("Label-space convention: taking the argmax over all 1,000 classes instead of the "
+                   "benchmark's 200 changes top-1 by " + "; ".join(parts) + ".")
+    pub = published_sentence(page.headline)
+    if pub:
+        out.append(pub)
+    return out
+
+
+def robustness(study) -> Page:
+    """The robustness page: requests, predictions, tables (the notebook's one call)."""
+    return build(study, gather(study, requests(study)))
