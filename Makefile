@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # torch is pinned to the build served from the local package mirror; see README.
 PIP_FLAGS ?= -q --disable-pip-version-check
 
-.PHONY: setup report test lab bench data-check models clean-cache clean browser gpu-kit
+.PHONY: setup report test rehearsal lab bench data-check models clean-cache clean browser gpu-kit
 
 setup: $(STAMP)
 
@@ -34,22 +34,41 @@ browser:
 test: $(STAMP) browser
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+# The paper study rehearsed end to end on a CPU: the paper's four real architectures with
+# random weights in a private Hugging Face cache, a miniature data root in every real layout
+# (made from the ImageNet sample images of the data root), the paper's pages, then checks
+# of the numbers against independent computations from the cache (tests/test_rehearsal.py).
+REHEARSAL_DIR ?= .cache/rehearsal
+REHEARSAL_SOURCE = $(or $(DATA_ROOT),data)
+rehearsal: $(STAMP)
+	$(VENV)/bin/beyond-inet data get imagenet-samples cue-conflict cue-conflict-humans cue-conflict-decisions --root $(REHEARSAL_SOURCE)
+	rm -rf $(REHEARSAL_DIR)/data $(REHEARSAL_DIR)/report
+	$(VENV)/bin/beyond-inet data mock $(REHEARSAL_DIR)/data --from $(REHEARSAL_SOURCE)
+	$(VENV)/bin/beyond-inet models fake-weights convnext_sup vit_sup convnext_clip vit_clip --hub-cache $(REHEARSAL_DIR)/hub
+	HF_HUB_OFFLINE=1 HF_HUB_CACHE=$(abspath $(REHEARSAL_DIR))/hub BEYOND_INET_PROMPT_TEMPLATES=2 \
+	  $(VENV)/bin/beyond-inet report --profile rehearsal --data-root $(REHEARSAL_DIR)/data --out $(REHEARSAL_DIR)/report
+	HF_HUB_OFFLINE=1 HF_HUB_CACHE=$(abspath $(REHEARSAL_DIR))/hub BEYOND_INET_PROMPT_TEMPLATES=2 \
+	  REHEARSAL_DIR=$(abspath $(REHEARSAL_DIR)) $(PY) -m pytest -q tests/test_rehearsal.py
+
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
 
 bench: $(STAMP)
 	$(VENV)/bin/beyond-inet bench $(BENCH_ARGS)
 
-# What one call of the lent GPU machine needs beside the repository (it has torch, no
-# network): pure-Python wheels for Python 3.12 and 12 real JPEGs for the GPU-path tests.
-# Then: device run, carry [".gpu"], command "bash benchmarks/gpu_session.sh" (README).
+# An offline kit for a GPU node without network that already has torch/torchvision (a
+# cluster node, an air-gapped machine): pure-Python wheels of the other model libraries for
+# its Python (GPU_PYTHON) and 12 real JPEGs from the data root for the GPU-path tests. Copy
+# the repository with .gpu/ to the node and run `bash benchmarks/gpu_node.sh` there (README).
+GPU_PYTHON ?= 3.12
 GPU_WHEELS ?= timm==1.0.31 open_clip_torch==3.3.0 ftfy==6.3.1 wcwidth==0.9.4
 gpu-kit:
+	@test -d "$(or $(DATA_ROOT),data)/imagenet-samples" || { echo "gpu-kit: no $(or $(DATA_ROOT),data)/imagenet-samples; run 'make report' once (it fetches them) or set DATA_ROOT"; exit 2; }
 	rm -rf .gpu && mkdir -p .gpu/wheels .gpu/samples
-	$(PYTHON_BOOT) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+	$(PYTHON_BOOT) -m pip download -q --no-deps --only-binary=:all: --python-version $(GPU_PYTHON) \
 	  --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 \
 	  -d .gpu/wheels $(GPU_WHEELS)
-	ls ../shared/data/imagenet-samples/*.JPEG | sort | head -12 | xargs -I{} cp {} .gpu/samples/
+	ls "$(or $(DATA_ROOT),data)"/imagenet-samples/*.JPEG | sort | head -12 | xargs -I{} cp {} .gpu/samples/
 	@du -sh .gpu
 
 data-check: $(STAMP)

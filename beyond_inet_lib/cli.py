@@ -30,7 +30,7 @@ def _cmd_report(a):
     from .report import build_report
 
     props = [p.strip() for p in a.only.split(",")] if a.only else None
-    out = build_report(a.profile, data_root=a.data_root, properties=props)
+    out = build_report(a.profile, data_root=a.data_root, properties=props, out_dir=a.out)
     failed = [p for p, v in out["pages"].items() if v["status"] != "ok"]
     print(f"report: {out['index']}  ({out['duration_s']:.0f} s"
           + (f"; FAILED: {', '.join(failed)})" if failed else ")"))
@@ -233,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--profile", default="demo", help="name in params/ or a YAML path (default: demo)")
     r.add_argument("--data-root", default=None)
     r.add_argument("--only", default=None, help="comma-separated properties (default: all eight)")
+    r.add_argument("--out", default=None, help="report folder (default: reports/<profile>)")
     r.set_defaults(fn=_cmd_report)
 
     d = sub.add_parser("data", help="check or get datasets")

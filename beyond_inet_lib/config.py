@@ -117,6 +117,7 @@ class Profile:
     clip_logit_scale: str = "paper"       # paper (fixed 100) | model (logit_scale.exp())
     standins: bool = True                 # generate stand-ins for absent benchmarks
     bootstrap: int = 1000                 # resamples per 95% interval (0: no intervals)
+    fetch: list[str] = field(default_factory=list)  # datasets `make report` downloads when absent
     properties: dict = field(default_factory=dict)
 
     # ---- accessors used by notebooks
@@ -305,6 +306,15 @@ def validate_profile(data: dict, *, check_models: bool = True, check_paths: bool
         raise ProfileError(f"profile.device: {dev!r}; accepted: auto, cpu, cuda, cuda:N")
     if prof.batch_size < 1:
         raise ProfileError(f"profile.batch_size: {prof.batch_size}; must be >= 1")
+    if prof.fetch:
+        from .data.sources import downloadable_names
+
+        known = downloadable_names()
+        for name in prof.fetch:
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ProfileError(f"profile.fetch: no download known for {name!r}{hint}; known: {', '.join(known)}")
     if prof.bootstrap < 0:
         raise ProfileError(f"profile.bootstrap: {prof.bootstrap}; must be >= 0 (0 turns intervals off)")
     if prof.num_workers < 0:

@@ -308,6 +308,9 @@ def build_report(profile_name_or_path, data_root=None, out_dir=None, properties=
     out = Path(out_dir or Path(reports_root or PROJECT_ROOT / "reports") / profile.name).resolve()
     out.mkdir(parents=True, exist_ok=True)
     clear_outputs(out)
+    notices = fetch_inputs(profile, data_root, progress=progress)
+    if notices and data_root is None:  # fetched into the default data root: the notebooks use it
+        data_root = profile.resolved_data_root()
     parameters = {"profile": _profile_parameter(profile_name_or_path),
                   "data_root": str(Path(data_root).expanduser().resolve()) if data_root else None,
                   "report_dir": str(out)}
@@ -321,13 +324,38 @@ def build_report(profile_name_or_path, data_root=None, out_dir=None, properties=
         flag = "" if pages[prop]["status"] == "ok" else f"  [FAILED: {pages[prop]['ename']}]"
         print(f"{pages[prop]['html']}{flag}", flush=True)
     total = round(time.perf_counter() - t0, 2)
-    index = write_index(out, profile, pages, started=started, duration_s=total, parameters=parameters)
+    index = write_index(out, profile, pages, started=started, duration_s=total, parameters=parameters,
+                        notices=[n for n in notices if n.startswith("Not fetched")])
     print(index, flush=True)
     result = {"profile": profile.name, "out_dir": str(out), "index": str(index),
               "ok": all(p["status"] == "ok" for p in pages.values()),
               "duration_s": total, "pages": pages}
     atomic_write_text(out / "run.json", json.dumps(result, indent=1, default=str))
     return result
+
+
+def fetch_inputs(profile, data_root=None, *, progress: bool = True) -> list[str]:
+    """Download the datasets the profile's ``fetch`` names that are absent from the data root
+    (into ``data_root``, the profile's, $DATA_ROOT, else the project's ``data/``), before any
+    notebook runs. Never raises: what could not be had (no network: seconds per source) is
+    said once, with the command that gets it, and the report renders without it. Returns
+    the lines it printed ('' when there was nothing to fetch)."""
+    if not profile.fetch:
+        return []
+    from .data import fetch_missing
+    from .paths import data_root_or_default
+
+    root = data_root_or_default(data_root or profile.data_root)
+    report = fetch_missing(profile.fetch, root, progress=progress)
+    lines = []
+    if report.fetched:
+        lines.append(f"Fetched into {root}: {', '.join(report.fetched)}")
+    if report.failed:
+        reasons = "; ".join(f"{o.name}: {o.reason}" for o in report.outcomes if o.status == "failed")
+        lines.append(f"Not fetched ({reasons}). The pages that need them say so. To get them: {report.command}")
+    for line in lines:
+        print(f"[beyond-inet] {line}", flush=True)
+    return lines
 
 
 def _profile_parameter(profile_name_or_path) -> str:

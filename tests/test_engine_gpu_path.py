@@ -34,7 +34,7 @@ from beyond_inet_lib.views import CLIP_MEAN, CLIP_STD, INCEPTION_MEAN, INCEPTION
 from fakes import FakeSpec
 
 ROOT = Path(__file__).resolve().parent.parent
-# BEYOND_INET_SAMPLES: where a GPU machine finds them (benchmarks/gpu_session.sh)
+# BEYOND_INET_SAMPLES: where a GPU machine finds them (benchmarks/gpu_node.sh)
 from conftest import TEST_DATA
 
 SAMPLES = Path(os.environ.get("BEYOND_INET_SAMPLES") or (TEST_DATA or ROOT / "data") / "imagenet-samples")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Everything a lent GPU machine is for, in ONE device call (each call costs a machine start):
+# Everything to check on a GPU node without network, in one go (the kit comes from `make gpu-kit`):
 #   1. install the carried wheels (make gpu-kit) over the machine's own torch/torchvision,
 #   2. run the tests that need CUDA (nvJPEG and hybrid paths vs the CPU reference, the
 #      pipelined host copies),
@@ -8,7 +8,7 @@
 # Knobs (environment): N (images, default 20000), BENCH_ARGS (extra bench flags, e.g.
 # "--compile" or "--decode hybrid"), SKIP_TESTS=1.
 set -uo pipefail
-OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+OUT=${OUT:-benchmarks/gpu-node-out}; mkdir -p "$OUT"  
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
   --target /tmp/site .gpu/wheels/*.whl || { echo "wheel install failed: run make gpu-kit here first"; exit 1; }
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 BEYOND_INET_SAMPLES=$PWD/.gpu/samples
