@@ -4,5 +4,8 @@ See ``pages.base`` for the shared pieces (intervals, comparisons, published numb
 
 from .base import Answer, Page, Request, gather
 from .calibration import calibration
+from .mistakes import mistakes
+from .shape_bias import shape_bias
+from .similarity import similarity
 
-__all__ = ["Answer", "Page", "Request", "gather", "calibration"]
+__all__ = ["Answer", "Page", "Request", "gather", "calibration", "mistakes", "shape_bias", "similarity"]
