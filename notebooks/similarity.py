@@ -41,8 +41,11 @@ study.describe_models()
 #
 # The headline, each model's mean CKA to the other models at the last tapped layer, carries a
 # 95% bootstrap interval over images. CKA is not an average over images, so it is recomputed
-# on every resample; at most 200 resamples are drawn (fewer than elsewhere in the report), and
-# a resampled image counts as often as it is drawn (docs/protocols.md §8 and §0).
+# on every resample; at most 200 resamples are drawn (fewer than elsewhere in the report).
+# Linear CKA is biased upwards on a finite sample, and more so on a resample (an image drawn
+# twice counts twice): the resampled values sit above the estimate. The interval is therefore
+# the *basic* bootstrap interval, which removes that shift (shown as "bootstrap bias"), not the
+# percentile interval used elsewhere (docs/protocols.md §8 and §0).
 
 # %%
 page = pages.similarity(study)

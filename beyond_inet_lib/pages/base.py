@@ -186,7 +186,7 @@ def compare(study, metric: str, statistic, arrays_by_key: Mapping[str, object], 
 
 
 def joint(study, statistic, keys, *arrays, metric: str, better: str = "higher", compared=None,
-          groups=None, n_boot: int | None = None) -> tuple[dict, dict, list[dict]]:
+          groups=None, n_boot: int | None = None, basic: bool = False) -> tuple[dict, dict, list[dict]]:
     """Intervals and paired comparisons of a statistic computed for all models at once.
 
     ``statistic(*arrays)`` returns one value per model of ``keys`` (the arrays hold every
@@ -195,6 +195,12 @@ def joint(study, statistic, keys, *arrays, metric: str, better: str = "higher", 
     and every difference between two of ``compared`` (default: all) on it, so the interval
     of a difference is the paired interval ``compare`` gives, at one evaluation of the
     statistic per resample instead of two per pair.
+
+    ``basic``: the basic (reverse-percentile) interval [2 est - q_high, 2 est - q_low]
+    (Davison & Hinkley 1997, eq. 5.6) instead of the percentile one, for a statistic whose
+    resamples are biased (CKA: an image drawn twice inflates it, as a small sample does).
+    The percentile interval then sits beside the estimate, shifted by that bias, and may
+    not even contain it; the basic interval subtracts the shift.
 
     Returns (values: key -> point estimate, intervals: key -> ``stats.Interval`` or None,
     comparisons: rows as ``compare`` makes them, better first, p_value None)."""
@@ -214,6 +220,9 @@ def joint(study, statistic, keys, *arrays, metric: str, better: str = "higher", 
 
     iv = stats.bootstrap_ci(with_differences, *arrays, n_boot=n_boot, seed=study.seed, groups=groups)
     low, high = np.atleast_1d(iv.low), np.atleast_1d(iv.high)
+    if basic:
+        est = np.atleast_1d(iv.estimate)
+        low, high = 2 * est - high, 2 * est - low
     intervals = {k: replace(iv, estimate=values[k], low=float(low[i]), high=float(high[i]))
                  for k, i in pos.items()}
     ranked = sorted(chosen, key=lambda k: values[k], reverse=better == "higher")
