@@ -97,6 +97,27 @@ def _factor_ratio(factor, correct) -> np.ndarray:
     return error_ratios(factor, correct)[:, 0]
 
 
+def _all_ratios(factors, correct) -> np.ndarray:
+    return error_ratios(factors, correct).ravel()      # model-major: (m0 f0, m0 f1, ..., m1 f0, ...)
+
+
+def _factor_intervals(study, keys, names, onehot, correct, groups) -> dict:
+    """factor -> ({key: ratio}, {key: Interval or None}, images with the factor). One pass
+    for every model x factor; a factor absent from a resample is NaN there and left out of
+    its quantiles, but should every resample lack some factor (many factors with one or
+    two images), each factor gets its own pass."""
+    cells = [(k, f) for k in keys for f in names]
+    values, ivs, _ = joint(study, _all_ratios, cells, onehot, correct, metric="", compared=[], groups=groups)
+    out = {f: ({k: values[(k, f)] for k in keys}, {k: ivs[(k, f)] for k in keys}, int(onehot[:, j].sum()))
+           for j, f in enumerate(names)}
+    for j, f in enumerate(names):
+        lost = [k for k in keys if ivs[(k, f)] is not None and np.isnan(ivs[(k, f)].low) and np.isfinite(values[(k, f)])]
+        if lost:
+            v, iv, _ = joint(study, _factor_ratio, keys, onehot[:, j], correct, metric=f, compared=[], groups=groups)
+            out[f] = (v, iv, out[f][2])
+    return out
+
+
 def _factor_matrix(mode: str, dataset, table: pd.DataFrame) -> tuple[np.ndarray, list[str], np.ndarray]:
     """(rows used for ratios, factor names, (rows, F) one-hot factors) for either mode."""
     if mode == "imagenet-x":
@@ -113,14 +134,31 @@ def _factor_matrix(mode: str, dataset, table: pd.DataFrame) -> tuple[np.ndarray,
 
 # --------------------------------------------------------------------------- build
 def _scored(study, results):
-    """(table of the images every model scored, key -> (pred, probs) on those rows)."""
+    """(table of the images every model scored, key -> (prediction, p(true class),
+    p(predicted class)) on those rows)."""
     by_key = {}
     for m in study.models:
         rs = results.for_model(m.key)
         if rs:
             by_key[m.key] = next(iter(rs.values()))
     table, rows = common_rows(by_key)
-    return table, {k: (r.pred()[rows[k]], r.probs()[rows[k]]) for k, r in by_key.items()}
+    labels = table["label"].to_numpy() if len(table) else np.zeros(0, dtype=int)
+    return table, {k: _probabilities(r, rows[k], labels) for k, r in by_key.items()}
+
+
+def _probabilities(result, rows: np.ndarray, labels: np.ndarray, chunk: int = 4096):
+    """(top-1, softmax probability of the label (NaN without one), of the top-1) per row,
+    a chunk at a time: a float64 softmax of all ImageNet val is 400 MB per model."""
+    pred = result.pred()[rows]
+    p_true, p_top = np.full(len(rows), np.nan), np.empty(len(rows))
+    for s in range(0, len(rows), chunk):
+        part = slice(s, s + chunk)
+        p = metrics.softmax(np.asarray(result.logits[rows[part]], dtype=np.float64), axis=1)
+        at = np.arange(len(p))
+        y = labels[part]
+        p_top[part] = p[at, pred[part]]
+        p_true[part] = np.where(y >= 0, p[at, np.clip(y, 0, None)], np.nan)
+    return pred, p_true, p_top
 
 
 def _meaningful(study, keys) -> list[str]:
@@ -140,11 +178,7 @@ def _ratio_section(study, page: Page, mode: str, dataset, table, scored) -> None
     metric = MEAN_METRIC[mode]
     means, mean_iv, page.comparisons = joint(study, mean_error_ratios, keys, onehot, correct, metric=metric,
                                              better="lower", compared=_meaningful(study, keys), groups=groups)
-    per_factor = {}
-    for j, name in enumerate(names):
-        values, ivs, _ = joint(study, _factor_ratio, keys, onehot[:, j], correct, metric=name,
-                               better="lower", compared=[], groups=groups)
-        per_factor[name] = (values, ivs, int(onehot[:, j].sum()))
+    per_factor = _factor_intervals(study, keys, names, onehot, correct, groups)
     note = "" if mode == "imagenet-x" else "stand-in"
     paper = mode == "imagenet-x"
     ratio_rows, summary = [], []
@@ -224,9 +258,8 @@ def _disagreement_section(study, page: Page, dataset, table, scored, pair) -> No
     a, b = pair
     label = table["label"].to_numpy()
     idx = np.flatnonzero(label >= 0)
-    (pred_a, prob_a), (pred_b, prob_b) = scored[a], scored[b]
-    pt_a, pt_b = prob_a[idx, label[idx]], prob_b[idx, label[idx]]
-    gap = np.abs(pt_a - pt_b)
+    (pred_a, true_a, top_a), (pred_b, true_b, top_b) = scored[a], scored[b]
+    gap = np.abs(true_a[idx] - true_b[idx])
     order = idx[np.argsort(-gap, kind="stable")]
     if "source_path" in table.columns:   # stand-in: one variant per base image, the most disputed
         order = order[~table["source_path"].iloc[order].duplicated().to_numpy()]
@@ -238,18 +271,17 @@ def _disagreement_section(study, page: Page, dataset, table, scored, pair) -> No
         y = int(label[i])
         factor = _factor_of(table, i, dataset)
 
-        def line(model, pred, prob):
+        def line(model, pred, p_true, p_top):
             mark = "right" if pred[i] == y else "wrong"
-            return (f"{model}: {names[int(pred[i])]} ({prob[i, int(pred[i])]:.2f}, {mark}); "
-                    f"p(true) {prob[i, y]:.2f}")
+            return f"{model}: {names[int(pred[i])]} ({p_top[i]:.2f}, {mark}); p(true) {p_true[i]:.2f}"
 
         caption = "\n".join([f"true: {names[y]}" + (f" · factor: {factor}" if factor else ""),
-                             line(la, pred_a, prob_a), line(lb, pred_b, prob_b)])
+                             line(la, pred_a, true_a, top_a), line(lb, pred_b, true_b, top_b)])
         rows.append({"image": thumbnail(dataset.root / table["path"].iloc[i], THUMBNAIL_PX), "caption": caption,
                      "path": table["path"].iloc[i], "true class": names[y], "factor": factor,
-                     "model a": la, "prediction a": names[int(pred_a[i])], "p_true a": float(prob_a[i, y]),
-                     "model b": lb, "prediction b": names[int(pred_b[i])], "p_true b": float(prob_b[i, y]),
-                     "|Δ p(true)|": float(abs(prob_a[i, y] - prob_b[i, y]))})
+                     "model a": la, "prediction a": names[int(pred_a[i])], "p_true a": float(true_a[i]),
+                     "model b": lb, "prediction b": names[int(pred_b[i])], "p_true b": float(true_b[i]),
+                     "|Δ p(true)|": float(abs(true_a[i] - true_b[i]))})
     page.tables["disagreements"] = frame(rows)
 
 
