@@ -346,8 +346,8 @@ def findings(study, page: Page) -> list[str]:
             above, below = int((cons["ci_low"] > 0).sum()), int((cons["ci_high"] < 0).sum())
             text += (f" {above} of {len(cons)} pairs share more mistakes than chance (interval above 0)"
                      + (f", {below} fewer (interval below 0)" if below else "")
-                     + ("; for the others the interval contains 0: no more shared than by chance on these images."
-                        if above + below < len(cons) else "."))
+                     + ("; for the others the interval contains 0: on these images their shared mistakes "
+                        "cannot be told from chance." if above + below < len(cons) else "."))
         out.append(text)
     dis = page.table("disagreements")
     if not dis.empty:
