@@ -261,13 +261,17 @@ def _title(title: str, with_paper: bool):
 # ---------------------------------------------------------------------------- builders
 def bar_by_model(df: pd.DataFrame, value: str, title: str = "", paper_col: str | None = None, *,
                  models: Sequence[str] | None = None, category: str = "model",
-                 color: str | None = None):
+                 color: str | None = None, band: tuple[float, float] | pd.DataFrame | None = None,
+                 band_label: str = "reference range"):
     """One bar per ``category`` (default: model) of ``value``; the paper's number as a black
     tick where a paper column has values.
 
     ``color``: a second column (e.g. 'source': this run vs the paper's decision log) drawn as
     side-by-side bars within each category. Without it, bars are coloured per model when the
-    categories are models, else in one colour.
+    categories are models, else in one colour. ``band``: (low, high), or a one-row table with
+    low and high columns (and optionally label; empty: no band), drawn as a grey band across
+    the chart behind the bars (e.g. the range of ten human observers), named ``band_label``
+    (or the table's label) in its tooltip.
     """
     _require(df, [category, value], "bar_by_model")
     xs = _models(df, models, category) if category == "model" else _order(df, category)
@@ -284,12 +288,29 @@ def bar_by_model(df: pd.DataFrame, value: str, title: str = "", paper_col: str |
         bar_color = alt.value(MODEL_PALETTE[0])
     base = alt.Chart(df).encode(**enc)
     layers = [base.mark_bar().encode(y=alt.Y(**_enc(value, "Q")), color=bar_color, tooltip=tips)]
+    if isinstance(band, pd.DataFrame):
+        if "label" in band.columns and len(band):
+            band_label = str(band["label"].iloc[0])
+        band = (band["low"].iloc[0], band["high"].iloc[0]) if len(band) else None
+    if band is not None:
+        layers.insert(0, _band(band, band_label))
     if _has_interval(df):
         layers.append(_error_bars(base, tips=tips))
     if paper is not None:
         layers.append(_paper_ticks(base, paper, tips))
     chart = layers[0] if len(layers) == 1 else alt.layer(*layers)
     return chart.properties(title=_title(title, paper is not None))
+
+
+def _band(band: tuple[float, float], label: str):
+    """A grey horizontal band from band[0] to band[1] across the whole width (no x channel:
+    a rect without one spans the plot)."""
+    low, high = (float(b) for b in band)
+    data = pd.DataFrame({"band": [label], "low": [low], "high": [high]})
+    return alt.Chart(data).mark_rect(color="#999", opacity=0.22).encode(
+        y=alt.Y("low:Q", title=None), y2=alt.Y2("high"),
+        tooltip=[alt.Tooltip("band:N", title=""), alt.Tooltip("low:Q", format=".3~f"),
+                 alt.Tooltip("high:Q", format=".3~f")])
 
 
 def grouped_bars(df: pd.DataFrame, x: str, y: str, color: str = "model", *, title: str = "",
@@ -495,7 +516,7 @@ def heatmap(df: pd.DataFrame, x: str, y: str, value: str, *, title: str = "",
         x=alt.X(**_enc(x, "O", sort=_order(df, x), axis=alt.Axis(labelAngle=-60))),
         y=alt.Y(**_enc(y, "O", sort=_order(df, y))),
         color=alt.Color(**_enc(value, "Q", scale=scale)),
-        tooltip=_tooltip(df, [facet, x, y, value]),
+        tooltip=_tooltip(df, [facet, x, y, value, CI_LOW, CI_HIGH]),
     ).properties(width=260, height=260)
     if facet:
         return chart.facet(column=alt.Column(**_enc(facet, "N", title=None)), title=title)

@@ -73,6 +73,25 @@ def table(df: pd.DataFrame, floatfmt: str = "{:.3f}", caption: str | None = None
     _display(HTML(TABLE_CSS + styled + cap))
 
 
+def gallery(df: pd.DataFrame, image: str = "image", caption: str = "caption"):
+    """Small images side by side, each with its caption (lines of text). ``image`` holds
+    ``data:image/...`` URIs (the page embeds its thumbnails: nothing is loaded from
+    anywhere); rows without one are shown as captions only."""
+    from IPython.display import HTML
+
+    cells = []
+    for row in df.to_dict("records"):
+        src = row.get(image)
+        img = (f'<img src="{html.escape(src)}" style="display:block;margin-bottom:4px" alt="">'
+               if isinstance(src, str) and src.startswith("data:image/") else "")
+        text = html.escape(str(row.get(caption) or "")).replace("\n", "<br>")
+        cells.append(f'<figure style="margin:0;width:190px;font:12px sans-serif">{img}'
+                     f"<figcaption>{text}</figcaption></figure>")
+    if cells:
+        _display(HTML('<div class="bi-gallery" style="display:flex;flex-wrap:wrap;gap:12px;margin:0.6em 0">'
+                      + "".join(cells) + "</div>"))
+
+
 TABLE_CSS = """<style>
 .bi-table {border-collapse: collapse; font-family: sans-serif; font-size: 13px; margin: 0.5em 0}
 .bi-table th {background: #f0f0f0; padding: 4px 10px; text-align: left}

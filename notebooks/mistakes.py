@@ -18,7 +18,7 @@
 # images with that factor divided by its overall error rate: 1 means the factor is no harder
 # than average. The paper found the CLIP models' mistakes spread more evenly across factors
 # (mean ratio 1.19–1.24) than the supervised models' (1.43–1.45), with texture the hardest
-# factor for all.
+# factor for all. This page also asks whether two models make the *same* mistakes.
 
 # %% tags=["parameters"]
 profile = "demo"
@@ -26,13 +26,9 @@ data_root = None
 report_dir = None
 
 # %%
-import pandas as pd
-
-from beyond_inet_lib import charts, metrics, nb
-from beyond_inet_lib.data import standins
+from beyond_inet_lib import charts, nb, pages
 
 study = nb.setup(profile, data_root, report_dir, "mistakes")
-settings = study.settings
 study.describe_models()
 
 # %% [markdown]
@@ -42,69 +38,66 @@ study.describe_models()
 # annotations (top factor per image, prototypical images removed, exact top-1 correctness).
 # Error ratio per factor = (1 − accuracy on the factor) / (1 − accuracy on all annotated
 # images). The paper's "average" is the unweighted mean of the 16 ratios; lower is better.
+# Without ImageNet val, simulated factors are applied to the ImageNet sample images instead.
+#
+# Every ratio carries a 95% bootstrap interval over images (a stand-in image is resampled
+# with all its simulated variants); two models are ranked only when the paired interval of
+# their difference excludes 0. *Error consistency* (Geirhos et al., 2020) is Cohen's κ on
+# right/wrong over the same images: with c_obs the share of images both get right or both
+# get wrong and c_exp = p_a p_b + (1 − p_a)(1 − p_b) from their accuracies,
+# κ = (c_obs − c_exp) / (1 − c_exp); 0 means no more shared mistakes than two independent
+# models with these accuracies, 1 the same mistakes (docs/protocols.md §1 and §0).
 
 # %%
-prev = metrics.factor_prevalence()
-charts.show(charts.bar_by_model(prev, value="share", title="ImageNet-X (val): share of images per top factor",
-                                category="factor"))
+page = pages.mistakes(study)
+
+# %% [markdown]
+# ## How common each factor is
+#
+# The share of annotated ImageNet val images whose top factor is each of the 16 (from the
+# ImageNet-X annotations; shown whether or not ImageNet val itself is present).
 
 # %%
-ratios, headline, mode = [], [], None
-val = study.dataset("imagenet-val", show_missing=False)
-if val is not None:
-    mode = "imagenet-x"
-    if settings.max_images:
-        val = val.spread(settings.max_images)
-    res = study.predict(val)
-    for m in study.models:
-        r = res.only(m.key)
-        preds = pd.DataFrame({"file_name": r.table["file_name"], "predicted_class": r.pred()})
-        s = metrics.imagenet_x_error_ratios(preds)
-        ratios.append(pd.DataFrame({"factor": s.index, "error ratio": s.to_numpy(),
-                                    "model": study.label(m.key)}))
-        headline.append(study.headline_row(m.key, "ImageNet-X mean error ratio", metrics.mean_error_ratio(s),
-                                           "lower", "imagenet_x_mean_error_ratio"))
-        headline.append(study.headline_row(m.key, "ImageNet-X texture error ratio", s["texture"],
-                                           "lower", "imagenet_x_texture_error_ratio"))
-elif study.profile.standins:
-    study.dataset("imagenet-val")  # the panel: what is missing and how to get it
-    samples = study.dataset("imagenet-samples")
-    if samples is not None:
-        mode = "stand-in"
-        ds = study.standin(standins.factor_standin, samples, n_images=settings.standin_images)
-        res = study.predict(ds)
-        for m in study.models:
-            r = res.only(m.key)
-            t = r.table.assign(correct=(r.pred() == r.table["label"].to_numpy()))
-            s = metrics.factor_error_ratios(t, "factor", "correct").drop("none", errors="ignore")
-            ratios.append(pd.DataFrame({"factor": s.index, "error ratio": s.to_numpy(),
-                                        "model": study.label(m.key)}))
-            headline.append(study.headline_row(m.key, "mean error ratio (simulated factors)",
-                                               metrics.mean_error_ratio(s), "lower", note="stand-in"))
-else:
-    study.dataset("imagenet-val")
+if not page.table("prevalence").empty:
+    charts.show(charts.bar_by_model(page.table("prevalence"), value="share", category="factor",
+                                    title="ImageNet-X (val): share of images per top factor"))
+
+# %% [markdown]
+# ## Error ratio per factor
+#
+# Bars above the dashed line are factors the model finds harder than its average image;
+# error bars are 95% intervals, black ticks the paper's numbers.
 
 # %%
-if ratios:
-    rt = pd.concat(ratios)
-    charts.show(charts.error_ratio_bars(rt))
-    wide = rt.pivot(index="factor", columns="model", values="error ratio").reset_index()
-    nb.table(wide, floatfmt="{:.2f}")
+if page.has_numbers:
+    charts.show(charts.error_ratio_bars(page.table("ratios")))
+    nb.table(page.table("ratios_wide"), caption="error ratio [95% interval] per factor; images: with that factor")
+    nb.table(page.table("summary"))
+
+# %% [markdown]
+# ## Do two models make the same mistakes?
+
+# %%
+if not page.table("kappa").empty:
+    charts.show(charts.heatmap(page.table("kappa_matrix"), x="model a", y="model b", value="kappa",
+                               title="Error consistency κ between models", domain=None))
+    nb.table(page.table("consistency"))
+
+# %% [markdown]
+# ## Where two models disagree most
+#
+# The images on which the two least consistent models give the true class the most
+# different probabilities: one is (confidently) right where the other is wrong.
+
+# %%
+nb.gallery(page.table("disagreements"))
 
 # %% [markdown]
 # ## Finding
 
 # %%
-if ratios:
-    rt = study.meaningful(pd.concat(ratios))
-    mean = rt.groupby("model")["error ratio"].mean().sort_values()
-    worst = rt.sort_values("error ratio").groupby("model").tail(1)
-    text = (f"Mean error ratio ({'ImageNet-X' if mode == 'imagenet-x' else 'simulated factors'}): "
-            + ", ".join(f"{k} {v:.2f}" for k, v in mean.items()) + ". "
-            f"The most even mistakes come from **{mean.index[0]}**. Hardest factor per model: "
-            + ", ".join(f"{r['model']}: {r['factor']} ({r['error ratio']:.2f})" for _, r in worst.iterrows()) + ".")
-    nb.finding(text)
-    study.record(headline)
+nb.findings(page)
+study.record(page)
 
 # %% [markdown]
 # ## Caveats
@@ -115,3 +108,7 @@ if ratios:
 #   above only as prevalences.
 # - An error ratio is relative to the model's own error: a very accurate model can have high
 #   ratios and still make fewer mistakes on every factor.
+# - Rare factors rest on few images: their intervals are wide, and a resample without any
+#   image of a factor leaves that factor out of the mean ratio for that resample.
+# - κ depends on both models' accuracies only through c_exp; two models far apart in accuracy
+#   cannot reach κ = 1.

@@ -16,7 +16,8 @@
 # from another (a cat shape with elephant skin), the fraction of decisions that follow the
 # shape is the model's *shape bias*. The paper found the transformers and the CLIP models more
 # shape-biased (ViT-sup 39.9%, CLIP 44.7–46.5%) than the supervised ConvNeXt (33.3%), all far
-# below humans (~96%).
+# below humans (~96%). This page also asks whether a model gets the *same* stimuli wrong as
+# people do.
 
 # %% tags=["parameters"]
 profile = "demo"
@@ -24,13 +25,9 @@ data_root = None
 report_dir = None
 
 # %%
-import pandas as pd
-
-from beyond_inet_lib import charts, metrics, nb
-from beyond_inet_lib.references import load_reference_decisions
+from beyond_inet_lib import charts, nb, pages
 
 study = nb.setup(profile, data_root, report_dir, "shape_bias")
-settings = study.settings
 study.describe_models()
 
 # %% [markdown]
@@ -43,93 +40,67 @@ study.describe_models()
 # decisions) / (number of shape + texture decisions). Supervised models see the 224 px stimuli as
 # they are; CLIP models go through their own transform (which leaves 224 px images unchanged
 # apart from normalisation).
+#
+# The same code scores the paper's published decision logs and the per-trial decisions of
+# the ten human observers of Geirhos et al. Error consistency with an observer is Cohen's κ
+# on right/wrong per stimulus (right = the decision is the shape class, on all 1,280 trials,
+# aligned by stimulus): 0 = no more shared errors than chance, 1 = the same errors. Every
+# number carries a 95% bootstrap interval over stimuli; two models are ranked only when the
+# paired interval of their difference excludes 0 (docs/protocols.md §2 and §0).
 
 # %%
-def stimuli_view(spec):
-    v = spec.view(study.profile.preprocessing)
-    return {"stimuli": v if spec.training == "clip" else v.replace(resize=None, crop=None)}
-
-
-ds = study.dataset("cue-conflict")
-rows, per_cat, headline = [], [], []
-if ds is not None:
-    ds = ds.head(settings.max_images)
-    res = study.predict(ds, views=stimuli_view)
-    for m in study.models:
-        r = res[(m.key, "stimuli")]
-        decisions = metrics.cue_conflict_decisions(metrics.softmax(r.logits))
-        names = r.table["path"].tolist()
-        sb = metrics.shape_bias(names, decisions)
-        rows.append({"model": study.label(m.key), "source": "this run", "shape bias": sb["shape_bias"],
-                     "16-class accuracy": sb["accuracy"], "shape decisions": sb["n_shape"],
-                     "texture decisions": sb["n_texture"], "paper": study.paper("shape_bias", m.key)})
-        pc = metrics.shape_bias_per_category(names, decisions)
-        pc["model"] = study.label(m.key)
-        per_cat.append(pc)
-        headline.append(study.headline_row(m.key, "shape bias (cue-conflict)", sb["shape_bias"],
-                                           "higher", "shape_bias"))
+page = pages.shape_bias(study)
 
 # %% [markdown]
-# ## The paper's own decisions, for reference
+# ## Shape bias, beside the paper's logs and the human range
 #
-# The authors published their per-image decisions on the same stimuli (model-vs-human
-# format). Scoring them with the same code shows where this run's models sit among the paper's
-# four, a torchvision ResNet-50 and a human observer.
+# The grey band spans the ten observers (least to most shape-biased); error bars are 95%
+# intervals, black ticks the paper's figure.
 
 # %%
-ref = load_reference_decisions(study.data_root)
-for name, log in ref.items():
-    sb = metrics.shape_bias(log["imagename"].tolist(), log["object_response"].to_numpy())
-    rows.append({"model": name, "source": "paper's decision log", "shape bias": sb["shape_bias"],
-                 "16-class accuracy": sb["accuracy"], "shape decisions": sb["n_shape"],
-                 "texture decisions": sb["n_texture"], "paper": None})
-if not ref:
-    nb.panel("Reference decision logs not found",
-             "Expected reference/cue-conflict-decisions/*.csv under the data root "
-             "(from github.com/kirill-vish/Beyond-INet, inference/modelvshuman/raw-data/cue-conflict).",
-             "info")
+if not page.table("bias_bars").empty:
+    charts.show(charts.bar_by_model(page.table("bias_bars"), value="shape bias", title="Shape bias",
+                                    band=page.table("human_band")))
+    nb.table(page.table("scores"))
+    nb.table(page.table("human_range"))
+if not page.table("per_category").empty:
+    charts.show(charts.shape_bias_plot(page.table("per_category"), page.table("overall")))
+
+# %% [markdown]
+# ## The human observers
 
 # %%
-if rows:
-    table = pd.DataFrame(rows)
-    charts.show(charts.bar_by_model(table, value="shape bias", title="Shape bias (fraction of shape decisions)",
-                                    paper_col="paper", color="source"))
-    nb.table(table, floatfmt="{:.3f}")
-if per_cat:
-    charts.show(charts.shape_bias_plot(pd.concat(per_cat)))
+nb.table(page.table("humans"))
+
+# %% [markdown]
+# ## Error consistency with humans
+#
+# Bars: mean κ over the ten observers with its 95% interval; the grey band spans the
+# observers' consistency with one another (lowest to highest pair).
+
+# %%
+if not page.table("kappa_bars").empty:
+    charts.show(charts.bar_by_model(page.table("kappa_bars"), value="mean κ", band=page.table("human_kappa_band"),
+                                    title="Error consistency with the human observers"))
+    charts.show(charts.heatmap(page.table("kappa_pairs"), x="observer", y="model", value="kappa", domain=None,
+                               title="κ of each model with each observer"))
+    nb.table(page.table("kappa_summary"))
 
 # %% [markdown]
 # ## Finding
 
 # %%
-if headline:
-    t = pd.DataFrame(rows)
-    run = study.meaningful(t[t["source"] == "this run"]).sort_values("shape bias", ascending=False)
-    top, low = run.iloc[0], run.iloc[-1]
-    text = (f"Among this run's models, **{top['model']}** is the most shape-biased "
-            f"({top['shape bias']:.1%} of conflict decisions follow the shape) and **{low['model']}** "
-            f"the least ({low['shape bias']:.1%}). ")
-    refs = t[t["source"] != "this run"]
-    if len(refs):
-        human = refs[refs["model"].str.contains("subject")]
-        if len(human):
-            text += f"The human observer in the reference logs reaches {human['shape bias'].iloc[0]:.1%}. "
-        paper_models = refs[~refs["model"].str.contains("subject|resnet", regex=True)]
-        if len(paper_models):
-            text += ("The paper's four models range from "
-                     f"{paper_models['shape bias'].min():.1%} to {paper_models['shape bias'].max():.1%} "
-                     "on their own logs. ")
-    for _, r in run.iterrows():
-        if pd.notna(r["paper"]):
-            text += f"{r['model']}: {r['shape bias']:.1%} here vs {r['paper']:.1%} in the paper. "
-    nb.finding(text)
-    study.record(headline)
+nb.findings(page)
+study.record(page)
 
 # %% [markdown]
 # ## Caveats
 #
 # - Shape bias says which cue wins when the two conflict, not how accurate a model is: a model
 #   can be shape-biased and still wrong on most stimuli (see the 16-class accuracy).
-# - The 80 images whose shape and texture agree count for accuracy, not for the bias.
+# - The 80 images whose shape and texture agree count for accuracy and error consistency, not
+#   for the bias.
 # - The ConvNeXt-CLIP decision log comes from a different run than the paper's figure and
 #   differs from it by about two points.
+# - Error consistency is bounded by the accuracies: a model far less accurate than an observer
+#   cannot reach κ = 1 with them. Humans answered "na" on some trials; those count as wrong.

@@ -23,14 +23,9 @@ data_root = None
 report_dir = None
 
 # %%
-import numpy as np
-import pandas as pd
-
-from beyond_inet_lib import charts, engine, metrics, nb
-from beyond_inet_lib.data import spread_indices
+from beyond_inet_lib import charts, nb, pages
 
 study = nb.setup(profile, data_root, report_dir, "similarity")
-settings = study.settings
 study.describe_models()
 
 # %% [markdown]
@@ -43,80 +38,53 @@ study.describe_models()
 # mean of the patch tokens. Linear CKA is computed between every pair of tapped layers, within
 # a model (a layer × layer heatmap) and across models. The authors released no code for this
 # experiment.
+#
+# The headline, each model's mean CKA to the other models at the last tapped layer, carries a
+# 95% bootstrap interval over images. CKA is not an average over images, so it is recomputed
+# on every resample; at most 200 resamples are drawn (fewer than elsewhere in the report).
+# Linear CKA is biased upwards on a finite sample, and more so on a resample (an image drawn
+# twice counts twice): the resampled values sit above the estimate. The interval is therefore
+# the *basic* bootstrap interval, which removes that shift (shown as "bootstrap bias"), not the
+# percentile interval used elsewhere (docs/protocols.md §8 and §0).
 
 # %%
-ds = study.imagenet_eval_set(settings.max_images)
-taps, kinds = {}, {}
-if ds is not None:
-    for m in study.models:
-        layers = engine.list_layers(m, settings=study.profile.run_settings())
-        pick = layers.iloc[spread_indices(len(layers), settings.max_layers)]
-        taps[m.key] = pick["name"].tolist()
-        kinds[m.key] = dict(zip(pick["name"], pick["kind"]))
-    res = study.predict(ds, outputs=("logits", "layers"), layers=taps)
+page = pages.similarity(study)
+
+# %% [markdown]
+# ## Within each model
 
 # %%
-if taps:
-    for m in study.models:
-        r = res.only(m.key)
-        names = taps[m.key]
-        k = metrics.cka_matrix([r.layers[n] for n in names], [r.layers[n] for n in names])
-        df = pd.DataFrame([{"layer a": f"{i:02d} {a}", "layer b": f"{j:02d} {b}", "CKA": k[i, j]}
-                           for i, a in enumerate(names) for j, b in enumerate(names)])
-        charts.show(charts.heatmap(df, x="layer a", y="layer b", value="CKA",
-                                   title=f"{study.label(m.key)}: CKA between its layers"))
+for model, layers in page.table("within").groupby("model", sort=False):
+    charts.show(charts.heatmap(layers, x="layer a", y="layer b", value="CKA",
+                               title=f"{model}: CKA between its layers"))
 
 # %% [markdown]
 # ## Across models
 
 # %%
-cross_rows, headline = [], []
-if taps and len(study.models) > 1:
-    last = {m.key: res.only(m.key).layers[taps[m.key][-1]] for m in study.models}
-    keys = [m.key for m in study.models]
-    mat = metrics.cka_matrix([last[k] for k in keys], [last[k] for k in keys])
-    cross = pd.DataFrame([{"model a": study.label(a), "model b": study.label(b), "CKA": mat[i, j]}
-                          for i, a in enumerate(keys) for j, b in enumerate(keys)])
-    charts.show(charts.heatmap(cross, x="model a", y="model b", value="CKA",
+if not page.table("across").empty:
+    charts.show(charts.heatmap(page.table("across"), x="model a", y="model b", value="CKA",
                                title="CKA between models (last tapped layer)"))
-    a, b = keys[0], keys[1]
-    na, nb_ = taps[a], taps[b]
-    ra, rb = res.only(a), res.only(b)
-    km = metrics.cka_matrix([ra.layers[n] for n in na], [rb.layers[n] for n in nb_])
-    pair = pd.DataFrame([{"layer a": f"{i:02d} {x}", "layer b": f"{j:02d} {y}", "CKA": km[i, j]}
-                         for i, x in enumerate(na) for j, y in enumerate(nb_)])
+    pair = page.table("pair")
     charts.show(charts.heatmap(pair, x="layer a", y="layer b", value="CKA",
-                               title=f"{study.label(a)} (x) vs {study.label(b)} (y), layer by layer"))
-    for i, k in enumerate(keys):
-        others = [mat[i, j] for j in range(len(keys)) if j != i]
-        headline.append(study.headline_row(k, "mean CKA to the other models (last layer)", float(np.mean(others))))
-        cross_rows.append({"model": study.label(k), "mean CKA to others": float(np.mean(others))})
-    nb.table(pd.DataFrame(cross_rows))
+                               title=f"{pair['model a'][0]} (x) vs {pair['model b'][0]} (y), layer by layer"))
+    charts.show(charts.bar_by_model(page.table("cka_bars"), value="mean CKA to the other models (last layer)",
+                                    title="Mean CKA to the other models (last tapped layer)"))
+nb.table(page.table("summary"))
 
 # %% [markdown]
 # ## Finding
 
 # %%
-if taps:
-    text = []
-    for m in study.models:
-        r = res.only(m.key)
-        names = taps[m.key]
-        k = metrics.cka_matrix([r.layers[n] for n in names], [r.layers[n] for n in names])
-        adjacent = float(np.mean([k[i, i + 1] for i in range(len(names) - 1)])) if len(names) > 1 else 1.0
-        text.append(f"{study.label(m.key)}: mean CKA between consecutive tapped layers {adjacent:.2f}, "
-                    f"first vs last layer {k[0, -1]:.2f}.")
-    if cross_rows:
-        t = pd.DataFrame(cross_rows).sort_values("mean CKA to others")
-        text.append(f"The most distinct final representation belongs to **{t.iloc[0]['model']}**.")
-    nb.finding(" ".join(text))
-    study.record(headline)
+nb.findings(page)
+study.record(page)
 
 # %% [markdown]
 # ## Caveats
 #
 # - CKA on a few dozen images is noisy and biased upwards for wide layers; use hundreds of images
-#   (the paper profile uses 1,000) before reading fine differences.
+#   (the paper profile uses 1,000) before reading fine differences. The interval captures the
+#   sampling noise, not that bias.
 # - The pooling of token sequences and feature maps is a choice (the paper did not publish one);
 #   it is the same for every model.
 # - Untrained models show the CKA structure of their architecture alone.

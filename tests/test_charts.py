@@ -203,6 +203,28 @@ def test_heatmap_keeps_layer_order_not_alphabetical():
     assert faceted["facet"]["column"]["field"] == "model"
 
 
+def test_bar_by_model_band_spans_the_chart_behind_the_bars():
+    df = pd.DataFrame({"model": MODELS, "shape bias": [0.3, 0.4, 0.5], "ci_low": [0.25, 0.35, 0.45],
+                       "ci_high": [0.35, 0.45, 0.55]})
+    spec = spec_of(charts.bar_by_model(df, "shape bias", band=(0.92, 0.99), band_label="humans"))
+    band, bars, errors = layers(spec)
+    assert band["mark"]["type"] == "rect" and "x" not in band["encoding"]          # full width
+    assert band["encoding"]["y"]["field"] == "low" and band["encoding"]["y2"]["field"] == "high"
+    assert spec["datasets"][band["data"]["name"]] == [{"band": "humans", "low": 0.92, "high": 0.99}]
+    assert bars["mark"]["type"] == "bar" and errors["mark"]["type"] == "errorbar"
+    # a one-row table (a page's) gives the same band, named by its label; an empty one none
+    table = pd.DataFrame({"low": [0.92], "high": [0.99], "label": ["humans"]})
+    assert spec_of(charts.bar_by_model(df, "shape bias", band=table)) == spec
+    assert len(layers(spec_of(charts.bar_by_model(df, "shape bias", band=table.iloc[:0])))) == 2
+
+
+def test_heatmap_tooltip_shows_the_interval():
+    df = pd.DataFrame({"a": ["x", "y"], "b": ["y", "x"], "kappa": [0.4, 0.4], "ci_low": [0.3, 0.3],
+                       "ci_high": [0.5, 0.5]})
+    spec = spec_of(charts.heatmap(df, "a", "b", "kappa", domain=None))
+    assert {t["field"] for t in spec["encoding"]["tooltip"]} == {"a", "b", "kappa", "ci_low", "ci_high"}
+
+
 def test_missing_column_error_names_it():
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['accuracy'\]"):
         charts.reliability_diagram(pd.DataFrame({"model": ["a"], "lower": [0], "upper": [1], "count": [1]}))

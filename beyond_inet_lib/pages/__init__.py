@@ -5,9 +5,12 @@ See ``pages.base`` for the shared pieces (intervals, comparisons, published numb
 from .base import Answer, Page, Request, gather
 from .calibration import calibration
 from .invariance import invariance
+from .mistakes import mistakes
 from .robustness import robustness
+from .shape_bias import shape_bias
+from .similarity import similarity
 from .synthetic import synthetic
 from .transfer import transfer
 
-__all__ = ["Answer", "Page", "Request", "gather", "calibration", "invariance", "robustness",
-           "synthetic", "transfer"]
+__all__ = ["Answer", "Page", "Request", "gather", "calibration", "invariance", "mistakes",
+           "robustness", "shape_bias", "similarity", "synthetic", "transfer"]

@@ -21,8 +21,9 @@ said to be ahead of another only when the paired interval of their difference ex
 
 from __future__ import annotations
 
+import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping
 
 import numpy as np
@@ -100,10 +101,17 @@ def gather(study, requests: list[Request]) -> dict[str, Answer]:
 
 
 # ------------------------------------------------------------------------- intervals
-def interval(study, statistic, *arrays, groups=None, cells=None) -> stats.Interval | None:
-    """``stats.bootstrap_ci`` with the profile's resamples and seed; None when the profile
-    asks for no intervals (``bootstrap: 0``) or there is nothing to resample."""
-    n_boot = study.n_boot
+def resamples(study, n_boot: int | None = None) -> int:
+    """Resamples per interval: the profile's, or ``n_boot`` (for a statistic too costly to
+    recompute a thousand times), 0 when the profile asks for no intervals."""
+    return 0 if not study.n_boot else int(n_boot or study.n_boot)
+
+
+def interval(study, statistic, *arrays, groups=None, cells=None, n_boot: int | None = None
+             ) -> stats.Interval | None:
+    """``stats.bootstrap_ci`` with the profile's resamples (or ``n_boot``) and seed; None
+    when the profile asks for no intervals (``bootstrap: 0``) or there is nothing to resample."""
+    n_boot = resamples(study, n_boot)
     if not n_boot or not arrays or len(arrays[0]) == 0:
         return None
     return stats.bootstrap_ci(statistic, *arrays, n_boot=n_boot, seed=study.seed, groups=groups, cells=cells)
@@ -116,12 +124,12 @@ def with_interval(row: dict, iv: stats.Interval | None) -> dict:
     return row
 
 
-def headline(study, key: str, metric: str, statistic, *arrays, better: str = "higher",
+def headline(study, key: str, metric: str, statistic, *arrays, better: str | None = "higher",
              paper_metric: str | None = None, note: str = "", groups=None, cells=None,
-             value: float | None = None) -> dict:
+             value: float | None = None, n_boot: int | None = None) -> dict:
     """A headline row: ``statistic(*arrays)`` (or ``value`` when given) for model ``key``,
     its bootstrap interval, the paper's number where it has one."""
-    iv = interval(study, statistic, *arrays, groups=groups, cells=cells)
+    iv = interval(study, statistic, *arrays, groups=groups, cells=cells, n_boot=n_boot)
     if value is None:
         value = iv.estimate if iv is not None else _evaluate(statistic, arrays)
     return with_interval(study.headline_row(key, metric, value, better, paper_metric, note), iv)
@@ -231,6 +239,58 @@ def compare(study, metric: str, statistic, arrays_by_key: Mapping[str, object], 
     return rows
 
 
+def joint(study, statistic, keys, *arrays, metric: str, better: str = "higher", compared=None,
+          groups=None, n_boot: int | None = None, basic: bool = False) -> tuple[dict, dict, list[dict]]:
+    """Intervals and paired comparisons of a statistic computed for all models at once.
+
+    ``statistic(*arrays)`` returns one value per model of ``keys`` (the arrays hold every
+    model's rows for the same images: e.g. an (n, k) correctness matrix, or features whose
+    Gram matrices are shared). Each bootstrap resample is drawn once and scores every model
+    and every difference between two of ``compared`` (default: all) on it, so the interval
+    of a difference is the paired interval ``compare`` gives, at one evaluation of the
+    statistic per resample instead of two per pair.
+
+    ``basic``: the basic (reverse-percentile) interval [2 est - q_high, 2 est - q_low]
+    (Davison & Hinkley 1997, eq. 5.6) instead of the percentile one, for a statistic whose
+    resamples are biased (CKA: an image drawn twice inflates it, as a small sample does).
+    The percentile interval then sits beside the estimate, shifted by that bias, and may
+    not even contain it; the basic interval subtracts the shift.
+
+    Returns (values: key -> point estimate, intervals: key -> ``stats.Interval`` or None,
+    comparisons: rows as ``compare`` makes them, better first, p_value None)."""
+    keys = list(keys)
+    pos = {k: i for i, k in enumerate(keys)}
+    point = np.asarray(statistic(*arrays), dtype=np.float64).ravel()
+    values = {k: float(point[i]) for k, i in pos.items()}
+    chosen = [k for k in (keys if compared is None else compared) if math.isfinite(values[k])]
+    pairs = list(itertools.combinations(sorted(pos[k] for k in chosen), 2))
+    n_boot = resamples(study, n_boot)
+    if not n_boot or not arrays or len(arrays[0]) == 0:
+        return values, {k: None for k in keys}, []
+
+    def with_differences(*a):
+        v = np.asarray(statistic(*a), dtype=np.float64).ravel()
+        return np.concatenate([v, [v[i] - v[j] for i, j in pairs]])
+
+    iv = stats.bootstrap_ci(with_differences, *arrays, n_boot=n_boot, seed=study.seed, groups=groups)
+    low, high = np.atleast_1d(iv.low), np.atleast_1d(iv.high)
+    if basic:
+        est = np.atleast_1d(iv.estimate)
+        low, high = 2 * est - high, 2 * est - low
+    intervals = {k: replace(iv, estimate=values[k], low=float(low[i]), high=float(high[i]))
+                 for k, i in pos.items()}
+    ranked = sorted(chosen, key=lambda k: values[k], reverse=better == "higher")
+    rows = []
+    for b, w in itertools.combinations(ranked, 2):
+        i, j = pos[b], pos[w]
+        p = len(keys) + pairs.index((min(i, j), max(i, j)))
+        lo, hi = (low[p], high[p]) if i < j else (-high[p], -low[p])   # of value(b) - value(w)
+        rows.append({"metric": metric, "better": study.label(b), "worse": study.label(w),
+                     "difference": values[b] - values[w], "low": _finite(lo), "high": _finite(hi),
+                     "holds": bool(lo > 0 or hi < 0), "p_value": None})
+    return values, intervals, rows
+
+
 def ranking_sentence(comparisons: list[dict], metric: str, *, what: str = "") -> str:
     """Words for a ranking that say only what holds: 'A is ahead of B and C; B and C cannot
     be told apart on these images.' '' when there is nothing to compare."""
@@ -295,6 +355,36 @@ def published_sentence(rows: list[dict]) -> str:
 
 
 # ------------------------------------------------------------------------------ misc
+def thumbnail(path, size: int = 96, quality: int = 80) -> str | None:
+    """A ``data:image/jpeg;base64,...`` URI of the image at ``path``, at most ``size`` px on
+    its longer side (a few kB: a page embeds its images and loads nothing); None when the
+    file cannot be read."""
+    import base64
+    import io
+
+    from ..images import UnreadableImage, load_rgb
+
+    try:
+        img = load_rgb(path)
+    except UnreadableImage:
+        return None
+    img.thumbnail((size, size))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def common_result_rows(results_by_key: Mapping[str, object]) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """The images every model scored, in the first model's order: (their table rows, key ->
+    row positions in that model's ``Result``). Paired statistics need the same images at
+    the same positions; an image one model could not read is left out for all."""
+    if not results_by_key:
+        return pd.DataFrame(), {}
+    rows = common_rows({k: r.table["path"].to_numpy() for k, r in results_by_key.items()})
+    first = next(iter(results_by_key))
+    return results_by_key[first].table.iloc[rows[first]].reset_index(drop=True), rows
+
+
 def frame(rows: list[dict], columns: list[str] | None = None) -> pd.DataFrame:
     """A DataFrame of ``rows`` (with ``columns`` even when empty)."""
     df = pd.DataFrame(rows)

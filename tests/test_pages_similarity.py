@@ -1,0 +1,130 @@
+"""The similarity page's build is pure: hand-built layer features in, CKA tables and the
+headline (with its bootstrap interval over images) out, checked against metrics.linear_cka."""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import page_inputs as P
+from beyond_inet_lib import metrics, stats
+from beyond_inet_lib.pages import base
+
+SIM = importlib.import_module("beyond_inet_lib.pages.similarity")   # pages.similarity is also the page function
+KEYS = ("convnext_sup", "vit_sup", "vit_clip")
+
+
+def features(n=120, seed=0):
+    """Three models, three layers each: C's last layer is A's rotated and scaled (CKA 1 with
+    A), B's last layer is unrelated noise (the most distinct)."""
+    rng = np.random.default_rng(seed)
+    base_x = rng.normal(size=(n, 24))
+    q, _ = np.linalg.qr(rng.normal(size=(24, 24)))
+    a = [base_x + rng.normal(scale=s, size=(n, 24)) for s in (0.2, 0.5)] + [base_x]
+    c = [base_x @ q + rng.normal(scale=1.0, size=(n, 24)), np.tanh(base_x), 3.0 * base_x @ q]
+    b = [base_x[:, :12] + rng.normal(size=(n, 12)), rng.normal(size=(n, 16)), rng.normal(size=(n, 30))]
+    return {"convnext_sup": a, "vit_sup": b, "vit_clip": c}
+
+
+def page_for(feats, n_boot=200):
+    s = P.study("similarity", models=tuple(feats), n_boot=n_boot)
+    n = len(next(iter(feats.values()))[0])
+    ds = P.dataset("imagenet-samples", pd.DataFrame({"path": [f"{i}.jpg" for i in range(n)], "label": 0}))
+    taps = {k: [f"{k}.layer{j}" for j in range(len(v))] for k, v in feats.items()}
+    ans = P.answer("eval", ds, {k: np.zeros((n, 1000)) for k in feats}, outputs=("logits", "layers"), layers=taps)
+    for k, v in feats.items():
+        ans.results[(k, "default")].layers = dict(zip(taps[k], v))
+    return s, SIM.build(s, {"eval": ans})
+
+
+def test_cka_of_resampled_rows_from_the_gram_equals_linear_cka():
+    rng = np.random.default_rng(1)
+    x, y, z = rng.normal(size=(50, 8)), rng.normal(size=(50, 30)), rng.normal(size=(50, 3))
+    rows = rng.integers(0, 50, size=50)                      # a bootstrap resample: repeats
+    got = SIM.mean_cka_to_others([SIM.gram(v) for v in (x, y, z)], rows)
+    cka = {(i, j): metrics.linear_cka(u[rows], v[rows]) for i, u in enumerate((x, y, z))
+           for j, v in enumerate((x, y, z))}
+    assert got == pytest.approx([(cka[0, 1] + cka[0, 2]) / 2, (cka[1, 0] + cka[1, 2]) / 2,
+                                 (cka[2, 0] + cka[2, 1]) / 2], abs=1e-12)
+
+
+def test_headline_is_the_mean_cka_to_the_others_with_a_basic_bootstrap_interval():
+    """The value is linear CKA of the features; the interval the basic bootstrap interval of
+    an independent computation (metrics.linear_cka on each resample's rows)."""
+    feats = features()
+    s, page = page_for(feats, n_boot=60)
+    last = {k: v[-1] for k, v in feats.items()}
+
+    def mean_cka(rows):
+        return [np.mean([metrics.linear_cka(last[k][rows], last[o][rows]) for o in KEYS if o != k]) for k in KEYS]
+
+    ref = stats.bootstrap_ci(mean_cka, np.arange(len(last["vit_sup"])), n_boot=60, seed=s.seed)
+    heads = {h["model"]: h for h in page.headline}
+    summary = page.table("summary").set_index("model")
+    for i, k in enumerate(KEYS):
+        h = heads[s.label(k)]
+        assert h["metric"] == SIM.METRIC and h["better"] is None
+        assert h["value"] == pytest.approx(ref.estimate[i], abs=1e-12)
+        assert (h["ci_low"], h["ci_high"]) == pytest.approx((2 * ref.estimate[i] - ref.high[i],
+                                                             2 * ref.estimate[i] - ref.low[i]), abs=1e-9)
+        # the resamples sit above the estimate (CKA's small-sample bias); the page shows by how much
+        assert summary.loc[s.label(k), "bootstrap bias"] == pytest.approx((ref.low[i] + ref.high[i]) / 2
+                                                                          - ref.estimate[i], abs=1e-9)
+    noise = s.label("vit_sup")                     # unrelated to the others: its CKA is all bias
+    assert summary.loc[noise, "bootstrap bias"] > 0
+    assert metrics.linear_cka(last["convnext_sup"], last["vit_clip"]) == pytest.approx(1.0)
+    across = page.table("across")
+    assert len(across) == 9 and across["CKA"].max() == pytest.approx(1.0)
+
+
+def test_cka_intervals_use_at_most_200_resamples(monkeypatch):
+    calls = []
+    real = stats.bootstrap_ci
+    monkeypatch.setattr(base.stats, "bootstrap_ci", lambda *a, **kw: calls.append(kw["n_boot"]) or real(*a, **kw))
+    page_for(features(n=30), n_boot=1000)
+    assert calls == [SIM.MAX_RESAMPLES]
+
+
+def test_the_most_distinct_model_is_named_only_when_every_paired_interval_holds():
+    s, page = page_for(features())
+    lowest = s.label("vit_sup")
+    mine = [c for c in page.comparisons if c["better"] == lowest]
+    assert len(mine) == 2 and all(c["holds"] and c["difference"] < 0 for c in mine)
+    assert f"most distinct final representation is **{lowest}**" in page.findings[-1]
+    # the same numbers with one pair not holding: no model is singled out
+    tied = [dict(c, holds=False) if c["worse"] == s.label("vit_clip") else c for c in page.comparisons]
+    sentence = SIM._distinct_sentence(tied, lowest, 3)
+    assert "most distinct final representation is" not in sentence and "cannot be told apart" in sentence
+
+
+def test_within_model_heatmaps_keep_depth_order():
+    feats = features()
+    s, page = page_for(feats)
+    within = page.table("within")
+    a = within[within["model"] == s.label("convnext_sup")]
+    assert a["layer a"].unique().tolist() == [f"{j:02d} convnext_sup.layer{j}" for j in range(3)]
+    k = metrics.cka_matrix(feats["convnext_sup"])
+    assert a["CKA"].to_numpy() == pytest.approx(k.ravel(), abs=1e-12)
+    summary = page.table("summary").set_index("model")
+    assert summary.loc[s.label("convnext_sup"), "first vs last layer"] == pytest.approx(k[0, -1])
+    pair = page.table("pair")
+    assert pair["model a"].iloc[0] == s.label("convnext_sup") and pair["model b"].iloc[0] == s.label("vit_sup")
+
+
+def test_layer_picks_spread_over_depth(monkeypatch):
+    from beyond_inet_lib import engine
+
+    seen = {}
+
+    def fake_list_layers(spec, *, settings):
+        seen[spec.key] = settings
+        return pd.DataFrame({"name": [f"l{i}" for i in range(10)], "kind": "mlp"})
+
+    monkeypatch.setattr(engine, "list_layers", fake_list_layers)
+    s = P.study("similarity", models=("vit_sup",))
+    s.profile.properties["similarity"] = type(s.settings)(max_images=8, max_layers=4)
+    assert SIM.layer_picks(s) == {"vit_sup": ["l0", "l3", "l6", "l9"]}
+    assert seen["vit_sup"] == s.profile.run_settings()
