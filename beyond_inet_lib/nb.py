@@ -116,6 +116,9 @@ class Study:
     inputs: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     show: bool = True
+    run: object = None                  # RunSettings for the engine; None: the profile's
+    list_layers: object = None          # spec -> its tap layers; None: the engine's own
+    progress: bool | None = None        # progress bars for stand-in builds; None: the environment's
 
     # ------------------------------------------------------------------ settings
     @property
@@ -144,7 +147,19 @@ class Study:
 
     @property
     def cache_dir(self) -> Path:
-        return self.profile.resolved_cache_dir()
+        return Path(self.run_settings().cache_dir)
+
+    def run_settings(self):
+        """The engine's settings: ``run`` when given (a run for other workers), else the profile's."""
+        return self.run if self.run is not None else self.profile.run_settings()
+
+    def layers_of(self, spec) -> pd.DataFrame:
+        """The layers ``spec`` can tap (name, kind), in depth order."""
+        if self.list_layers is not None:
+            return self.list_layers(spec)
+        from . import engine
+
+        return engine.list_layers(spec, settings=self.run_settings())
 
     # -------------------------------------------------------------------- models
     def label(self, key: str) -> str:
@@ -241,7 +256,7 @@ class Study:
 
     def standin(self, build, *args, **kw) -> DatasetIndex:
         """Build (or reuse) a generated stand-in and say so on the page."""
-        kw.setdefault("progress", progress_enabled())
+        kw.setdefault("progress", progress_enabled(self.progress))
         ds = build(*args, cache_dir=self.cache_dir, seed=self.profile.seed, **kw)
         self.standins_used.append(ds.name)
         self._input(ds.name, "stand-in", len(ds), ds.description)
@@ -255,7 +270,7 @@ class Study:
         from . import engine
 
         specs = models if models is not None else self.models
-        return engine.predict(specs, dataset, views, settings=self.profile.run_settings(), **kw)
+        return engine.predict(specs, dataset, views, settings=self.run_settings(), **kw)
 
     # ------------------------------------------------------------------ headline
     def paper(self, metric: str, key: str) -> float | None:

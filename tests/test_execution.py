@@ -18,7 +18,8 @@ from beyond_inet_lib.data import DatasetIndex
 from beyond_inet_lib.execution.scheduler import MAX_ATTEMPTS, MAX_SAME_FAILURES, RunReport, Scheduler
 from beyond_inet_lib.execution.units import WorkUnit
 from beyond_inet_lib.run_settings import RunSettings
-from beyond_inet_lib.workload import PROPERTY_REQUESTS, Request
+from beyond_inet_lib.pages import Request
+from beyond_inet_lib.workload import PROPERTIES as WORKLOAD_PROPERTIES
 
 from cachecmp import chunk_files, tiny_profile
 from conftest import need_data
@@ -28,7 +29,7 @@ TWO_MODELS = ["tiny_vit_untrained", "tiny_convnext_untrained"]  # no CLIP: no ze
 
 
 def test_workload_covers_every_page():
-    assert list(PROPERTY_REQUESTS) == list(PROPERTIES)
+    assert list(WORKLOAD_PROPERTIES) == list(PROPERTIES)
 
 
 def test_plan_before_and_after_a_partial_run(tmp_path, capsys):
@@ -39,12 +40,16 @@ def test_plan_before_and_after_a_partial_run(tmp_path, capsys):
     work = execution.plan_work(prof, progress=False)
     every = {(str(u.dir), c) for p in work.plans for u in p.units for c in range(p.n_chunks)}
     # Counted by hand from params/tiny.yaml, per model: mistakes stand-in, shape bias,
-    # calibration, ImageNet-C stand-in, synthetic stand-in, similarity: 1 chunk each;
-    # digits (450 images): 2 chunks; invariance: the plain view (= scale 1 = shift 0 = 224 px),
-    # scale 2, shift 30 and the model @112: 4 folders, 1 chunk each. 12 per model.
-    assert len({d for d, _ in every}) == 2 * 11 and len(every) == 2 * 12
+    # calibration and its four protocol variants (interpolation, crop fraction, bf16, the
+    # other resize path; the CLIP logit scale variant is for CLIP models only), ImageNet-C
+    # stand-in, synthetic stand-in, similarity: 1 chunk each; digits (450 images): 2 chunks;
+    # invariance: the plain view (= scale 1 = shift 0 = 224 px), scale 2, shift 30 and the
+    # model @112: 4 folders, 1 chunk each. 15 folders, 16 chunks per model.
+    assert len({d for d, _ in every}) == 2 * 15 and len(every) == 2 * 16
     assert work.todo_pairs() == every and not chunk_files(cache)
-    assert len(work.units) == 8 + 1  # one unit per dataset chunk (both models fit one unit)
+    # one unit per dataset chunk (both models fit one unit), and one per other run settings:
+    # the bf16 and the other-resize-path variants of calibration cannot share a pass
+    assert len(work.units) == 8 + 1 + 2
 
     # one work unit completely; of another, only its first model (a unit done in part)
     first, second = work.units[0], work.units[1]
@@ -90,7 +95,7 @@ def test_a_unit_failing_the_same_way_three_times_is_reported_and_the_rest_comple
     good_ds, bad_ds = _images(tmp_path / "good", 300, 0), _images(tmp_path / "bad", 10, 1)
     good, bad = FakeSpec(key="good"), FakeSpec(key="bad", before_forward=raise_boom)
     settings = RunSettings(cache_dir=tmp_path / "c", device="cpu", batch_size=32, num_workers=0)
-    reqs = [Request("test", "bad", bad_ds, [bad]), Request("test", "good", good_ds, [good])]
+    reqs = [Request("bad", bad_ds, [bad], property="test"), Request("good", good_ds, [good], property="test")]
     work, report = execution.run_study(lambda s, ll: reqs, settings, progress=False)
     bad_units = [wu.id for wu in work.units if wu.models == ("bad",)]
     assert len(work.units) == 3 and len(bad_units) == 1  # 300 images: 2 chunks of 256

@@ -17,6 +17,7 @@ left, the estimated cost from the measured rates); ``format_plan`` prints it by 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -132,6 +133,21 @@ def merge_plans(plans_props: list[tuple[Plan, str]]) -> tuple[list[Plan], list[d
     return plans, props
 
 
+def _plan_names(plans: list[Plan]) -> list[str]:
+    """A unit-id prefix per plan: the dataset (slug and fingerprint), and, where plans on
+    the same images differ in their run settings (a protocol variant: bf16, another resize
+    path), the settings that differ, so that every unit id is unique."""
+    base = [f"{slug(p.dataset.name, 40)}-{p.fingerprint[:6]}" for p in plans]
+    first: dict = {}
+    out = []
+    for b, p in zip(base, plans):
+        ref = first.setdefault(b, p.settings)
+        diff = [f"{f.name}={getattr(p.settings, f.name)}" for f in dataclasses.fields(p.settings)
+                if getattr(p.settings, f.name) != getattr(ref, f.name)]
+        out.append(b + (f" [{', '.join(diff)}]" if diff else ""))
+    return out
+
+
 def work_units(plans: list[Plan], models_per_unit: int = MODELS_PER_UNIT,
                chunks_per_unit: int | None = None) -> list[WorkUnit]:
     """Each plan's lacking chunks cut into work units: model groups of at most
@@ -139,6 +155,7 @@ def work_units(plans: list[Plan], models_per_unit: int = MODELS_PER_UNIT,
     (default by device: ``CHUNKS_PER_UNIT``). Ordered plan by plan, group by group, so a
     worker taking them in order keeps its models loaded."""
     out = []
+    names = _plan_names(plans)
     for p_i, p in enumerate(plans):
         per_unit = chunks_per_unit or CHUNKS_PER_UNIT["cuda" if p.settings.device.startswith("cuda") else "cpu"]
         by_model = collections.OrderedDict()
@@ -147,7 +164,7 @@ def work_units(plans: list[Plan], models_per_unit: int = MODELS_PER_UNIT,
         keys = list(by_model)
         groups = [keys[i:i + models_per_unit] for i in range(0, len(keys), models_per_unit)]
         n = len(p.dataset)
-        name = f"{slug(p.dataset.name, 40)}-{p.fingerprint[:6]}"
+        name = names[p_i]
         for g, gkeys in enumerate(groups):
             members = [u_i for k in gkeys for u_i in by_model[k]]
             todo = sorted({c for u_i in members for c in p.missing.get(u_i, [])})

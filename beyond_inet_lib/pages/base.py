@@ -49,6 +49,16 @@ class Request:
     outputs: tuple = ("logits",)
     layers: Mapping | None = None
     settings: Mapping = field(default_factory=dict)
+    property: str = ""                    # the page that asked (set when a run collects requests)
+
+    def plan(self, settings, **kw):
+        """The engine's ``Plan`` of this request under ``settings`` (a ``RunSettings``, this
+        request's own overrides applied; keyword arguments as ``engine.plan``'s): what
+        ``gather`` would compute, without computing it."""
+        from .. import engine
+
+        return engine.plan(self.models, self.dataset, self.views, outputs=self.outputs, layers=self.layers,
+                           settings=settings.override(**dict(self.settings)), **kw)
 
 
 @dataclass

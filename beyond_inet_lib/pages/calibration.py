@@ -39,7 +39,7 @@ def _variant_views(study, convention: str):
 
 
 def _settings_variant(study, convention: str) -> dict:
-    rs = study.profile.run_settings()
+    rs = study.run_settings()
     if convention == "precision":
         return {"precision": "bf16" if rs.precision in ("auto", "fp32") else "fp32"}
     if convention == "resize path":

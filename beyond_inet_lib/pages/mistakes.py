@@ -62,7 +62,7 @@ def requests(study) -> list[Request]:
     samples = study.dataset("imagenet-samples")
     if samples is None:
         return []
-    from .. import standins
+    from ..data import standins
 
     ds = study.standin(standins.factor_standin, samples, n_images=s.standin_images)
     return [Request("stand-in", ds, study.models)]

@@ -32,12 +32,11 @@ MAX_RESAMPLES = 200
 def layer_picks(study) -> dict[str, list[str]]:
     """model key -> the tapped layers: at most ``max_layers`` of the layers the model offers
     (grouped by module type), spread evenly over depth."""
-    from .. import engine
     from ..data import spread_indices
 
     picks = {}
     for m in study.models:
-        layers = engine.list_layers(m, settings=study.profile.run_settings())
+        layers = study.layers_of(m)
         picks[m.key] = layers.iloc[spread_indices(len(layers), study.settings.max_layers)]["name"].tolist()
     return picks
 
