@@ -65,7 +65,10 @@ def test_robustness_variants_hold_the_same_classes(root, classes):
     wnids = D.imagenet_wnids()
     for name in ("imagenet-v2", "imagenet-a", "imagenet-r", "imagenet-sketch", "imagenet-c"):
         ds = D.load_dataset(name, root)
-        assert set(ds.labels.tolist()) == classes, name
+        if name == "imagenet-c":   # the first two classes in every cell (mock.IMAGENET_C_CLASSES)
+            assert set(ds.labels.tolist()) == set(sorted(classes)[:2]), name
+        else:
+            assert set(ds.labels.tolist()) == classes, name
         if ds.class_mask is not None:
             assert classes <= set(ds.class_mask.tolist()), name
     v2 = D.load_dataset("imagenet-v2", root).table
@@ -74,7 +77,7 @@ def test_robustness_variants_hold_the_same_classes(root, classes):
         t = D.load_dataset(name, root).table
         assert all(wnids[lab] == Path(p).parent.name for p, lab in zip(t["path"], t["label"]))
     c = D.load_dataset("imagenet-c", root)
-    assert c.meta["absent"] == [] and len(c) == 15 * 5 * len(classes)
+    assert c.meta["absent"] == [] and len(c) == 15 * 5 * 2
     val_files = set(D.load_dataset("imagenet-val", root).table["file_name"])
     assert set(c.table["file_name"]) <= val_files
     hard = D.load_dataset("imagenet-hard", root)
