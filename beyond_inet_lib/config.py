@@ -52,11 +52,15 @@ class CalibrationSettings:
     sensitivity: bool = False
 
 
+def _robustness_variants() -> tuple[str, ...]:
+    from .data.imagenet import ROBUSTNESS_VARIANTS   # on use: a profile loads without the data package
+
+    return ROBUSTNESS_VARIANTS
+
+
 @dataclass
 class RobustnessSettings:
-    variants: list[str] = field(default_factory=lambda: [
-        "imagenet-v2", "imagenet-a", "imagenet-r", "imagenet-sketch",
-        "imagenet-c", "imagenet-real", "imagenet-hard"])
+    variants: list[str] = field(default_factory=lambda: list(_robustness_variants()))
     max_images: int | None = None          # per variant
     corruption_images: int = 16            # demo stand-in: images per corruption x severity
     corruptions: list[str] | None = None   # None: the 15 of ImageNet-C

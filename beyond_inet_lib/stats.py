@@ -262,14 +262,8 @@ def bootstrap_ci(statistic: Statistic, *arrays, n_boot: int = 1000, level: float
     _check(n_boot, level)
     if not arrays:
         raise ValueError("bootstrap_ci needs at least one array")
-    arrays = tuple(_indexable(a) for a in arrays)
-    n = _n_rows(arrays)
-    if cells is not None and len(cells) != n:
-        raise ValueError(f"cells has {len(cells)} entries but the arrays have {n} rows")
-    ids, order, offsets = _units(n, groups)
-    estimate = _point(statistic, arrays, ids, len(offsets) - 1, cells)
-    reps = _replicates(statistic, arrays, ids, order, offsets, n_boot, seed, cells)
-    return _interval(estimate, reps, level, n_boot, len(offsets) - 1)
+    estimate, reps, n_units = _resampled(statistic, arrays, n_boot, seed, groups, cells)
+    return _interval(estimate, reps, level, n_boot, n_units)
 
 
 def _as_tuple(arrays) -> tuple:
@@ -343,13 +337,19 @@ def bootstrap_replicates(statistic: Statistic, *arrays, n_boot: int = 1000, seed
     _check(n_boot, 0.95)
     if not arrays:
         raise ValueError("bootstrap_replicates needs at least one array")
+    estimate, reps, _ = _resampled(statistic, arrays, n_boot, seed, groups, cells)
+    return estimate, reps
+
+
+def _resampled(statistic, arrays, n_boot: int, seed: int, groups, cells):
+    """(point estimate, replicates, number of resampling units): the one resampling path."""
     arrays = tuple(_indexable(a) for a in arrays)
     n = _n_rows(arrays)
     if cells is not None and len(cells) != n:
         raise ValueError(f"cells has {len(cells)} entries but the arrays have {n} rows")
     ids, order, offsets = _units(n, groups)
     estimate = _point(statistic, arrays, ids, len(offsets) - 1, cells)
-    return estimate, _replicates(statistic, arrays, ids, order, offsets, n_boot, seed, cells)
+    return estimate, _replicates(statistic, arrays, ids, order, offsets, n_boot, seed, cells), len(offsets) - 1
 
 
 def mean_of_independent(parts: Sequence[tuple[float, np.ndarray]], *, level: float = 0.95,

@@ -11,8 +11,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-ROBUSTNESS_VARIANTS = ("imagenet-v2", "imagenet-a", "imagenet-r", "imagenet-sketch",
-                       "imagenet-c", "imagenet-real", "imagenet-hard")
+from ..data.imagenet import ROBUSTNESS_VARIANTS  # the dataset catalogue's list (torch-free)
 
 
 def _variant_key(name: str) -> str:
