@@ -451,3 +451,9 @@ def test_factor_prevalence_top_factor_shares():
     # one top factor per annotated image, except a handful with none: shares sum to ~1
     assert prev["share"].sum() == pytest.approx(1.0, abs=1e-3)
     assert prev.set_index("factor")["share"].idxmax() in ("pose", "background")
+
+
+def test_robustness_variants_are_the_dataset_catalogues():
+    from beyond_inet_lib import data
+
+    assert M.ROBUSTNESS_VARIANTS == data.ROBUSTNESS_VARIANTS

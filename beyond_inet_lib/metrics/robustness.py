@@ -11,7 +11,10 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from ..data.imagenet import ROBUSTNESS_VARIANTS  # the dataset catalogue's list (torch-free)
+# the same list, in the same order, as data.ROBUSTNESS_VARIANTS (metrics import leaf modules only;
+# tests/test_metrics.py checks the two agree)
+ROBUSTNESS_VARIANTS = ("imagenet-v2", "imagenet-a", "imagenet-r", "imagenet-sketch",
+                       "imagenet-c", "imagenet-real", "imagenet-hard")
 
 
 def _variant_key(name: str) -> str:
