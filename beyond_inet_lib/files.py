@@ -76,3 +76,12 @@ def slug(text: str, max_len: int = 60) -> str:
     keep = "".join(c if c.isalnum() or c in "-_.@" else "_" for c in text)
     changed = len(keep) > max_len or keep != text
     return keep[:max_len] + ("-" + short_hash(text, 6) if changed else "")
+
+
+def file_checksum(path, algo: str = "sha256") -> str:
+    """Hex digest of a file, read in 16 MiB blocks (a weights file never sits in memory whole)."""
+    h = hashlib.new(algo)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 24), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -20,7 +20,6 @@ the rest of the path. Redirect targets are rewritten too.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import socket
@@ -30,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ChecksumMismatch, DownloadError
+from ..files import file_checksum
 
 TIMEOUT_ENV = "BEYOND_INET_TIMEOUT"
 READ_TIMEOUT_ENV = "BEYOND_INET_READ_TIMEOUT"
@@ -127,15 +127,6 @@ def _opener(rewrite: dict[str, str], read_s: float) -> urllib.request.OpenerDire
 
 
 # ----------------------------------------------------------------- checksums
-def file_checksum(path: Path, algo: str = "sha256") -> str:
-    """Hex digest of a file, read in chunks."""
-    h = hashlib.new(algo)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK_BYTES), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def checksum_matches(path: Path, checksum: str | None) -> bool:
     """True when ``checksum`` ("algo:hex") is None or equals the file's digest."""
     if not checksum:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
+from ..files import file_checksum
 from . import weights as W
 from .hub import repo_folder
 from .registry import get_model
@@ -102,7 +103,7 @@ def _write_repo(key: str, files: W.HubFiles, state: dict, hub_cache: Path) -> Wr
     tmp = blobs / f".{Path(filename).name}.{os.getpid()}.incomplete"
     try:
         _save(state, tmp, filename)
-        sha = _sha256(tmp)
+        sha = file_checksum(tmp)
         revision = files.revision or "main"
         commit = revision if _COMMIT.fullmatch(revision) else hashlib.sha1(
             f"{files.repo_id}\n{filename}\n{sha}".encode()).hexdigest()
@@ -144,11 +145,3 @@ def _save(state: dict, path: Path, filename: str) -> None:
         save_file(tensors, str(path), metadata={"format": "pt"})
     else:
         torch.save(tensors, path)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 24), b""):
-            h.update(chunk)
-    return h.hexdigest()
