@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import os
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ import pandas as pd
 
 from .references import paper_value
 from .config import Profile, load_profile, progress_enabled
+from .paths import PROGRESS_ENV
 from .data import DatasetIndex, DatasetMissing, load_dataset
 
 
@@ -296,7 +298,12 @@ class Study:
 def setup(profile: str, data_root: str | None, report_dir: str | None, prop: str) -> Study:
     """Load and validate the profile, resolve the data root, build the model specs."""
     warnings.filterwarnings("ignore")
-    os.environ.setdefault("BEYOND_INET_PROGRESS", "0" if report_dir else "1")
+    os.environ.setdefault(PROGRESS_ENV, "0" if report_dir else "1")
+    if report_dir and progress_enabled():
+        # A report run that asked for progress (``build_report(progress=True)``): the bars
+        # (predictions, zero-shot heads, stand-ins, downloads) go to the terminal running the
+        # report, the kernel's inherited stderr, never into the notebook or its page.
+        sys.stderr = sys.__stderr__
     overrides = {"data_root": data_root} if data_root else None
     prof = load_profile(profile, overrides)
     from .models import get_model

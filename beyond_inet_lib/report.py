@@ -13,12 +13,14 @@ from the network (see ``charts`` for the embedded Vega bundle).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import html
 import json
 import math
 import os
 import platform
+import sys
 import time
 from importlib import metadata
 from pathlib import Path
@@ -28,7 +30,7 @@ import yaml
 
 from .config import PROPERTIES, load_profile
 from .files import atomic_write_text
-from .paths import PROJECT_ROOT
+from .paths import PROGRESS_ENV, PROJECT_ROOT
 
 SUMMARY_SUFFIX = ".summary.json"
 HEADLINE_COLUMNS = ("model", "metric", "value")          # required
@@ -188,7 +190,7 @@ def _ipc_kernel_manager():
 
 
 def _execute(nb, output: Path, parameters: dict, *, kernel_name: str, cwd: Path,
-             timeout_per_cell: float | None, progress: bool) -> dict:
+             timeout_per_cell: float | None) -> dict:
     """Run ``nb`` with papermill, saving to ``output``. Returns status, ename, evalue."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -196,7 +198,7 @@ def _execute(nb, output: Path, parameters: dict, *, kernel_name: str, cwd: Path,
     try:
         papermill.execute_notebook(
             nb, str(output), parameters=parameters, kernel_name=kernel_name, cwd=str(cwd),
-            log_output=False, progress_bar=progress, execution_timeout=timeout_per_cell,
+            log_output=False, progress_bar=False, execution_timeout=timeout_per_cell,
             kernel_manager_class=_ipc_kernel_manager())
     except PapermillExecutionError as e:
         return {"status": "failed", "ename": e.ename, "evalue": e.evalue}
@@ -256,9 +258,25 @@ def _with_back_link(nb, profile_name: str):
     return nb
 
 
+@contextlib.contextmanager
+def _kernel_progress(progress: bool):
+    """The notebooks' kernels inherit this process's environment: with ``progress`` they
+    show their own progress bars (in this terminal, see ``nb.setup``), else none. A bar per
+    notebook cell would say nothing about a cell that builds a zero-shot head for a quarter
+    of an hour, so papermill's own bar stays off."""
+    before = os.environ.get(PROGRESS_ENV)
+    os.environ[PROGRESS_ENV] = "1" if progress else "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(PROGRESS_ENV, None)
+        else:
+            os.environ[PROGRESS_ENV] = before
+
+
 def _run_property(prop: str, *, notebooks_dir: Path, out_dir: Path, parameters: dict,
-                  kernel_name: str, cwd: Path, timeout_per_cell, progress: bool,
-                  profile_name: str) -> dict:
+                  kernel_name: str, cwd: Path, timeout_per_cell, profile_name: str) -> dict:
     """Execute and export one property; never raises for a notebook's own failure."""
     import nbformat
 
@@ -273,7 +291,7 @@ def _run_property(prop: str, *, notebooks_dir: Path, out_dir: Path, parameters: 
     else:
         nb = _read_notebook(source, kernel_name)
         result = _execute(nb, ipynb, parameters, kernel_name=kernel_name, cwd=cwd,
-                          timeout_per_cell=timeout_per_cell, progress=progress)
+                          timeout_per_cell=timeout_per_cell)
     executed = (nbformat.read(ipynb, as_version=4) if ipynb.is_file()
                 else _error_notebook(prop, result["ename"], result["evalue"]))
     export_html(_with_back_link(executed, profile_name), page, f"{prop} · {profile_name}")
@@ -316,13 +334,16 @@ def build_report(profile_name_or_path, data_root=None, out_dir=None, properties=
                   "report_dir": str(out)}
 
     pages = {}
-    for prop in props:
-        pages[prop] = _run_property(
-            prop, notebooks_dir=notebooks_dir, out_dir=out, parameters=parameters,
-            kernel_name=kernel_name, cwd=project_root, timeout_per_cell=timeout_per_cell,
-            progress=progress, profile_name=profile.name)
-        flag = "" if pages[prop]["status"] == "ok" else f"  [FAILED: {pages[prop]['ename']}]"
-        print(f"{pages[prop]['html']}{flag}", flush=True)
+    with _kernel_progress(progress):
+        for i, prop in enumerate(props, 1):
+            if progress:
+                print(f"[{i}/{len(props)}] {prop} ...", file=sys.stderr, flush=True)
+            pages[prop] = _run_property(
+                prop, notebooks_dir=notebooks_dir, out_dir=out, parameters=parameters,
+                kernel_name=kernel_name, cwd=project_root, timeout_per_cell=timeout_per_cell,
+                profile_name=profile.name)
+            flag = "" if pages[prop]["status"] == "ok" else f"  [FAILED: {pages[prop]['ename']}]"
+            print(f"{pages[prop]['html']}  ({pages[prop]['duration_s']:.0f} s){flag}", flush=True)
     total = round(time.perf_counter() - t0, 2)
     index = write_index(out, profile, pages, started=started, duration_s=total, parameters=parameters,
                         notices=[n for n in notices if n.startswith("Not fetched")])

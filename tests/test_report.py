@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 
 import pandas as pd
@@ -183,9 +184,48 @@ def test_kernels_talk_over_unix_sockets_not_tcp(tmp_path, capfd):
         "print(IPKernelApp.instance().transport)")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     status = report._execute(nb, tmp_path / "out.ipynb", {}, kernel_name="python3", cwd=tmp_path,
-                             timeout_per_cell=60, progress=False)
+                             timeout_per_cell=60)
     assert status["status"] == "ok", status
     out = nbformat.read(tmp_path / "out.ipynb", 4).cells[0].outputs[0]["text"]
     assert out.strip() == "ipc"
     assert "without encryption" not in capfd.readouterr().err
     assert list(tmp_path.iterdir()) == [tmp_path / "out.ipynb"]  # no socket files left behind
+
+
+BAR_NOTEBOOK = '''# %% tags=["parameters"]
+profile = "unset"
+data_root = None
+report_dir = None
+
+# %%
+from tqdm import tqdm
+from beyond_inet_lib import nb
+from beyond_inet_lib.config import progress_enabled
+nb.setup(profile, data_root, report_dir, "shape_bias")
+for _ in tqdm(range(3), desc="bar_probe_6612", disable=not progress_enabled()):
+    pass
+'''
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_report_progress_goes_to_the_terminal_never_into_the_notebook(tmp_path, capfd, monkeypatch, progress):
+    """A long cell (a zero-shot head: many minutes on a CPU) shows its own progress in the
+    terminal that runs the report when asked to, none otherwise, and never in the notebook
+    (whose page a reader gets)."""
+    import nbformat
+
+    monkeypatch.setenv("BEYOND_INET_PROGRESS", "yes-before")
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    (notebooks / "shape_bias.py").write_text(BAR_NOTEBOOK)
+    profile = tmp_path / "bars.yaml"
+    profile.write_text("models: [tiny_vit_untrained]\ndescription: progress bars\n")
+    out = report.build_report(str(profile), properties=["shape_bias"], notebooks_dir=notebooks,
+                              reports_root=tmp_path / "reports", progress=progress)
+    assert out["ok"], out["pages"]
+    err = capfd.readouterr().err
+    assert ("bar_probe_6612" in err) is progress
+    assert ("[1/1] shape_bias" in err) is progress
+    executed = nbformat.read(out["pages"]["shape_bias"]["ipynb"], 4)
+    assert "bar_probe_6612" not in json.dumps([c.get("outputs", []) for c in executed.cells])
+    assert os.environ["BEYOND_INET_PROGRESS"] == "yes-before"   # this process's own switch is restored
