@@ -192,6 +192,16 @@ def _properties(a):
     return [p.strip() for p in a.only.split(",")] if a.only else None
 
 
+def _planning_note(prof):
+    """A ``say`` for planning: a first plan builds stand-ins and loads each model once
+    (minutes on a CPU), so say so, then one line per property, on stderr (stdout may be
+    --json)."""
+    print(f"collecting the requests of profile {prof.name}'s pages (a first time builds the "
+          f"stand-in datasets and loads each model once to list its layers; cached after)",
+          file=sys.stderr, flush=True)
+    return lambda line: print(line, file=sys.stderr, flush=True)
+
+
 def _cmd_plan(a):
     import json
 
@@ -199,7 +209,8 @@ def _cmd_plan(a):
     from .execution import rates
 
     prof = _study_profile(a)
-    work = execution.plan_work(prof, a.data_root, properties=_properties(a), device=a.device)
+    work = execution.plan_work(prof, a.data_root, properties=_properties(a), device=a.device,
+                               say=_planning_note(prof))
     table = work.table(rates.load(prof.resolved_cache_dir()))
     if a.json:
         print(json.dumps({"profile": prof.name, "cache_dir": str(prof.resolved_cache_dir()),
@@ -217,7 +228,8 @@ def _cmd_run(a):
 
     prof = _study_profile(a)
     work, report = execution.run(prof, a.data_root, engine=a.engine, properties=_properties(a), device=a.device,
-                                 address=a.address, workers=a.workers, threads=a.threads)
+                                 address=a.address, workers=a.workers, threads=a.threads,
+                                 say=_planning_note(prof))
     print(f"run ({a.engine}) for profile {prof.name}: {report.summary()}")
     if report.failed:
         print("the other units are in the cache; fix the cause and run again: only what is missing is "

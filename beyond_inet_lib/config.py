@@ -20,7 +20,7 @@ import yaml
 
 from .errors import ProfileError
 from .paths import PARAMS_DIR, PROJECT_ROOT, progress_enabled, resolve_cache_dir, resolve_data_root
-from .run_settings import CLIP_LOGIT_SCALES, DECODE_MODES, PRECISIONS, PREPROCESSINGS, RunSettings
+from .run_settings import CLIP_LOGIT_SCALES, CLIP_PROMPTS, DECODE_MODES, PRECISIONS, PREPROCESSINGS, RunSettings
 
 PROPERTIES = (
     "mistakes", "shape_bias", "calibration", "robustness",
@@ -119,6 +119,7 @@ class Profile:
     seed: int = 0
     preprocessing: str = "paper"          # paper | library
     clip_logit_scale: str = "paper"       # paper (fixed 100) | model (logit_scale.exp())
+    clip_prompts: str = "paper"           # paper (OpenAI's 80 templates) | openai7 (7 of them)
     standins: bool = True                 # generate stand-ins for absent benchmarks
     bootstrap: int = 1000                 # resamples per 95% interval (0: no intervals)
     fetch: list[str] = field(default_factory=list)  # datasets `make report` downloads when absent
@@ -143,6 +144,13 @@ class Profile:
                            num_workers=self.num_workers, decode=self.decode, compile=self.compile,
                            preprocessing=self.preprocessing, clip_logit_scale=self.clip_logit_scale)
 
+    def model_specs(self) -> list:
+        """The profile's models as specs (cheap: nothing loaded), CLIP models with the
+        profile's zero-shot prompt set."""
+        from .models import get_model
+
+        return [get_model(k).with_prompts(self.clip_prompts) for k in self.models]
+
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["properties"] = {k: dataclasses.asdict(v) for k, v in self.properties.items()}
@@ -155,6 +163,7 @@ _CHOICES = {
     "decode": DECODE_MODES,
     "preprocessing": PREPROCESSINGS,
     "clip_logit_scale": CLIP_LOGIT_SCALES,
+    "clip_prompts": CLIP_PROMPTS,
 }
 
 

@@ -306,9 +306,7 @@ def setup(profile: str, data_root: str | None, report_dir: str | None, prop: str
         sys.stderr = sys.__stderr__
     overrides = {"data_root": data_root} if data_root else None
     prof = load_profile(profile, overrides)
-    from .models import get_model
-
-    models = [get_model(k) for k in prof.models]
+    models = prof.model_specs()
     import numpy as np
     import torch
 

@@ -22,6 +22,10 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 PREPROCESSINGS = ("paper", "library")
 #: 'paper': CLIP logits = 100 x cosine; 'model': each model's learned logit_scale.exp()
 CLIP_LOGIT_SCALES = ("paper", "model")
+#: the CLIP zero-shot prompt set (models.zeroshot): 'paper', OpenAI's 80 ImageNet templates;
+#: 'openai7', the 7 of them OpenAI's prompt-engineering notebook selected (~11x quicker to
+#: encode, which matters on a CPU). A model's spec carries it (``ModelSpec.with_prompts``).
+CLIP_PROMPTS = ("paper", "openai7")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ that asks a GPU worker). Datasets absent under the data root are recorded on eac
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Callable
 
 from .run_settings import RunSettings
@@ -38,19 +39,21 @@ def study(profile, prop: str, data_root=None, *, settings: RunSettings | None = 
           list_layers: Callable | None = None, progress: bool | None = None):
     """A quiet ``nb.Study`` of ``prop`` (``data_root`` wins over the profile's, as in
     ``nb.setup``; ``settings``: the engine's settings, default the profile's)."""
-    from .models import get_model
     from .nb import Study
     from .paths import resolve_data_root
 
     root = resolve_data_root(data_root) if data_root else profile.resolved_data_root()
-    return Study(profile, root, None, prop, [get_model(k) for k in profile.models], show=False,
+    return Study(profile, root, None, prop, profile.model_specs(), show=False,
                  run=settings, list_layers=list_layers, progress=progress)
 
 
 def requests_for_profile(profile, data_root=None, properties=None, *, settings: RunSettings | None = None,
-                         list_layers: Callable | None = None, progress: bool | None = None) -> list:
+                         list_layers: Callable | None = None, progress: bool | None = None,
+                         say: Callable[[str], None] | None = None) -> list:
     """Every request (``pages.Request``, its ``property`` set) the report of ``profile``
-    makes (``properties``: a subset, report order kept). Absent datasets are skipped."""
+    makes (``properties``: a subset, report order kept). Absent datasets are skipped.
+    ``say``: called with one line per property as it is planned (a first plan builds
+    stand-ins and loads models: minutes, which a caller should not spend in silence)."""
     wanted = list(PROPERTIES) if properties is None else list(properties)
     unknown = [p for p in wanted if p not in PROPERTIES]
     if unknown:
@@ -58,6 +61,12 @@ def requests_for_profile(profile, data_root=None, properties=None, *, settings: 
     out = []
     for prop in PROPERTIES:
         if prop in wanted:
+            t0 = time.perf_counter()
             st = study(profile, prop, data_root, settings=settings, list_layers=list_layers, progress=progress)
-            out += [dataclasses.replace(r, property=prop) for r in _page_module(prop).requests(st)]
+            reqs = [dataclasses.replace(r, property=prop) for r in _page_module(prop).requests(st)]
+            out += reqs
+            if say:
+                absent = sorted({e.name for e in st.missing})
+                absent = f"  (absent, skipped: {', '.join(absent)})" if absent else ""
+                say(f"  {prop:<11} {len(reqs):>3} request(s)  {time.perf_counter() - t0:6.1f} s{absent}")
     return out

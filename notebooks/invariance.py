@@ -36,8 +36,9 @@ study.describe_models()
 #   its longer side; where the window runs past the border the missing pixels are black, as in
 #   the authors' code.
 # - **Resolution** R: the model rebuilt for R × R inputs (ViT position embeddings resampled
-#   bicubically to the R/16 grid; convolutional models unchanged), with Resize(int(R × 256/224))
-#   → CenterCrop(R) (supervised) or Resize(R) → CenterCrop(R) (CLIP).
+#   bicubically to the R/patch grid; convolutional models unchanged), with Resize(int(R × 256/224))
+#   → CenterCrop(R) (supervised) or Resize(R) → CenterCrop(R) (CLIP). A ViT whose patch does
+#   not divide R (a /32 at 112 or 336) runs at the nearest size it does divide, said below.
 #
 # Reported: top-1 and the mean probability of the true class, each point with a 95% bootstrap
 # interval over images (the bands). Every level scores the same images, so the drop from the

@@ -85,6 +85,7 @@ def test_ints_accepted_where_floats_are_expected():
     (profile(precision="fp8"), "profile.precision: 'fp8'; accepted: auto, fp32, bf16, fp16"),
     (profile(decode="nvjpeg"), "profile.decode: 'nvjpeg'; accepted: auto, pil, tensor, hybrid"),
     (profile(preprocessing="timm"), "profile.preprocessing: 'timm'; accepted: paper, library"),
+    (profile(clip_prompts="openai80"), "profile.clip_prompts: 'openai80'; accepted: paper, openai7"),
     (profile(batch_size=0), "profile.batch_size: 0; must be >= 1"),
     (profile(models=[]), "profile.models: empty"),
     ({"name": "t"}, "missing required key 'models'"),

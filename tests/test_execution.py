@@ -63,8 +63,12 @@ def test_plan_before_and_after_a_partial_run(tmp_path, capsys):
         return {(str(p.units[i].dir), c) for i in wu.units for c in wu.chunks}
     assert set(written) == pairs(first) | pairs(half) and len(pairs(half)) == 1
 
-    again = execution.plan_work(prof, progress=False)
+    said = []
+    again = execution.plan_work(prof, progress=False, say=said.append)
     assert again.todo_pairs() == every - set(written)
+    # one line per page as it is planned (a first plan takes minutes: it must not be silent)
+    assert [line.split()[0] for line in said] == list(PROPERTIES)
+    assert sum(int(line.split()[1]) for line in said) == len(again.requests)
     left = {wu.id: wu for wu in again.units}
     assert first.id not in left and second.id in left
     assert left[second.id].evaluations == second.evaluations // 2  # only the model it lacks

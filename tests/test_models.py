@@ -292,6 +292,31 @@ def test_tiny_vit_at_resolution(R):
         assert model(x).shape == (2, 1000) and model.features(x).shape == (2, 96)
 
 
+@pytest.mark.parametrize("key, patch, nearest", [
+    ("timm:vit_small_patch32_224:random", 32, [128, 224, 352, 512, 640]),
+    ("open_clip:ViT-B-32:random", 32, [128, 224, 352, 512, 640]),
+    ("open_clip:ViT-L-14:random", 14, [112, 224, 336, 518, 644]),
+    ("open_clip:ViT-B-16-SigLIP:random", 16, [112, 224, 336, 512, 640]),   # a timm tower
+    ("vit_clip", 16, [112, 224, 336, 512, 640]),
+    ("timm:convnext_tiny:random", None, [112, 224, 336, 512, 640]),
+])
+def test_patch_size_and_the_nearest_resolution_a_vit_accepts(key, patch, nearest):
+    spec = get_model(key)
+    assert spec.patch_size == patch
+    assert [spec.nearest_resolution(R) for R in (112, 224, 336, 512, 640)] == nearest
+    for R, near in zip((112, 224, 336, 512, 640), nearest):
+        if R != near:   # refused when the spec is made, not minutes later when the model loads
+            with pytest.raises(ValueError, match=f"nearest resolution it accepts is {near}"):
+                get_model(f"{key}@{R}")
+
+
+def test_a_vit_32_runs_at_the_nearest_resolution():
+    model = get_model("timm:vit_small_patch32_224:random@128").load()
+    assert model.net.pos_embed.shape == (1, 4 * 4 + 1, 384)
+    with torch.no_grad():
+        assert model(torch.zeros(1, 3, 128, 128)).shape == (1, 1000)
+
+
 def test_at_native_resolution_is_bit_identical():
     x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
     for key in ("tiny_vit_untrained", "tiny_convnext_untrained"):
@@ -425,6 +450,36 @@ def test_prompt_template_knob_is_test_only_and_never_reaches_a_normal_run(tmp_pa
         monkeypatch.setenv("BEYOND_INET_PROMPT_TEMPLATES", bad)
         with pytest.raises(ValueError, match="BEYOND_INET_PROMPT_TEMPLATES"):
             get_model("tiny_clip_untrained")
+
+
+def test_the_openai7_prompt_set_is_seven_of_the_papers_80_and_never_shares_a_cache(tmp_path, monkeypatch):
+    """clip_prompts: openai7 -- the 7 templates OpenAI's notebook selected, each one of the
+    80; the spec's weights_id and head file name the set; the head is the recipe on them."""
+    monkeypatch.delenv("BEYOND_INET_PROMPT_TEMPLATES", raising=False)
+    names, seven = Z.imagenet_prompts("openai7")
+    _, eighty = Z.imagenet_prompts("paper")
+    texts = [t("{}") for t in seven]
+    assert len(names) == 1000 and len(seven) == 7 and set(texts) <= {t("{}") for t in eighty}
+    assert "itap of a {}." in texts and "a photo of a {}." not in texts
+    paper = get_model("tiny_clip_untrained")
+    short = paper.with_prompts("openai7")
+    assert (short.prompts, short.weights_id) == ("openai7", "random-init-seed0+openai7")
+    assert short.with_prompts("paper") == paper                         # and back
+    assert short.at_resolution(112).weights_id == "random-init-seed0+openai7"
+    assert get_model("tiny_vit_untrained").with_prompts("openai7") == get_model("tiny_vit_untrained")
+    assert Z.zeroshot_cache_path(short, tmp_path) != Z.zeroshot_cache_path(paper, tmp_path)
+    model = short.load(cache_dir=tmp_path)
+    built = short.builder()
+    want = Z.build_zeroshot_head(built.clip, built.tokenizer, classnames=names[:3], templates=seven)
+    assert torch.allclose(model.zeroshot_head[:, :3], want, atol=1e-5)
+    other = Z.build_zeroshot_head(built.clip, built.tokenizer, classnames=names[:3], templates=eighty)
+    assert not torch.allclose(want, other, atol=1e-3)
+    assert Z.zeroshot_cache_path(short, tmp_path).is_file()
+    monkeypatch.setenv("BEYOND_INET_PROMPT_TEMPLATES", "2")             # the test knob composes
+    assert get_model("tiny_clip_untrained").with_prompts("openai7").weights_id == \
+        "random-init-seed0+openai7+templates2"
+    with pytest.raises(ValueError, match="openai7"):
+        Z.imagenet_prompts("openai8")
 
 
 # ----------------------------------------------------------------------------- files

@@ -83,3 +83,27 @@ def test_resolution_variants_map_back_to_their_model():
     assert page.table("drops").empty        # 224 is the model's own resolution: nothing to drop to
     points = page.table("points")
     assert list(points["level"]) == ["112", "224"] and points.iloc[0, 2].startswith("0.300 [")
+
+
+B32 = "timm:vit_small_patch32_224:random"      # a /32 ViT: 112 and 336 are 3.5 and 10.5 patches
+
+
+def test_a_vit_whose_patch_does_not_divide_r_runs_at_the_nearest_r_and_the_page_says_so():
+    from beyond_inet_lib.pages.invariance import resolution_specs
+
+    st = study("invariance", models=("convnext_sup", B32), resolutions=[112, 224, 336])
+    runs = {(k, R): spec.key for k, R, spec in resolution_specs(st)}
+    assert runs == {("convnext_sup", 112): "convnext_sup@112", ("convnext_sup", 224): "convnext_sup",
+                    ("convnext_sup", 336): "convnext_sup@336",
+                    (B32, 128): f"{B32}@128", (B32, 224): B32, (B32, 352): f"{B32}@352"}
+    page = build(st, {"resolution": answer("resolution", _ds(), {
+        "convnext_sup@112": _logits(30), "convnext_sup": _logits(80), "convnext_sup@336": _logits(70),
+        f"{B32}@128": _logits(20), B32: _logits(50), f"{B32}@352": _logits(45)})})
+    by = page.table("curve").set_index(["model", "value"])["top1"]
+    label = st.label(B32)
+    assert by[(label, 128.0)] == pytest.approx(0.2) and by[(label, 352.0)] == pytest.approx(0.45)
+    assert (label, 112.0) not in by.index
+    (note,) = [f for f in page.findings if "in place of" in f]
+    assert note.startswith(f"{label} runs at 128 px, 352 px in place of 112, 336") and "32-px patches" in note
+    # the extreme levels differ (336 vs 352): the two are not ranked on a level only one of them has
+    assert not [c for c in page.comparisons if c["metric"].startswith("top-1 at resolution")]

@@ -93,6 +93,22 @@ def test_published_number_outside_the_interval_is_flagged_inside_is_not():
     assert c["better"].startswith("ConvNeXt") and c["p_value"] is not None
 
 
+def test_a_clip_head_from_the_short_prompt_set_names_that_beside_the_published_number():
+    """OpenCLIP's table encodes the 80 templates: a run on the 7 says so where it sets the
+    published number beside its own; a run on the 80 does not."""
+    from beyond_inet_lib.models import get_model
+    from beyond_inet_lib.pages.base import with_published
+
+    spec = get_model("vit_clip")
+    same = with_published({"ci_low": 0.6, "ci_high": 0.7}, spec, "imagenet-val", spec.view("library"))
+    short = with_published({"ci_low": 0.6, "ci_high": 0.7}, spec.with_prompts("openai7"), "imagenet-val",
+                           spec.view("library"))
+    assert same["published"] == short["published"] == pytest.approx(0.6698)
+    assert "prompts" not in same["published_source"]
+    assert "zero-shot prompts: open_clip encodes OpenAI's 80 templates, this run the openai7 set" \
+        in short["published_source"]
+
+
 def _imagenet_c(correct_by_image, corruptions=("gaussian_noise", "fog", "pixelate"), severities=(1, 2, 3, 4, 5),
                 flip=None):
     """Real-layout ImageNet-C rows: every image in every cell; ``correct_by_image`` (n,)

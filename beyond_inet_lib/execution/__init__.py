@@ -41,16 +41,17 @@ def _local_device(device: str) -> str:
 
 
 def plan_work(profile, data_root=None, *, properties=None, device: str | None = None,
-              progress: bool | None = None) -> Work:
+              progress: bool | None = None, say: Callable[[str], None] | None = None) -> Work:
     """The work units the report of ``profile`` still needs (``device``: plan for that
     device instead of the profile's, e.g. 'cuda' for GPU workers from a machine without
-    one). Builds stand-ins and lists the similarity layers (loads those models once)."""
+    one). Builds stand-ins and lists the similarity layers (loads those models once);
+    ``say``: one line per property as it is planned."""
     from .. import engine
 
     settings = profile.run_settings().override(device=device)
     here = settings.override(device=_local_device(settings.device))
     reqs = workload.requests_for_profile(profile, data_root, properties, settings=settings, progress=progress,
-                                         list_layers=lambda spec: engine.list_layers(spec, settings=here))
+                                         say=say, list_layers=lambda spec: engine.list_layers(spec, settings=here))
     return build_work(reqs, settings, check_device=here.device == settings.device)
 
 
@@ -80,12 +81,12 @@ def run_study(make_requests: Callable, settings: RunSettings, *, engine: str = "
 
 def run(profile, data_root=None, *, engine: str = "local", properties=None, device: str | None = None,
         address: str | None = None, workers: int | None = None, threads: int | None = None,
-        progress: bool | None = None) -> tuple[Work, RunReport]:
+        progress: bool | None = None, say: Callable[[str], None] | None = None) -> tuple[Work, RunReport]:
     """Compute into the cache everything the report of ``profile`` reads (``run_study`` of
-    ``workload.requests_for_profile``)."""
+    ``workload.requests_for_profile``; ``say``: one line per property as it is planned)."""
     def make(settings, list_layers):
         return workload.requests_for_profile(profile, data_root, properties, settings=settings,
-                                             list_layers=list_layers, progress=progress)
+                                             list_layers=list_layers, progress=progress, say=say)
 
     return run_study(make, profile.run_settings().override(device=device), engine=engine, address=address,
                      workers=workers, threads=threads, progress=progress)

@@ -35,7 +35,7 @@ def _convnext_sup():
                 arch="vit", training="supervised", paper_key="vit_sup",
                 weights_id=f"timm:{VIT_SUP}", paper=SUPERVISED_PAPER,
                 library=lambda: timm_preprocess(VIT_SUP),
-                description="the paper's ViT-sup")
+                description="the paper's ViT-sup", patch_size=16)
 def _vit_sup():
     return W.load_timm_pretrained(VIT_SUP, "vit_sup")
 
@@ -53,7 +53,7 @@ def _convnext_clip():
                 arch="vit", training="clip", paper_key="vit_clip",
                 weights_id="open_clip:{}:{}".format(*VIT_CLIP), paper=CLIP_PAPER,
                 library=lambda: open_clip_preprocess(*VIT_CLIP),
-                description="the paper's ViT-CLIP")
+                description="the paper's ViT-CLIP", patch_size=16)
 def _vit_clip():
     return W.load_open_clip_pretrained(*VIT_CLIP, key="vit_clip")
 
@@ -81,7 +81,8 @@ for _n in (0, 1, 2):
 @register_model("tiny_vit_untrained", label="tiny ViT/16 (untrained stand-in)", source="random",
                 arch="vit", training="supervised", trained=False, weights_id=W.UNTRAINED_WEIGHTS_ID,
                 paper=SUPERVISED_PAPER,
-                description="timm VisionTransformer, embed 96, depth 4, 3 heads, seeded random init")
+                description="timm VisionTransformer, embed 96, depth 4, 3 heads, seeded random init",
+                patch_size=16)
 def _tiny_vit():
     from timm.models.vision_transformer import VisionTransformer
 
@@ -115,7 +116,7 @@ def _tiny_clip(vision_cfg: dict) -> Built:
                 source="random", arch="vit", training="clip", trained=False,
                 weights_id=W.UNTRAINED_WEIGHTS_ID, paper=CLIP_PAPER,
                 description="open_clip CLIP: vision ViT width 64, 2 layers, patch 16; text width "
-                            "64, 2 layers, 2 heads; embed 64; seeded random init")
+                            "64, 2 layers, 2 heads; embed 64; seeded random init", patch_size=16)
 def _tiny_clip_vit():
     return _tiny_clip(dict(image_size=224, patch_size=16, width=64, layers=2, head_width=32))
 

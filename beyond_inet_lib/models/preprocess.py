@@ -66,6 +66,34 @@ def timm_native_resolution(name: str) -> int:
     return int(size[-1])
 
 
+def timm_patch_size(name: str) -> int | None:
+    """The patch size of a timm ViT (None for a model without a patch embedding): the
+    architecture built on the meta device (no memory, no weights: milliseconds)."""
+    import timm
+    import torch
+
+    try:
+        with torch.device("meta"):
+            net = timm.create_model(name.split(".")[0], pretrained=False)
+    except Exception:  # an architecture that cannot be built on meta: resizing checks it at load
+        return None
+    pe = getattr(net, "patch_embed", None)
+    size = getattr(pe, "patch_size", None)
+    return int(size[0] if isinstance(size, (tuple, list)) else size) if size else None
+
+
+def open_clip_patch_size(arch: str) -> int | None:
+    """The patch size of an open_clip ViT tower, from its model config (a timm tower: the
+    timm model's)."""
+    import open_clip
+
+    vision = (open_clip.get_model_config(arch) or {}).get("vision_cfg", {})
+    if vision.get("timm_model_name"):
+        return timm_patch_size(vision["timm_model_name"])
+    size = vision.get("patch_size")
+    return int(size[0] if isinstance(size, (tuple, list)) else size) if size else None
+
+
 def open_clip_preprocess(arch: str, tag: str | None) -> Preprocess:
     """open_clip's val transform: Resize(image_size, interp) -> CenterCrop(image_size); mean
     and std from the pretrained tag (OpenAI's by default). 'squash' resize modes are

@@ -28,8 +28,8 @@ from ..views import View
 from . import weights as W
 from .loaded import Built, LoadedModel, resize_vit_input
 from .preprocess import (
-    CLIP_PAPER, SUPERVISED_PAPER, Preprocess, open_clip_native_resolution, open_clip_preprocess,
-    timm_native_resolution, timm_pretrained_cfg, timm_preprocess,
+    CLIP_PAPER, SUPERVISED_PAPER, Preprocess, open_clip_native_resolution, open_clip_patch_size,
+    open_clip_preprocess, timm_native_resolution, timm_patch_size, timm_pretrained_cfg, timm_preprocess,
 )
 from .zeroshot import CLIP_LOGIT_SCALES, clip_classifier, prompt_variant
 
@@ -61,6 +61,8 @@ class ModelSpec:
     library_preprocess: Preprocess = CLIP_PAPER
     base_key: str = ""
     description: str = ""
+    patch_size: int | None = None   # a ViT's: an input side must be a whole number of patches
+    prompts: str = "paper"          # a CLIP model's zero-shot prompt set (``with_prompts``)
     builder: Callable[[], Built] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
@@ -89,7 +91,28 @@ class ModelSpec:
         run unchanged. The views follow the recipe: Resize(floor(R / crop_pct)) -> Crop(R)."""
         if not isinstance(resolution, int) or resolution < 16:
             raise ValueError(f"resolution must be an int >= 16, got {resolution!r}")
+        if resolution != self.nearest_resolution(resolution):
+            raise ValueError(f"{self.base_key}@{resolution}: this ViT takes whole {self.patch_size}-px "
+                             f"patches; the nearest resolution it accepts is "
+                             f"{self.nearest_resolution(resolution)}")
         return dataclasses.replace(self, key=f"{self.base_key}@{resolution}", resolution=resolution)
+
+    def with_prompts(self, prompts: str) -> "ModelSpec":
+        """A CLIP model whose zero-shot head encodes the prompt set ``prompts``
+        (``CLIP_PROMPTS``); its weights_id names the set, so results never mix. Any other
+        model is returned as it is."""
+        if self.training != "clip" or prompts == self.prompts:
+            return self
+        base = self.weights_id.removesuffix(prompt_variant(self.prompts))
+        return dataclasses.replace(self, prompts=prompts, weights_id=base + prompt_variant(prompts))
+
+    def nearest_resolution(self, resolution: int) -> int:
+        """``resolution``, or for a ViT whose patch size does not divide it the nearest
+        multiple of the patch size (halfway: the larger), e.g. 112 -> 128 for a /32 ViT."""
+        p = self.patch_size
+        if self.arch != "vit" or not p or resolution % p == 0:
+            return resolution
+        return max(p, p * int(resolution / p + 0.5))
 
     # ----- loading
     def load(self, device="cpu", clip_logit_scale: str = "paper", cache_dir=None) -> LoadedModel:
@@ -133,7 +156,7 @@ def register_model(key: str, *, label: str, source: str, arch: str, training: st
                    weights_id: str | Callable[[], str], resolution: int | Callable[[], int] = 224,
                    paper: Preprocess | Callable[[], Preprocess],
                    library: Preprocess | Callable[[], Preprocess] | None = None,
-                   description: str = ""):
+                   description: str = "", patch_size: int | None = None):
     """Decorator: ``builder() -> Built`` (or an nn.Module) registered under ``key``.
     ``weights_id``, ``resolution``, ``paper`` and ``library`` may be callables, evaluated
     by ``get_model`` (they must stay cheap: no weights read)."""
@@ -149,7 +172,7 @@ def register_model(key: str, *, label: str, source: str, arch: str, training: st
                              paper_key=paper_key, trained=trained, weights_id=value(weights_id),
                              resolution=res, native_resolution=res, paper_preprocess=pp,
                              library_preprocess=value(library) if library is not None else pp,
-                             description=description, builder=_as_built(fn))
+                             description=description, patch_size=patch_size, builder=_as_built(fn))
         MODELS[key] = ModelEntry(key, make_spec)
         return fn
 
@@ -248,6 +271,7 @@ def _timm_spec(key: str) -> ModelSpec:
         arch=guess_arch(name), training="supervised", paper_key=None, trained=not random_init,
         weights_id=W.UNTRAINED_WEIGHTS_ID if random_init else f"timm:{full}",
         resolution=res, native_resolution=res,
+        patch_size=timm_patch_size(name) if guess_arch(name) == "vit" else None,
         # the paper's supervised recipe, with the weights' own normalisation
         paper_preprocess=dataclasses.replace(SUPERVISED_PAPER, mean=library.mean, std=library.std),
         library_preprocess=library,
@@ -279,6 +303,7 @@ def _open_clip_spec(key: str) -> ModelSpec:
         training="clip", paper_key=None, trained=not random_init,
         weights_id=W.UNTRAINED_WEIGHTS_ID if random_init else f"open_clip:{arch}:{tag}",
         resolution=res, native_resolution=res, paper_preprocess=library, library_preprocess=library,
+        patch_size=open_clip_patch_size(arch) if guess_arch(arch) == "vit" else None,
         builder=(lambda: W.open_clip_random(arch)) if random_init
         else (lambda: W.load_open_clip_pretrained(arch, tag, key)))
 

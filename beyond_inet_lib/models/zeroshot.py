@@ -10,7 +10,13 @@ The head is built once per model (80,000 prompts through the text tower: seconds
 many minutes on a CPU for a full-size model) and cached under ``<cache_dir>/zeroshot/``,
 keyed by the model, its weights and a hash of the prompts.
 
-TEST ONLY: ``BEYOND_INET_PROMPT_TEMPLATES=N`` keeps the first N of the 80 templates (the
+Prompt sets (``CLIP_PROMPTS``, a profile's ``clip_prompts``): 'paper' (the 80 templates) or
+'openai7', the 7 templates OpenAI's prompt-engineering notebook selected from the 80 (open_clip's
+``SIMPLE_IMAGENET_TEMPLATES``), for a CPU where 80,000 prompts take a quarter of an hour per
+model. A spec with another set has ``+openai7`` in its ``weights_id`` (``prompt_variant``) and
+its head another file name (the prompt hash): its results never mix with the paper set's.
+
+TEST ONLY: ``BEYOND_INET_PROMPT_TEMPLATES=N`` keeps the first N templates of the set (the
 1,000 classes always stay), so that CI can build the heads of full-size CLIP models on a
 2-core CPU. Such a head is not the paper's: its cache file has another name (the prompt
 hash) and the model's ``weights_id`` gains ``+templatesN`` (``prompt_variant``), so
@@ -30,6 +36,7 @@ from torch import nn
 
 from ..files import atomic_write_bytes, slug
 from ..paths import progress_enabled
+from ..run_settings import CLIP_PROMPTS
 
 PAPER_LOGIT_SCALE = 100.0
 CLIP_LOGIT_SCALES = ("paper", "model")
@@ -48,25 +55,31 @@ def prompt_template_limit() -> int | None:
     return int(raw)
 
 
-def imagenet_prompts():
-    """(classnames, templates): open_clip's 1,000 IMAGENET_CLASSNAMES and the 80
-    OPENAI_IMAGENET_TEMPLATES (the first N of them under the test-only
-    ``BEYOND_INET_PROMPT_TEMPLATES=N``)."""
-    from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES, OPENAI_IMAGENET_TEMPLATES
+def _template_set(prompts: str) -> list:
+    from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES, SIMPLE_IMAGENET_TEMPLATES
 
-    limit = prompt_template_limit()
-    return list(IMAGENET_CLASSNAMES), list(OPENAI_IMAGENET_TEMPLATES)[:limit]
+    if prompts not in CLIP_PROMPTS:
+        raise ValueError(f"clip prompts {prompts!r}; expected one of {CLIP_PROMPTS}")
+    return list(OPENAI_IMAGENET_TEMPLATES if prompts == "paper" else SIMPLE_IMAGENET_TEMPLATES)
 
 
-def prompt_variant() -> str:
-    """'' for the paper's prompt set; '+templatesN' when the test-only knob shortens it
-    (appended to a CLIP model's weights_id, so the result cache keeps such runs apart)."""
-    limit = prompt_template_limit()
-    if limit is None:
-        return ""
-    from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
+def imagenet_prompts(prompts: str = "paper"):
+    """(classnames, templates): open_clip's 1,000 IMAGENET_CLASSNAMES and the templates of
+    the set ``prompts`` (``CLIP_PROMPTS``: the 80 OPENAI_IMAGENET_TEMPLATES or the 7
+    SIMPLE_IMAGENET_TEMPLATES); the first N of them under the test-only
+    ``BEYOND_INET_PROMPT_TEMPLATES=N``."""
+    from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
 
-    return "" if limit >= len(OPENAI_IMAGENET_TEMPLATES) else f"+templates{limit}"
+    return list(IMAGENET_CLASSNAMES), _template_set(prompts)[:prompt_template_limit()]
+
+
+def prompt_variant(prompts: str = "paper") -> str:
+    """What a CLIP model's weights_id gains so the result cache keeps prompt sets apart:
+    '' for the paper's set, '+openai7' for the short one, then '+templatesN' when the
+    test-only knob shortens the set."""
+    out = "" if prompts == "paper" else f"+{prompts}"
+    limit, n = prompt_template_limit(), len(_template_set(prompts))
+    return out if limit is None or limit >= n else f"{out}+templates{limit}"
 
 
 def _template_text(t) -> str:
@@ -152,7 +165,7 @@ def zeroshot_cache_path(spec, cache_dir) -> Path | None:
     and prompt set; None without a cache dir."""
     if cache_dir is None:
         return None
-    names, templates = imagenet_prompts()
+    names, templates = imagenet_prompts(spec.prompts)
     stem = f"{slug(spec.base_key)}-{slug(spec.weights_id)}-{prompts_hash(names, templates)}"
     return Path(cache_dir) / "zeroshot" / f"{stem}.pt"
 
@@ -166,8 +179,9 @@ def clip_classifier(spec, built, *, device="cpu", cache_dir=None,
         raise ValueError(f"clip_logit_scale={clip_logit_scale!r}; expected 'paper' or 'model'")
     path = zeroshot_cache_path(spec, cache_dir)
     if path is None or not path.is_file():
-        built.clip.to(device)  # encode the 80,000 prompts where the model will run
-    head = zeroshot_head(built.clip, built.tokenizer, cache_path=path, device=device)
+        built.clip.to(device)  # encode the prompts (80,000 for the paper's set) where the model will run
+    names, templates = imagenet_prompts(spec.prompts)
+    head = zeroshot_head(built.clip, built.tokenizer, names, templates, cache_path=path, device=device)
     scale = (PAPER_LOGIT_SCALE if clip_logit_scale == "paper"
              else float(built.clip.logit_scale.detach().exp()))
     return head, scale

@@ -345,6 +345,9 @@ def with_published(row: dict, spec, benchmark: str, view) -> dict:
     size = view.crop or view.resize or 224
     pub = min(rows, key=lambda r: abs(r.img_size - size))
     diffs = protocol_differences(pub, view)
+    if getattr(spec, "prompts", "paper") != "paper":  # a CLIP head from a shorter prompt set
+        diffs.append(f"zero-shot prompts: {pub.source} encodes OpenAI's 80 templates, this run "
+                     f"the {spec.prompts} set")
     row["published"] = pub.value
     row["published_source"] = (f"{pub.harness} ({pub.name})"
                                + (": " + "; ".join(diffs) if diffs else ": same preprocessing"))

@@ -21,9 +21,26 @@ TRANSFORMS = ("scale", "shift", "resolution")
 # ------------------------------------------------------------------------ requests
 def resolution_specs(study) -> list[tuple[str, int, object]]:
     """(model key, R, spec at R) for every model and resolution; at its native resolution a
-    model is itself (same weights, same view: the pass is reused)."""
-    return [(m.key, R, m if R == m.resolution else m.at_resolution(R))
-            for m in study.models for R in study.settings.resolutions]
+    model is itself (same weights, same view: the pass is reused). A ViT runs at the
+    nearest R its patch size divides (ViT-B/32: 128 for 112, 352 for 336), once per R."""
+    out, seen = [], set()
+    for m in study.models:
+        for asked in study.settings.resolutions:
+            R = m.nearest_resolution(asked)
+            if (m.key, R) not in seen:
+                seen.add((m.key, R))
+                out.append((m.key, R, m if R == m.resolution else m.at_resolution(R)))
+    return out
+
+
+def resolution_substitutes(study) -> dict[str, list[tuple[int, int]]]:
+    """model key -> [(R asked, R run)] where a ViT's patch size does not divide R asked."""
+    out: dict = {}
+    for m in study.models:
+        for asked in study.settings.resolutions:
+            if m.nearest_resolution(asked) != asked:
+                out.setdefault(m.key, []).append((asked, m.nearest_resolution(asked)))
+    return out
 
 
 def _scale_views(study):
@@ -183,6 +200,12 @@ def findings(study, page: Page) -> list[str]:
     if page.table("curve").empty:
         return []
     out = []
+    for key, pairs in resolution_substitutes(study).items():
+        p = study.spec(key).patch_size
+        out.append(f"{study.label(key)} runs at " + ", ".join(f"{run} px" for _, run in pairs)
+                   + " in place of " + ", ".join(f"{asked}" for asked, _ in pairs)
+                   + f": a ViT's input must be a whole number of its {p}-px patches, so its resolution "
+                   f"curve has its own points there.")
     for transform in TRANSFORMS:
         d = study.meaningful(drops[drops["transform"] == transform]) if not drops.empty else drops
         if d.empty:
