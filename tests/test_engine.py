@@ -242,6 +242,9 @@ from beyond_inet_lib import engine
 from beyond_inet_lib.data import DatasetIndex
 from fakes import FakeSpec
 
+# Ctrl-C as in a terminal: a child of a background job (`make test &`, nohup) starts with
+# SIGINT ignored, and Python then installs no KeyboardInterrupt handler of its own
+signal.signal(signal.SIGINT, signal.default_int_handler)
 IMG, CACHE = Path({img!r}), Path({cache!r})
 ds = DatasetIndex("tiny", IMG, pd.DataFrame({{"path": sorted(p.name for p in IMG.iterdir()), "label": 0}}))
 
