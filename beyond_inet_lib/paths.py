@@ -11,6 +11,7 @@ fetches the demo's data on first run).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -58,3 +59,17 @@ def progress_enabled(progress: bool | None = None) -> bool:
     if progress is not None:
         return progress
     return os.environ.get(PROGRESS_ENV, "1") != "0"
+
+
+@contextlib.contextmanager
+def env_var(name: str, value: str):
+    """``os.environ[name] = value`` for the duration, then as it was (unset if it was)."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before

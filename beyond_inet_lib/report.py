@@ -13,7 +13,6 @@ from the network (see ``charts`` for the embedded Vega bundle).
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import html
 import json
@@ -30,7 +29,7 @@ import yaml
 
 from .config import PROPERTIES, load_profile
 from .files import atomic_write_text
-from .paths import PROGRESS_ENV, PROJECT_ROOT
+from .paths import PROGRESS_ENV, PROJECT_ROOT, env_var
 
 SUMMARY_SUFFIX = ".summary.json"
 HEADLINE_COLUMNS = ("model", "metric", "value")          # required
@@ -258,23 +257,6 @@ def _with_back_link(nb, profile_name: str):
     return nb
 
 
-@contextlib.contextmanager
-def _kernel_progress(progress: bool):
-    """The notebooks' kernels inherit this process's environment: with ``progress`` they
-    show their own progress bars (in this terminal, see ``nb.setup``), else none. A bar per
-    notebook cell would say nothing about a cell that builds a zero-shot head for a quarter
-    of an hour, so papermill's own bar stays off."""
-    before = os.environ.get(PROGRESS_ENV)
-    os.environ[PROGRESS_ENV] = "1" if progress else "0"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(PROGRESS_ENV, None)
-        else:
-            os.environ[PROGRESS_ENV] = before
-
-
 def _run_property(prop: str, *, notebooks_dir: Path, out_dir: Path, parameters: dict,
                   kernel_name: str, cwd: Path, timeout_per_cell, profile_name: str) -> dict:
     """Execute and export one property; never raises for a notebook's own failure."""
@@ -334,7 +316,10 @@ def build_report(profile_name_or_path, data_root=None, out_dir=None, properties=
                   "report_dir": str(out)}
 
     pages = {}
-    with _kernel_progress(progress):
+    # The kernels inherit this process's environment: with ``progress`` they show their own
+    # bars (in this terminal, see ``nb.setup``), else none. papermill's bar per notebook cell
+    # stays off: it said nothing about a cell building a zero-shot head for a quarter of an hour.
+    with env_var(PROGRESS_ENV, "1" if progress else "0"):
         for i, prop in enumerate(props, 1):
             if progress:
                 print(f"[{i}/{len(props)}] {prop} ...", file=sys.stderr, flush=True)

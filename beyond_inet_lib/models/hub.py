@@ -26,7 +26,7 @@ import sys
 import threading
 from pathlib import Path
 
-from ..paths import progress_enabled
+from ..paths import env_var, progress_enabled
 
 HUB_TIMEOUT_ENV = "BEYOND_INET_HUB_TIMEOUT"
 DEFAULT_HUB_TIMEOUT = 3.0
@@ -89,8 +89,6 @@ def hub_offline_mode() -> bool:
 def hub_offline():
     """HF_HUB_OFFLINE=1 for the duration (env and huggingface_hub's constant), so that no
     library call below can reach the network even if our own cache check missed a case."""
-    old_env = os.environ.get("HF_HUB_OFFLINE")
-    os.environ["HF_HUB_OFFLINE"] = "1"
     try:
         from huggingface_hub import constants
         old_const = constants.HF_HUB_OFFLINE
@@ -98,12 +96,9 @@ def hub_offline():
     except ImportError:  # no hub client: nothing to switch off
         constants = old_const = None
     try:
-        yield
+        with env_var("HF_HUB_OFFLINE", "1"):
+            yield
     finally:
-        if old_env is None:
-            os.environ.pop("HF_HUB_OFFLINE", None)
-        else:
-            os.environ["HF_HUB_OFFLINE"] = old_env
         if constants is not None:
             constants.HF_HUB_OFFLINE = old_const
 
