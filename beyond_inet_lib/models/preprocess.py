@@ -7,6 +7,8 @@ configs (no weights are read), as do the models' native resolutions.
 
 from __future__ import annotations
 
+import functools
+
 import math
 from dataclasses import dataclass
 
@@ -66,9 +68,16 @@ def timm_native_resolution(name: str) -> int:
     return int(size[-1])
 
 
+def _patch_side(size) -> int | None:
+    """A patch size as configured (an int, a (h, w) pair, or nothing) -> its side."""
+    return int(size[0] if isinstance(size, (tuple, list)) else size) if size else None
+
+
+@functools.lru_cache(maxsize=None)
 def timm_patch_size(name: str) -> int | None:
     """The patch size of a timm ViT (None for a model without a patch embedding): the
-    architecture built on the meta device (no memory, no weights: milliseconds)."""
+    architecture built on the meta device (no memory, no weights: milliseconds; once per
+    name, as every ``get_model`` of a ViT key asks)."""
     import timm
     import torch
 
@@ -77,9 +86,7 @@ def timm_patch_size(name: str) -> int | None:
             net = timm.create_model(name.split(".")[0], pretrained=False)
     except Exception:  # an architecture that cannot be built on meta: resizing checks it at load
         return None
-    pe = getattr(net, "patch_embed", None)
-    size = getattr(pe, "patch_size", None)
-    return int(size[0] if isinstance(size, (tuple, list)) else size) if size else None
+    return _patch_side(getattr(getattr(net, "patch_embed", None), "patch_size", None))
 
 
 def open_clip_patch_size(arch: str) -> int | None:
@@ -90,8 +97,7 @@ def open_clip_patch_size(arch: str) -> int | None:
     vision = (open_clip.get_model_config(arch) or {}).get("vision_cfg", {})
     if vision.get("timm_model_name"):
         return timm_patch_size(vision["timm_model_name"])
-    size = vision.get("patch_size")
-    return int(size[0] if isinstance(size, (tuple, list)) else size) if size else None
+    return _patch_side(vision.get("patch_size"))
 
 
 def open_clip_preprocess(arch: str, tag: str | None) -> Preprocess:

@@ -23,23 +23,18 @@ def resolution_specs(study) -> list[tuple[str, int, object]]:
     """(model key, R, spec at R) for every model and resolution; at its native resolution a
     model is itself (same weights, same view: the pass is reused). A ViT runs at the
     nearest R its patch size divides (ViT-B/32: 128 for 112, 352 for 336), once per R."""
-    out, seen = [], set()
-    for m in study.models:
-        for asked in study.settings.resolutions:
-            R = m.nearest_resolution(asked)
-            if (m.key, R) not in seen:
-                seen.add((m.key, R))
-                out.append((m.key, R, m if R == m.resolution else m.at_resolution(R)))
-    return out
+    return [(m.key, R, m if R == m.resolution else m.at_resolution(R))
+            for m in study.models
+            for R in dict.fromkeys(m.nearest_resolution(asked) for asked in study.settings.resolutions)]
 
 
 def resolution_substitutes(study) -> dict[str, list[tuple[int, int]]]:
     """model key -> [(R asked, R run)] where a ViT's patch size does not divide R asked."""
-    out: dict = {}
+    out = {}
     for m in study.models:
-        for asked in study.settings.resolutions:
-            if m.nearest_resolution(asked) != asked:
-                out.setdefault(m.key, []).append((asked, m.nearest_resolution(asked)))
+        pairs = [(a, m.nearest_resolution(a)) for a in study.settings.resolutions if m.nearest_resolution(a) != a]
+        if pairs:
+            out[m.key] = pairs
     return out
 
 
