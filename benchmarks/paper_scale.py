@@ -315,6 +315,7 @@ def build_page(prop: str, args) -> tuple[dict, object]:
 
     study = make_study(prop, args)
     mod = _page_module(prop)
+    cpu0 = _cpu_seconds()
     t0 = time.perf_counter()
     reqs = mod.requests(study)
     t1 = time.perf_counter()
@@ -324,8 +325,15 @@ def build_page(prop: str, args) -> tuple[dict, object]:
     t3 = time.perf_counter()
     return {"property": prop, "requests_s": round(t1 - t0, 1), "read_s": round(t2 - t1, 1),
             "build_s": round(t3 - t2, 1), "total_s": round(t3 - t0, 1),
-            "peak_rss_gb": round(_peak_rss_bytes() / 2**30, 2), "headline_rows": len(page.headline),
+            "cpu_s": round(_cpu_seconds() - cpu0, 1), "peak_rss_gb": round(_peak_rss_bytes() / 2**30, 2), "headline_rows": len(page.headline),
             "comparisons": len(page.comparisons)}, page
+
+
+def _cpu_seconds() -> float:
+    """This process's user + system CPU time: the measure that does not depend on what
+    else the machine runs (wall time does)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def _peak_rss_bytes() -> int:
@@ -366,6 +374,7 @@ def run(args) -> dict:
         "fill_s": round(sum(f["fill_s"] for f in fills.values()), 1),
         "cache_gb": round(sum(f["bytes_written"] for f in fills.values()) / 2**30, 2),
         "build_s": round(sum(b["total_s"] for b in ok), 1),
+        "build_cpu_s": round(sum(b["cpu_s"] for b in ok), 1),
         "peak_rss_gb": max((b["peak_rss_gb"] for b in ok), default=None),
         "failed": [b["property"] for b in builds.values() if "failed" in b],
     }

@@ -198,3 +198,27 @@ def test_percentile_in_quba_by_direct_count():
     lite = R.place("efficientnet_lite0", 0.22, metric="shape_bias", source="quba")
     assert lite["field_n"] == 326 and "field_published" not in lite and lite["field_percentile_low"] is None
     assert R.place("vit_sup", 0.4, metric="shape_bias", source="timm") == {}
+
+
+def test_each_page_metric_has_its_field():
+    """Supervised models are placed among timm's classifiers, CLIP models among OpenCLIP's
+    zero-shot ones, shape bias among QUBA's; ECE is not placed in QUBA's field (another
+    number under the same name)."""
+    from beyond_inet_lib.models import get_model
+
+    assert set(R.FIELDS) | set(R.NOT_COMPARABLE) <= set(R.PAPER)   # the paper's metric ids
+    sup, clip = get_model("efficientnet_lite0"), get_model("vit_clip")
+    assert [q.source for q in R.field_queries("top1_imagenet-a", sup)] == ["timm"]
+    assert [q.source for q in R.field_queries("top1_imagenet-a", clip)] == ["open_clip"]
+    assert R.field_queries("top1_imagenet-real", clip) == []          # OpenCLIP has no ReaL
+    assert [q.source for q in R.field_queries("shape_bias", clip)] == ["quba"]
+    assert R.field_queries("ece_imagenet", sup) == [] and "geometric mean" in R.NOT_COMPARABLE["ece_imagenet"]
+    # a model of the field: among the 1,265 other models of timm's ImageNet-A table
+    placed = R.place_in_fields(sup, "top1_imagenet-a", 0.05, low=0.04, high=0.06, size=224)
+    others = R.distribution("top1", "imagenet-a", source="timm")
+    others = others[others["model"] != "tf_efficientnet_lite0.in1k"]["value"]
+    assert placed["field_n"] == len(others) == 1265 and placed["field_source"] == "timm"
+    assert placed["field_percentile"] == pytest.approx(100 * (others < 0.05).mean())
+    assert placed["field_published"] == R.find(sup, "top1", "imagenet-a", source="timm")["value"]
+    clip_placed = R.place_in_fields(clip, "top1_imagenet-a", 0.33)
+    assert clip_placed["field_n"] == 120 and clip_placed["field_published"] == 0.3327

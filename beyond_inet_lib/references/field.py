@@ -305,7 +305,9 @@ def place(model, value: float, *, metric: str, benchmark: str | None = None, sou
         if mine is not None:
             out["field_published"] = float(mine["value"])
             out["field_model"] = _display_name(mine)
-        dist = dist[~dist["row"].isin(own["row"])]
+        ident = ["model", "pretrained", "training", "setup"]
+        mine_ids = set(map(tuple, own[ident].to_numpy().tolist()))
+        dist = dist[[tuple(r) not in mine_ids for r in dist[ident].to_numpy().tolist()]]
     p = percentile(value, dist["value"], low=low, high=high, better=better)
     return {"field_percentile": p.value, "field_percentile_low": p.low, "field_percentile_high": p.high,
             "field_n": p.n, "field_source": source, **out}
@@ -318,3 +320,68 @@ def _display_name(row: dict) -> str:
         return f"{row['model']} {row['pretrained']}"
     size = row.get("img_size")
     return f"{row['model']} @ {size}" if size is not None and not pd.isna(size) else row["model"]
+
+
+# ------------------------------------------------------------------ which field a page uses
+@dataclass(frozen=True)
+class FieldQuery:
+    """One source's field for a page metric: ``source``'s ``metric`` on ``benchmark``, for
+    the run models of ``training`` ('supervised' | 'clip'; None: every model)."""
+
+    source: str
+    metric: str
+    benchmark: str | None
+    training: str | None = None
+
+    def applies_to(self, spec) -> bool:
+        return self.training is None or getattr(spec, "training", None) == self.training
+
+
+def _top1(benchmark: str, clip: bool = True) -> tuple:
+    q = (FieldQuery("timm", "top1", benchmark, "supervised"),)
+    return q + ((FieldQuery("open_clip", "top1", benchmark, "clip"),) if clip else ())
+
+
+#: a page metric (the ids of ``references.paper``) -> the fields its number is placed in:
+#: supervised models among timm's results, CLIP models among OpenCLIP's zero-shot ones
+#: (timm's ImageNet top-1 is of supervised or fine-tuned classifiers, not zero-shot heads),
+#: shape bias among QUBA's 326 models (the same cue-conflict protocol)
+FIELDS: dict[str, tuple[FieldQuery, ...]] = {
+    "shape_bias": (FieldQuery("quba", "shape_bias", "cue-conflict"),),
+    "imagenet_top1": _top1("imagenet-val"),
+    "top1_imagenet-v2": _top1("imagenet-v2"),
+    "top1_imagenet-a": _top1("imagenet-a"),
+    "top1_imagenet-r": _top1("imagenet-r"),
+    "top1_imagenet-sketch": _top1("imagenet-sketch"),
+    "top1_imagenet-real": _top1("imagenet-real", clip=False),
+}
+
+#: page metrics a field publishes under the same name but measures otherwise: why the
+#: run is not placed there
+NOT_COMPARABLE: dict[str, str] = {
+    "ece_imagenet": ("QUBA publishes a calibration error for 326 models, but it is the geometric mean of "
+                     "the top-label ECE and the class-wise adaptive calibration error (ACE), not the top-label "
+                     "ECE this page reports; placing one in the other's distribution would compare different "
+                     "numbers."),
+    "ece_imagenet_r": "No published field measures ECE on ImageNet-R.",
+    "top1_imagenet-c": ("QUBA's corruption robustness is top-1 on ImageNet-C relative to ImageNet val top-1, not "
+                        "the plain mean top-1 this page reports; timm and OpenCLIP publish no ImageNet-C."),
+}
+
+
+def field_queries(metric_id: str | None, spec) -> list[FieldQuery]:
+    """The fields a run model's number for the page metric ``metric_id`` is placed in
+    (``FIELDS``, only those for the model's training); [] for any other metric."""
+    return [q for q in FIELDS.get(metric_id or "", ()) if q.applies_to(spec)]
+
+
+def place_in_fields(spec, metric_id: str | None, value: float, *, low: float | None = None,
+                    high: float | None = None, better: str = "higher", size: int | None = None) -> dict:
+    """``place`` in the first field that applies to the model and metric (``field_queries``);
+    {} when none does. ``size``: the run's input size, to pick timm's row at the nearest."""
+    for q in field_queries(metric_id, spec):
+        out = place(spec, value, metric=q.metric, benchmark=q.benchmark, source=q.source, low=low,
+                    high=high, better=better, size=size)
+        if out:
+            return out
+    return {}
