@@ -310,17 +310,23 @@ def pairwise_ranking(statistic: Statistic, arrays_by_model: Mapping[str, object]
     if len(names) < 2:
         raise ValueError("pairwise_ranking needs at least two models")
     first = tuple(_indexable(x) for x in _as_tuple(arrays_by_model[names[0]]))
-    ids, _, offsets = _units(_n_rows(first), groups)
+    ids, order, offsets = _units(_n_rows(first), groups)
     point = {m: _point(statistic, tuple(_indexable(x) for x in _as_tuple(arrays_by_model[m])),
                        ids, len(offsets) - 1, cells)
              for m in names}
     if any(np.ndim(v) for v in point.values()):
         raise ValueError("pairwise_ranking needs a statistic that returns one number")
+    _check(n_boot, level)
     ranked = sorted(names, key=lambda m: point[m], reverse=higher_is_better)
+    # each model scored once on the n_boot resamples (the same draws for every model, as
+    # paired_bootstrap draws them for a pair): a pair's replicates are the difference of
+    # its two models' columns, so M models cost M statistics per resample, not M (M - 1)
+    reps = {m: _replicates(statistic, tuple(_indexable(x) for x in _as_tuple(arrays_by_model[m])), ids, order,
+                           offsets, n_boot, seed, cells) for m in names}
     rows = []
     for better, worse in itertools.combinations(ranked, 2):
-        iv = paired_bootstrap(statistic, arrays_by_model[better], arrays_by_model[worse],
-                              n_boot=n_boot, level=level, seed=seed, groups=groups, cells=cells)
+        est = _scalar(np.asarray(point[better]) - np.asarray(point[worse]))
+        iv = _interval(est, reps[better] - reps[worse], level, n_boot, len(offsets) - 1)
         rows.append({"better": better, "worse": worse, "difference": iv.estimate,
                      "low": iv.low, "high": iv.high, "holds": bool(is_significant(iv))})
     return pd.DataFrame(rows)
