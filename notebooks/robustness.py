@@ -23,9 +23,9 @@ data_root = None
 report_dir = None
 
 # %%
-from beyond_inet_lib import charts, nb, pages
+from beyond_inet_lib import charts, nb, pages, report
 
-study = nb.setup(profile, data_root, report_dir, "robustness")
+study = report.setup(profile, data_root, report_dir, "robustness")
 study.describe_models()
 
 # %% [markdown]
@@ -45,7 +45,7 @@ study.describe_models()
 # (with McNemar's exact test for top-1 where both scored the same images; docs/protocols.md §0, §4).
 
 # %%
-page = pages.robustness(study)
+page = pages.robustness.compute(study)
 
 # %% [markdown]
 # ## Top-1 per variant
@@ -96,7 +96,7 @@ nb.table(published) if len(published) else nb.finding("_No published number for 
 
 # %%
 nb.findings(page)
-study.record(page)
+report.record_page(page, report_dir)
 
 # %% [markdown]
 # ## Caveats

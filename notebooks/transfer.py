@@ -22,9 +22,9 @@ data_root = None
 report_dir = None
 
 # %%
-from beyond_inet_lib import charts, nb, pages
+from beyond_inet_lib import charts, nb, pages, report
 
-study = nb.setup(profile, data_root, report_dir, "transfer")
+study = report.setup(profile, data_root, report_dir, "transfer")
 study.describe_models()
 
 # %% [markdown]
@@ -44,7 +44,7 @@ study.describe_models()
 # task's test set is resampled on its own and the replicates are averaged.
 
 # %%
-page = pages.transfer(study)
+page = pages.transfer.compute(study)
 
 # %% [markdown]
 # ## Linear-probe test top-1 per task
@@ -62,7 +62,7 @@ if page.has_numbers:
 
 # %%
 nb.findings(page)
-study.record(page)
+report.record_page(page, report_dir)
 
 # %% [markdown]
 # ## Caveats

@@ -3,7 +3,6 @@ out, each checked against an independent computation."""
 
 from __future__ import annotations
 
-import importlib
 import re
 
 import numpy as np
@@ -14,7 +13,7 @@ from PIL import Image
 import page_inputs as P
 from beyond_inet_lib import metrics, stats
 
-M = importlib.import_module("beyond_inet_lib.pages.mistakes")   # pages.mistakes is also the page function
+from beyond_inet_lib.pages import mistakes as M
 
 FACTORS = ["pose", "background", "pattern", "color", "smaller", "shape", "partial_view", "subcategory",
            "texture", "larger", "darker", "object_blocking", "person_blocking", "style", "brighter",

@@ -3,7 +3,6 @@ headline (with its bootstrap interval over images) out, checked against metrics.
 
 from __future__ import annotations
 
-import importlib
 
 import numpy as np
 import pandas as pd
@@ -13,7 +12,7 @@ import page_inputs as P
 from beyond_inet_lib import metrics, stats
 from beyond_inet_lib.pages import base
 
-SIM = importlib.import_module("beyond_inet_lib.pages.similarity")   # pages.similarity is also the page function
+from beyond_inet_lib.pages import similarity as SIM
 KEYS = ("convnext_sup", "vit_sup", "vit_clip")
 
 
@@ -66,7 +65,7 @@ def test_headline_is_the_mean_cka_to_the_others_with_a_basic_bootstrap_interval(
     summary = page.table("summary").set_index("model")
     for i, k in enumerate(KEYS):
         h = heads[s.label(k)]
-        assert h["metric"] == SIM.METRIC and h["better"] is None
+        assert h["metric"] == SIM.METRIC.name and h["better"] is None
         assert h["value"] == pytest.approx(ref.estimate[i], abs=1e-12)
         assert (h["ci_low"], h["ci_high"]) == pytest.approx((2 * ref.estimate[i] - ref.high[i],
                                                              2 * ref.estimate[i] - ref.low[i]), abs=1e-9)

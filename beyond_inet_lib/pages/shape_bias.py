@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +21,17 @@ import pandas as pd
 from .. import metrics, stats
 from ..references import aligned_correctness, observer_error_consistency, paper_value
 from .base import (Answer, Page, Request, compare, frame, gather, headline, interval, interval_text, joint,
-                   ranking_sentence, with_interval)
+                   ranking_sentence)
+from .schema import Metric, Property
 
-BIAS_METRIC = "shape bias (cue-conflict)"
-KAPPA_METRIC = "error consistency with humans (mean κ)"
+
+@dataclass
+class ShapeBiasSettings:
+    max_images: int | None = None   # cue-conflict stimuli (None: all 1,280)
+
+
+BIAS_METRIC = Metric("shape bias (cue-conflict)", "higher", paper="shape_bias")
+KAPPA_METRIC = Metric("error consistency with humans (mean κ)", "higher", "kappa")
 RUN, PAPER_LOG, HUMAN = "this run", "paper's decision log", "human observer"
 HUMANS_HOW_TO_GET = "beyond-inet data get cue-conflict-humans --root DATA_ROOT"
 #: the paper's decision logs (``references.REFERENCE_NAMES``) -> the paper's model key
@@ -139,7 +147,7 @@ def _score(study, name: str, source: str, log: pd.DataFrame, key: str | None, pa
     s, t = cue_votes(log)
     sb = metrics.shape_bias(log["imagename"], log["object_response"])
     if key is not None:
-        h = headline(study, key, BIAS_METRIC, bias_of, s, t, paper_metric="shape_bias")
+        h = headline(study, key, BIAS_METRIC, bias_of, s, t)
         if np.isfinite(h["value"]):
             page.headline.append(h)
         low, high = h["ci_low"], h["ci_high"]
@@ -152,7 +160,8 @@ def _score(study, name: str, source: str, log: pd.DataFrame, key: str | None, pa
             "16-class accuracy [95% CI]": interval_text(sb["accuracy"], *(acc and (acc.low, acc.high) or ())),
             "shape decisions": sb["n_shape"], "texture decisions": sb["n_texture"],
             "no answer": int((log["object_response"] == "na").sum()),
-            "paper": (study.paper("shape_bias", key) if key else paper_value("shape_bias", LOG_PAPER_KEYS.get(name)))}
+            "paper": (study.paper(BIAS_METRIC.paper, key) if key
+                      else paper_value(BIAS_METRIC.paper, LOG_PAPER_KEYS.get(name)))}
 
 
 def _finite(x):
@@ -239,8 +248,8 @@ def _consistency_section(study, page: Page, run: dict, paper_logs: dict, humans:
         values, ivs, comps = joint(study, mean_kappas, run_keys, a, h, metric=KAPPA_METRIC, compared=meaningful)
         page.comparisons += comps
         for k in run_keys:
-            page.headline.append(with_interval(study.headline_row(k, KAPPA_METRIC, values[k], "higher"), ivs[k]))
-    heads = {h["model"]: h for h in page.headline if h["metric"] == KAPPA_METRIC}
+            page.headline.append(study.headline_row(k, KAPPA_METRIC, values[k], ivs[k]))
+    heads = {h["model"]: h for h in page.headline if h["metric"] == KAPPA_METRIC.name}
     for model, source, key, log in sources:
         mine = pairs[pairs["model"] == model]
         if key is not None:
@@ -295,7 +304,7 @@ def build(study, answers: dict[str, Answer], *, humans: dict | None = None,
 def findings(study, page: Page, humans_found: bool = True) -> list[str]:
     out = []
     scores = page.table("scores")
-    run = [h for h in page.headline if h["metric"] == BIAS_METRIC]
+    run = [h for h in page.headline if h["metric"] == BIAS_METRIC.name]
     if run:
         shown = [h for h in run if "untrained" not in h["note"]] or run
         ordered = sorted(shown, key=lambda h: -h["value"])
@@ -341,9 +350,12 @@ def findings(study, page: Page, humans_found: bool = True) -> list[str]:
     return out
 
 
-def shape_bias(study) -> Page:
+def compute(study) -> Page:
     """The shape-bias page: requests, predictions, the decision logs of others, tables (the
     notebook's one call)."""
     answers = gather(study, requests(study))
     humans, references = reference_decisions(study)
     return build(study, answers, humans=humans, references=references)
+
+
+PROPERTY = Property("shape_bias", ShapeBiasSettings, requests, build, compute, metrics=(BIAS_METRIC, KAPPA_METRIC))

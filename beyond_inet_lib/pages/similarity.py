@@ -17,13 +17,25 @@ which subtracts that shift, and shows the shift ("bootstrap bias").
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from .. import metrics
-from .base import Answer, Page, Request, frame, gather, interval_text, joint, with_interval
+from .base import Answer, Page, Request, frame, gather, interval_text, joint
+from .schema import Metric, Property
 
-METRIC = "mean CKA to the other models (last layer)"
+
+@dataclass
+class SimilaritySettings:
+    max_images: int = 100
+    max_layers: int = 24                   # layers sampled evenly per model
+
+
+#: no direction: a description of how alike the representations are, not a score (the
+#: comparisons order it ascending, the most distinct first)
+METRIC = Metric("mean CKA to the other models (last layer)", None, "cka")
 #: resamples per CKA interval (each recomputes every model's centred Gram matrix)
 MAX_RESAMPLES = 200
 
@@ -125,18 +137,18 @@ def _across_section(study, page: Page, keys: list, feats: dict, taps: dict, summ
     images = np.arange(len(last[0]))
     trained = [k for k in keys if study.spec(k).trained] or keys
     values, ivs, page.comparisons = joint(
-        study, lambda rows: mean_cka_to_others(grams, rows), keys, images, metric=METRIC, better="lower",
-        compared=trained, n_boot=min(study.n_boot, MAX_RESAMPLES), basic=True)
+        study, lambda rows: mean_cka_to_others(grams, rows), keys, images, metric=METRIC, compared=trained,
+        n_boot=min(study.n_boot, MAX_RESAMPLES), basic=True)
     by_label = {r["model"]: r for r in summary}
     bars = []
     for k in keys:
-        h = with_interval(study.headline_row(k, METRIC, values[k], None), ivs[k])
+        h = study.headline_row(k, METRIC, values[k], ivs[k])
         page.headline.append(h)
         row = by_label[h["model"]]
-        row[f"{METRIC} [95% CI]"] = interval_text(h["value"], h["ci_low"], h["ci_high"])
+        row[f"{METRIC.name} [95% CI]"] = interval_text(h["value"], h["ci_low"], h["ci_high"])
         if h["ci_low"] is not None and h["ci_high"] is not None:   # the resamples' shift: est - midpoint(basic)
             row["bootstrap bias"] = h["value"] - (h["ci_low"] + h["ci_high"]) / 2
-        bars.append({"model": h["model"], METRIC: h["value"], "ci_low": h["ci_low"], "ci_high": h["ci_high"]})
+        bars.append({"model": h["model"], METRIC.name: h["value"], "ci_low": h["ci_low"], "ci_high": h["ci_high"]})
     page.tables["cka_bars"] = frame(bars)
 
 
@@ -148,7 +160,7 @@ def findings(study, page: Page) -> list[str]:
     text = " ".join(f"{r['model']}: mean CKA between consecutive tapped layers {r['consecutive layers (mean CKA)']:.2f}, "
                     f"first vs last layer {r['first vs last layer']:.2f}." for r in summary.to_dict("records"))
     out = [text]
-    heads = [h for h in page.headline if h["metric"] == METRIC]
+    heads = [h for h in page.headline if h["metric"] == METRIC.name]
     if heads:
         shown = [h for h in heads if "untrained" not in h["note"]] or heads
         ordered = sorted(shown, key=lambda h: h["value"])
@@ -174,6 +186,9 @@ def _distinct_sentence(comparisons: list[dict], lowest: str, n_models: int) -> s
             f"images (paired 95% interval contains 0): no model is singled out as the most distinct.")
 
 
-def similarity(study) -> Page:
+def compute(study) -> Page:
     """The similarity page: requests, predictions, tables (the notebook's one call)."""
     return build(study, gather(study, requests(study)))
+
+
+PROPERTY = Property("similarity", SimilaritySettings, requests, build, compute, metrics=(METRIC,))
