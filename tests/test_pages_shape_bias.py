@@ -78,11 +78,25 @@ def test_shape_bias_is_the_hand_count_with_an_interval_that_shrinks_with_n():
         n_shape = int(((dec == table["shape"]) & conflict).sum())
         n_texture = int(((dec == table["texture"]) & conflict).sum())
         assert h["value"] == pytest.approx(n_shape / (n_shape + n_texture), abs=1e-12)
-        assert h["value"] == pytest.approx(metrics.shape_bias(table["path"], dec)["shape_bias"], abs=1e-12)
         assert h["ci_low"] < h["value"] < h["ci_high"]
         assert h["paper"] == pytest.approx(0.465)              # the paper's ViT-B/16 CLIP
         widths.append(h["ci_high"] - h["ci_low"])
     assert widths[1] < widths[0] / 2                          # ~1/sqrt(10) of the width
+
+
+def test_the_pages_shape_bias_is_the_metric_functions_output(monkeypatch):
+    """The page counts no vote itself: the headline, its interval and the scores table
+    are what ``metrics.shape_bias_from_votes`` returns (patched here to shape votes only)."""
+    table = stimuli(96, n_same=16)
+    dec = decide(table, 0.6, 0.25, seed=1)
+    _, before = page_for(table, {"vit_clip": dec}, n_boot=50)
+    monkeypatch.setattr(metrics, "shape_bias_from_votes", lambda s, t: float(np.sum(s)) / len(s))
+    _, after = page_for(table, {"vit_clip": dec}, n_boot=50)
+    (h0,), (h1,) = ([h for h in p.headline if h["metric"] == S.BIAS_METRIC.name] for p in (before, after))
+    conflict = (table["shape"] != table["texture"]).to_numpy()
+    assert h1["value"] == pytest.approx(((dec == table["shape"]) & conflict).sum() / len(table)) != h0["value"]
+    assert h1["ci_low"] < h1["value"] < h1["ci_high"]
+    assert after.table("bias_bars")["shape bias"].iloc[0] == h1["value"]
 
 
 def test_a_shape_bias_order_is_claimed_only_where_it_holds():

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import itertools
-import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -77,36 +76,12 @@ def requests(study) -> list[Request]:
 
 
 # ---------------------------------------------------------------------- statistics
-def error_ratios(factors, correct) -> np.ndarray:
-    """Error ratio of every model on every factor at once (docs/protocols.md §1):
-
-        ratio[m, f] = (1 - acc_m on the rows with factor f) / (1 - acc_m on all rows)
-
-    ``factors``: (n, F) 0/1 (row i has factor f); ``correct``: (n,) or (n, M) 0/1 per
-    model. The same numbers as ``metrics.imagenet_x_error_ratios`` (one-hot factors) and
-    ``metrics.factor_error_ratios`` (a factor column, the baseline 'none' rows counting
-    only in the overall accuracy). NaN for a factor without rows or a model without errors.
-    Returns (M, F)."""
-    f = np.asarray(factors, dtype=np.float64).reshape(len(factors), -1)
-    err = 1.0 - np.asarray(correct, dtype=np.float64).reshape(len(f), -1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return (err.T @ f / f.sum(axis=0)) / err.mean(axis=0)[:, None]
-
-
-def mean_error_ratios(factors, correct) -> np.ndarray:
-    """(M,) unweighted mean over factors of ``error_ratios`` (factors without rows left
-    out, as ``metrics.mean_error_ratio``)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)   # a resample without any factor: NaN
-        return np.nanmean(error_ratios(factors, correct), axis=1)
-
-
 def _factor_ratio(factor, correct) -> np.ndarray:
-    return error_ratios(factor, correct)[:, 0]
+    return metrics.error_ratios(factor, correct)[:, 0]
 
 
 def _all_ratios(factors, correct) -> np.ndarray:
-    return error_ratios(factors, correct).ravel()      # model-major: (m0 f0, m0 f1, ..., m1 f0, ...)
+    return metrics.error_ratios(factors, correct).ravel()      # model-major: (m0 f0, m0 f1, ..., m1 f0, ...)
 
 
 def _factor_intervals(study, keys, names, onehot, correct, groups) -> dict:
@@ -184,7 +159,7 @@ def _ratio_section(study, page: Page, mode: str, dataset, table, scored) -> None
     correct = np.stack([scored[k][0][rows] == truth for k in keys], axis=1)
     groups = None if mode == "imagenet-x" else table["source_path"].to_numpy()[rows]
     metric = MEAN_METRIC[mode]
-    means, mean_iv, page.comparisons = joint(study, mean_error_ratios, keys, onehot, correct, metric=metric,
+    means, mean_iv, page.comparisons = joint(study, metrics.mean_error_ratios, keys, onehot, correct, metric=metric,
                                              compared=_meaningful(study, keys), groups=groups)
     per_factor = _factor_intervals(study, keys, names, onehot, correct, groups)
     note = "" if mode == "imagenet-x" else "stand-in"
@@ -238,7 +213,7 @@ def _consistency_section(study, page: Page, mode: str, table, scored) -> tuple |
     n_boot = resamples(study)
     rows, shown, kappa = [], [], {}
     for a, b in itertools.combinations(keys, 2):
-        ec = stats.error_consistency(correct[a], correct[b])
+        ec = metrics.error_consistency(correct[a], correct[b])
         iv = (stats.error_consistency_ci(correct[a], correct[b], n_boot=n_boot, seed=study.seed, groups=groups)
               if n_boot else None)
         kappa[(a, b)] = ec["kappa"]

@@ -5,7 +5,8 @@ interval over images.
 
 CKA is not a mean over images, so its interval recomputes it on each resample (the generic
 bootstrap path). To keep that cheap, each model's uncentred Gram matrix of the last layer
-is computed once; a resample only gathers and centres it (O(n^2) instead of O(n^2 D)).
+is computed once (``metrics.gram``); a resample only gathers and centres it
+(``metrics.mean_cka_to_others``: O(n^2) instead of O(n^2 D)).
 Intervals use at most ``MAX_RESAMPLES`` resamples.
 
 Linear CKA is biased upwards on a finite sample, and a resample, whose repeated images
@@ -60,39 +61,12 @@ def requests(study) -> list[Request]:
     return [Request("eval", ds, study.models, outputs=("logits", "layers"), layers=layer_picks(study))]
 
 
-# ---------------------------------------------------------------------- statistics
-def gram(features) -> np.ndarray:
-    """Uncentred Gram matrix G = X X^T (float64, (N, D) -> (N, N))."""
-    x = np.asarray(features, dtype=np.float64).reshape(len(features), -1)
-    return x @ x.T
-
-
-def centred(g: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """The centred Gram of the images ``rows`` (repeats allowed): H G_rr H with
-    H = I - 11^T/n, i.e. G_rr minus its row and column means plus its grand mean; equal to
-    Xc Xc^T for the column-centred features of those rows."""
-    g = g[np.ix_(rows, rows)]
-    m = g.mean(axis=0)
-    return g - m[None, :] - m[:, None] + m.mean()
-
-
-def mean_cka_to_others(grams: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
-    """(M,) for each model, the mean over the other models of linear CKA on the images
-    ``rows``: CKA(K, L) = <Kc, Lc>_F / (||Kc||_F ||Lc||_F) (Kornblith et al. 2019; the same
-    number as ``metrics.linear_cka`` of those rows' features)."""
-    k = [centred(g, rows).ravel() for g in grams]
-    k = [v / np.linalg.norm(v) if np.linalg.norm(v) > 0 else np.full_like(v, np.nan) for v in k]
-    m = np.stack(k) @ np.stack(k).T
-    n = len(grams)
-    return np.array([np.mean([m[i, j] for j in range(n) if j != i]) for i in range(n)])
-
-
+# --------------------------------------------------------------------------- build
 def _layer_frame(mat: np.ndarray, names_a: list[str], names_b: list[str], **extra) -> pd.DataFrame:
     return pd.DataFrame([{**extra, "layer a": f"{i:02d} {a}", "layer b": f"{j:02d} {b}", "CKA": float(mat[i, j])}
                          for i, a in enumerate(names_a) for j, b in enumerate(names_b)])
 
 
-# --------------------------------------------------------------------------- build
 def build(study, answers: dict[str, Answer]) -> Page:
     page = Page("similarity")
     page.inputs = list(study.inputs)
@@ -133,11 +107,11 @@ def _across_section(study, page: Page, keys: list, feats: dict, taps: dict, summ
     a, b = keys[0], keys[1]
     page.tables["pair"] = _layer_frame(metrics.cka_matrix(feats[a], feats[b]), taps[a], taps[b],
                                        **{"model a": study.label(a), "model b": study.label(b)})
-    grams = [gram(x) for x in last]
+    grams = [metrics.gram(x) for x in last]
     images = np.arange(len(last[0]))
     trained = [k for k in keys if study.spec(k).trained] or keys
     values, ivs, page.comparisons = joint(
-        study, lambda rows: mean_cka_to_others(grams, rows), keys, images, metric=METRIC, compared=trained,
+        study, lambda rows: metrics.mean_cka_to_others(grams, rows), keys, images, metric=METRIC, compared=trained,
         n_boot=min(study.n_boot, MAX_RESAMPLES), basic=True)
     by_label = {r["model"]: r for r in summary}
     bars = []
