@@ -58,7 +58,7 @@ if page.has_numbers:
                                         title="Mean probability of the true class"))
     nb.table(page.table("points"))
     if not page.table("drops").empty:
-        nb.table(page.table("drops").drop(columns=["top-1 drop", "drop low", "drop high"]))
+        nb.table(page.table("drops_shown"))
 
 # %% [markdown]
 # ## Finding

@@ -56,9 +56,9 @@ page = pages.robustness.compute(study)
 # %%
 if page.has_numbers:
     charts.show(charts.robustness_bars(page.table("top1")))
-    nb.table(page.table("top1").drop(columns=["top-1", "ci_low", "ci_high"]))
+    nb.table(page.table("top1_shown"))
     if not page.table("mean").empty:
-        nb.table(page.table("mean").drop(columns=["top-1", "ci_low", "ci_high"]))
+        nb.table(page.table("mean_shown"))
 
 # %% [markdown]
 # ## ImageNet-C per corruption and per severity
@@ -67,7 +67,7 @@ if page.has_numbers:
 if not page.table("imagenet_c").empty:
     charts.show(charts.grouped_bars(page.table("imagenet_c"), x="corruption", y="top-1", color="model",
                                     title="Top-1 per corruption (mean over severities)"))
-    nb.table(page.table("imagenet_c_severity").drop(columns=["top-1", "ci_low", "ci_high"]))
+    nb.table(page.table("imagenet_c_severity_shown"))
 
 # %% [markdown]
 # ## ImageNet-A and -R: 200 classes or 1,000?

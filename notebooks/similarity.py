@@ -68,7 +68,7 @@ if not page.table("across").empty:
     pair = page.table("pair")
     charts.show(charts.heatmap(pair, x="layer a", y="layer b", value="CKA",
                                title=f"{pair['model a'][0]} (x) vs {pair['model b'][0]} (y), layer by layer"))
-    charts.show(charts.bar_by_model(page.table("cka_bars"), value="mean CKA to the other models (last layer)",
+    charts.show(charts.bar_by_model(page.table("cka_bars"), value=pages.similarity.METRIC.name,
                                     title="Mean CKA to the other models (last tapped layer)"))
 nb.table(page.table("summary"))
 

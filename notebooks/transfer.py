@@ -53,9 +53,9 @@ page = pages.transfer.compute(study)
 if page.has_numbers:
     charts.show(charts.grouped_bars(page.table("tasks"), x="task", y="test top-1", color="model",
                                     title="Linear-probe test top-1 (95% intervals over test images)"))
-    nb.table(page.table("tasks").drop(columns=["test top-1", "ci_low", "ci_high"]))
+    nb.table(page.table("tasks_shown"))
     if not page.table("mean").empty:
-        nb.table(page.table("mean").drop(columns=["mean test top-1", "ci_low", "ci_high"]))
+        nb.table(page.table("mean_shown"))
 
 # %% [markdown]
 # ## Finding

@@ -112,3 +112,16 @@ def test_gallery_embeds_only_data_uris_and_escapes_captions(monkeypatch):
     assert "true: &lt;tabby&gt;<br>A: cat" in page
     nb.gallery(pd.DataFrame(columns=["image", "caption"]))
     assert len(shown) == 1                                 # nothing to show: no output
+
+
+def test_notebooks_show_page_tables_as_the_page_made_them():
+    """A notebook narrates: no column surgery on a page's tables (a table to show comes from
+    the page ready to show)."""
+    import re
+
+    from beyond_inet_lib.paths import PROJECT_ROOT
+
+    for path in sorted((PROJECT_ROOT / "notebooks").glob("*.py")):
+        code = "\n".join(line for line in path.read_text().splitlines() if not line.startswith("#"))
+        surgery = re.findall(r"\.(?:drop|rename|reindex|assign|pivot|pivot_table|melt|merge)\(|\]\[\[", code)
+        assert not surgery, f"{path.name}: {surgery}"

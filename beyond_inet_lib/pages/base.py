@@ -401,6 +401,12 @@ def frame(rows: list[dict], columns: list[str] | None = None) -> pd.DataFrame:
     return df
 
 
+def shown(table: pd.DataFrame, *chart_columns: str) -> pd.DataFrame:
+    """The table as a page shows it: without the columns only its chart reads (the bare
+    numbers beside their '[95% CI]' text)."""
+    return table.drop(columns=[c for c in chart_columns if c in table.columns])
+
+
 def per_model(study, results, fn: Callable) -> dict:
     """``{model key: fn(spec, result)}`` for the study's models present in ``results``
     (a ``Results`` with one view per model)."""

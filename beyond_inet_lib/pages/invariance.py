@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..errors import ProfileError
 from .base import (Answer, Page, Request, common_rows, compare, frame, gather, headline, interval,
-                   interval_text, ranking_sentence, trained_or_all)
+                   interval_text, ranking_sentence, shown, trained_or_all)
 from .schema import Metric, Property
 
 
@@ -189,7 +189,8 @@ def build(study, answers: dict[str, Answer]) -> Page:
         if transform in answers:
             _transform_section(study, page, transform, answers[transform].results)
     curve = frame(page.tables["curve"])
-    page.tables = {"curve": curve, "drops": frame(page.tables["drops"])}
+    drops = frame(page.tables["drops"])
+    page.tables = {"curve": curve, "drops": drops, "drops_shown": shown(drops, "top-1 drop", "drop low", "drop high")}
     if not curve.empty:
         page.tables["top1"] = curve.rename(columns={"top1_low": "ci_low", "top1_high": "ci_high"})[
             ["model", "transform", "value", "top1", "ci_low", "ci_high", "paper"]]

@@ -31,7 +31,7 @@ from ..errors import ProfileError, did_you_mean
 from ..references import BENCHMARKS
 from .base import (Answer, Page, Request, combined_headline, common_rows, compare, compare_combined,
                    frame, gather, headline, interval, interval_text, published_sentence,
-                   ranking_sentence, sample, trained_or_all, with_published)
+                   ranking_sentence, sample, shown, trained_or_all, with_published)
 from .schema import Metric, Property
 
 
@@ -299,6 +299,8 @@ def build(study, answers: dict[str, Answer]) -> Page:
     _mean_section(study, page, samples)
     page.tables = {k: frame(v) if isinstance(v, list) else v for k, v in page.tables.items()}
     page.tables["published"] = _published_table(page)
+    for name in ("top1", "mean", "imagenet_c_severity"):     # the charts read the numbers, the tables the text
+        page.tables[f"{name}_shown"] = shown(page.tables[name], "top-1", "ci_low", "ci_high")
     page.findings = findings(study, page)
     return page
 

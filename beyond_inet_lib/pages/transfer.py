@@ -21,7 +21,7 @@ from .. import metrics
 from ..data import VTAB_TASKS, standins, vtab_dataset_name
 from ..errors import ProfileError, did_you_mean
 from .base import (Answer, Page, Request, combined_headline, compare, compare_combined, frame, gather,
-                   headline, interval_text, ranking_sentence, sample, trained_or_all)
+                   headline, interval_text, ranking_sentence, sample, shown, trained_or_all)
 from .schema import Metric, Property
 
 #: transfer tasks generated offline (no data root needed)
@@ -156,6 +156,8 @@ def build(study, answers: dict[str, Answer]) -> Page:
                                         "mean [95% CI]": interval_text(h["value"], h["ci_low"], h["ci_high"])})
         page.comparisons += compare_combined(study, MEAN_METRIC, trained_or_all(study, full))
     page.tables = {k: frame(v) for k, v in page.tables.items()}
+    page.tables["tasks_shown"] = shown(page.tables["tasks"], "test top-1", "ci_low", "ci_high")
+    page.tables["mean_shown"] = shown(page.tables["mean"], "mean test top-1", "ci_low", "ci_high")
     page.findings = findings(study, page)
     return page
 
