@@ -21,6 +21,7 @@ import math
 import os
 import platform
 import sys
+import tempfile
 import time
 import warnings
 from importlib import metadata
@@ -182,15 +183,18 @@ def _read_notebook(path: Path, kernel_name: str):
     return nb
 
 
-def _ipc_kernel_manager():
+def _ipc_kernel_manager(folder: Path):
     """A kernel manager that talks to the kernel over Unix sockets, not loopback TCP: no
     port for another local user to reach, and no "Kernel is running over TCP without
-    encryption" warning per notebook in the terminal."""
+    encryption" warning per notebook in the terminal. Its connection file and sockets live
+    in ``folder`` (a temporary one), not in the kernel's working directory (the project)."""
     from jupyter_client.manager import AsyncKernelManager
 
     class IPCKernelManager(AsyncKernelManager):
         def __init__(self, **kw):
             kw.setdefault("transport", "ipc")
+            kw.setdefault("ip", str(folder / "kernel"))
+            kw.setdefault("connection_file", str(folder / "kernel.json"))
             super().__init__(**kw)
 
     return IPCKernelManager
@@ -203,10 +207,11 @@ def _execute(nb, output: Path, parameters: dict, *, kernel_name: str, cwd: Path,
     from papermill.exceptions import PapermillExecutionError
 
     try:
-        papermill.execute_notebook(
-            nb, str(output), parameters=parameters, kernel_name=kernel_name, cwd=str(cwd),
-            log_output=False, progress_bar=False, execution_timeout=timeout_per_cell,
-            kernel_manager_class=_ipc_kernel_manager())
+        with tempfile.TemporaryDirectory(prefix="beyond-inet-kernel-") as folder:
+            papermill.execute_notebook(
+                nb, str(output), parameters=parameters, kernel_name=kernel_name, cwd=str(cwd),
+                log_output=False, progress_bar=False, execution_timeout=timeout_per_cell,
+                kernel_manager_class=_ipc_kernel_manager(Path(folder)))
     except PapermillExecutionError as e:
         return {"status": "failed", "ename": e.ename, "evalue": e.evalue}
     except Exception as e:  # kernel died, timeout, bad notebook: still report the rest

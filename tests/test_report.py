@@ -7,6 +7,7 @@ import json
 import math
 import os
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -213,20 +214,30 @@ def test_unknown_property_fails_before_anything_runs(tmp_path):
 
 def test_kernels_talk_over_unix_sockets_not_tcp(tmp_path, capfd):
     """papermill's kernel runs with transport=ipc: no loopback port, and the terminal of
-    `make report` does not get ipykernel's "running over TCP without encryption" warning."""
+    `make report` does not get ipykernel's "running over TCP without encryption" warning.
+    Its connection file and sockets live in a temporary folder, not in the kernel's working
+    directory (the project), while it runs and after."""
+    import json
+
     import nbformat
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        "import json, sys; from ipykernel.kernelapp import IPKernelApp\n"
-        "print(IPKernelApp.instance().transport)")])
+        "import json, os; from ipykernel.kernelapp import IPKernelApp\n"
+        "app = IPKernelApp.instance()\n"
+        "print(json.dumps([app.transport, app.ip, app.connection_file, os.listdir('.')]))")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    status = report._execute(nb, tmp_path / "out.ipynb", {}, kernel_name="python3", cwd=tmp_path,
+    cwd = tmp_path / "project"
+    cwd.mkdir()
+    status = report._execute(nb, tmp_path / "out.ipynb", {}, kernel_name="python3", cwd=cwd,
                              timeout_per_cell=60)
     assert status["status"] == "ok", status
-    out = nbformat.read(tmp_path / "out.ipynb", 4).cells[0].outputs[0]["text"]
-    assert out.strip() == "ipc"
+    transport, ip, connection_file, listed = json.loads(nbformat.read(tmp_path / "out.ipynb", 4).cells[0]
+                                                        .outputs[0]["text"])
+    assert transport == "ipc" and listed == []        # nothing in the working directory while it ran
+    assert Path(ip).parent == Path(connection_file).parent != cwd and Path(ip).is_absolute()
+    assert not Path(ip).parent.exists()               # the temporary folder is gone after the run
     assert "without encryption" not in capfd.readouterr().err
-    assert list(tmp_path.iterdir()) == [tmp_path / "out.ipynb"]  # no socket files left behind
+    assert list(cwd.iterdir()) == []
 
 
 BAR_NOTEBOOK = '''# %% tags=["parameters"]

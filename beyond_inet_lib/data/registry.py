@@ -38,6 +38,11 @@ class Presence:
         return "found"
 
 
+#: how to get a dataset that has a download plan (``sources.DOWNLOADS``): the default
+#: ``how_to_get`` of ``register_dataset``
+DATA_GET = "beyond-inet data get {name} --root DATA_ROOT"
+
+
 @dataclass(frozen=True)
 class DatasetInfo:
     name: str
@@ -69,15 +74,17 @@ DATASETS: dict[str, DatasetInfo] = {}
 DATASET_GROUPS: dict[str, tuple[str, ...]] = {}
 
 
-def register_dataset(name: str, *, layout: str, source: str, license: str, how_to_get: str,
+def register_dataset(name: str, *, layout: str, source: str, license: str, how_to_get: str | None = None,
                      expected_count: int | None = None, properties: tuple[str, ...] = (),
                      folders: tuple[str, ...] = (), group: str = "",
                      presence: Callable[[Path], Presence] | None = None, title: str = ""):
     """Decorator: ``loader(root: Path, **kwargs) -> DatasetIndex``, ``root`` being the
-    data root (the dataset folder is found inside it, among ``folders``)."""
+    data root (the dataset folder is found inside it, among ``folders``). ``how_to_get``:
+    the command or steps that get it (default: ``beyond-inet data get <name>``, for a
+    dataset ``data get`` downloads from its source)."""
 
     def wrap(fn):
-        DATASETS[name] = DatasetInfo(name, fn, layout, source, license, how_to_get,
+        DATASETS[name] = DatasetInfo(name, fn, layout, source, license, how_to_get or DATA_GET.format(name=name),
                                      expected_count, tuple(properties), tuple(folders) or (name,),
                                      group, presence, title or name)
         return fn

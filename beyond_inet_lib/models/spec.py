@@ -12,10 +12,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ..run_settings import CLIP_LOGIT_SCALES
 from ..views import View
 from .loaded import Built, LoadedModel, resize_vit_input
 from .preprocess import CLIP_PAPER, Preprocess
-from .zeroshot import CLIP_LOGIT_SCALES, clip_classifier, prompt_variant
+from .zeroshot import clip_classifier, prompt_variant
 
 SOURCES = ("timm", "open_clip", "pip", "file", "random")
 ARCHS = ("vit", "convnext", "efficientnet", "other")
@@ -102,7 +103,7 @@ class ModelSpec:
         seconds (``weights.py``, ``hub.py``). A CLIP model gets its zero-shot head
         (``zeroshot.py``), cached under ``cache_dir``."""
         if clip_logit_scale not in CLIP_LOGIT_SCALES:
-            raise ValueError(f"clip_logit_scale={clip_logit_scale!r}; expected 'paper' or 'model'")
+            raise ValueError(f"clip_logit_scale={clip_logit_scale!r}; expected one of {CLIP_LOGIT_SCALES}")
         if self.builder is None:
             raise RuntimeError(f"{self.key}: this spec has no builder; get it with get_model(key)")
         built = self.builder()
