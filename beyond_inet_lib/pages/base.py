@@ -11,12 +11,13 @@ A property page is built in two steps, both in the library so both are tested:
    (each with its 95% bootstrap interval and, where the model is one of the paper's, the
    paper's number), the paired comparisons between models, and the findings in words.
 
-``gather(study, requests)`` runs the predictions; ``<property>(study)`` in each page
-module is ``build(study, gather(study, requests(study)))``, the one call a notebook makes.
+``gather(study, requests)`` runs the predictions; ``compute(study)`` in each page module is
+``build(study, gather(study, requests(study)))``, the one call a notebook makes.
 
 Intervals (docs/protocols.md §0): ``stats.bootstrap_ci`` over images, seeded with the
 profile's seed, ``profile.bootstrap`` resamples (0: no intervals). Rankings: a model is
-said to be ahead of another only when the paired interval of their difference excludes 0.
+said to be ahead of another only when the paired interval of their difference excludes 0,
+in the direction its ``schema.Metric`` declares.
 """
 
 from __future__ import annotations
