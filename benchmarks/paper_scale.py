@@ -53,8 +53,8 @@ PROJECT = Path(__file__).resolve().parent.parent
 if str(PROJECT) not in sys.path:
     sys.path.insert(0, str(PROJECT))
 
-from beyond_inet_lib import nb  # noqa: E402
-from beyond_inet_lib.config import PROPERTIES, load_profile  # noqa: E402
+from beyond_inet_lib.config import load_profile  # noqa: E402
+from beyond_inet_lib.pages import PROPERTIES, Study  # noqa: E402
 from beyond_inet_lib.data.index import DatasetIndex  # noqa: E402
 
 #: the architectures the scale models take turns at (the paper's four, never loaded)
@@ -192,7 +192,7 @@ def scale_models(n: int) -> list:
 
 
 @dataclasses.dataclass
-class ScaleStudy(nb.Study):
+class ScaleStudy(Study):
     """A Study whose datasets are the mock root's, inflated to their real sizes times
     ``scale``, whose predictions read chunks of ``CHUNK`` rows, and whose models offer
     ``N_LAYERS`` tap layers without being loaded."""
@@ -269,7 +269,7 @@ def fill(study: ScaleStudy, requests) -> dict:
     from beyond_inet_lib.engine.cache import chunk_rows, save_chunk, write_manifest
 
     units = rows = size = 0
-    settings = study.run_settings()
+    settings = study.run_settings
     order = {m.key: i for i, m in enumerate(study.models)}   # the later a model, the more it gets right
     for req in requests:
         plan = req.plan(settings, chunk_size=CHUNK)
@@ -294,9 +294,8 @@ def fill(study: ScaleStudy, requests) -> dict:
 
 # --------------------------------------------------------------------------- the pages
 def _page_module(prop: str):
-    import importlib
-
-    return importlib.import_module(f"beyond_inet_lib.pages.{prop}")
+    """The property's declaration (``pages.PROPERTIES``): its requests and build."""
+    return PROPERTIES[prop]
 
 
 def fill_page(prop: str, args) -> dict:

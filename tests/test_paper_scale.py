@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from beyond_inet_lib.config import PROPERTIES
+from beyond_inet_lib.pages import PROPERTIES
 from beyond_inet_lib.data import VTAB_TEST_SIZES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -87,9 +87,8 @@ def test_a_page_number_equals_the_cache(filled):
     ps, args, _ = filled
     _, page = ps.build_page("robustness", args)
     study = ps.make_study("robustness", args)
-    req = next(r for r in __import__("beyond_inet_lib.pages.robustness", fromlist=["requests"]).requests(study)
-               if r.name == "imagenet-v2")
-    plan = req.plan(study.run_settings(), chunk_size=ps.CHUNK)
+    req = next(r for r in PROPERTIES["robustness"].requests(study) if r.name == "imagenet-v2")
+    plan = req.plan(study.run_settings, chunk_size=ps.CHUNK)
     labels = plan.dataset.table["label"].to_numpy()
     for unit in plan.units:
         chunks = sorted(unit.dir.glob("chunk-*.npz"))
