@@ -196,6 +196,12 @@ def compare_combined(study, metric: Metric, samples_by_key: Mapping[str, list[tu
     if len(keys) < 2 or not study.n_boot:
         return []
     point = {k: float(np.mean([float(e) for e, _ in samples_by_key[k]])) for k in keys}
+    if metric.better is not None and all(r is not None for k in keys for _, r in samples_by_key[k]):
+        # replicate b of a model's mean is the mean of its samples' replicates b (as mean_of_independent)
+        reps = np.stack([np.mean(np.stack([np.asarray(r, dtype=np.float64) for _, r in samples_by_key[k]]), axis=0)
+                         for k in keys], axis=1)
+        _keep_ranks(study, metric, stats.ranks_from_replicates({study.label(k): point[k] for k in keys}, reps,
+                                                               higher_is_better=metric.higher_is_better))
     ranked = sorted(keys, key=lambda k: point[k], reverse=metric.higher_is_better)
     rows = []
     for i, a in enumerate(ranked):
@@ -224,6 +230,10 @@ def compare(study, metric: Metric, statistic, arrays_by_key: Mapping[str, object
     if len(keys) < 2 or not study.n_boot:
         return []
     labels = {k: study.label(k) for k in keys}
+    if metric.better is not None:
+        _keep_ranks(study, metric, stats.rank_intervals(
+            statistic, {labels[k]: arrays_by_key[k] for k in keys}, higher_is_better=metric.higher_is_better,
+            n_boot=study.n_boot, seed=study.seed, groups=groups, cells=cells))
     ranking = stats.pairwise_ranking(statistic, {labels[k]: arrays_by_key[k] for k in keys},
                                      higher_is_better=metric.higher_is_better, n_boot=study.n_boot,
                                      seed=study.seed, groups=groups, cells=cells)
@@ -277,6 +287,12 @@ def joint(study, statistic, keys, *arrays, metric: Metric | None, compared=None,
         return np.concatenate([v, [v[i] - v[j] for i, j in pairs]])
 
     iv = stats.bootstrap_ci(with_differences, *arrays, n_boot=n_boot, seed=study.seed, groups=groups)
+    if metric is not None and metric.better is not None and len(chosen) >= 2:
+        # the same resamples (same seed) scored once more for every model's rank on each
+        _, reps = stats.bootstrap_replicates(statistic, *arrays, n_boot=n_boot, seed=study.seed, groups=groups)
+        reps = np.asarray(reps, dtype=np.float64).reshape(n_boot, len(keys))[:, [pos[k] for k in chosen]]
+        _keep_ranks(study, metric, stats.ranks_from_replicates({study.label(k): values[k] for k in chosen}, reps,
+                                                               higher_is_better=metric.higher_is_better))
     low, high = np.atleast_1d(iv.low), np.atleast_1d(iv.high)
     if basic:
         est = np.atleast_1d(iv.estimate)
@@ -293,6 +309,27 @@ def joint(study, statistic, keys, *arrays, metric: Metric | None, compared=None,
                      "difference": values[b] - values[w], "low": finite_or_none(lo), "high": finite_or_none(hi),
                      "holds": bool(lo > 0 or hi < 0), "p_value": None})
     return values, intervals, rows
+
+
+def _keep_ranks(study, metric: Metric, table: pd.DataFrame) -> None:
+    """Remember each model's rank among the run's models on ``metric`` with its 95% rank
+    interval (``stats.ranks_from_replicates``'s table) for ``rank_headline``."""
+    study.ranks[metric.name] = {r["model"]: (r["rank"], r["rank_low"], r["rank_high"])
+                                for r in table.to_dict("records")}
+
+
+def rank_headline(study, rows: list[dict]) -> list[dict]:
+    """The headline ``rows`` with each model's rank among the run's models on its metric
+    and the 95% rank interval (``rank``, ``rank_low``, ``rank_high``; 1 is the best): each
+    bootstrap resample, drawn once for every model, ranks all of them, ties sharing the
+    best rank (``stats.rank_intervals``). Ranked where a page compares its models
+    (``compare``, ``compare_combined``, ``joint``); a row of a metric no comparison ranked
+    keeps None. A page's ``build`` calls this last."""
+    for r in rows:
+        got = study.ranks.get(r["metric"], {}).get(r["model"])
+        if got is not None and all(math.isfinite(x) for x in got):
+            r["rank"], r["rank_low"], r["rank_high"] = (int(x) for x in got)
+    return rows
 
 
 def ranking_sentence(comparisons: list[dict], metric: Metric | str, *, what: str = "") -> str:
@@ -361,6 +398,111 @@ def published_sentence(rows: list[dict]) -> str:
     return " ".join(f"{r['model']}: {r['metric']} {r['value']:.3f} "
                     f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}] excludes the {r['published']:.3f} published by "
                     f"{r['published_source']}." for r in flagged)
+
+
+# ------------------------------------------------------------------------ the field
+#: a field's source as the page names it
+FIELD_NAMES = {"quba": "QUBA's", "timm": "timm's", "open_clip": "OpenCLIP's"}
+FIELD_GROUPS = ("field", "this run", "published", "humans")
+
+
+def with_field(study, row: dict, key: str, metric: Metric, dataset: str) -> dict:
+    """Place model ``key``'s headline number in the published field that measured the same
+    thing on the same benchmark (``references.place_in_fields``: supervised models among
+    timm's results, CLIP models among OpenCLIP's, shape bias among QUBA's 326 models): the
+    percent of the field it is better than, with the interval its own interval implies,
+    the field's size and source, and the field's own number for the model when it is in
+    the field. A stand-in's number (a metric without its paper key) or one on another
+    dataset is not placed. The field used is remembered on the study (``field_table``)."""
+    from ..references import field_queries, place_in_fields
+
+    spec = study.spec(key)
+    placed = place_in_fields(spec, metric.paper, row["value"], dataset=dataset, low=row.get("ci_low"),
+                             high=row.get("ci_high"), better=metric.better or "higher",
+                             size=getattr(spec, "resolution", None))
+    if not placed:
+        return row
+    for k in ("field_percentile", "field_percentile_low", "field_percentile_high", "field_n", "field_source",
+              "field_published"):
+        row[k] = placed.get(k)
+    query = next(q for q in field_queries(metric.paper, spec, dataset) if q.source == placed["field_source"])
+    study.fields[(row["metric"], query.source)] = query
+    return row
+
+
+def field_table(study, rows: list[dict], *, humans: Mapping[str, float] | None = None,
+                unmeasured: list[tuple[Metric, str]] = ()) -> pd.DataFrame:
+    """The field behind the placed headline rows (``with_field``), tidy for a strip chart:
+    for each metric and source, one row per model of the field (group 'field'), the
+    field's own number of each run model that is in it (group 'published'), the run's
+    models with their intervals and percentiles (group 'this run'); ``humans``: observer
+    -> value, added to every metric as group 'humans' (the shape-bias page's ten
+    observers). ``unmeasured``: (metric, dataset) this run has no number for (its data is
+    absent): the field is shown with the run's models that are in it placed by their
+    published numbers alone (group 'published', with that number's percentile). Columns:
+    metric, source, group, model, value, ci_low, ci_high, percentile, percentile_low,
+    percentile_high, n."""
+    from ..references import distribution, field_queries, find, place
+
+    out = []
+    for metric, dataset in unmeasured:
+        for m in study.models:
+            q = next(iter(field_queries(metric.paper, m, dataset)), None)
+            mine = None if q is None else find(m, q.metric, q.benchmark, source=q.source, size=m.resolution)
+            if mine is None or any(r["metric"] == metric.name for r in rows):
+                continue
+            study.fields.setdefault((metric.name, q.source), q)
+            p = place(m, mine["value"], metric=q.metric, benchmark=q.benchmark, source=q.source,
+                      better=metric.better or "higher", size=m.resolution)
+            out.append({"metric": metric.name, "source": q.source, "group": "published", "model": study.label(m.key),
+                        "value": float(mine["value"]), "percentile": p["field_percentile"], "n": p["field_n"]})
+    shown_metrics = {(r["metric"], r["source"]) for r in out}
+    for (metric, source), q in study.fields.items():
+        mine = [r for r in rows if r["metric"] == metric and r.get("field_source") == source]
+        if not mine and (metric, source) not in shown_metrics:
+            continue
+        dist = distribution(q.metric, q.benchmark, source=source)
+        names = (dist["model"] + np.where(dist["pretrained"] != "", " " + dist["pretrained"], "")
+                 + np.where(dist["training"] != "", " (" + dist["training"] + ")", ""))
+        out += [{"metric": metric, "source": source, "group": "field", "model": m, "value": float(v),
+                 "n": len(dist)} for m, v in zip(names, dist["value"])]
+        for k, v in (humans or {}).items():
+            out.append({"metric": metric, "source": source, "group": "humans", "model": k, "value": float(v)})
+        for r in mine:
+            out.append({"metric": metric, "source": source, "group": "this run", "model": r["model"],
+                        "value": r["value"], "ci_low": r.get("ci_low"), "ci_high": r.get("ci_high"),
+                        "percentile": r.get("field_percentile"), "percentile_low": r.get("field_percentile_low"),
+                        "percentile_high": r.get("field_percentile_high"), "n": r.get("field_n")})
+            if r.get("field_published") is not None:
+                out.append({"metric": metric, "source": source, "group": "published", "model": r["model"],
+                            "value": r["field_published"]})
+    cols = ["metric", "source", "group", "model", "value", "ci_low", "ci_high", "percentile", "percentile_low",
+            "percentile_high", "n"]
+    return frame(out, cols)
+
+
+def field_sentence(rows: list[dict], metric_name: str) -> str:
+    """Where the run's models stand in the published field on one metric: 'Among timm's
+    1,265 models on top-1 imagenet-a, A is better than 61% [58%, 64%] of them (timm
+    publishes 0.571 for its weights) ...'. '' when no row of that metric is placed."""
+    placed = [r for r in rows if r["metric"] == metric_name and r.get("field_source")]
+    if not placed:
+        return ""
+    parts = []
+    for source in dict.fromkeys(r["field_source"] for r in placed):
+        mine = sorted((r for r in placed if r["field_source"] == source), key=lambda r: -r["field_percentile"])
+        n = max(r["field_n"] for r in mine)
+        said = []
+        for r in mine:
+            text = f"**{r['model']}** is better than {r['field_percentile']:.0f}%"
+            if r.get("field_percentile_low") is not None:
+                text += f" [{r['field_percentile_low']:.0f}%, {r['field_percentile_high']:.0f}%]"
+            if r.get("field_published") is not None:
+                text += f" ({source} publishes {r['field_published']:.3f} for its weights)"
+            said.append(text)
+        parts.append(f"Among {FIELD_NAMES.get(source, source)} {n:,} models on {metric_name}: " + "; ".join(said) + ".")
+    return " ".join(parts) + (" (Percent of the field's models a value beats, ties half; the bracket is where "
+                              "the ends of its 95% interval fall.)")
 
 
 # ------------------------------------------------------------------------------ misc

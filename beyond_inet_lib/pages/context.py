@@ -51,6 +51,8 @@ class Study:
     run_settings: RunSettings | None = None
     list_layers: Callable | None = None
     progress: bool | None = None
+    fields: dict = field(default_factory=dict)   # (metric name, source) -> the FieldQuery a page placed it in
+    ranks: dict = field(default_factory=dict)    # metric name -> model label -> (rank, low, high)
 
     def __post_init__(self):
         if self.run_settings is None:

@@ -20,7 +20,8 @@ import pandas as pd
 from .. import metrics
 from ..references import aligned_correctness, observer_error_consistency, paper_value
 from .base import (Answer, Page, Request, compare, frame, gather, headline, interval, interval_text, joint,
-                   ranking_sentence)
+                   field_sentence, field_table, ranking_sentence, with_field,
+                   rank_headline)
 from .schema import Metric, Property
 
 
@@ -120,7 +121,7 @@ def _score(study, name: str, source: str, log: pd.DataFrame, key: str | None, pa
     if key is not None:
         h = headline(study, key, BIAS_METRIC, metrics.shape_bias_from_votes, s, t)
         if np.isfinite(h["value"]):
-            page.headline.append(h)
+            page.headline.append(with_field(study, h, key, BIAS_METRIC, "cue-conflict"))
         low, high = h["ci_low"], h["ci_high"]
     else:
         iv = interval(study, metrics.shape_bias_from_votes, s, t)
@@ -161,6 +162,8 @@ def _bias_section(study, page: Page, run: dict, paper_logs: dict, humans: dict) 
             {"model": r["model"], "source": r["source"], "shape bias [95% CI]": r["shape bias [95% CI]"],
              "vs the human mean (points)": 100 * (r["shape bias"] - mean),
              "where": _where(r, lo, hi, len(human_rows))} for r in rows])
+    page.tables["field"] = field_table(study, page.headline,
+                                       humans={r["model"]: r["shape bias"] for r in human_rows})
     per_cat = []
     for k, log in run.items():
         pc = metrics.shape_bias_per_category(log["imagename"], log["object_response"])
@@ -270,6 +273,7 @@ def build(study, answers: dict[str, Answer], *, humans: dict | None = None,
         _bias_section(study, page, run, paper_logs, humans)
         _consistency_section(study, page, run, paper_logs, humans)
     page.findings = findings(study, page, humans_found=bool(humans))
+    rank_headline(study, page.headline)
     return page
 
 
@@ -288,6 +292,9 @@ def findings(study, page: Page, humans_found: bool = True) -> list[str]:
             if h.get("paper") is not None:
                 text += f"{h['model']}: {h['value']:.1%} here vs {h['paper']:.1%} in the paper. "
         out.append(text.strip())
+        field = field_sentence(page.headline, BIAS_METRIC.name)
+        if field:
+            out.append(field)
     rng, band = page.table("human_range"), page.table("human_band")
     if not band.empty:
         mine = rng[rng["source"] == RUN]

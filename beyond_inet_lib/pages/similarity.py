@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .. import metrics
-from .base import Answer, Page, Request, frame, gather, interval_text, joint
+from .base import Answer, Page, Request, frame, gather, interval_text, joint, rank_headline
 from .schema import Metric, Property
 
 
@@ -96,6 +96,7 @@ def build(study, answers: dict[str, Answer]) -> Page:
         _across_section(study, page, keys, feats, taps, summary)
     page.tables["summary"] = frame(summary)
     page.findings = findings(study, page)
+    rank_headline(study, page.headline)
     return page
 
 

@@ -18,7 +18,8 @@ import pandas as pd
 
 from ..data import standins
 from .base import (Answer, Page, Request, common_rows, compare, frame, gather, headline, interval, interval_text,
-                   ranking_sentence, trained_or_all)
+                   ranking_sentence, trained_or_all,
+                   rank_headline)
 from .schema import Metric, Property
 
 
@@ -99,6 +100,7 @@ def build(study, answers: dict[str, Answer]) -> Page:
     page.tables["levels"] = frame(level_rows)
     _compare(study, page, _metric(ds), trained_or_all(study, scored))
     page.findings = findings(study, page)
+    rank_headline(study, page.headline)
     return page
 
 

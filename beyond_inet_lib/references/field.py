@@ -369,17 +369,22 @@ NOT_COMPARABLE: dict[str, str] = {
 }
 
 
-def field_queries(metric_id: str | None, spec) -> list[FieldQuery]:
+def field_queries(metric_id: str | None, spec, dataset: str | None = None) -> list[FieldQuery]:
     """The fields a run model's number for the page metric ``metric_id`` is placed in
-    (``FIELDS``, only those for the model's training); [] for any other metric."""
-    return [q for q in FIELDS.get(metric_id or "", ()) if q.applies_to(spec)]
+    (``FIELDS``, only those for the model's training; with ``dataset``, only those measured
+    on that benchmark: a number on the ImageNet sample images is not placed among ImageNet
+    val numbers); [] for any other metric."""
+    return [q for q in FIELDS.get(metric_id or "", ()) if q.applies_to(spec)
+            and (dataset is None or q.benchmark == dataset)]
 
 
-def place_in_fields(spec, metric_id: str | None, value: float, *, low: float | None = None,
-                    high: float | None = None, better: str = "higher", size: int | None = None) -> dict:
-    """``place`` in the first field that applies to the model and metric (``field_queries``);
-    {} when none does. ``size``: the run's input size, to pick timm's row at the nearest."""
-    for q in field_queries(metric_id, spec):
+def place_in_fields(spec, metric_id: str | None, value: float, *, dataset: str | None = None,
+                    low: float | None = None, high: float | None = None, better: str = "higher",
+                    size: int | None = None) -> dict:
+    """``place`` in the first field that applies to the model, metric and dataset
+    (``field_queries``); {} when none does. ``size``: the run's input size, to pick timm's
+    row at the nearest."""
+    for q in field_queries(metric_id, spec, dataset):
         out = place(spec, value, metric=q.metric, benchmark=q.benchmark, source=q.source, low=low,
                     high=high, better=better, size=size)
         if out:
