@@ -521,3 +521,49 @@ def heatmap(df: pd.DataFrame, x: str, y: str, value: str, *, title: str = "",
     if facet:
         return chart.facet(column=alt.Column(**_enc(facet, "N", title=None)), title=title)
     return chart.properties(title=title)
+
+
+# ---------------------------------------------------------------------------- the field
+#: how each group of a field table (pages.base.field_table) is drawn
+FIELD_GROUP_ORDER = ("field", "humans", "published", "this run")
+FIELD_COLOR = "#9a9a9a"
+HUMAN_COLOR = "#d4a017"
+
+
+def field_strip(df: pd.DataFrame, *, title: str = "Where the run's models stand in the published field",
+                models: Sequence[str] | None = None, width: int = 620):
+    """The published field as a strip per metric: one grey tick per model of the field,
+    the observers (group 'humans') in gold, the field's own number for a run model that is
+    in it (group 'published') as a black diamond, and the run's models (group 'this run')
+    as points in their model colour with their 95% interval; the tooltip gives each run
+    model's percentile in the field and its interval. ``df``: ``pages.base.field_table``
+    (columns metric, source, group, model, value, ci_low, ci_high, percentile,
+    percentile_low, percentile_high, n). One row of panels per metric, each with its own
+    value axis."""
+    _require(df, ["metric", "group", "model", "value"], "field_strip")
+    rows = [g for g in FIELD_GROUP_ORDER if g in set(df["group"])]
+    run = df[df["group"] == "this run"]
+    order = _models(run, models) if len(run) else []
+    y = alt.Y("group:N", sort=rows, title=None)
+    x = alt.X("value:Q", title=None, scale=alt.Scale(zero=False))
+    base = alt.Chart().encode(x=x, y=y)
+    tip = _tooltip(df, ["model", "metric", "value", "ci_low", "ci_high", "percentile", "percentile_low",
+                        "percentile_high", "n", "source"])
+    layers = [
+        base.transform_filter(alt.datum.group == "field").mark_tick(color=FIELD_COLOR, opacity=0.45, thickness=1)
+        .encode(tooltip=[alt.Tooltip("model:N"), alt.Tooltip("value:Q", format=".3~f")]),
+        base.transform_filter(alt.datum.group == "humans").mark_tick(color=HUMAN_COLOR, thickness=2)
+        .encode(tooltip=[alt.Tooltip("model:N", title="observer"), alt.Tooltip("value:Q", format=".3~f")]),
+        base.transform_filter(alt.datum.group == "published").mark_point(shape="diamond", color=PAPER_MARK_COLOR,
+                                                                          size=70, filled=False)
+        .encode(tooltip=tip),
+    ]
+    if order:
+        color = alt.Color("model:N", scale=model_color_scale(order), legend=alt.Legend(title="this run", columns=2))
+        layers.append(base.transform_filter(alt.datum.group == "this run").mark_rule(strokeWidth=2)
+                      .encode(x=alt.X("ci_low:Q"), x2="ci_high:Q", color=color, tooltip=tip))
+        layers.append(base.transform_filter(alt.datum.group == "this run").mark_point(filled=True, size=70)
+                      .encode(color=color, tooltip=tip))
+    return (alt.layer(*layers, data=df).properties(width=width, height=26 * len(rows))
+            .facet(row=alt.Row("metric:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")))
+            .resolve_scale(x="independent", y="independent").properties(title=title))

@@ -67,6 +67,21 @@ if not page.table("per_category").empty:
     charts.show(charts.shape_bias_plot(page.table("per_category"), page.table("overall")))
 
 # %% [markdown]
+# ## Among 326 published models
+#
+# QUBA (Hesse et al., TMLR 2026) measured shape bias with the same cue-conflict protocol for
+# 326 models; each grey tick is one of them, the gold ticks the ten human observers. Coloured
+# points: this run's models with their 95% interval; black diamonds: QUBA's number for a run
+# model that is in its table. "Better than" is the share of QUBA's models with a lower shape
+# bias (ties count half), with the share each end of the interval beats.
+
+# %%
+field = page.table("field")
+if len(field):
+    charts.show(charts.field_strip(field))
+    nb.table(page.table("field_shown"))
+
+# %% [markdown]
 # ## The human observers
 
 # %%

@@ -481,6 +481,29 @@ def field_table(study, rows: list[dict], *, humans: Mapping[str, float] | None =
     return frame(out, cols)
 
 
+def field_shown(field: pd.DataFrame) -> pd.DataFrame:
+    """The run's models' places in the field (``field_table``) as a reader's table: model,
+    metric, the run's value with its interval, the field (source and size), the percentile
+    with its interval, and the field's own number for the model where it has one."""
+    cols = ["model", "metric", "this run [95% CI]", "field", "better than [95% CI]", "the field's number"]
+    if field.empty:
+        return pd.DataFrame(columns=cols)
+    pub = {(r["metric"], r["model"]): r["value"] for r in field[field["group"] == "published"].to_dict("records")}
+    out = []
+    for r in field[field["group"] == "this run"].to_dict("records"):
+        pct = None if r["percentile"] is None or pd.isna(r["percentile"]) else r["percentile"]
+        low, high = (r.get("percentile_low"), r.get("percentile_high"))
+        has_iv = low is not None and not pd.isna(low)
+        out.append({"model": r["model"], "metric": r["metric"],
+                    "this run [95% CI]": interval_text(r["value"], *((r["ci_low"], r["ci_high"])
+                                                                     if not pd.isna(r["ci_low"]) else (None, None))),
+                    "field": f"{FIELD_NAMES.get(r['source'], r['source'])} {int(r['n']):,} models",
+                    "better than [95% CI]": "–" if pct is None else
+                    interval_text(pct, *((low, high) if has_iv else (None, None)), fmt="{:.0f}%"),
+                    "the field's number": interval_text(pub.get((r["metric"], r["model"])))})
+    return pd.DataFrame(out, columns=cols)
+
+
 def field_sentence(rows: list[dict], metric_name: str) -> str:
     """Where the run's models stand in the published field on one metric: 'Among timm's
     1,265 models on top-1 imagenet-a, A is better than 61% [58%, 64%] of them (timm

@@ -30,7 +30,7 @@ from ..data import DATASETS, IMAGENET_C_CORRUPTIONS, ROBUSTNESS_VARIANTS, standi
 from ..errors import ProfileError, did_you_mean
 from ..references import BENCHMARKS
 from .base import (FIELD_NAMES, Answer, Page, Request, combined_headline, common_rows, compare, compare_combined,
-                   field_sentence, field_table, frame, gather, headline, interval, interval_text,
+                   field_sentence, field_shown, field_table, frame, gather, headline, interval, interval_text,
                    published_sentence, ranking_sentence, sample, shown, trained_or_all, with_field,
                    with_published,
                    rank_headline)
@@ -306,6 +306,7 @@ def build(study, answers: dict[str, Answer]) -> Page:
     measured = {name for name, a in answers.items() if not a.dataset.standin}
     page.tables["field"] = field_table(study, page.headline, unmeasured=[
         (_metric(v, False), v) for v in (REFERENCE, *metrics.ROBUSTNESS_VARIANTS) if v not in measured])
+    page.tables["field_shown"] = field_shown(page.tables["field"])
     for name in ("top1", "mean", "imagenet_c_severity"):     # the charts read the numbers, the tables the text
         page.tables[f"{name}_shown"] = shown(page.tables[name], "top-1", "ci_low", "ci_high")
     page.findings = findings(study, page)

@@ -20,7 +20,7 @@ import pandas as pd
 from .. import metrics
 from ..references import aligned_correctness, observer_error_consistency, paper_value
 from .base import (Answer, Page, Request, compare, frame, gather, headline, interval, interval_text, joint,
-                   field_sentence, field_table, ranking_sentence, with_field,
+                   field_sentence, field_shown, field_table, ranking_sentence, with_field,
                    rank_headline)
 from .schema import Metric, Property
 
@@ -164,6 +164,7 @@ def _bias_section(study, page: Page, run: dict, paper_logs: dict, humans: dict) 
              "where": _where(r, lo, hi, len(human_rows))} for r in rows])
     page.tables["field"] = field_table(study, page.headline,
                                        humans={r["model"]: r["shape bias"] for r in human_rows})
+    page.tables["field_shown"] = field_shown(page.tables["field"])
     per_cat = []
     for k, log in run.items():
         pc = metrics.shape_bias_per_category(log["imagename"], log["object_response"])
