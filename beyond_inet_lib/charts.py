@@ -158,9 +158,11 @@ def show(chart, *, bundle: bool | None = None) -> None:
 
 # ---------------------------------------------------------------------------- colours
 def model_color_scale(models: Iterable[str]) -> alt.Scale:
-    """One colour per model, in the given order; the same list gives the same colours."""
+    """One colour per model, in the given order; the same list gives the same colours. A
+    model of the report's order (``use_model_order``) keeps its colour there, whatever
+    order the chart sorts by."""
     models = list(dict.fromkeys(models))
-    colors = [MODEL_PALETTE[i % len(MODEL_PALETTE)] for i in range(len(models))]
+    colors = [_model_color(m, i) for i, m in enumerate(models)]
     return alt.Scale(domain=models, range=colors)
 
 
@@ -567,3 +569,51 @@ def field_strip(df: pd.DataFrame, *, title: str = "Where the run's models stand 
     return (alt.layer(*layers, data=df).properties(width=width, height=26 * len(rows))
             .facet(row=alt.Row("metric:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")))
             .resolve_scale(x="independent", y="independent").properties(title=title))
+
+
+# ------------------------------------------------------------- colours for many models
+#: after Tableau-10, for reports of up to 30 models: Tableau-20's light shades and ten
+#: darker ones (d3's category20b/c), so no two of 30 models share a colour
+MODEL_PALETTE_30 = MODEL_PALETTE + (
+    "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#dbdb8d", "#9edae5", "#c7c7c7",
+    "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1", "#636363",
+)
+_MODEL_ORDER: dict[str, int] = {}
+
+
+def use_model_order(models: Iterable[str]) -> None:
+    """Fix each model's colour for the rest of the kernel by its place in ``models`` (the
+    profile's order: ``report.setup`` calls this), so a model has the same colour on every
+    chart of every page even where a chart sorts its models by value."""
+    _MODEL_ORDER.clear()
+    _MODEL_ORDER.update({m: i for i, m in enumerate(dict.fromkeys(models))})
+
+
+def _model_color(model: str, position: int) -> str:
+    i = _MODEL_ORDER.get(model, position)
+    palette = MODEL_PALETTE_30 if len(_MODEL_ORDER) > len(MODEL_PALETTE) else MODEL_PALETTE
+    return palette[i % len(palette)]
+
+
+
+# ------------------------------------------------------------- paired comparisons
+VERDICT_COLORS = {"ahead": "#1a7f37", "behind": "#c62828", "cannot tell": "#e0e0e0"}
+
+
+def comparison_matrix(df: pd.DataFrame, *, title: str = ""):
+    """The paired comparisons of one metric as a matrix (``pages.base.comparison_matrix``):
+    a cell per ordered pair, green where the row's model is ahead of the column's (the
+    paired 95% interval of the difference excludes 0), red where it is behind, grey where
+    the two cannot be told apart; models in rank order, the best first. Legible for 30
+    models, where a list of 435 pairs is not."""
+    _require(df, ["model", "versus", "verdict", "order"], "comparison_matrix")
+    order = df.drop_duplicates("model").sort_values("order")["model"].tolist()
+    step = max(9, min(22, 540 // max(len(order), 1)))
+    tips = _tooltip(df, ["model", "versus", "verdict", "difference", "low", "high"])
+    return alt.Chart(df).mark_rect(stroke="white", strokeWidth=0.5).encode(
+        x=alt.X("versus:N", sort=order, title=None, axis=alt.Axis(labelAngle=-60, labelLimit=160)),
+        y=alt.Y("model:N", sort=order, title=None, axis=alt.Axis(labelLimit=200)),
+        color=alt.Color("verdict:N", scale=alt.Scale(domain=list(VERDICT_COLORS), range=list(VERDICT_COLORS.values())),
+                        legend=alt.Legend(title="row vs column", orient="bottom")),
+        tooltip=tips,
+    ).properties(width=alt.Step(step), height=alt.Step(step), title=title or str(df["metric"].iloc[0]))

@@ -73,8 +73,12 @@ def setup(profile: str, data_root: str | None, report_dir: str | None, prop: str
 
     torch.manual_seed(prof.seed)
     np.random.seed(prof.seed)
-    return Study(prof, prof.resolved_data_root(), Path(report_dir) if report_dir else None, prop,
-                 prof.model_specs())
+    study = Study(prof, prof.resolved_data_root(), Path(report_dir) if report_dir else None, prop,
+                  prof.model_specs())
+    from . import charts
+
+    charts.use_model_order(study.label(m.key) for m in study.models)   # one colour per model on every page
+    return study
 
 
 def record_page(page, report_dir: str | os.PathLike | None) -> Path | None:

@@ -111,6 +111,16 @@ else:
     nb.finding("_No published field measured these variants for these models._")
 
 # %% [markdown]
+# ## Which orders hold
+#
+# With many models, each metric's paired comparisons as a matrix: green where the row's model
+# is ahead of the column's (the paired 95% interval of the difference excludes 0), red where
+# it is behind, grey where the two cannot be told apart; models in rank order.
+
+# %%
+nb.comparison_matrices(page)
+
+# %% [markdown]
 # ## Finding
 
 # %%

@@ -102,6 +102,16 @@ if not page.table("kappa_bars").empty:
     nb.table(page.table("kappa_summary"))
 
 # %% [markdown]
+# ## Which orders hold
+#
+# With many models, each metric's paired comparisons as a matrix: green where the row's model
+# is ahead of the column's (the paired 95% interval of the difference excludes 0), red where
+# it is behind, grey where the two cannot be told apart; models in rank order.
+
+# %%
+nb.comparison_matrices(page)
+
+# %% [markdown]
 # ## Finding
 
 # %%

@@ -96,6 +96,16 @@ class Page:
     def has_numbers(self) -> bool:
         return bool(self.headline)
 
+    def comparison_matrices(self, min_models: int = 2) -> dict[str, pd.DataFrame]:
+        """metric -> its paired comparisons as a matrix table (``comparison_matrix``), for
+        each metric that compares at least ``min_models`` models."""
+        out = {}
+        for metric in dict.fromkeys(c["metric"] for c in self.comparisons):
+            m = comparison_matrix(self.comparisons, metric)
+            if m["model"].nunique() >= min_models:
+                out[metric] = m
+        return out
+
 
 def gather(study, requests: list[Request]) -> dict[str, Answer]:
     """``{request.name: Answer}`` for every request (cached: nothing is computed twice)."""
@@ -332,14 +342,61 @@ def rank_headline(study, rows: list[dict]) -> list[dict]:
     return rows
 
 
+#: above this many models a ranking is said in counts and shown as a matrix (``comparison_matrix``):
+#: 30 models make 435 pairs, too many to list in a sentence
+LISTED_MODELS = 6
+
+
+def comparison_matrix(comparisons: list[dict], metric: Metric | str) -> pd.DataFrame:
+    """The paired comparisons of one metric as a square table for a matrix chart: one row
+    per ordered pair of models (model, versus), ``verdict`` 'ahead' (the paired interval of
+    model - versus excludes 0 in model's favour), 'behind' or 'cannot tell', the
+    difference of model minus versus (in the metric's direction: positive = model ahead)
+    with its interval; models ordered as they rank (the first is the best by point
+    estimate)."""
+    metric = metric.name if isinstance(metric, Metric) else metric
+    rows = [c for c in comparisons if c["metric"] == metric]
+    cols = ["metric", "model", "versus", "verdict", "difference", "low", "high", "order"]
+    if not rows:
+        return pd.DataFrame(columns=cols)
+    wins = {}
+    for c in rows:
+        wins.setdefault(c["better"], 0)
+        wins.setdefault(c["worse"], 0)
+        wins[c["better"]] += 1
+    order = {m: i for i, m in enumerate(sorted(wins, key=lambda m: -wins[m]))}
+    out = []
+    for c in rows:
+        held = bool(c["holds"])
+        for a, b, sign in ((c["better"], c["worse"], 1), (c["worse"], c["better"], -1)):
+            lo, hi = (c["low"], c["high"]) if sign == 1 else (
+                None if c["high"] is None else -c["high"], None if c["low"] is None else -c["low"])
+            out.append({"metric": metric, "model": a, "versus": b,
+                        "verdict": "cannot tell" if not held else ("ahead" if sign == 1 else "behind"),
+                        "difference": sign * c["difference"], "low": lo, "high": hi, "order": order[a]})
+    return pd.DataFrame(out, columns=cols).sort_values(["order", "versus"]).reset_index(drop=True)
+
+
 def ranking_sentence(comparisons: list[dict], metric: Metric | str, *, what: str = "") -> str:
     """Words for a ranking that say only what holds: 'A is ahead of B and C; B and C cannot
     be told apart on these images.' '' when there is nothing to compare. ``metric``: a
-    ``Metric`` or the name a row carries."""
+    ``Metric`` or the name a row carries. With more than ``LISTED_MODELS`` models, counts:
+    how many of the pairs' orders hold, and who is ahead of every other model if one is
+    (the matrix, ``comparison_matrix``, shows which)."""
     metric = metric.name if isinstance(metric, Metric) else metric
     rows = [c for c in comparisons if c["metric"] == metric]
     if not rows:
         return ""
+    models = set(c["better"] for c in rows) | set(c["worse"] for c in rows)
+    if len(models) > LISTED_MODELS:
+        held = sum(bool(c["holds"]) for c in rows)
+        subject = f" on {what}" if what else ""
+        ahead_of_all = [m for m in models
+                        if sum(1 for c in rows if c["better"] == m and c["holds"]) == len(models) - 1]
+        lead = f" **{ahead_of_all[0]}** is ahead of every other model." if ahead_of_all else ""
+        return (f"{metric}{subject}: of the {len(rows):,} pairs of {len(models)} models, {held:,} orders hold "
+                f"(the paired 95% interval of the difference excludes 0), {len(rows) - held:,} cannot be told "
+                f"apart.{lead} The matrix of the comparisons shows which.")
     held = [c for c in rows if c["holds"]]
     tied = [c for c in rows if not c["holds"]]
     parts = []
