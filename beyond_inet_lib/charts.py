@@ -533,42 +533,49 @@ HUMAN_COLOR = "#d4a017"
 
 
 def field_strip(df: pd.DataFrame, *, title: str = "Where the run's models stand in the published field",
-                models: Sequence[str] | None = None, width: int = 620):
-    """The published field as a strip per metric: one grey tick per model of the field,
-    the observers (group 'humans') in gold, the field's own number for a run model that is
-    in it (group 'published') as a black diamond, and the run's models (group 'this run')
-    as points in their model colour with their 95% interval; the tooltip gives each run
-    model's percentile in the field and its interval. ``df``: ``pages.base.field_table``
-    (columns metric, source, group, model, value, ci_low, ci_high, percentile,
-    percentile_low, percentile_high, n). One row of panels per metric, each with its own
-    value axis."""
+                models: Sequence[str] | None = None, width: int = 560):
+    """The published field as a strip per metric: on the top row one grey tick per model of
+    the field, below it the observers (group 'humans') in gold, then one row per run model
+    (group 'this run'), best first, its value as a point in its model colour with its 95%
+    interval, and the field's own number for it (group 'published') as a black diamond on
+    the same row; the tooltip gives the percentile in the field and its interval. ``df``:
+    ``pages.base.field_table`` (columns metric, source, group, model, value, ci_low,
+    ci_high, percentile, percentile_low, percentile_high, n). One panel per metric, each
+    with its own value axis and rows."""
     _require(df, ["metric", "group", "model", "value"], "field_strip")
-    rows = [g for g in FIELD_GROUP_ORDER if g in set(df["group"])]
-    run = df[df["group"] == "this run"]
+    df = df.copy()
+    sizes = df[df["group"] == "field"].groupby("metric").size()
+    field_row = "field (" + df["metric"].map(sizes).fillna(0).astype(int).map("{:,}".format) + " models)"
+    df["row"] = np.where(df["group"] == "field", field_row, np.where(df["group"] == "humans", "humans", df["model"]))
+    run = df[df["group"] == "this run"].sort_values("value", ascending=False)
+    rows = list(dict.fromkeys([*df.loc[df["group"] == "field", "row"], "humans", *run["model"],
+                               *df.loc[df["group"] == "published", "model"]]))
     order = _models(run, models) if len(run) else []
-    y = alt.Y("group:N", sort=rows, title=None)
-    x = alt.X("value:Q", title=None, scale=alt.Scale(zero=False))
-    base = alt.Chart().encode(x=x, y=y)
+    y = alt.Y("row:N", sort=rows, title=None, axis=alt.Axis(labelLimit=260))
+    base = alt.Chart().encode(x=alt.X("value:Q", title=None, scale=alt.Scale(zero=False)), y=y)
     tip = _tooltip(df, ["model", "metric", "value", "ci_low", "ci_high", "percentile", "percentile_low",
                         "percentile_high", "n", "source"])
     layers = [
-        base.transform_filter(alt.datum.group == "field").mark_tick(color=FIELD_COLOR, opacity=0.45, thickness=1)
+        base.transform_filter(alt.datum.group == "field").mark_tick(color=FIELD_COLOR, opacity=0.5, thickness=1)
         .encode(tooltip=[alt.Tooltip("model:N"), alt.Tooltip("value:Q", format=".3~f")]),
         base.transform_filter(alt.datum.group == "humans").mark_tick(color=HUMAN_COLOR, thickness=2)
         .encode(tooltip=[alt.Tooltip("model:N", title="observer"), alt.Tooltip("value:Q", format=".3~f")]),
-        base.transform_filter(alt.datum.group == "published").mark_point(shape="diamond", color=PAPER_MARK_COLOR,
-                                                                          size=70, filled=False)
-        .encode(tooltip=tip),
     ]
     if order:
-        color = alt.Color("model:N", scale=model_color_scale(order), legend=alt.Legend(title="this run", columns=2))
+        color = alt.Color("model:N", scale=model_color_scale(order), legend=None)
         layers.append(base.transform_filter(alt.datum.group == "this run").mark_rule(strokeWidth=2)
                       .encode(x=alt.X("ci_low:Q"), x2="ci_high:Q", color=color, tooltip=tip))
-        layers.append(base.transform_filter(alt.datum.group == "this run").mark_point(filled=True, size=70)
+        layers.append(base.transform_filter(alt.datum.group == "this run").mark_point(filled=True, size=60)
                       .encode(color=color, tooltip=tip))
-    return (alt.layer(*layers, data=df).properties(width=width, height=26 * len(rows))
-            .facet(row=alt.Row("metric:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")))
-            .resolve_scale(x="independent", y="independent").properties(title=title))
+    layers.append(base.transform_filter(alt.datum.group == "published")
+                  .mark_point(shape="diamond", color=PAPER_MARK_COLOR, size=60, filled=False).encode(tooltip=tip))
+    return (alt.layer(*layers, data=df).properties(width=width, height=alt.Step(16))
+            .facet(row=alt.Row("metric:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left",
+                                                                         labelFontWeight="bold")))
+            .resolve_scale(x="independent", y="independent")
+            .properties(title=alt.TitleParams(title, subtitle="grey: the field's models; gold: human observers; "
+                                                              "points: this run (95% interval); black diamond: the "
+                                                              "field's own number for that model")))
 
 
 # ------------------------------------------------------------- colours for many models

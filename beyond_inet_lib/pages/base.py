@@ -572,7 +572,11 @@ def field_sentence(rows: list[dict], metric_name: str) -> str:
     for source in dict.fromkeys(r["field_source"] for r in placed):
         mine = sorted((r for r in placed if r["field_source"] == source), key=lambda r: -r["field_percentile"])
         n = max(r["field_n"] for r in mine)
-        said = []
+        said, rest = [], ""
+        if len(mine) > LISTED_MODELS:      # many models: the first three and the last; the table has each
+            rest = (f" The run's {len(mine)} models span {mine[-1]['field_percentile']:.0f}% to "
+                    f"{mine[0]['field_percentile']:.0f}% (the table gives each)")
+            mine = [*mine[:3], mine[-1]]
         for r in mine:
             text = f"**{r['model']}** is better than {r['field_percentile']:.0f}%"
             if r.get("field_percentile_low") is not None:
@@ -580,7 +584,8 @@ def field_sentence(rows: list[dict], metric_name: str) -> str:
             if r.get("field_published") is not None:
                 text += f" ({source} publishes {r['field_published']:.3f} for its weights)"
             said.append(text)
-        parts.append(f"Among {FIELD_NAMES.get(source, source)} {n:,} models on {metric_name}: " + "; ".join(said) + ".")
+        parts.append(f"Among {FIELD_NAMES.get(source, source)} {n:,} models on {metric_name}: " + "; ".join(said)
+                     + "." + (rest + "." if rest else ""))
     return " ".join(parts) + (" (Percent of the field's models a value beats, ties half; the bracket is where "
                               "the ends of its 95% interval fall.)")
 
