@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 
 import pandas as pd
+import pytest
+from test_browser import browser, load  # noqa: F401  (the offline Chromium fixture)
 
 from beyond_inet_lib import report
 from beyond_inet_lib.pages.schema import HEADLINE_FIELDS
@@ -48,3 +50,21 @@ def test_leaderboard_has_a_row_per_model_and_a_column_per_directed_metric():
 def test_index_shows_the_leaderboard_only_with_directed_metrics():
     assert report.leaderboard_html(_rows().query("better != better or better not in ['higher', 'lower']"), []) == ""
     assert report.leaderboard_html(pd.DataFrame(), []) == ""
+
+
+@pytest.mark.slow
+def test_a_click_on_a_column_sorts_the_leaderboard_offline(browser, tmp_path):
+    """In headless Chromium with networking off: a click on 'top-1 imagenet-r' puts the
+    models in rank order (A, B, C), a second click turns it over, a click on ECE sorts
+    by ECE, lower first, and a model without a number last."""
+    clicks = {"rank": "h[1].click();", "twice": "h[1].click(); h[1].click();", "ece": "h[2].click();"}
+    got = {}
+    for name, js in clicks.items():
+        page = tmp_path / f"{name}.html"
+        page.write_text("<!DOCTYPE html><html><body>" + report.leaderboard_html(_rows(), ["C", "B", "A"])
+                        + f"<script>var h = document.querySelectorAll('th'); {js}</script></body></html>")
+        dom, console = load(browser, page, tmp_path / f"profile-{name}")
+        body = re.search(r"<tbody>(.*?)</tbody>", dom, re.S).group(1)
+        got[name] = re.findall(r'<tr><td data-sort="([^"]*)"', body)
+        assert not [c for c in console if "CONSOLE" in c and "error" in c.lower()]
+    assert got == {"rank": ["A", "B", "C"], "twice": ["C", "B", "A"], "ece": ["B", "A", "C"]}
