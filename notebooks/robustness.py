@@ -103,10 +103,10 @@ nb.table(published) if len(published) else nb.finding("_No published number for 
 # images of the same benchmark; they place a number, they do not replace its interval.
 
 # %%
-field = page.table("field")
+field, placed = page.table("field"), page.table("field_shown")
 if len(field):
     charts.show(charts.field_strip(field))
-    nb.table(page.table("field_shown"))
+    nb.table(placed) if len(placed) else nb.finding("_Only published numbers are placed: this run measured none of these variants._")
 else:
     nb.finding("_No published field measured these variants for these models._")
 
