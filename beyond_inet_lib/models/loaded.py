@@ -52,9 +52,12 @@ class LoadedModel(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """timm: ``forward_head(forward_features(x), pre_logits=True)``; CLIP: the image
-        embedding before normalisation."""
+        embedding before normalisation; an adapter network (``hf.py``, ``python.py``): its
+        ``pooled_features(x)``."""
         if self.is_clip:
             return self.net(x)
+        if hasattr(self.net, "pooled_features"):
+            return self.net.pooled_features(x)
         return self.net.forward_head(self.net.forward_features(x), pre_logits=True)
 
     def layer_modules(self, kinds=None) -> LayerTaps:
@@ -73,6 +76,9 @@ def resize_vit_input(net: nn.Module, resolution: int) -> None:
     (bicubic, antialias=True; timm's ``resample_abs_pos_embed``), prefix tokens kept."""
     from timm.layers import resample_abs_pos_embed
 
+    if hasattr(net, "set_input_resolution"):                                 # an adapter (hf.py)
+        net.set_input_resolution(resolution)
+        return
     if hasattr(net, "set_input_size") and hasattr(net, "patch_embed"):      # timm ViT
         patch = net.patch_embed.patch_size[0]
         _check_divisible(resolution, patch)

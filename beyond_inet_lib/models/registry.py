@@ -9,8 +9,10 @@ Keys: the registered ones (``MODELS``, filled by ``catalog.py`` through
 ``timm:<name>`` (pretrained), ``timm:<name>:random`` (seeded random init),
 ``open_clip:<arch>:<pretrained tag>``, ``open_clip:<arch>:random``,
 ``file:<path>#timm:<name>`` and ``file:<path>#open_clip:<arch>`` (a state dict or a timm /
-open_clip checkpoint). Any key takes a ``@<R>`` suffix: the same weights evaluated at R x R
-pixels (``ModelSpec.at_resolution``).
+open_clip checkpoint), ``hf:<repo>[@<revision>]`` (a ``transformers`` image classifier,
+backbone or CLIP / SigLIP model: ``hf.py``), ``py:<module>:<function>`` (any PyTorch
+module with its view: ``python.py``). Any key takes a ``@<R>`` suffix: the same weights
+evaluated at R x R pixels (``ModelSpec.at_resolution``).
 """
 
 from __future__ import annotations
@@ -33,13 +35,16 @@ from .preprocess import (
 )
 from .zeroshot import CLIP_LOGIT_SCALES, clip_classifier, prompt_variant
 
-SOURCES = ("timm", "open_clip", "pip", "file", "random")
+SOURCES = ("timm", "open_clip", "pip", "file", "random", "hf", "py")
 ARCHS = ("vit", "convnext", "efficientnet", "other")
-TRAININGS = ("supervised", "clip")
+TRAININGS = ("supervised", "clip", "other")
+#: what a model's forward gives: ImageNet-1k logits, or (features-only) its pooled features
+LABEL_KINDS = ("imagenet", "none")
 PAPER_KEYS = ("convnext_sup", "vit_sup", "convnext_clip", "vit_clip")
 KEY_PATTERNS = ("timm:<name>", "timm:<name>:random", "open_clip:<arch>:<pretrained>",
                 "open_clip:<arch>:random", "file:<path>#timm:<name>",
-                "file:<path>#open_clip:<arch>", "<any key>@<resolution>")
+                "file:<path>#open_clip:<arch>", "hf:<repo>[@<revision>]", "py:<module>:<function>",
+                "<any key>@<resolution>")
 
 
 # ---------------------------------------------------------------------------- the spec
@@ -64,9 +69,11 @@ class ModelSpec:
     patch_size: int | None = None   # a ViT's: an input side must be a whole number of patches
     prompts: str = "paper"          # a CLIP model's zero-shot prompt set (``with_prompts``)
     builder: Callable[[], Built] | None = field(default=None, compare=False, repr=False)
+    labels: str = "imagenet"        # 'none': features only (no ImageNet-1k logits)
 
     def __post_init__(self):
-        for name, allowed in (("source", SOURCES), ("arch", ARCHS), ("training", TRAININGS)):
+        for name, allowed in (("source", SOURCES), ("arch", ARCHS), ("training", TRAININGS),
+                              ("labels", LABEL_KINDS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"ModelSpec.{name}={getattr(self, name)!r}; expected one of {allowed}")
         if self.paper_key is not None and self.paper_key not in PAPER_KEYS:
@@ -227,6 +234,14 @@ def _base_spec(key: str) -> ModelSpec:
         return _open_clip_spec(key)
     if key.startswith("file:"):
         return _file_spec(key)
+    if key.startswith("hf:"):
+        from .hf import hf_spec
+
+        return hf_spec(key)
+    if key.startswith("py:"):
+        from .python import python_spec
+
+        return python_spec(key)
     if key in MODELS:
         return MODELS[key].make_spec()
     close = difflib.get_close_matches(key, list(MODELS), n=1)
