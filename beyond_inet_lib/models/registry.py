@@ -216,7 +216,7 @@ def list_models() -> pd.DataFrame:
     for key in MODELS:
         s = get_model(key)
         rows.append({"key": s.key, "label": s.label, "source": s.source, "arch": s.arch,
-                     "training": s.training, "paper_key": s.paper_key, "trained": s.trained,
+                     "training": s.training, "labels": s.labels, "paper_key": s.paper_key, "trained": s.trained,
                      "weights_id": s.weights_id, "resolution": s.resolution,
                      "paper_view": s.view("paper").describe(), "description": s.description})
     return pd.DataFrame(rows)
