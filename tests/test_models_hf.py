@@ -331,3 +331,28 @@ def test_imagenet_names_are_matched_every_way_and_ambiguity_is_said():
     # an id2label table in class order resolves the shared name by its position
     idx, why = imagenet_indices_of_names(lemmas, positional=True)
     assert idx.tolist() == list(range(1000)) and why == {}
+
+
+def test_a_dual_encoder_classifies_a_datasets_own_classes_zero_shot(hub, online, tmp_path):
+    """The head of a dataset's own class names: the prompt set's templates through the
+    text tower, what transformers gives for the same prompts; cached with the learned scale."""
+    from beyond_inet_lib.models.zeroshot import class_names_head, zero_shot_logits
+
+    spec = get_model("hf:test/clip")
+    classes = ["red apple", "parking meter", "tabby cat"]
+    head, learned = class_names_head(spec, classes, cache_dir=tmp_path / "cache")
+    model, tokenizer = hub.ref["test/clip"]
+    _names, templates = imagenet_prompts("paper")          # the first template only (the test knob)
+    texts = [templates[0](c) if callable(templates[0]) else templates[0].format(c) for c in classes]
+    with torch.no_grad():
+        enc = tokenizer(texts, padding=True, return_tensors="pt")
+        want = F.normalize(model.get_text_features(**enc).pooler_output, dim=-1).T
+        torch.testing.assert_close(head, want, rtol=1e-5, atol=1e-5)
+        assert learned == pytest.approx(float(model.logit_scale.detach().exp()))
+        x = _x()
+        image = model.get_image_features(pixel_values=x).pooler_output
+        torch.testing.assert_close(zero_shot_logits(image, head, 100.0),
+                                   100 * F.normalize(image, dim=-1) @ want, rtol=1e-5, atol=1e-4)
+    files = list((tmp_path / "cache" / "zeroshot").iterdir())
+    assert len(files) == 1 and "classes" in files[0].name
+    assert torch.equal(class_names_head(spec, classes, cache_dir=tmp_path / "cache")[0], head)

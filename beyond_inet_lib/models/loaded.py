@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .taps import LayerTaps, layer_taps
+from .zeroshot import zero_shot_logits
 
 if TYPE_CHECKING:
     from .registry import ModelSpec
@@ -46,8 +46,7 @@ class LoadedModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.is_clip:
-            emb = F.normalize(self.net(x), dim=-1)
-            return self.logit_scale * emb @ self.zeroshot_head.to(emb.dtype)
+            return zero_shot_logits(self.net(x), self.zeroshot_head, self.logit_scale)
         return self.net(x)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
