@@ -120,6 +120,41 @@ def test_the_engine_decodes_parquet_images_in_place_on_every_path(folder, tmp_pa
         np.testing.assert_array_equal(a.logits, b.logits)
 
 
+def _as_webdataset(folder, out, label_of=lambda w: str(imagenet_wnids().index(w)), per_shard=5):
+    """The images of ``folder`` (in its row order) as tar shards of ``per_shard`` samples:
+    ``<key>.jpg`` and ``<key>.cls``."""
+    import io
+    import tarfile
+
+    out.mkdir(parents=True, exist_ok=True)
+    files = _jpegs(folder)
+    for s in range(0, len(files), per_shard):
+        with tarfile.open(out / f"{s // per_shard}.tar", "w") as tf:
+            for i, p in enumerate(files[s:s + per_shard], start=s):
+                for name, data in ((f"s{i:05d}.jpg", p.read_bytes()), (f"s{i:05d}.cls", label_of(p.parent.name).encode())):
+                    info = tarfile.TarInfo(name)
+                    info.size = len(data)
+                    tf.addfile(info, io.BytesIO(data))
+    return out
+
+
+def test_webdataset_shards_read_in_place_give_the_same_table_and_pixels(folder, tmp_path):
+    pytest.importorskip("beyond_inet_lib.data.webdataset")
+    shards = _as_webdataset(folder, tmp_path / "shards")
+    ref = load_user_dataset(_spec(path=str(folder)), None)
+    ds = load_user_dataset(_spec(path=str(shards), format="webdataset", labels="imagenet-index"), None)
+    assert ds.labels.tolist() == ref.labels.tolist()
+    assert str(ds.table["path"][0]) == "0.tar#s00000.jpg"
+    for a, b in zip(ref.paths, ds.paths):
+        assert np.array_equal(np.asarray(load_rgb(a)), np.asarray(load_rgb(b)))
+    # a truncated shard is named, with the fix; nothing is read from the others
+    shard = shards / "1.tar"
+    shard.write_bytes(shard.read_bytes()[:3000])
+    with pytest.raises(DatasetInvalid) as err:
+        load_user_dataset(_spec(path=str(shards), format="webdataset", labels="imagenet-index"), None)
+    assert "corrupt shard" in str(err.value) and "1.tar" in str(err.value) and "Fix:" in str(err.value)
+
+
 # ---------------------------------------------------------------------- labels
 def test_wnids_indices_and_names_reach_the_same_classes(folder, tmp_path):
     wnid = {w: i for i, w in enumerate(imagenet_wnids())}
@@ -247,8 +282,8 @@ def test_the_profile_section_is_strict_and_registers_the_datasets(folder, tmp_pa
 
 # -------------------------------------------------- real images, every format
 def test_twenty_imagenet_classes_score_the_same_in_every_format(tmp_path):
-    """20 of the ImageNet sample images in WNID folders, the same as a CSV and as parquet
-    (paths; encoded images): identical predictions, top-1 and ECE."""
+    """20 of the ImageNet sample images in WNID folders, the same as a CSV, a parquet file
+    of the encoded images and webdataset shards: identical predictions, top-1 and ECE."""
     samples = sorted(need_data("imagenet-samples").glob("*.JPEG"))[::50][:20]
     folder = tmp_path / "samples"
     for p in samples:
@@ -260,6 +295,12 @@ def test_twenty_imagenet_classes_score_the_same_in_every_format(tmp_path):
                 "csv": load_user_dataset(_spec(path=str(csv), format="csv"), None),
                 "parquet": load_user_dataset(_spec(path=str(_as_parquet(folder, tmp_path / "p.parquet", inline=True)),
                                                    format="parquet"), None)}
+    try:
+        import beyond_inet_lib.data.webdataset  # noqa: F401
+        datasets["webdataset"] = load_user_dataset(_spec(path=str(_as_webdataset(folder, tmp_path / "wds")),
+                                                         format="webdataset", labels="imagenet-index"), None)
+    except ImportError:
+        pass
     out = {}
     for fmt, ds in datasets.items():
         r = engine.predict(["tiny_convnext_untrained"], ds, cache_dir=tmp_path / "c", device="cpu", num_workers=0,
