@@ -433,9 +433,9 @@ class HFClassifier(_Adapter):
         return self.model(pixel_values=x, **self._pixel_kwargs(self.model))
 
     def pooled_features(self, x: torch.Tensor) -> torch.Tensor:
-        out = self._run(x)
-        if self._captured is None:  # no head module found: the base model's pooled output
+        if self._head is None:  # no head module found: the base model's pooled output
             return _pooled(self.model.base_model(pixel_values=x, **self._pixel_kwargs(self.model.base_model)))
+        self._run(x)
         f, self._captured = self._captured, None
         return f.flatten(1)
 
