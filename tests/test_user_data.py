@@ -29,6 +29,16 @@ from conftest import need_data
 CLASSES = [0, 1, 7, 134, 340, 517]        # tench, goldfish, cock, crane (bird), zebra, crane (machine)
 
 
+@pytest.fixture(autouse=True)
+def _forget_registered_datasets():
+    """A profile's datasets join the process-wide registry: take them out after each test,
+    so no other test sees them."""
+    before = dict(DATASETS)
+    yield
+    DATASETS.clear()
+    DATASETS.update(before)
+
+
 def _spec(**kw):
     entry = {"path": "x", "format": "imagefolder", "labels": "imagenet-wnid", **kw}
     return parse_user_datasets({"mine": entry})["mine"]
