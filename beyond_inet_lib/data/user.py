@@ -49,20 +49,18 @@ missing image or a corrupt shard a ``DatasetInvalid`` naming the values or files
 
 from __future__ import annotations
 
-import difflib
 import functools
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..errors import DatasetInvalid, DatasetMissing, ProfileError
+from ..errors import DatasetInvalid, DatasetMissing, ProfileError, did_you_mean
 from .index import DatasetIndex, count_images, is_image_name, list_images
-from .presence import Presence
-from .registry import DATASETS, DatasetInfo
+from .registry import DATASETS, DatasetInfo, Presence
 
 FORMATS = ("imagefolder", "csv", "parquet", "webdataset")
 LABEL_KINDS = ("imagenet-wnid", "imagenet-index", "imagenet-name", "names")
@@ -114,11 +112,6 @@ class UserDataset:
 
 
 # ------------------------------------------------------------------- the profile
-def _close(value, accepted) -> str:
-    close = difflib.get_close_matches(str(value), list(accepted), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def parse_user_datasets(raw) -> dict[str, UserDataset]:
     """The profile's ``datasets:`` mapping, validated (``ProfileError`` naming the key and
     what is accepted, with the closest accepted word)."""
@@ -140,7 +133,7 @@ def parse_user_datasets(raw) -> dict[str, UserDataset]:
             raise ProfileError(f"{where}: expected a mapping with keys {', '.join(KEYS)}")
         for key in entry:
             if key not in KEYS:
-                raise ProfileError(f"{where}: unknown key {key!r}{_close(key, KEYS)}; accepted keys: {', '.join(KEYS)}")
+                raise ProfileError(f"{where}: unknown key {key!r}{did_you_mean(key, KEYS)}; accepted keys: {', '.join(KEYS)}")
         for key in ("path", "format", "labels"):
             if key not in entry:
                 raise ProfileError(f"{where}: missing required key {key!r} (needs path, format and labels)")
@@ -148,7 +141,7 @@ def parse_user_datasets(raw) -> dict[str, UserDataset]:
             raise ProfileError(f"{where}.path: expected a folder or file, got {entry['path']!r}")
         for key, accepted in (("format", FORMATS), ("labels", LABEL_KINDS)):
             if entry[key] not in accepted:
-                raise ProfileError(f"{where}.{key}: {entry[key]!r}{_close(entry[key], accepted)}; "
+                raise ProfileError(f"{where}.{key}: {entry[key]!r}{did_you_mean(entry[key], accepted)}; "
                                    f"accepted: {', '.join(accepted)}")
         splits = _parse_splits(where, entry.get("splits"))
         columns = entry.get("columns")
@@ -157,7 +150,7 @@ def parse_user_datasets(raw) -> dict[str, UserDataset]:
                 raise ProfileError(f"{where}.columns: expected a mapping, e.g. {{image: file, label: category}}")
             for role, col in columns.items():
                 if role not in COLUMN_ROLES:
-                    raise ProfileError(f"{where}.columns: unknown role {role!r}{_close(role, COLUMN_ROLES)}; "
+                    raise ProfileError(f"{where}.columns: unknown role {role!r}{did_you_mean(role, COLUMN_ROLES)}; "
                                        f"accepted: {', '.join(COLUMN_ROLES)}")
                 if not isinstance(col, str):
                     raise ProfileError(f"{where}.columns.{role}: expected a column name, got {col!r}")
@@ -188,7 +181,7 @@ def _parse_splits(where: str, splits) -> dict | None:
     out = {}
     for key, value in splits.items():
         if key not in SPLITS:
-            raise ProfileError(f"{where}.splits: unknown split {key!r}{_close(key, SPLITS)}; accepted: "
+            raise ProfileError(f"{where}.splits: unknown split {key!r}{did_you_mean(key, SPLITS)}; accepted: "
                                f"{', '.join(SPLITS)}")
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise ProfileError(f"{where}.splits.{key}: expected a folder / split value or a fraction, got {value!r}")
@@ -308,7 +301,7 @@ def _column(spec: UserDataset, columns, role: str, where: Path, required: bool =
     given = (spec.columns or {}).get(role)
     if given is not None:
         if given not in columns:
-            raise DatasetInvalid(spec.name, f"{where} has no column {given!r}{_close(given, columns)} "
+            raise DatasetInvalid(spec.name, f"{where} has no column {given!r}{did_you_mean(given, columns)} "
                                  f"(columns: {', '.join(map(str, columns))})",
                                  f"set datasets.{spec.name}.columns.{role} to one of them")
         return given
@@ -465,7 +458,7 @@ def _labels(spec: UserDataset, values: pd.Series, found_classes=None) -> tuple[n
         index = wnid_to_index()
         bad = [u for u in uniq if u not in index]
         if bad:
-            hints = [f"{b!r}" + _close(b, imagenet_wnids()) for b in bad[:5]]
+            hints = [f"{b!r}" + did_you_mean(b, imagenet_wnids()) for b in bad[:5]]
             raise DatasetInvalid(spec.name, f"{len(bad)} label(s) are not ImageNet WNIDs: {', '.join(hints)}"
                                  + (" ..." if len(bad) > 5 else ""), f"correct them, or {fix_kind}")
         return text.map(index).to_numpy(np.int64), None
@@ -494,7 +487,7 @@ def _labels(spec: UserDataset, values: pd.Series, found_classes=None) -> tuple[n
     if classes:
         bad = [u for u in uniq if u not in classes]
         if bad:
-            hints = [f"{b!r}" + _close(b, classes) for b in bad[:5]]
+            hints = [f"{b!r}" + did_you_mean(b, classes) for b in bad[:5]]
             raise DatasetInvalid(spec.name, f"label(s) not among datasets.{spec.name}.classes: {', '.join(hints)}",
                                  "add them to classes, or correct the labels")
         return text.map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64), classes

@@ -290,7 +290,7 @@ def preprocess_of(processor, key: str) -> tuple[Preprocess, int]:
 
 def hf_spec(key: str):
     """The ``ModelSpec`` of an ``hf:`` key (reads the config and processor config; no weights)."""
-    from .registry import ModelSpec
+    from .spec import ModelSpec
 
     repo, _revision = parse_key(key)
     transformers = _require_transformers(key)

@@ -73,7 +73,7 @@ class PyModel:
     description: str = ""
 
     def __post_init__(self):
-        from .registry import ARCHS, LABEL_KINDS
+        from .spec import ARCHS, LABEL_KINDS
 
         if not callable(self.build):
             raise ValueError(f"build must be a function returning the nn.Module, got {self.build!r}")
@@ -149,7 +149,7 @@ def state_dict_id(net: nn.Module) -> str:
 
 
 def spec_of(key: str, model: PyModel, weights_id: str):
-    from .registry import ModelSpec
+    from .spec import ModelSpec
 
     library = FixedViewRecipe.of(model.view)
     paper = FixedViewRecipe.of(model.paper_view) if model.paper_view is not None else library
