@@ -468,4 +468,80 @@ def error_consistency_ci(correct_a, correct_b, *, n_boot: int = 1000, level: flo
 __all__: Sequence[str] = (
     "Interval", "bootstrap_ci", "bootstrap_replicates", "error_consistency", "error_consistency_ci",
     "is_significant", "mcnemar_exact", "mean_of_independent", "paired_bootstrap", "pairwise_ranking",
+    "rank_intervals", "ranks_from_replicates",
 )
+
+
+# ====================================================================== rank intervals
+
+
+def _ranks(values: np.ndarray, higher_is_better: bool) -> np.ndarray:
+    """Competition ranks along the last axis (ties share the best rank: 1, 1, 3):
+    rank_m = 1 + the number of models strictly better than m. NaN stays NaN."""
+    v = np.asarray(values, dtype=np.float64)
+    better = (v[..., None, :] > v[..., :, None]) if higher_is_better else (v[..., None, :] < v[..., :, None])
+    ranks = 1.0 + better.sum(axis=-1)
+    return np.where(np.isnan(v), np.nan, ranks)
+
+
+def ranks_from_replicates(estimates: Mapping[str, float], replicates, *, higher_is_better: bool = True,
+                          level: float = 0.95) -> pd.DataFrame:
+    """Rank of every model and its rank interval from bootstrap replicates drawn on the
+    same resamples for all models.
+
+    ``estimates``: model -> point estimate; ``replicates``: (B, M) array, column m the B
+    replicates of the m-th model of ``estimates`` (row b: one resample, every model scored
+    on it). Each resample ranks all models (competition ranks: ties share the best rank,
+    so two models with identical predictions always share theirs); a model's rank interval
+    is [the (1 - level)/2 quantile, the (1 + level)/2 quantile] of its B ranks, rounded
+    outward to whole ranks. A resample where any model is NaN is left out (``n_failed``).
+
+    Returns one row per model, best first: model, value, rank (of the point estimates),
+    rank_low, rank_high, n_boot, n_failed.
+    """
+    names = list(estimates)
+    reps = np.asarray(replicates, dtype=np.float64).reshape(-1, len(names))
+    _check(max(len(reps), 1), level)
+    point = np.array([float(estimates[m]) for m in names])
+    rank = _ranks(point, higher_is_better)
+    ok = ~np.isnan(reps).any(axis=1)
+    alpha = (1.0 - level) / 2
+    if ok.any():
+        r = _ranks(reps[ok], higher_is_better)
+        low = np.quantile(r, alpha, axis=0, method="lower")
+        high = np.quantile(r, 1.0 - alpha, axis=0, method="higher")
+    else:
+        low = high = np.full(len(names), np.nan)
+    out = pd.DataFrame({"model": names, "value": point, "rank": rank, "rank_low": low, "rank_high": high,
+                        "n_boot": len(reps), "n_failed": int((~ok).sum())})
+    finite = out["value"].notna()
+    out.loc[~finite, ["rank", "rank_low", "rank_high"]] = np.nan
+    return out.sort_values(["rank", "model"], na_position="last").reset_index(drop=True)
+
+
+def rank_intervals(statistic: Statistic, arrays_by_model: Mapping[str, object], *,
+                   higher_is_better: bool = True, n_boot: int = 1000, level: float = 0.95,
+                   seed: int = 0, groups=None, cells=None) -> pd.DataFrame:
+    """Every model's rank among ``arrays_by_model`` with a 95% rank interval.
+
+    ``arrays_by_model``: model -> its array (or tuple of arrays) on the same images, as
+    ``pairwise_ranking`` takes them. Every model is scored on the same ``n_boot``
+    resamples of the images (one seeded stream, ``groups`` resampled whole); each resample
+    ranks all models, ties sharing the best rank; see ``ranks_from_replicates`` for the
+    interval and the columns (model, value, rank, rank_low, rank_high, n_boot, n_failed).
+    A model better than every other on every resample is rank [1, 1].
+    """
+    names = list(arrays_by_model)
+    if not names:
+        raise ValueError("rank_intervals needs at least one model")
+    _check(n_boot, level)
+    estimates, columns = {}, []
+    for m in names:
+        est, reps = bootstrap_replicates(statistic, *_as_tuple(arrays_by_model[m]), n_boot=n_boot, seed=seed,
+                                         groups=groups, cells=cells)
+        if np.ndim(est):
+            raise ValueError("rank_intervals needs a statistic that returns one number")
+        estimates[m] = est
+        columns.append(np.asarray(reps, dtype=np.float64).reshape(n_boot))
+    return ranks_from_replicates(estimates, np.stack(columns, axis=1), higher_is_better=higher_is_better,
+                                 level=level)
