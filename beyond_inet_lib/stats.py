@@ -24,6 +24,7 @@ docs/protocols.md, section 0).
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import asdict, dataclass, replace
 from typing import Callable, Mapping, Sequence
@@ -115,10 +116,11 @@ def _resample_chunks(n_units: int, n_boot: int, seed: int, chunk: int):
     """Yield (chunk, n_units) arrays of unit indices drawn with replacement; one seeded
     stream, so the fast and the generic path (and models A and B) see the same resamples."""
     rng = np.random.default_rng(seed)
+    dtype = np.int32 if n_units < 2**31 else np.int64      # half the bits to draw
     done = 0
     while done < n_boot:
         size = min(chunk, n_boot - done)
-        yield rng.integers(0, n_units, size=(size, n_units))
+        yield rng.integers(0, n_units, size=(size, n_units), dtype=dtype)
         done += size
 
 
@@ -208,9 +210,9 @@ def _weights(n_units: int, n_boot: int, seed: int):
         return
     kept = [] if n_units * n_boot <= _CACHE_CELLS else None
     for draws in _resample_chunks(n_units, n_boot, seed, _chunk(n_units, n_boot)):
-        size = len(draws)
-        flat = (np.arange(size)[:, None] * n_units + draws).ravel()
-        w = np.bincount(flat, minlength=size * n_units).reshape(size, n_units).astype(np.float64)
+        w = np.empty(draws.shape, dtype=np.float64)
+        for row, d in zip(w, draws):        # one replicate at a time: its counts fit in cache
+            row[:] = np.bincount(d, minlength=n_units)
         w.flags.writeable = False
         if kept is not None:
             kept.append(w)
@@ -276,6 +278,7 @@ def _point(statistic, arrays, ids, n_units, cells):
     return _scalar(statistic(*arrays))
 
 
+@functools.lru_cache(maxsize=256)
 def tail_probability(level: float, n_units: int = 0) -> float:
     """The quantile a bootstrap interval at ``level`` takes on each side: (1 - level)/2, or,
     with ``n_units`` >= 2 resampled units, the expanded percentile interval's
@@ -302,7 +305,7 @@ def interval_from_replicates(estimate, replicates, *, level: float = 0.95, n_uni
     if failed.all() or n_units == 1:
         nan = np.full(np.shape(estimate), np.nan)
         return Interval(estimate, _scalar(nan), _scalar(nan), level, n_boot, n_units, int(failed.sum()))
-    alpha = tail_probability(level, n_units)
+    alpha = tail_probability(float(level), int(n_units))
     quantile = np.nanquantile if failed.any() else np.quantile    # nanquantile loops over columns
     low, high = quantile(reps, [alpha, 1.0 - alpha], axis=0)
     return Interval(estimate, _scalar(low), _scalar(high), level, n_boot, n_units, int(failed.sum()))
