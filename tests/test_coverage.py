@@ -208,6 +208,13 @@ def test_paired_difference_of_top1():
         iv = stats.paired_bootstrap("mean", a.astype(float), b.astype(float), n_boot=boot, seed=7)
         _in_band(_row("difference in top-1 (paired)", where, f"{n:,} images", f"{truth:+.3f}",
                       "paired expanded percentile bootstrap", iv.low, iv.high, truth, resamples=boot))
+    # the invariance page's drop: top-1 at the plain view minus at the strongest transform, 40 images
+    a_plain, a_far = S.alpha_for(0.80), S.alpha_for(0.60)
+    truth = S.accuracy(a_plain) - S.accuracy(a_far)
+    a, b = S.correlated_correct(rng, 40, 2000, (a_plain, a_far))
+    iv = stats.paired_bootstrap("mean", a.astype(float), b.astype(float), n_boot=BOOT, seed=8)
+    _in_band(_row("top-1 drop under a transform (paired)", "demo: 40 val images (invariance)", "40 images",
+                  f"{truth:+.3f}", "paired expanded percentile bootstrap", iv.low, iv.high, truth))
 
 
 def _grouped_correct(rng, r, alphas, offsets, n_images=50, beta=1.5):
