@@ -111,6 +111,12 @@ def test_calibration_test_by_hand():
     b1 = (0.9 + 0.95 + 0.55 - 2) ** 2 / (0.9 * 0.1 + 0.95 * 0.05 + 0.55 * 0.45)
     assert out["chi2"] == pytest.approx(b0 + b1) and out["df"] == 2
     assert out["p_value"] == pytest.approx(chi2.sf(b0 + b1, 2))
+    # certain and wrong: impossible for a calibrated model, whatever the other bins say
+    certain = metrics.calibration_test(np.array([1.0, 1.0, 0.6]), np.array([0, 1, 1]))
+    assert certain["p_value"] == 0.0 and certain["chi2"] == np.inf
+    assert metrics.calibration_test(np.ones(5), np.ones(5))["p_value"] == 1.0
+    iv = stats.calibration_error_ci(np.ones(5), np.zeros(5), n_boot=50)
+    assert iv.estimate == iv.low == iv.high == 1.0
 
 
 def test_calibration_error_ci_reaches_zero_for_a_calibrated_model_and_not_for_a_miscalibrated_one():

@@ -176,7 +176,9 @@ def calibration_test(confidence, correct, n_bins: int = 15) -> dict:
         chi2 = sum_b (sum_{i in b} (c_i - y_i))^2 / sum_{i in b} c_i (1 - c_i)
 
     over the df bins with sum c(1 - c) > 0; chi-square with df degrees of freedom when the
-    model is calibrated. Returns dict: chi2, df, p_value (1.0 when df = 0)."""
+    model is calibrated. A bin of certain predictions (c = 0 or 1, no variance) that is
+    wrong even once cannot come from a calibrated model: chi2 = inf, p = 0. Returns dict:
+    chi2, df, p_value (1.0 when df = 0 and nothing is impossible)."""
     from scipy.stats import chi2 as chi2_dist
 
     c = _check_confidence(confidence)
@@ -189,4 +191,6 @@ def calibration_test(confidence, correct, n_bins: int = 15) -> dict:
     tested = var > 0
     stat = float(np.sum(diff[tested] ** 2 / var[tested]))
     df = int(tested.sum())
+    if np.any(~tested & (np.abs(diff) > 1e-9)):
+        return {"chi2": float("inf"), "df": df, "p_value": 0.0}
     return {"chi2": stat, "df": df, "p_value": float(chi2_dist.sf(stat, df)) if df else 1.0}
