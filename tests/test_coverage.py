@@ -16,7 +16,6 @@ The table (docs/protocols.md, section 0) is printed at the end of the module's r
 
 from __future__ import annotations
 
-import importlib
 import sys
 from pathlib import Path
 
@@ -28,7 +27,6 @@ import simulate as S  # noqa: E402
 
 from beyond_inet_lib import metrics, stats  # noqa: E402
 
-SIM = importlib.import_module("beyond_inet_lib.pages.similarity")   # pages.similarity is also the page function
 LEVEL = 0.95
 BOOT = 1000                # the profiles' resamples per interval
 ROWS: list[S.Row] = []
@@ -259,17 +257,16 @@ def test_error_consistency_between_models():
 def test_shape_bias():
     """1,280 cue-conflict trials, 80 of them without a conflict (counted by neither cue); a
     conflict trial goes to the shape with 0.30, the texture with 0.45, elsewhere 0.25: the
-    true shape bias is 0.30 / 0.75 = 0.4. The page's statistic (``bias_of``) on each
+    true shape bias is 0.30 / 0.75 = 0.4. The page's statistic (``metrics.shape_bias_from_votes``) on each
     resample is shape votes / (shape + texture votes), a ratio of the two columns' means:
     checked on one dataset against the generic bootstrap, then all datasets at once."""
-    SB = importlib.import_module("beyond_inet_lib.pages.shape_bias")   # pages.shape_bias is the page function
 
     rng = np.random.default_rng(10)
     r, n = 1000, 1280
     pick = rng.choice(3, p=[0.30, 0.45, 0.25], size=(n, r))
     conflict = (np.arange(n) >= 80)[:, None]
     s_votes, t_votes = ((pick == 0) & conflict).astype(float), ((pick == 1) & conflict).astype(float)
-    generic = stats.bootstrap_ci(SB.bias_of, s_votes[:, 0], t_votes[:, 0], n_boot=200, seed=11)
+    generic = stats.bootstrap_ci(metrics.shape_bias_from_votes, s_votes[:, 0], t_votes[:, 0], n_boot=200, seed=11)
     est, reps = stats.bootstrap_replicates("mean", np.stack([s_votes[:, 0], t_votes[:, 0]], axis=1), n_boot=200, seed=11)
     fast = stats.interval_from_replicates(est[0] / est.sum(), reps[:, 0] / reps.sum(axis=1), level=LEVEL, n_units=n)
     assert (fast.estimate, fast.low, fast.high) == pytest.approx((generic.estimate, generic.low, generic.high), abs=1e-12)
@@ -296,7 +293,6 @@ def test_error_ratios():
     (one top factor per image; the rarest, multiple_objects, has 40 images; texture 282).
     A ratio is a ratio of resampled means (checked against the page's own statistic on one
     dataset), so all datasets are resampled as columns of one call."""
-    MI = importlib.import_module("beyond_inet_lib.pages.mistakes")
 
     alpha = S.alpha_for(0.8)
     err = np.array([1 - S.accuracy(alpha + d) for d in STANDIN_OFFSETS])
@@ -308,7 +304,7 @@ def test_error_ratios():
     wrong = 1.0 - correct
     onehot = (factor[:, None] == np.arange(1, len(STANDIN_OFFSETS))[None, :]).astype(float)
     # the page's statistic on one dataset, by the generic bootstrap, equals the fast path
-    generic = stats.bootstrap_ci(lambda f, c: MI.mean_error_ratios(f, c)[0], onehot, correct[:, :1].astype(float),
+    generic = stats.bootstrap_ci(lambda f, c: metrics.mean_error_ratios(f, c)[0], onehot, correct[:, :1].astype(float),
                                  n_boot=100, seed=13, groups=image)
     cols = np.concatenate([wrong[:, :1] * onehot, wrong[:, :1]], axis=1)
     est, reps = stats.bootstrap_replicates("mean", cols, n_boot=100, seed=13, groups=image)
@@ -465,10 +461,10 @@ def _cka_cell(where, n, m, r, seed, *, was=False):
         lows.append(iv.low)
         highs.append(iv.high)
         if was:   # the biased CKA's basic bootstrap interval from 200 resamples, as the page had it
-            page_grams = [SIM.gram(x) for x in feats]
-            est = SIM.mean_cka_to_others(page_grams, np.arange(n))
+            page_grams = [metrics.gram(x) for x in feats]
+            est = metrics.mean_cka_to_others(page_grams, np.arange(n))
             draws = rng.integers(0, n, size=(200, n))
-            reps = np.stack([SIM.mean_cka_to_others(page_grams, d) for d in draws])
+            reps = np.stack([metrics.mean_cka_to_others(page_grams, d) for d in draws])
             q_lo, q_hi = np.quantile(reps, [0.025, 0.975], axis=0)
             was_low.append(2 * est - q_hi)
             was_high.append(2 * est - q_lo)

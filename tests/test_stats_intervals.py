@@ -288,11 +288,11 @@ def test_observer_consistency_estimate_and_levels():
     people = np.stack([rng.uniform(size=600) < 1 / (1 + np.exp(-(rng.normal(0.5, 0.5) + u * rng.gamma(4, 0.4))))
                        for _ in range(8)], axis=1)
     est, reps = stats.observer_consistency(models, people, n_boot=400, seed=2, resample="stimuli")
-    hand = [np.mean([stats.error_consistency(models[:, m], people[:, j])["kappa"] for j in range(8)]) for m in (0, 1)]
+    hand = [np.mean([metrics.error_consistency(models[:, m], people[:, j])["kappa"] for j in range(8)]) for m in (0, 1)]
     np.testing.assert_allclose(est, hand, atol=1e-12)
     # the stimulus replicates are the generic bootstrap of the same statistic, draw for draw
     def mean_kappa(a, h):
-        return np.mean([stats.error_consistency(a, h[:, j])["kappa"] for j in range(8)])
+        return np.mean([metrics.error_consistency(a, h[:, j])["kappa"] for j in range(8)])
 
     _, generic = stats.bootstrap_replicates(mean_kappa, models[:, 1], people, n_boot=400, seed=2)
     np.testing.assert_allclose(reps[:, 1], generic, atol=1e-12)
