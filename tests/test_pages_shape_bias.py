@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import page_inputs as P
-from beyond_inet_lib import metrics
+from beyond_inet_lib import metrics, stats
 
 from beyond_inet_lib.pages import shape_bias as S
 CATS = ("airplane", "bear", "bicycle", "bird", "boat", "bottle", "car", "cat", "chair", "clock", "dog",
@@ -145,6 +145,23 @@ def test_observers_range_and_error_consistency():
     assert where[s.label("convnext_sup")] == "within the 3 observers' range"
     hh = page.table("kappa_summary").iloc[-1]
     assert hh["source"] == S.HUMAN and "3 pairs" in hh["model"]
+    # the models' intervals speak for people in general: the two-level interval (stimuli
+    # resampled, the observers' spread added), wider than for these three observers alone
+    obs = pd.DataFrame({k: S.correct_by_stimulus(v) for k, v in humans.items()}).dropna()
+    runs = {k: S.correct_by_stimulus(log_of(table, d)) for k, d in (("convnext_sup", model), ("vit_sup", other))}
+    common = obs.index.intersection(runs["convnext_sup"].index).sort_values()
+    a = np.stack([runs[k][common].to_numpy(bool) for k in ("convnext_sup", "vit_sup")], axis=1)
+    h = obs.loc[common].to_numpy(bool)
+    iv = stats.observer_consistency_ci(a, h, n_boot=s.n_boot, seed=s.seed)
+    these = stats.observer_consistency_ci(a, h, n_boot=s.n_boot, seed=s.seed, resample="stimuli")
+    for i, key in enumerate(("convnext_sup", "vit_sup")):
+        head = heads[s.label(key)]
+        assert (head["ci_low"], head["ci_high"]) == pytest.approx((iv.low[i], iv.high[i]), abs=1e-12)
+        assert head["ci_high"] - head["ci_low"] > these.high[i] - these.low[i]
+        assert "people in general" in head["note"]
+    speaks = page.table("kappa_summary").set_index("source")["interval speaks for"]
+    assert "people in general" in speaks[S.RUN].iloc[0] and "these observers" in speaks[S.HUMAN]
+    assert "intervals speak for people in general" in page.findings[-1]
 
 
 def test_paper_logs_scored_by_the_same_code_beside_the_paper_number():
