@@ -1,10 +1,12 @@
 """Invariance page (docs/protocols.md §7): top-1 and the mean probability of the true class
-as scale, shift and resolution grow, each point with its 95% bootstrap interval over images.
+as scale, shift and resolution grow, each point with its 95% interval over images (top-1:
+Wilson's; the mean probability: the bootstrap's).
 
 Every level of a transform scores the same images, so a change between two levels (the
 drop from the reference level to the most extreme one) is a per-image difference and its
 interval resamples images jointly across the levels (paired). Models are ranked on that
-drop only where the paired interval of their difference excludes 0.
+drop only where the interval of their difference, simultaneous over the metric's pairs,
+excludes 0.
 """
 
 from __future__ import annotations
