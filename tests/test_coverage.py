@@ -652,6 +652,50 @@ def test_no_false_rankings_when_no_model_differs():
     assert bool(table["holds"].any()) == bool(sim[0])
 
 
+def _any_false(est, reps) -> bool:
+    """Whether the simultaneous intervals of models that do not differ claim any order."""
+    table = stats.simultaneous_differences({f"m{i}": e for i, e in enumerate(est)}, reps, level=LEVEL)
+    return bool(table["holds"].any())
+
+
+def test_a_report_of_equal_models_makes_at_most_the_expected_share_of_false_rankings():
+    """A simulated report of four models that do not differ, on three metrics whose
+    comparisons rest on different replicates: top-1 (bootstrap of images, the models' errors
+    correlated), the debiased ECE (``calibration_error_replicates``: all four over-confident
+    by 0.05) and the mean unbiased CKA to the others (``jackknife_replicates``: four models
+    with the same loadings). For each metric, the share of reports with any false "A is
+    ahead of B" is at most 5%; over the report, the false rankings per report are at most
+    the 0.15 three metrics allow."""
+    rng = np.random.default_rng(65)
+    r, m = 200, 4
+    per_metric = {}
+    est, reps = stats.bootstrap_replicates("mean", np.concatenate(_null_report(rng, 1000, r, m), axis=1),
+                                           n_boot=BOOT, seed=66)
+    est, reps = est.reshape(m, r), reps.reshape(BOOT, m, r)
+    per_metric["top-1"] = [_any_false(est[:, j], reps[:, :, j]) for j in range(r)]
+    conf, correct = S.calibration_data(rng, 1000, m * r, "over", 0.05)
+    est, reps = stats.calibration_error_replicates(conf, correct, n_boot=BOOT, seed=67)
+    est, reps = est.reshape(r, m), reps.reshape(BOOT, r, m)
+    per_metric["debiased ECE"] = [_any_false(est[j], reps[:, j]) for j in range(r)]
+    (loading,), latent = S.cka_models(np.random.default_rng(68), 1)
+    cka = []
+    for j in range(r):
+        feats = S.cka_features(rng, 64, [loading] * m, latent)
+        mat, loo = metrics.unbiased_cka_matrix([x @ x.T for x in feats], leave_one_out=True)
+        e, left = metrics.mean_to_others(mat), metrics.mean_to_others(loo)
+        cka.append(_any_false(e, stats.jackknife_replicates(e, left, n_boot=BOOT, seed=69 + j)))
+    per_metric["mean CKA to the others"] = cka
+    se = float(np.sqrt(0.05 * 0.95 / r))
+    for name, flags in per_metric.items():
+        fwer = float(np.mean(flags))
+        row = S.Row(f"no false ranking among 6 pairs ({name})", "demo: a report of 4 equal models",
+                    "1,000 images (CKA: 64)", "no difference", "simultaneous intervals", 1 - fwer, se, r, BOOT)
+        ROWS.append(row)
+        assert fwer <= 0.05 + 2.58 * se, row.line()
+    per_report = np.sum([np.asarray(f, dtype=float) for f in per_metric.values()], axis=0)
+    assert per_report.mean() <= 3 * 0.05 + 2.58 * per_report.std(ddof=1) / np.sqrt(r)
+
+
 def test_simultaneous_intervals_and_rank_intervals_cover_together():
     """Four models that do differ (top-1 0.72, 0.72, 0.75, 0.80 on 1,000 images): the six
     simultaneous intervals cover all six true differences at once, and the rank intervals
