@@ -141,6 +141,9 @@ def test_a_share_gets_wilsons_interval_and_few_images_say_their_coverage():
     assert iv.high == 1.0 and iv.low == pytest.approx(stats.wilson_interval(200, 200)[0]) and iv.n_boot == 0
     assert base.is_share("mean", (right,)) and not base.is_share("mean", (right,), groups=np.arange(200))
     assert not base.is_share("mean", (np.linspace(0, 1, 5),))
+    # a paired difference that happens to be 0/1 is not a share when the page says so
+    iv = base.interval(s, "mean", right.astype(float), share=False)
+    assert iv.n_boot == 200 and iv.low == iv.high == 1.0
     # a mean over the cells of two images: an interval, and the coverage measured for two
     values = np.array([1.0, 0.0, 1.0, 1.0, 0.0, 0.0])
     h = base.headline(s, "convnext_sup", Metric("top-1 c", "higher"), "mean", values, groups=[0, 0, 0, 1, 1, 1])

@@ -129,16 +129,17 @@ def is_share(statistic, arrays, groups=None, cells=None) -> bool:
     return a.ndim == 1 and (a.dtype == bool or bool(np.isin(a, (0, 1)).all()))
 
 
-def interval(study, statistic, *arrays, groups=None, cells=None, n_boot: int | None = None
-             ) -> stats.Interval | None:
+def interval(study, statistic, *arrays, groups=None, cells=None, n_boot: int | None = None,
+             share: bool = True) -> stats.Interval | None:
     """The interval of ``statistic(*arrays)``: Wilson's for a share of independent images
     (``is_share``), else ``stats.bootstrap_ci`` with the profile's resamples (or
     ``n_boot``) and seed; None when the profile asks for no intervals (``bootstrap: 0``)
-    or there is nothing to resample."""
+    or there is nothing to resample. ``share=False``: never Wilson's (a mean of per-image
+    differences that happen to be 0 or 1 is not a share)."""
     n_boot = resamples(study, n_boot)
     if not n_boot or not arrays or len(arrays[0]) == 0:
         return None
-    if is_share(statistic, arrays, groups, cells):
+    if share and is_share(statistic, arrays, groups, cells):
         return stats.proportion_ci(np.asarray(arrays[0]))
     return stats.bootstrap_ci(statistic, *arrays, n_boot=n_boot, seed=study.seed, groups=groups, cells=cells)
 

@@ -135,7 +135,7 @@ def _curve_rows(study, key: str, transform: str, data: dict) -> list[dict]:
     rows = []
     for lv, (correct, prob) in data.items():
         c, pr = correct.astype(float), prob.astype(float)
-        iv_c, iv_p = interval(study, "mean", c), interval(study, "mean", pr)
+        iv_c, iv_p = interval(study, "mean", c), interval(study, "mean", pr, share=False)
         rows.append({"model": study.label(key), "transform": transform, "value": lv,
                      "top1": float(c.mean()), "top1_low": iv_c.low if iv_c else None,
                      "top1_high": iv_c.high if iv_c else None,
@@ -151,7 +151,7 @@ def _drop_rows(study, key: str, transform: str, data: dict, drops: dict) -> list
     if ref not in data or ref == ext:
         return []
     diff = data[ref][0].astype(float) - data[ext][0].astype(float)
-    iv = interval(study, "mean", diff)
+    iv = interval(study, "mean", diff, share=False)     # a paired difference, even when no image gains
     drops[key] = diff
     return [{"model": study.label(key), "transform": transform, "from": f"{ref:g}", "to": f"{ext:g}",
              "top-1 drop": float(diff.mean()), "drop low": iv.low if iv else None,
