@@ -80,9 +80,9 @@ report.record_page(page, report_dir)
 # %% [markdown]
 # ## Caveats
 #
-# - CKA on a few dozen images is noisy and biased upwards for wide layers; use hundreds of images
-#   (the paper profile uses 1,000) before reading fine differences. The interval captures the
-#   sampling noise, not that bias.
+# - The heatmaps' linear CKA on a few dozen images is noisy and biased upwards for wide layers;
+#   use hundreds of images (the paper profile uses 1,000) before reading fine differences. The
+#   headline's CKA (from unbiased HSIC) removes that bias, and its interval the noise.
 # - The pooling of token sequences and feature maps is a choice (the paper did not publish one);
 #   it is the same for every model.
 # - Untrained models show the CKA structure of their architecture alone.
