@@ -274,8 +274,19 @@ def test_shape_bias():
     est, reps = stats.bootstrap_replicates("mean", values, n_boot=BOOT, seed=11)
     iv = stats.interval_from_replicates(est[:r] / (est[:r] + est[r:]), reps[:, :r] / (reps[:, :r] + reps[:, r:]),
                                         level=LEVEL, n_units=n)
+    _row("shape bias", "demo = paper: cue-conflict", "1,280 trials", "0.400",
+         "expanded percentile bootstrap (trials)", iv.low, iv.high, 0.4, target=False)
+    # the page's interval: Wilson's of the shape votes among the decided trials
+    k, decided = s_votes.sum(axis=0), (s_votes + t_votes).sum(axis=0)
+    low, high = stats.wilson_interval(k, decided)
     _in_band(_row("shape bias", "demo = paper: cue-conflict", "1,280 trials", "0.400",
-                  "expanded percentile bootstrap (trials)", iv.low, iv.high, 0.4))
+                  "Wilson score of shape among decided trials", low, high, 0.4, resamples=0))
+    # near the edge (a model that nearly always picks the shape), on the tiny profile's 64 trials
+    pick = rng.choice(3, p=[0.72, 0.03, 0.25], size=(64, 4000))
+    k, decided = (pick == 0).sum(axis=0), (pick < 2).sum(axis=0)
+    low, high = stats.wilson_interval(k, decided)
+    _in_band(_row("shape bias", "small: 64 trials", "64 trials", "0.960",
+                  "Wilson score of shape among decided trials", low, high, 0.96, resamples=0))
 
 
 # ========================================================================= error ratios
