@@ -8,7 +8,7 @@ The heatmaps show linear CKA, as the paper does. The headline is CKA from unbias
 finite sample by about its own standard error on 64 images, and no bootstrap interval of
 it covers (the basic interval measured 0.91, docs/protocols.md §0). Its interval is the
 jackknife's, t x jackknife standard error, from the leave-one-out values the same sums
-give in O(n^2) per pair (``stats.jackknife_interval``: 0.94-0.95 measured at 64 and 1,000
+give in O(n^2) per pair (``stats.jackknife_interval``: 0.93-0.98 measured at 64 and 1,000
 images); comparisons draw replicates from the jackknife covariance of the models' values
 (``stats.jackknife_replicates``) for simultaneous intervals over the metric's pairs.
 """
