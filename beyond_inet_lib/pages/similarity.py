@@ -6,7 +6,7 @@ interval over images.
 The heatmaps show linear CKA, as the paper does. The headline is CKA from unbiased HSIC
 (Song et al. 2012; ``metrics.unbiased_cka_matrix``): linear CKA is biased upwards on a
 finite sample by about its own standard error on 64 images, and no bootstrap interval of
-it covers (the basic interval measured 0.91, docs/protocols.md §0). Its interval is the
+it covers (the basic interval measured 0.85-0.91, docs/protocols.md §0). Its interval is the
 jackknife's, t x jackknife standard error, from the leave-one-out values the same sums
 give in O(n^2) per pair (``stats.jackknife_interval``: 0.93-0.98 measured at 64 and 1,000
 images); comparisons draw replicates from the jackknife covariance of the models' values
