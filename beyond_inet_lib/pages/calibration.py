@@ -38,6 +38,9 @@ class CalibrationSettings:
 ECE_METRIC = Metric("ECE ({dataset})", "lower", paper="ece_imagenet")
 TOP1_METRIC = Metric("top-1 ({dataset})", "higher", paper="imagenet_top1")
 ECE_R_METRIC = Metric("ECE (ImageNet-R)", "lower", paper="ece_imagenet_r")
+#: on a profile's own dataset of ImageNet classes (``datasets:``)
+ECE_YOURS_METRIC = Metric("ECE on {dataset}", "lower")
+YOURS = "yours:"   # request-name prefix of a profile's own datasets
 
 #: sensitivity conventions: name -> what the variant changes (docs/protocols.md §0)
 CONVENTIONS = {
@@ -81,6 +84,12 @@ def requests(study) -> list[Request]:
     imr = study.dataset("imagenet-r")
     if imr is not None:
         out.append(Request("imagenet-r", imr.spread(s.max_images), study.models))
+    from .robustness import scored_rows
+
+    for name in study.user_datasets(imagenet=True):
+        own = study.dataset(name)
+        if own is not None:
+            out.append(Request(YOURS + name, scored_rows(own).spread(s.max_images), study.models))
     if ds is not None and s.sensitivity:
         for conv in ("interpolation", "crop fraction"):
             out.append(Request(f"sensitivity:{conv}", ds, study.models, views=_variant_views(study, conv)))
@@ -197,6 +206,25 @@ def _imagenet_r_section(study, page: Page, results, class_mask) -> None:
     page.comparisons += _compare_ece(study, ECE_R_METRIC, meaningful)
 
 
+def _yours_section(study, page: Page, name: str, results) -> None:
+    """A profile's own dataset of ImageNet classes: ECE (headline) and top-1 with their
+    intervals, over all 1,000 classes."""
+    ece = _ece(study.settings.n_bins)
+    scored = _scored(study, results)
+    metric = ECE_YOURS_METRIC.at(dataset=name)
+    for key, (conf, correct, r) in scored.items():
+        h = headline(study, key, metric, ece, conf, correct, note="your dataset")
+        top1 = interval(study, "mean", correct.astype(float))
+        page.headline.append(h)
+        page.tables.setdefault("yours", []).append({
+            "model": study.label(key), "dataset": name, "images": len(r),
+            "top-1 [95% CI]": interval_text(float(correct.mean()), *(top1 and (top1.low, top1.high) or ())),
+            "ECE [95% CI]": interval_text(h["value"], h["ci_low"], h["ci_high"]),
+            "mean confidence": float(conf.mean())})
+    meaningful = {k: v for k, v in scored.items() if study.spec(k).trained} or scored
+    page.comparisons += compare(study, metric, ece, {k: (v[0], v[1]) for k, v in meaningful.items()})
+
+
 def _aligned(base_result, variant_result):
     """Row positions of the images both results scored, in the same order."""
     a = pd.Series(np.arange(len(base_result)), index=base_result.table["path"].to_numpy())
@@ -265,15 +293,19 @@ def build(study, answers: dict[str, Answer]) -> Page:
         _imagenet_r_section(study, page, ans.results, ans.dataset.class_mask)
     if base:
         _sensitivity_section(study, page, base, {k: a.results for k, a in answers.items()})
+    for name, ans in answers.items():
+        if name.startswith(YOURS):
+            _yours_section(study, page, name[len(YOURS):], ans.results)
+    page.tables["yours"] = frame(page.tables.get("yours", []))
     page.findings = findings(study, page)
     return page
 
 
 def findings(study, page: Page) -> list[str]:
     summary = page.table("summary")
+    out = _yours_findings(page)
     if summary.empty:
-        return []
-    out = []
+        return out
     rows = [h for h in page.headline if h["metric"].startswith("ECE (") and h["metric"] != ECE_R_METRIC.name]
     if rows:
         metric = rows[0]["metric"]
@@ -316,6 +348,20 @@ def findings(study, page: Page) -> list[str]:
     return out
 
 
+def _yours_findings(page: Page) -> list[str]:
+    """Per own dataset: the best calibrated model (trained ones first) and the ranking."""
+    yours = page.table("yours")
+    out = []
+    for name in (dict.fromkeys(yours["dataset"]) if not yours.empty else ()):
+        metric = ECE_YOURS_METRIC.at(dataset=name)
+        rows = [h for h in page.headline if h["metric"] == metric.name]
+        best = sorted([h for h in rows if "untrained" not in h["note"]] or rows, key=lambda h: h["value"])[0]
+        out.append((f"On your dataset {name}: best calibrated **{best['model']}** (ECE "
+                    f"{interval_text(best['value'], best['ci_low'], best['ci_high'])}). "
+                    + ranking_sentence(page.comparisons, metric)).strip())
+    return out
+
+
 def _top1_value(page: Page, model: str) -> float:
     for h in page.headline:
         if h["model"] == model and h["metric"].startswith("top-1 ("):
@@ -329,4 +375,4 @@ def compute(study) -> Page:
 
 
 PROPERTY = Property("calibration", CalibrationSettings, requests, build, compute,
-                    metrics=(ECE_METRIC, TOP1_METRIC, ECE_R_METRIC))
+                    metrics=(ECE_METRIC, TOP1_METRIC, ECE_R_METRIC, ECE_YOURS_METRIC))
