@@ -21,6 +21,7 @@ def datasets_for_profile(profile) -> list[str]:
     names += list(profile.settings("robustness").variants) + ["imagenet-r"]
     names += [vtab_dataset_name(t) for t in profile.settings("transfer").tasks if t in VTAB_TASKS]
     names += list(DATASET_GROUPS["synthetic"])
+    names += list(getattr(profile, "datasets", None) or ())   # the profile's own (data/user.py)
     return list(dict.fromkeys(n for n in names if n in DATASETS))
 
 
