@@ -286,15 +286,15 @@ def test_mean_of_independent_rejects_unequal_replicate_counts():
 
 
 def test_pairwise_ranking_equals_paired_bootstrap_per_pair():
-    """pairwise_ranking scores each model once on the shared resamples; every pair's interval
-    equals paired_bootstrap of that pair alone (same draws), for a mean and a callable,
-    with groups."""
+    """pairwise_ranking (per-pair intervals, ``simultaneous=False``) scores each model once
+    on the shared resamples; every pair's interval equals paired_bootstrap of that pair
+    alone (same draws), for a mean and a callable, with groups."""
     rng = np.random.default_rng(3)
     n = 120
     groups = np.repeat(np.arange(40), 3)
     models = {f"m{i}": (rng.random(n) < 0.4 + 0.1 * i).astype(float) for i in range(4)}
     for statistic in ("mean", lambda x: float(np.mean(x) ** 2)):
-        table = stats.pairwise_ranking(statistic, models, n_boot=200, seed=5, groups=groups)
+        table = stats.pairwise_ranking(statistic, models, n_boot=200, seed=5, groups=groups, simultaneous=False)
         assert len(table) == 6
         for r in table.to_dict("records"):
             iv = stats.paired_bootstrap(statistic, models[r["better"]], models[r["worse"]], n_boot=200,
