@@ -6,6 +6,7 @@ One module per task, each function stating its formula and naming its section of
 - ``classification``  softmax (with a class mask), argmax over a mask, top-1, confidence, multi-label top-1
 - ``calibration``     ECE, reliability bins, confidence histogram
 - ``shape_bias``      cue-conflict decisions, shape bias, per-trial correctness
+- ``model_vs_human``  16-class accuracy, error consistency of many decision makers, the benchmark summary
 - ``imagenet_x``      error ratios per factor, factor prevalence
 - ``robustness``      ImageNet-C mean of means, the seven-variant average
 - ``synthetic``       PUG-ImageNet accuracy per factor
@@ -28,6 +29,8 @@ from .imagenet_x import (factor_error_ratios, factor_prevalence, imagenet_x_erro
 from .invariance import invariance_curve
 from .linear_probe import (CLIP_BENCHMARK_WEIGHT_DECAYS, DEFAULT_C_GRID, PROTOCOLS as PROBE_PROTOCOLS,
                            l2_normalise, linear_probe, search_weight_decay, train_linear_adamw)
+from .model_vs_human import (benchmark_summary, consistency, consistency_over_levels,
+                             expected_consistency, sixteen_class_accuracy, sixteen_class_correct)
 from .robustness import ROBUSTNESS_VARIANTS, imagenet_c_summary, robustness_average
 from .shape_bias import (cue_conflict_categories, cue_conflict_category_indices,
                          cue_conflict_correct, cue_conflict_decisions, cue_conflict_shape_texture,
@@ -44,4 +47,6 @@ __all__ = [
     "mean_error_ratio", "multilabel_top1", "pug_factor_accuracy", "reliability_bins",
     "robustness_average", "search_weight_decay", "shape_bias", "shape_bias_per_category",
     "softmax", "top1", "train_linear_adamw",
+    "benchmark_summary", "consistency", "consistency_over_levels", "expected_consistency",
+    "sixteen_class_accuracy", "sixteen_class_correct",
 ]

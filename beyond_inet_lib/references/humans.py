@@ -11,6 +11,7 @@ Loaders return {} when a folder is absent.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Mapping
 
@@ -112,3 +113,175 @@ def observer_error_consistency(log_a: pd.DataFrame, log_b: pd.DataFrame, *, n_bo
     _, a, b = aligned_correctness(log_a, log_b)
     iv = stats.error_consistency_ci(a, b, n_boot=n_boot, level=level, seed=seed)
     return {**stats.error_consistency(a, b), "low": iv.low, "high": iv.high, "level": level}
+
+
+# ===================================================== model-vs-human's benchmark (any dataset)
+#: the observers of a dataset taken together, as model-vs-human's plots name them
+HUMANS = "humans"
+
+
+def load_trials(dataset: str, data_root) -> dict[str, pd.DataFrame]:
+    """The observers' trials on ``dataset``, any of model-vs-human's benchmark
+    (``data.model_vs_human.BENCHMARK``: edges, silhouettes, cue-conflict, colour, ...): subject
+    ("subject-01", ...) -> its trials, the model-vs-human columns plus ``stimulus`` (image
+    id), ``level`` and ``correct`` (``metrics.sixteen_class_correct``). {} when absent."""
+    from ..data.model_vs_human import BENCHMARK, read_trials
+
+    d = BENCHMARK[dataset]
+    if data_root is None:
+        return {}
+    folder = Path(data_root).joinpath(*d.trials_folder.split("/"))
+    parts: dict[str, list[pd.DataFrame]] = {}
+    for f in sorted(folder.glob(f"{d.source_name}_subject-*_session_*.csv")):
+        subject = f.name[len(d.source_name) + 1:].split("_session", 1)[0]
+        parts.setdefault(subject, []).append(read_trials(f, d))
+    out = {}
+    for subject, frames in parts.items():
+        t = pd.concat(frames, ignore_index=True)
+        t["correct"] = metrics.sixteen_class_correct(t["object_response"], t["category"])
+        out[subject] = t
+    return out
+
+
+def model_trials(table: pd.DataFrame, decisions) -> pd.DataFrame:
+    """A model's 16-class decisions (``metrics.cue_conflict_decisions``) on a benchmark
+    dataset's stimuli as a trial log: ``table`` is the dataset's (``path``, ``category``,
+    and ``stimulus`` / ``level`` where its loader gives them; else the image id of the path
+    and no level). Columns: imagename, stimulus, level, category, object_response, correct."""
+    from ..data.model_vs_human import image_id
+
+    names = [os.path.basename(str(p)) for p in table["path"]]
+    stimulus = table["stimulus"].to_numpy() if "stimulus" in table else [image_id(n) for n in names]
+    level = table["level"].to_numpy() if "level" in table else [""] * len(names)
+    out = pd.DataFrame({"imagename": names, "stimulus": stimulus, "level": level,
+                        "category": table["category"].to_numpy(), "object_response": [str(d) for d in decisions]})
+    out["correct"] = metrics.sixteen_class_correct(out["object_response"], out["category"])
+    return out
+
+
+def aligned_trials(logs: Mapping[str, pd.DataFrame]) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """(stimuli, their levels, right/wrong: one bool column per log) over the stimuli that
+    every log holds, sorted by image id (model-vs-human sorts both logs by image id before
+    comparing). Raises ValueError when a log holds a stimulus twice, logs disagree on a
+    stimulus's level, or they share no stimulus."""
+    correct, levels = {}, None
+    for name, log in logs.items():
+        s = log.set_index("stimulus")
+        if s.index.duplicated().any():
+            raise ValueError(f"{name}: the same stimulus twice ({s.index[s.index.duplicated()][0]}); pass one session")
+        correct[name] = s["correct"].astype(bool)
+        lv = s["level"].astype(str)
+        if levels is None:
+            levels = lv
+        else:
+            common = levels.index.intersection(lv.index)
+            if (levels[common] != lv[common]).any():
+                raise ValueError(f"{name}: the level of a stimulus differs from the other logs'")
+            levels = pd.concat([levels, lv[lv.index.difference(levels.index)]])
+    table = pd.DataFrame(correct).dropna()
+    if table.empty:
+        raise ValueError("the logs share no stimulus")
+    table = table.sort_index().astype(bool)
+    return table.index.to_numpy(), levels[table.index].to_numpy(), table
+
+
+def _summary_rows(levels: np.ndarray, keep: tuple[str, ...]) -> np.ndarray:
+    return np.isin(levels, keep) if keep != ("",) else np.ones(len(levels), bool)
+
+
+def accuracy_table(logs: Mapping[str, pd.DataFrame], dataset: str, *, by_level: bool = False,
+                   group: str | None = None, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """16-class accuracy of each log (``metrics.sixteen_class_accuracy``) on ``dataset``
+    over its own trials of the dataset's summarised levels (model-vs-human leaves the
+    undistorted control and the levels where humans fall below 0.2 out of its summary), with
+    a percentile-bootstrap interval over trials; ``group``: one more row of that name with
+    every log's trials pooled (model-vs-human's "humans"), its interval resampling stimuli
+    with all their trials. ``by_level``: also one row per level of a parametric dataset.
+    Columns: decision_maker, level ('' = the dataset summary), accuracy, ci_low, ci_high, trials."""
+    from ..data.model_vs_human import BENCHMARK
+
+    d = BENCHMARK[dataset]
+    keep = d.summary_levels
+    rows = []
+
+    def add(name, lv, t, groups=None):
+        ok = t["correct"].to_numpy(bool)
+        iv = stats.bootstrap_ci("mean", ok.astype(float), n_boot=n_boot, level=level, seed=seed,
+                                groups=groups) if n_boot else None
+        rows.append({"decision_maker": name, "level": lv, "accuracy": float(ok.mean()),
+                     "ci_low": iv.low if iv else None, "ci_high": iv.high if iv else None, "trials": int(len(t))})
+
+    frames = dict(logs)
+    if group is not None and frames:
+        frames[group] = pd.concat(list(logs.values()), ignore_index=True)
+    for name, t in frames.items():
+        lv = t["level"].astype(str).to_numpy()
+        # a pooled group holds several trials per stimulus: resample stimuli with all of theirs
+        stimuli = t["stimulus"].to_numpy() if name == group else None
+        parts = [("", _summary_rows(lv, keep))]
+        if by_level and d.parametric:
+            parts += [(x, lv == x) for x in d.levels]
+        for x, rows_ in parts:
+            if rows_.any():
+                add(name, x, t[rows_], None if stimuli is None else stimuli[rows_])
+    return pd.DataFrame(rows, columns=["decision_maker", "level", "accuracy", "ci_low", "ci_high", "trials"])
+
+
+def consistency_table(logs_a: Mapping[str, pd.DataFrame], logs_b: Mapping[str, pd.DataFrame] | None = None, *,
+                      dataset: str, group: str = HUMANS, n_boot: int = 1000, level: float = 0.95,
+                      seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Error consistency on ``dataset`` of every log of ``logs_a`` with every log of
+    ``logs_b`` (a model with each observer), or, without ``logs_b``, of the logs of
+    ``logs_a`` among themselves (each pair once: the observers with one another), over the
+    stimuli all logs share, averaged over the dataset's summarised levels as model-vs-human
+    does (``metrics.consistency_over_levels``; one level: ``stats.error_consistency``).
+
+    Intervals: percentile bootstrap over stimuli (one resampling for every pair, so the
+    means below are resampled with the pairs; the observers are held fixed).
+    Returns (pairs, means): pairs has a, b, kappa, ci_low, ci_high, c_obs, c_exp, acc_diff,
+    p_a, p_b, trials; means has one row per log of ``logs_a`` (its mean over ``logs_b``),
+    or one row named ``group`` (the mean over all pairs), with mean_kappa, ci_low, ci_high,
+    lowest, highest, pairs, trials."""
+    from ..data.model_vs_human import BENCHMARK
+
+    d = BENCHMARK[dataset]
+    among = logs_b is None
+    names_a = list(logs_a)
+    names_b = names_a if among else list(logs_b)
+    both = dict(logs_a) if among else {**{("a", k): v for k, v in logs_a.items()},
+                                       **{("b", k): v for k, v in logs_b.items()}}
+    _, lv, table = aligned_trials(both)
+    rows = _summary_rows(lv, d.summary_levels)
+    lv = lv[rows]
+    a = table[names_a if among else [("a", k) for k in names_a]].to_numpy(bool)[rows]
+    b = table[names_b if among else [("b", k) for k in names_b]].to_numpy(bool)[rows]
+    if among:
+        ii, jj = np.triu_indices(len(names_a), k=1)
+    else:
+        ii, jj = (x.ravel() for x in np.meshgrid(np.arange(len(names_a)), np.arange(len(names_b)), indexing="ij"))
+    if not len(ii):
+        raise ValueError("error consistency needs two logs at least")
+
+    def kappas(x, y, levels):
+        k = metrics.consistency_over_levels(x, y, levels)["kappa"][ii, jj]
+        means = [k.mean()] if among else [k[ii == i].mean() for i in range(len(names_a))]
+        return np.concatenate([k, means])
+
+    point = metrics.consistency_over_levels(a, b, lv)
+    iv = stats.bootstrap_ci(kappas, a, b, lv, n_boot=n_boot, level=level, seed=seed) if n_boot else None
+    low = iv.low if iv is not None else np.full(len(ii) + (1 if among else len(names_a)), np.nan)
+    high = iv.high if iv is not None else low
+    k = point["kappa"][ii, jj]
+    pairs = pd.DataFrame({
+        "a": [names_a[i] for i in ii], "b": [names_b[j] for j in jj], "kappa": k,
+        "ci_low": low[:len(ii)], "ci_high": high[:len(ii)], "c_obs": point["c_obs"][ii, jj],
+        "c_exp": point["c_exp"][ii, jj], "acc_diff": point["acc_diff"][ii, jj],
+        "p_a": point["p_a"][ii], "p_b": point["p_b"][jj], "trials": len(lv)})
+    owners = [group] if among else names_a
+    means = []
+    for m, owner in enumerate(owners):
+        mine = k if among else k[ii == m]
+        means.append({"decision_maker": owner, "mean_kappa": float(mine.mean()), "ci_low": float(low[len(ii) + m]),
+                      "ci_high": float(high[len(ii) + m]), "lowest": float(mine.min()), "highest": float(mine.max()),
+                      "pairs": int(len(mine)), "trials": len(lv)})
+    return pairs, pd.DataFrame(means)
