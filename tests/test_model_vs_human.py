@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -298,3 +299,109 @@ def test_accuracy_per_level_and_the_summary_leaves_out_excluded_levels(tmp_path)
     assert acc.loc["", "accuracy"] == 0.5 and acc.loc["", "trials"] == 2
     assert (acc.loc["c100", "accuracy"], acc.loc["c01", "accuracy"]) == (1.0, 0.0)
     assert "c30" not in acc.index                    # no trial at that level
+
+
+# ====================================================== the benchmark summary, end to end
+#: model-vs-human's EXCLUDE_CONDITIONS for contrast (plotting/plot.py)
+MVH_EXCLUDED = {"contrast": ["c100", "c03", "c01"]}
+
+
+def mvh_summary(df: pd.DataFrame, datasets: list[str], conditions: dict) -> pd.DataFrame:
+    """model-vs-human's get_raw_benchmark_df + format_benchmark_df + get_mean_over_datasets
+    for one model ("model") and the observers ("subject-*"), written out again: per
+    condition kept, the model against each observer and each pair of observers once; means
+    over conditions, then observers (pairs), then datasets; OOD accuracy pooled over the kept
+    conditions (the observers' trials pooled), then the mean over datasets."""
+    rows, acc = [], []
+    for ds in datasets:
+        d = df[df.dataset == ds]
+        subjects = sorted(s for s in d.subj.unique() if s.startswith("subject-"))
+        kept = conditions.get(ds)
+        for dm, group in (("model", ["model"]), ("humans", subjects)):
+            sel = d[d.subj.isin(group) & (d.condition.isin(kept) if kept else True)]
+            acc.append((dm, ds, mvh_accuracy(sel)))
+        for cond in (kept or [None]):
+            dc = d if cond is None else d[d.condition == cond]
+            for h in subjects:
+                r = mvh_error_consistency(dc[dc.subj == "model"], dc[dc.subj == h])
+                p1, p2 = mvh_accuracy(dc[dc.subj == "model"]), mvh_accuracy(dc[dc.subj == h])
+                rows.append(("model", h, ds, cond, r["kappa"], r["observed"], (p1 - p2) ** 2))
+            for i, j in itertools.combinations(range(len(subjects)), 2):
+                a, b = dc[dc.subj == subjects[i]], dc[dc.subj == subjects[j]]
+                r = mvh_error_consistency(a, b)
+                rows.append((subjects[i], subjects[j], ds, cond, r["kappa"], r["observed"],
+                             (mvh_accuracy(a) - mvh_accuracy(b)) ** 2))
+    raw = pd.DataFrame(rows, columns=["model", "human", "dataset", "condition", "error consistency",
+                                      "observed consistency", "accuracy difference"])
+    cols = ["error consistency", "observed consistency", "accuracy difference"]
+    is_h = raw.model.str.startswith("subject-")
+    m = raw[~is_h].groupby(["model", "human", "dataset"])[cols].mean().groupby(["model", "dataset"]).mean()
+    m = m.groupby("model").mean()
+    h = raw[is_h].groupby(["model", "human", "dataset"])[cols].mean().groupby("dataset").mean().mean()
+    out = pd.concat([m, h.to_frame("humans").T])
+    acc = pd.DataFrame(acc, columns=["dm", "dataset", "acc"]).groupby("dm")["acc"].mean()
+    return out.assign(**{"OOD accuracy": acc})
+
+
+def synthetic_contrast(tmp_path) -> Path:
+    """Four observers and one model on contrast: 5 stimuli per level, answers drawn at
+    random (each level its own accuracy), conditions spelled as the CSVs spell them."""
+    d = BENCHMARK["contrast"]
+    rng = np.random.default_rng(3)
+    folder = tmp_path / d.trials_folder
+    folder.mkdir(parents=True)
+    stimuli = [(lv, D.CUE_CONFLICT_CATEGORIES[(k * 7 + i) % 16], f"n0{i:03d}{k}_{i}{k}.png")
+               for i, lv in enumerate(d.levels) for k in range(5)]
+    logs = {}
+    for who in [f"subject-{s:02d}" for s in range(1, 5)] + ["model"]:
+        lines = []
+        for t, idx in enumerate(rng.permutation(len(stimuli)), 1):
+            lv, cat, img = stimuli[idx]
+            p = 0.9 - 0.1 * d.levels.index(lv)
+            ans = cat if rng.random() < p else ("na" if who != "model" and rng.random() < 0.2 else "knife")
+            tag = "dnn" if who == "model" else "s" + who[-2:]
+            lines.append(f"{who},1,{t},1.0,{ans},{cat},{lv},{t:04d}_cop_{tag}_{lv}_{cat}_10_{img}")
+        logs[who] = COLUMNS + "\n".join(lines) + "\n"
+        if who != "model":
+            (folder / f"contrast_{who}_session_1.csv").write_text(logs[who])
+    (tmp_path / "model.csv").write_text(logs["model"])
+    return tmp_path
+
+
+def test_benchmark_summary_equals_model_vs_humans_on_three_datasets(tmp_path):
+    """A model that answers as subject-04 did on edges but wrong on every 5th stimulus, as
+    subject-02 did on silhouettes, and at random on a synthetic contrast experiment (levels,
+    three of them excluded): our summary equals model-vs-human's, recomputed here."""
+    edges, silhouettes = trials("edges"), trials("silhouettes")
+    model_edges = edges["subject-04"].copy()
+    flip = np.arange(len(model_edges)) % 5 == 0
+    model_edges.loc[flip, "object_response"] = "bottle"
+    model_edges["correct"] = M.sixteen_class_correct(model_edges["object_response"], model_edges["category"])
+    root = synthetic_contrast(tmp_path)
+    contrast = H.load_trials("contrast", root)
+    model_contrast = read_trials(root / "model.csv", BENCHMARK["contrast"])
+    model_contrast["correct"] = M.sixteen_class_correct(model_contrast["object_response"], model_contrast["category"])
+    models = {"edges": {"model": model_edges}, "silhouettes": {"model": silhouettes["subject-02"]},
+              "contrast": {"model": model_contrast}}
+    observers = {"edges": edges, "silhouettes": silhouettes, "contrast": contrast}
+    pairs, accuracy = H.benchmark_tables(models, observers)
+    ours = M.benchmark_summary(pairs, accuracy).set_index("decision_maker")
+
+    frames = []
+    for ds, logs in observers.items():
+        for who, log in {**logs, "model": models[ds]["model"]}.items():
+            f = log[["object_response", "category", "condition", "imagename"]].copy()
+            f["subj"], f["dataset"] = who, ds
+            f["image_id"] = f["imagename"].apply(mvh_short_imagename)
+            frames.append(f)
+    df = pd.concat(frames, ignore_index=True)
+    kept = {"contrast": [c for c in BENCHMARK["contrast"].levels if c not in MVH_EXCLUDED["contrast"]]}
+    ref = mvh_summary(df, list(observers), kept)
+    for who in ("model", "humans"):
+        for col in ("OOD accuracy", "accuracy difference", "observed consistency", "error consistency"):
+            assert ours.loc[who, col] == pytest.approx(ref.loc[who, col], abs=1e-12), (who, col)
+    assert ours.loc["model", "datasets"] == 3
+    # subject-02 as the model on silhouettes: kappa 1 with subject-02 enters the mean
+    sil = pairs[(pairs.dataset == "silhouettes") & (pairs.decision_maker == "model")].set_index("observer")
+    assert sil.loc["subject-02", "kappa"] == 1.0
+    assert set(pairs.loc[pairs.dataset == "contrast", "level"]) == {"c50", "c30", "c15", "c10", "c05"}

@@ -285,3 +285,53 @@ def consistency_table(logs_a: Mapping[str, pd.DataFrame], logs_b: Mapping[str, p
                       "ci_high": float(high[len(ii) + m]), "lowest": float(mine.min()), "highest": float(mine.max()),
                       "pairs": int(len(mine)), "trials": len(lv)})
     return pairs, pd.DataFrame(means)
+
+
+def benchmark_tables(model_logs: Mapping[str, Mapping[str, pd.DataFrame]],
+                     observer_logs: Mapping[str, Mapping[str, pd.DataFrame]], *,
+                     group: str = HUMANS) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What ``metrics.benchmark_summary`` takes, over the datasets of ``observer_logs``
+    (dataset -> subject -> trials): ``model_logs`` is dataset -> model -> trials
+    (``model_trials``). Returns (pairs, accuracy):
+
+    - pairs: one row per (decision_maker, observer, dataset, level) over the dataset's
+      summarised levels and the stimuli all its logs share: kappa, c_obs, c_exp, acc_diff,
+      trials; each model against each observer, and ``group`` for the observers among
+      themselves (``observer`` = "subject-a|subject-b", each pair once).
+    - accuracy: one row per (decision_maker, dataset): 16-class accuracy over the trials
+      of the summarised levels (``group``: every observer's trials pooled), trials.
+    """
+    from ..data.model_vs_human import BENCHMARK
+
+    pair_rows, acc_rows = [], []
+    for dataset, observers in observer_logs.items():
+        keep = BENCHMARK[dataset].summary_levels
+        models = dict(model_logs.get(dataset, {}))
+        subjects = list(observers)
+        everyone = {**{("m", k): v for k, v in models.items()}, **{("h", k): v for k, v in observers.items()}}
+        _, lv, table = aligned_trials(everyone)
+        h = table[[("h", s) for s in subjects]].to_numpy(bool)
+        m = table[[("m", k) for k in models]].to_numpy(bool) if models else None
+        ii, jj = np.triu_indices(len(subjects), k=1)
+        for level in keep:
+            rows = _summary_rows(lv, (level,)) if level else np.ones(len(lv), bool)
+            if not rows.any():
+                continue
+            if m is not None:
+                c = metrics.consistency(m[rows], h[rows])
+                for i, key in enumerate(models):
+                    for j, s in enumerate(subjects):
+                        pair_rows.append((key, s, dataset, level, c["kappa"][i, j], c["c_obs"][i, j],
+                                          c["c_exp"][i, j], c["acc_diff"][i, j], int(rows.sum())))
+            c = metrics.consistency(h[rows], h[rows])
+            for i, j in zip(ii, jj):
+                pair_rows.append((group, f"{subjects[i]}|{subjects[j]}", dataset, level, c["kappa"][i, j],
+                                  c["c_obs"][i, j], c["c_exp"][i, j], c["acc_diff"][i, j], int(rows.sum())))
+        for name, log in {**models, group: pd.concat(list(observers.values()), ignore_index=True)}.items():
+            kept = log[_summary_rows(log["level"].astype(str).to_numpy(), keep)]
+            acc_rows.append((name, dataset, metrics.sixteen_class_accuracy(kept["object_response"], kept["category"]),
+                             int(len(kept))))
+    pairs = pd.DataFrame(pair_rows, columns=["decision_maker", "observer", "dataset", "level", "kappa", "c_obs",
+                                             "c_exp", "acc_diff", "trials"])
+    accuracy = pd.DataFrame(acc_rows, columns=["decision_maker", "dataset", "accuracy", "trials"])
+    return pairs, accuracy
