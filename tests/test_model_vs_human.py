@@ -121,7 +121,7 @@ def test_edges_error_consistency_hand_counted_on_eight_stimuli():
     right = {s: sub[s].set_index("stimulus").loc[picked, "correct"].tolist() for s in sub}
     assert right["subject-01"] == [False] * 5 + [True] * 3
     assert right["subject-02"] == [False] * 4 + [True, False, True, True]
-    pairs, _ = H.consistency_table(sub, dataset="edges", n_boot=0)
+    pairs = H.consistency_table(sub, dataset="edges", n_boot=0).pairs
     row = pairs.iloc[0]
     assert (row["p_a"], row["p_b"], row["c_obs"], row["c_exp"]) == (3 / 8, 3 / 8, 6 / 8, 34 / 64)
     assert row["kappa"] == pytest.approx(7 / 15, abs=1e-15)
@@ -178,7 +178,7 @@ def test_observers_accuracy_and_mutual_consistency_equal_model_vs_humans(dataset
     assert acc.loc[H.HUMANS, "accuracy"] == pytest.approx(mvh_accuracy(df), abs=1e-15)
     assert acc.loc[H.HUMANS, "trials"] == 10 * 160
 
-    pairs, means = H.consistency_table(logs, dataset=dataset, n_boot=0)
+    pairs, means, _ = H.consistency_table(logs, dataset=dataset, n_boot=0)
     assert len(pairs) == 45
     got = pairs.set_index(["a", "b"])
     expected = {}
@@ -198,7 +198,7 @@ def test_pair_intervals_are_stats_error_consistency_ci():
     """One bootstrap over stimuli for all pairs: each pair's interval is the one
     ``stats.error_consistency_ci`` gives that pair with the same seed."""
     logs = trials("silhouettes")
-    pairs, means = H.consistency_table(logs, dataset="silhouettes", n_boot=300, seed=7)
+    pairs, means, samples = H.consistency_table(logs, dataset="silhouettes", n_boot=300, seed=7)
     _, _, table = H.aligned_trials(logs)
     for _, r in pairs.iloc[[0, 17, 44]].iterrows():
         iv = stats.error_consistency_ci(table[r["a"]], table[r["b"]], n_boot=300, seed=7)
@@ -206,6 +206,10 @@ def test_pair_intervals_are_stats_error_consistency_ci():
         assert r["ci_low"] < r["kappa"] < r["ci_high"]
     m = means.iloc[0]
     assert m["ci_low"] < m["mean_kappa"] < m["ci_high"] and m["lowest"] < m["mean_kappa"] < m["highest"]
+    # the mean's replicates are the pairs' replicates averaged, resample by resample
+    est, reps = samples[H.HUMANS]["kappa"]
+    assert est == pytest.approx(pairs["kappa"].mean()) and reps.shape == (300,)
+    assert (np.quantile(reps, 0.025), np.quantile(reps, 0.975)) == pytest.approx((m["ci_low"], m["ci_high"]))
 
 
 def test_a_model_answering_as_an_observer_is_consistent_with_them():
@@ -216,10 +220,10 @@ def test_a_model_answering_as_an_observer_is_consistent_with_them():
     stimuli = D.load_dataset("edges", need_data("edges").parent).table
     answers = logs["subject-04"].set_index("stimulus")["object_response"]
     model = H.model_trials(stimuli.iloc[::-1], answers[stimuli["stimulus"].iloc[::-1]].to_numpy())
-    pairs, means = H.consistency_table({"copy": model}, logs, dataset="edges", n_boot=200)
+    pairs, means, _ = H.consistency_table({"copy": model}, logs, dataset="edges", n_boot=200)
     by_b = pairs.set_index("b")["kappa"]
     assert by_b["subject-04"] == 1.0
-    humans, _ = H.consistency_table(logs, dataset="edges", n_boot=0)
+    humans = H.consistency_table(logs, dataset="edges", n_boot=0).pairs
     kappa = humans.set_index(["a", "b"])["kappa"]
     assert by_b["subject-01"] == pytest.approx(kappa[("subject-01", "subject-04")])
     assert by_b["subject-09"] == pytest.approx(kappa[("subject-04", "subject-09")])

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -227,21 +227,33 @@ def accuracy_table(logs: Mapping[str, pd.DataFrame], dataset: str, *, by_level: 
     return pd.DataFrame(rows, columns=["decision_maker", "level", "accuracy", "ci_low", "ci_high", "trials"])
 
 
+class Consistency(NamedTuple):
+    """``consistency_table``'s answer. ``samples``: for each row of ``means``, by its
+    decision maker, {'kappa': (estimate, replicates), 'c_obs': (estimate, replicates)} of its
+    mean over the pairs (replicates None without intervals): what
+    ``stats.mean_of_independent`` averages over datasets."""
+
+    pairs: pd.DataFrame
+    means: pd.DataFrame
+    samples: dict
+
+
 def consistency_table(logs_a: Mapping[str, pd.DataFrame], logs_b: Mapping[str, pd.DataFrame] | None = None, *,
                       dataset: str, group: str = HUMANS, n_boot: int = 1000, level: float = 0.95,
-                      seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+                      seed: int = 0) -> Consistency:
     """Error consistency on ``dataset`` of every log of ``logs_a`` with every log of
     ``logs_b`` (a model with each observer), or, without ``logs_b``, of the logs of
     ``logs_a`` among themselves (each pair once: the observers with one another), over the
     stimuli all logs share, averaged over the dataset's summarised levels as model-vs-human
     does (``metrics.consistency_over_levels``; one level: ``stats.error_consistency``).
 
-    Intervals: percentile bootstrap over stimuli (one resampling for every pair, so the
-    means below are resampled with the pairs; the observers are held fixed).
-    Returns (pairs, means): pairs has a, b, kappa, ci_low, ci_high, c_obs, c_exp, acc_diff,
-    p_a, p_b, trials; means has one row per log of ``logs_a`` (its mean over ``logs_b``),
-    or one row named ``group`` (the mean over all pairs), with mean_kappa, ci_low, ci_high,
-    lowest, highest, pairs, trials."""
+    Intervals: percentile bootstrap over stimuli, one resampling for every pair and every
+    mean (the observers are held fixed); with one level each pair's interval is
+    ``stats.error_consistency_ci``'s for the same seed.
+    Returns ``Consistency``: pairs (a, b, kappa, ci_low, ci_high, c_obs, c_exp, acc_diff,
+    p_a, p_b, trials); means (one row per log of ``logs_a``, its mean over ``logs_b``, or one
+    row named ``group``, the mean over all pairs: decision_maker, mean_kappa, ci_low,
+    ci_high, mean_c_obs, lowest, highest, pairs, trials); samples (see ``Consistency``)."""
     from ..data.model_vs_human import BENCHMARK
 
     d = BENCHMARK[dataset]
@@ -261,30 +273,41 @@ def consistency_table(logs_a: Mapping[str, pd.DataFrame], logs_b: Mapping[str, p
         ii, jj = (x.ravel() for x in np.meshgrid(np.arange(len(names_a)), np.arange(len(names_b)), indexing="ij"))
     if not len(ii):
         raise ValueError("error consistency needs two logs at least")
+    owners = [group] if among else names_a
+    mine = [np.ones(len(ii), bool)] if among else [ii == i for i in range(len(names_a))]
 
-    def kappas(x, y, levels):
-        k = metrics.consistency_over_levels(x, y, levels)["kappa"][ii, jj]
-        means = [k.mean()] if among else [k[ii == i].mean() for i in range(len(names_a))]
-        return np.concatenate([k, means])
+    def statistic(x, y, levels):
+        c = metrics.consistency_over_levels(x, y, levels)
+        k, o = c["kappa"][ii, jj], c["c_obs"][ii, jj]
+        return np.concatenate([k, [k[m].mean() for m in mine], [o[m].mean() for m in mine]])
 
     point = metrics.consistency_over_levels(a, b, lv)
-    iv = stats.bootstrap_ci(kappas, a, b, lv, n_boot=n_boot, level=level, seed=seed) if n_boot else None
-    low = iv.low if iv is not None else np.full(len(ii) + (1 if among else len(names_a)), np.nan)
-    high = iv.high if iv is not None else low
+    estimate = statistic(a, b, lv)
+    reps = None
+    if n_boot:
+        estimate, reps = stats.bootstrap_replicates(statistic, a, b, lv, n_boot=n_boot, seed=seed)
+        ivs = [stats.mean_of_independent([(estimate[c], reps[:, c])], level=level, n_units=len(lv))
+               for c in range(len(estimate))]
+        low, high = np.array([iv.low for iv in ivs]), np.array([iv.high for iv in ivs])
+    else:
+        low = high = np.full(len(estimate), np.nan)
     k = point["kappa"][ii, jj]
     pairs = pd.DataFrame({
         "a": [names_a[i] for i in ii], "b": [names_b[j] for j in jj], "kappa": k,
         "ci_low": low[:len(ii)], "ci_high": high[:len(ii)], "c_obs": point["c_obs"][ii, jj],
         "c_exp": point["c_exp"][ii, jj], "acc_diff": point["acc_diff"][ii, jj],
         "p_a": point["p_a"][ii], "p_b": point["p_b"][jj], "trials": len(lv)})
-    owners = [group] if among else names_a
-    means = []
+    means, samples = [], {}
+    n_pairs, n_owners = len(ii), len(owners)
     for m, owner in enumerate(owners):
-        mine = k if among else k[ii == m]
-        means.append({"decision_maker": owner, "mean_kappa": float(mine.mean()), "ci_low": float(low[len(ii) + m]),
-                      "ci_high": float(high[len(ii) + m]), "lowest": float(mine.min()), "highest": float(mine.max()),
-                      "pairs": int(len(mine)), "trials": len(lv)})
-    return pairs, pd.DataFrame(means)
+        ck, co = n_pairs + m, n_pairs + n_owners + m
+        means.append({"decision_maker": owner, "mean_kappa": float(estimate[ck]), "ci_low": float(low[ck]),
+                      "ci_high": float(high[ck]), "mean_c_obs": float(estimate[co]),
+                      "lowest": float(k[mine[m]].min()), "highest": float(k[mine[m]].max()),
+                      "pairs": int(mine[m].sum()), "trials": len(lv)})
+        samples[owner] = {"kappa": (float(estimate[ck]), None if reps is None else reps[:, ck]),
+                          "c_obs": (float(estimate[co]), None if reps is None else reps[:, co])}
+    return Consistency(pairs, pd.DataFrame(means), samples)
 
 
 def benchmark_tables(model_logs: Mapping[str, Mapping[str, pd.DataFrame]],
