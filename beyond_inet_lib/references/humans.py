@@ -314,8 +314,9 @@ def benchmark_tables(model_logs: Mapping[str, Mapping[str, pd.DataFrame]],
                      observer_logs: Mapping[str, Mapping[str, pd.DataFrame]], *,
                      group: str = HUMANS) -> tuple[pd.DataFrame, pd.DataFrame]:
     """What ``metrics.benchmark_summary`` takes, over the datasets of ``observer_logs``
-    (dataset -> subject -> trials): ``model_logs`` is dataset -> model -> trials
-    (``model_trials``). Returns (pairs, accuracy):
+    (dataset -> subject -> trials) and ``model_logs`` (dataset -> model -> trials,
+    ``model_trials``); a dataset without observers gives accuracies only. Returns
+    (pairs, accuracy):
 
     - pairs: one row per (decision_maker, observer, dataset, level) over the dataset's
       summarised levels and the stimuli all its logs share: kappa, c_obs, c_exp, acc_diff,
@@ -327,30 +328,33 @@ def benchmark_tables(model_logs: Mapping[str, Mapping[str, pd.DataFrame]],
     from ..data.model_vs_human import BENCHMARK
 
     pair_rows, acc_rows = [], []
-    for dataset, observers in observer_logs.items():
+    for dataset in dict.fromkeys([*observer_logs, *model_logs]):
         keep = BENCHMARK[dataset].summary_levels
         models = dict(model_logs.get(dataset, {}))
+        observers = dict(observer_logs.get(dataset, {}))
         subjects = list(observers)
-        everyone = {**{("m", k): v for k, v in models.items()}, **{("h", k): v for k, v in observers.items()}}
-        _, lv, table = aligned_trials(everyone)
-        h = table[[("h", s) for s in subjects]].to_numpy(bool)
-        m = table[[("m", k) for k in models]].to_numpy(bool) if models else None
-        ii, jj = np.triu_indices(len(subjects), k=1)
-        for level in keep:
-            rows = _summary_rows(lv, (level,)) if level else np.ones(len(lv), bool)
-            if not rows.any():
-                continue
-            if m is not None:
-                c = metrics.consistency(m[rows], h[rows])
-                for i, key in enumerate(models):
-                    for j, s in enumerate(subjects):
-                        pair_rows.append((key, s, dataset, level, c["kappa"][i, j], c["c_obs"][i, j],
-                                          c["c_exp"][i, j], c["acc_diff"][i, j], int(rows.sum())))
-            c = metrics.consistency(h[rows], h[rows])
-            for i, j in zip(ii, jj):
-                pair_rows.append((group, f"{subjects[i]}|{subjects[j]}", dataset, level, c["kappa"][i, j],
-                                  c["c_obs"][i, j], c["c_exp"][i, j], c["acc_diff"][i, j], int(rows.sum())))
-        for name, log in {**models, group: pd.concat(list(observers.values()), ignore_index=True)}.items():
+        if subjects:
+            everyone = {**{("m", k): v for k, v in models.items()}, **{("h", k): v for k, v in observers.items()}}
+            _, lv, table = aligned_trials(everyone)
+            h = table[[("h", s) for s in subjects]].to_numpy(bool)
+            m = table[[("m", k) for k in models]].to_numpy(bool) if models else None
+            ii, jj = np.triu_indices(len(subjects), k=1)
+            for level in keep:
+                rows = _summary_rows(lv, (level,)) if level else np.ones(len(lv), bool)
+                if not rows.any():
+                    continue
+                if m is not None:
+                    c = metrics.consistency(m[rows], h[rows])
+                    for i, key in enumerate(models):
+                        for j, s in enumerate(subjects):
+                            pair_rows.append((key, s, dataset, level, c["kappa"][i, j], c["c_obs"][i, j],
+                                              c["c_exp"][i, j], c["acc_diff"][i, j], int(rows.sum())))
+                c = metrics.consistency(h[rows], h[rows])
+                for i, j in zip(ii, jj):
+                    pair_rows.append((group, f"{subjects[i]}|{subjects[j]}", dataset, level, c["kappa"][i, j],
+                                      c["c_obs"][i, j], c["c_exp"][i, j], c["acc_diff"][i, j], int(rows.sum())))
+        logs = {**models, **({group: pd.concat(list(observers.values()), ignore_index=True)} if subjects else {})}
+        for name, log in logs.items():
             kept = log[_summary_rows(log["level"].astype(str).to_numpy(), keep)]
             acc_rows.append((name, dataset, metrics.sixteen_class_accuracy(kept["object_response"], kept["category"]),
                              int(len(kept))))
