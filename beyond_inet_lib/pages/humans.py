@@ -210,8 +210,10 @@ def _dataset_tables(page: Page, acc: pd.DataFrame, kappa_rows: list, pair_rows: 
     page.tables["per_dataset"] = pd.DataFrame(shown)
     observers = whole[whole["source"] == OBSERVER]
     if len(observers):
-        page.tables["observers"] = observers.pivot(index="model", columns="dataset", values="accuracy")[
-            [n for n in BENCHMARK if n in set(observers["dataset"])]].rename(columns=_title).reset_index()
+        wide = observers.pivot(index="model", columns="dataset", values="accuracy")
+        wide = wide[[n for n in BENCHMARK if n in set(observers["dataset"])]].rename(columns=_title)
+        wide.columns.name = None
+        page.tables["observers"] = wide.rename_axis("observer").reset_index()
 
 
 def _summary(study, page: Page, models: dict, trials: dict, ood: dict, kappa: dict, label: dict) -> None:
@@ -230,6 +232,8 @@ def _summary(study, page: Page, models: dict, trials: dict, ood: dict, kappa: di
             iv = _over_datasets(samples)
             row[f"{metric} low"], row[f"{metric} high"] = (iv.low, iv.high) if iv else (None, None)
         rows.append(row)
+    order = [label[m] for m in label] + [HUMANS]        # the run's models in their order, the humans last
+    rows.sort(key=lambda r: order.index(r["model"]))
     table = pd.DataFrame(rows)
     if table.empty:
         return
