@@ -5,13 +5,14 @@ One module per task, each function stating its formula and naming its section of
 
 - ``classification``  softmax (with a class mask), argmax over a mask, top-1, confidence, multi-label top-1
 - ``calibration``     ECE, reliability bins, confidence histogram
-- ``shape_bias``      cue-conflict decisions, shape bias, per-trial correctness
-- ``model_vs_human``  16-class accuracy, error consistency of many decision makers, the benchmark summary
-- ``imagenet_x``      error ratios per factor, factor prevalence
+- ``consistency``     error consistency (Cohen's kappa on right / wrong), of many decision makers at once, its means over observers
+- ``shape_bias``      cue-conflict decisions, shape bias (from each trial's votes), per-trial correctness
+- ``model_vs_human``  16-class accuracy, error consistency averaged over levels, model-vs-human's summary
+- ``imagenet_x``      error ratios per factor (every model at once), factor prevalence
 - ``robustness``      ImageNet-C mean of means, the seven-variant average
 - ``synthetic``       PUG-ImageNet accuracy per factor
 - ``invariance``      accuracy / true-class probability per transform value
-- ``cka``             linear CKA, layer x layer matrices
+- ``cka``             linear CKA, layer x layer matrices, the mean CKA to the other models
 - ``linear_probe``    the transfer probe (CLIP_benchmark's protocol, or a logistic regression)
 
 Nothing here loads a model, reads an image or touches a GPU, with one exception: the linear
@@ -21,32 +22,34 @@ unless a function says otherwise. Call them as ``metrics.<function>``.
 """
 
 from .calibration import confidence_histogram, expected_calibration_error, reliability_bins
-from .cka import cka_matrix, linear_cka
+from .cka import centred_gram, cka_matrix, gram, linear_cka, mean_cka_to_others
 from .classification import (argmax_over_mask, masked_softmax_confidence, multilabel_top1,
                              softmax, top1)
-from .imagenet_x import (factor_error_ratios, factor_prevalence, imagenet_x_error_ratios,
-                         mean_error_ratio)
+from .consistency import consistency_matrix, error_consistency, expected_consistency, mean_kappas, pairwise_kappas
+from .imagenet_x import (error_ratios, factor_error_ratios, factor_prevalence, imagenet_x_error_ratios,
+                         mean_error_ratio, mean_error_ratios)
 from .invariance import invariance_curve
 from .linear_probe import (CLIP_BENCHMARK_WEIGHT_DECAYS, DEFAULT_C_GRID, PROTOCOLS as PROBE_PROTOCOLS,
                            l2_normalise, linear_probe, search_weight_decay, train_linear_adamw)
-from .model_vs_human import (benchmark_summary, consistency, consistency_over_levels,
-                             expected_consistency, sixteen_class_accuracy, sixteen_class_correct)
+from .model_vs_human import benchmark_summary, consistency_over_levels, sixteen_class_accuracy, sixteen_class_correct
 from .robustness import ROBUSTNESS_VARIANTS, imagenet_c_summary, robustness_average
 from .shape_bias import (cue_conflict_categories, cue_conflict_category_indices,
                          cue_conflict_correct, cue_conflict_decisions, cue_conflict_shape_texture,
-                         cue_conflict_stimulus, shape_bias, shape_bias_per_category)
+                         cue_conflict_stimulus, cue_votes, shape_bias, shape_bias_from_votes,
+                         shape_bias_per_category)
 from .synthetic import pug_factor_accuracy
 
 __all__ = [
     "CLIP_BENCHMARK_WEIGHT_DECAYS", "DEFAULT_C_GRID", "PROBE_PROTOCOLS", "ROBUSTNESS_VARIANTS",
-    "argmax_over_mask", "cka_matrix", "confidence_histogram", "cue_conflict_categories",
+    "argmax_over_mask", "centred_gram", "cka_matrix", "confidence_histogram", "cue_conflict_categories",
     "cue_conflict_category_indices", "cue_conflict_correct", "cue_conflict_decisions",
-    "cue_conflict_shape_texture", "cue_conflict_stimulus", "expected_calibration_error",
-    "factor_error_ratios", "factor_prevalence", "imagenet_c_summary", "imagenet_x_error_ratios",
-    "invariance_curve", "l2_normalise", "linear_cka", "linear_probe", "masked_softmax_confidence",
-    "mean_error_ratio", "multilabel_top1", "pug_factor_accuracy", "reliability_bins",
-    "robustness_average", "search_weight_decay", "shape_bias", "shape_bias_per_category",
-    "softmax", "top1", "train_linear_adamw",
-    "benchmark_summary", "consistency", "consistency_over_levels", "expected_consistency",
+    "cue_conflict_shape_texture", "cue_conflict_stimulus", "cue_votes", "error_consistency", "error_ratios",
+    "expected_calibration_error", "factor_error_ratios", "factor_prevalence", "gram", "imagenet_c_summary",
+    "imagenet_x_error_ratios", "invariance_curve", "l2_normalise", "linear_cka", "linear_probe",
+    "masked_softmax_confidence", "mean_cka_to_others", "mean_error_ratio", "mean_error_ratios", "mean_kappas",
+    "multilabel_top1", "pairwise_kappas", "pug_factor_accuracy", "reliability_bins", "robustness_average",
+    "search_weight_decay", "shape_bias", "shape_bias_from_votes", "shape_bias_per_category", "softmax", "top1",
+    "train_linear_adamw",
+    "benchmark_summary", "consistency_matrix", "consistency_over_levels", "expected_consistency",
     "sixteen_class_accuracy", "sixteen_class_correct",
 ]

@@ -107,12 +107,12 @@ def aligned_correctness(log_a: pd.DataFrame, log_b: pd.DataFrame) -> tuple[np.nd
 
 def observer_error_consistency(log_a: pd.DataFrame, log_b: pd.DataFrame, *, n_boot: int = 1000,
                                level: float = 0.95, seed: int = 0) -> dict:
-    """``stats.error_consistency`` between two decision logs (humans or models), trials
+    """``metrics.error_consistency`` between two decision logs (humans or models), trials
     aligned by stimulus, with a bootstrap interval over trials: the error_consistency dict
     plus low, high, level."""
     _, a, b = aligned_correctness(log_a, log_b)
     iv = stats.error_consistency_ci(a, b, n_boot=n_boot, level=level, seed=seed)
-    return {**stats.error_consistency(a, b), "low": iv.low, "high": iv.high, "level": level}
+    return {**metrics.error_consistency(a, b), "low": iv.low, "high": iv.high, "level": level}
 
 
 # ===================================================== model-vs-human's benchmark (any dataset)
@@ -245,7 +245,7 @@ def consistency_table(logs_a: Mapping[str, pd.DataFrame], logs_b: Mapping[str, p
     ``logs_b`` (a model with each observer), or, without ``logs_b``, of the logs of
     ``logs_a`` among themselves (each pair once: the observers with one another), over the
     stimuli all logs share, averaged over the dataset's summarised levels as model-vs-human
-    does (``metrics.consistency_over_levels``; one level: ``stats.error_consistency``).
+    does (``metrics.consistency_over_levels``; one level: ``metrics.error_consistency``).
 
     Intervals: percentile bootstrap over stimuli, one resampling for every pair and every
     mean (the observers are held fixed); with one level each pair's interval is
@@ -344,12 +344,12 @@ def benchmark_tables(model_logs: Mapping[str, Mapping[str, pd.DataFrame]],
                 if not rows.any():
                     continue
                 if m is not None:
-                    c = metrics.consistency(m[rows], h[rows])
+                    c = metrics.consistency_matrix(m[rows], h[rows])
                     for i, key in enumerate(models):
                         for j, s in enumerate(subjects):
                             pair_rows.append((key, s, dataset, level, c["kappa"][i, j], c["c_obs"][i, j],
                                               c["c_exp"][i, j], c["acc_diff"][i, j], int(rows.sum())))
-                c = metrics.consistency(h[rows], h[rows])
+                c = metrics.consistency_matrix(h[rows], h[rows])
                 for i, j in zip(ii, jj):
                     pair_rows.append((group, f"{subjects[i]}|{subjects[j]}", dataset, level, c["kappa"][i, j],
                                       c["c_obs"][i, j], c["c_exp"][i, j], c["acc_diff"][i, j], int(rows.sum())))
