@@ -4,7 +4,11 @@ One module per task, each function stating its formula and naming its section of
 ``docs/protocols.md``:
 
 - ``classification``  softmax (with a class mask), argmax over a mask, top-1, confidence, multi-label top-1
-- ``calibration``     ECE, reliability bins, confidence histogram
+- ``calibration``     ECE, reliability bins, confidence histogram; NLL, Brier, equal-mass ECE,
+                      ACE, classwise ECE, QUBA's calibration error
+- ``temperature``     temperature scaling: the fit, the two-fold protocol
+- ``selective``       risk-coverage curve, AURC, E-AURC, accuracy at a coverage
+- ``ood``             out-of-distribution scores (MSP, max logit, energy), AUROC, FPR at 95% TPR
 - ``shape_bias``      cue-conflict decisions, shape bias, per-trial correctness
 - ``imagenet_x``      error ratios per factor, factor prevalence
 - ``robustness``      ImageNet-C mean of means, the seven-variant average
@@ -20,19 +24,28 @@ unless a function says otherwise. Call them as ``metrics.<function>``.
 """
 
 from .calibration import confidence_histogram, expected_calibration_error, reliability_bins
+from .calibration import (adaptive_calibration_error, brier_score, brier_terms,
+                          classwise_calibration_error, equal_mass_calibration_error,
+                          negative_log_likelihood, nll_terms, quba_calibration_error)
 from .cka import cka_matrix, linear_cka
 from .classification import (argmax_over_mask, masked_softmax_confidence, multilabel_top1,
                              softmax, top1)
+from .classification import mask_positions
 from .imagenet_x import (factor_error_ratios, factor_prevalence, imagenet_x_error_ratios,
                          mean_error_ratio)
 from .invariance import invariance_curve
 from .linear_probe import (CLIP_BENCHMARK_WEIGHT_DECAYS, DEFAULT_C_GRID, PROTOCOLS as PROBE_PROTOCOLS,
                            l2_normalise, linear_probe, search_weight_decay, train_linear_adamw)
+from .ood import OOD_SCORES, auroc, fpr_at_tpr, ood_detection, ood_scores
 from .robustness import ROBUSTNESS_VARIANTS, imagenet_c_summary, robustness_average
+from .selective import (aurc, excess_aurc, oracle_aurc, risk_coverage_curve,
+                        selective_accuracy)
 from .shape_bias import (cue_conflict_categories, cue_conflict_category_indices,
                          cue_conflict_correct, cue_conflict_decisions, cue_conflict_shape_texture,
                          cue_conflict_stimulus, shape_bias, shape_bias_per_category)
 from .synthetic import pug_factor_accuracy
+from .temperature import (TEMPERATURE_BOUNDS, cross_fitted_temperatures, fit_temperature,
+                          temperature_nll, two_fold_score, two_fold_split)
 
 __all__ = [
     "CLIP_BENCHMARK_WEIGHT_DECAYS", "DEFAULT_C_GRID", "PROBE_PROTOCOLS", "ROBUSTNESS_VARIANTS",
@@ -44,4 +57,11 @@ __all__ = [
     "mean_error_ratio", "multilabel_top1", "pug_factor_accuracy", "reliability_bins",
     "robustness_average", "search_weight_decay", "shape_bias", "shape_bias_per_category",
     "softmax", "top1", "train_linear_adamw",
+    # confidence you can trust: proper scores, other binnings, temperature, selective, OOD
+    "OOD_SCORES", "TEMPERATURE_BOUNDS", "adaptive_calibration_error", "aurc", "auroc", "brier_score",
+    "brier_terms", "classwise_calibration_error", "cross_fitted_temperatures",
+    "equal_mass_calibration_error", "excess_aurc", "fit_temperature", "fpr_at_tpr", "mask_positions",
+    "negative_log_likelihood", "nll_terms", "ood_detection", "ood_scores", "oracle_aurc",
+    "quba_calibration_error", "risk_coverage_curve", "selective_accuracy", "temperature_nll",
+    "two_fold_score", "two_fold_split",
 ]
