@@ -232,6 +232,40 @@ def test_quba_calibration_error_is_the_geometric_mean_of_its_two_references():
     assert M.quba_calibration_error(p, y) == pytest.approx(math.sqrt(ece * ace), rel=1e-6)   # torchmetrics: float32 inside
 
 
+# ========================================================== bootstrap replicates of the (N, C) scores
+
+
+@pytest.mark.parametrize("case", ["ties, zeros and ones", "continuous, several class blocks"])
+def test_replicates_equal_the_scores_of_the_resampled_images(case, monkeypatch):
+    """A resample given by draw counts scores exactly what the same images repeated that
+    many times score, for all four errors; with ties (cuts inside a block of equal values),
+    exact zeros (left out of ACE), probabilities of exactly 1.0 (a bin of their own), and
+    with the classes split into several memory blocks."""
+    from beyond_inet_lib.metrics import calibration as C
+
+    rng = np.random.default_rng(40)
+    if case.startswith("ties"):
+        protos = np.array([[1, 0, 0, 0, 0, 0], [0.5, 0.5, 0, 0, 0, 0], [0.2, 0.2, 0.2, 0.2, 0.1, 0.1],
+                           [0, 0, 0.7, 0.1, 0.1, 0.1], [0.05, 0.05, 0.1, 0.1, 0.3, 0.4], [0, 0, 0, 0, 0, 1]])
+        p = protos[rng.integers(0, len(protos), 403)]
+        y = rng.integers(0, 6, 403)
+    else:
+        _z, p, y = _classifier(700, 30, seed=41)
+        monkeypatch.setattr(C, "_BLOCK_CELLS", 5000)          # 7 classes per block
+    draws = rng.multinomial(len(y), np.full(len(y), 1 / len(y)), size=4)
+    reps = M.class_calibration_replicates(p, y, draws)
+    for r, counts in enumerate(draws):
+        rows = np.repeat(np.arange(len(y)), counts)
+        conf, ok = p[rows].max(axis=1), p[rows].argmax(axis=1) == y[rows]
+        assert reps["ece"][r] == pytest.approx(M.expected_calibration_error(conf, ok), abs=1e-12)
+        assert reps["adaptive"][r] == pytest.approx(M.adaptive_calibration_error(p[rows], y[rows]), abs=1e-12)
+        assert reps["classwise"][r] == pytest.approx(M.classwise_calibration_error(p[rows], y[rows]), abs=1e-12)
+        assert reps["quba"][r] == pytest.approx(M.quba_calibration_error(p[rows], y[rows]), abs=1e-12)
+    # all-ones weights are the sample itself
+    ones = M.class_calibration_replicates(p, y, np.ones(len(y)))
+    assert ones["adaptive"][0] == pytest.approx(M.adaptive_calibration_error(p, y), abs=1e-12)
+
+
 # ===================================================================== temperature scaling
 
 

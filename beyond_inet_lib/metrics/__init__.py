@@ -25,7 +25,7 @@ unless a function says otherwise. Call them as ``metrics.<function>``.
 
 from .calibration import confidence_histogram, expected_calibration_error, reliability_bins
 from .calibration import (adaptive_calibration_error, brier_score, brier_terms,
-                          classwise_calibration_error, equal_mass_calibration_error,
+                          class_calibration_replicates, classwise_calibration_error, equal_mass_calibration_error,
                           negative_log_likelihood, nll_terms, quba_calibration_error)
 from .cka import cka_matrix, linear_cka
 from .classification import (argmax_over_mask, masked_softmax_confidence, multilabel_top1,
@@ -59,7 +59,7 @@ __all__ = [
     "softmax", "top1", "train_linear_adamw",
     # confidence you can trust: proper scores, other binnings, temperature, selective, OOD
     "OOD_SCORES", "TEMPERATURE_BOUNDS", "adaptive_calibration_error", "aurc", "auroc", "brier_score",
-    "brier_terms", "classwise_calibration_error", "cross_fitted_temperatures",
+    "brier_terms", "class_calibration_replicates", "classwise_calibration_error", "cross_fitted_temperatures",
     "equal_mass_calibration_error", "excess_aurc", "fit_temperature", "fpr_at_tpr", "mask_positions",
     "negative_log_likelihood", "nll_terms", "ood_detection", "ood_scores", "oracle_aurc",
     "quba_calibration_error", "risk_coverage_curve", "selective_accuracy", "temperature_nll",

@@ -198,9 +198,13 @@ def equal_mass_calibration_error(confidence, correct, n_bins: int = 15) -> float
     return _binned_gap(_equal_mass_bins(c, n_bins), c, ok, n_bins + 1)
 
 
-def _class_blocks(n_classes: int, n_rows: int, cells: int = 4_000_000):
-    """Column slices of about ``cells`` matrix entries each (bounded memory on 50k x 1000)."""
-    step = max(1, cells // max(n_rows, 1))
+#: matrix entries per block of classes (bounded memory on 50k images x 1,000 classes)
+_BLOCK_CELLS = 4_000_000
+
+
+def _class_blocks(n_classes: int, n_rows: int):
+    """Column slices of about ``_BLOCK_CELLS`` matrix entries each."""
+    step = max(1, _BLOCK_CELLS // max(n_rows, 1))
     for start in range(0, n_classes, step):
         yield slice(start, min(n_classes, start + step))
 
@@ -288,3 +292,99 @@ def quba_calibration_error(probs, labels, n_bins: int = 15) -> float:
     top = p.argmax(axis=1)
     ece = expected_calibration_error(p[np.arange(len(y)), top], top == y, n_bins)
     return float(np.sqrt(ece * adaptive_calibration_error(p, y, n_bins)))
+
+
+def _segment_sums(flat: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
+    """Sums of the sorted rows over bins: ``flat`` is a (rows x n) array raveled with one
+    trailing 0, ``starts`` (rows, k + 1) the bins' first positions per row (last = n);
+    returns (rows, k). Empty bins are 0 (``np.add.reduceat`` would return an element)."""
+    rows = np.arange(starts.shape[0])[:, None]
+    out = np.add.reduceat(flat, (rows * n + starts[:, :-1]).ravel()).reshape(starts.shape[0], -1)
+    out[starts[:, 1:] == starts[:, :-1]] = 0.0
+    return out
+
+
+def _weighted_cuts(w0: np.ndarray, cut: np.ndarray, coarse: int = 64) -> np.ndarray:
+    """Per row, the first sorted position q whose cumulative weight w0[0..q] exceeds each
+    value of ``cut`` (rows, k): a coarse pass over blocks of ``coarse`` positions, then a
+    cumulative sum inside the one block that holds the cut (no full-row cumsum)."""
+    width, n = w0.shape
+    n_blocks = -(-n // coarse)
+    padded = np.zeros((width, n_blocks * coarse))
+    padded[:, :n] = w0
+    blocks = padded.reshape(width, n_blocks, coarse)
+    block_cum = np.cumsum(blocks.sum(axis=2), axis=1)                     # (rows, n_blocks)
+    k = (block_cum[:, None, :] <= cut[:, :, None]).sum(axis=2)           # block holding each cut
+    k = np.minimum(k, n_blocks - 1)
+    before = np.where(k > 0, np.take_along_axis(block_cum, np.maximum(k - 1, 0), axis=1), 0.0)
+    inside = np.cumsum(blocks[np.arange(width)[:, None], k], axis=2)      # (rows, cuts, coarse)
+    q = k * coarse + (before[:, :, None] + inside <= cut[:, :, None]).sum(axis=2)
+    return np.minimum(q, n - 1)
+
+
+def class_calibration_replicates(probs, labels, weights, n_bins: int = 15) -> dict[str, np.ndarray]:
+    """The calibration errors of bootstrap resamples, without building them.
+
+    ``weights`` (R, N): how often each image is drawn in each of R resamples (multinomial
+    counts). Returns {"ece", "adaptive", "classwise", "quba"}, each (R,): replicate r equals
+    ``expected_calibration_error`` (top label), ``adaptive_calibration_error``,
+    ``classwise_calibration_error`` and ``quba_calibration_error`` of the images repeated
+    ``weights[r]`` times. Each class's probabilities are sorted once; a resample only
+    re-weights them: a value drawn w times fills w positions of the resampled sorted
+    column, so its equal-mass cuts are read off cumulative weights, and every bin's sums
+    are segment sums of the sorted column. O(N C) per resample instead of a sort.
+    """
+    p, y = _check_probs(probs, labels)
+    w = np.asarray(weights, dtype=np.float64)
+    w = w[None, :] if w.ndim == 1 else w
+    n, n_classes = p.shape
+    if w.ndim != 2 or w.shape[1] != n:
+        raise ValueError(f"weights must be (resamples, {n}), got {w.shape}")
+    if (w < 0).any():
+        raise ValueError("weights are counts of draws: they cannot be negative")
+    if int(n_bins) < 1:
+        raise ValueError("n_bins must be >= 1")
+    ace, cw = np.zeros(len(w)), np.zeros(len(w))
+    edges = _bin_edges(n_bins)[1:-1]
+    j = np.arange(1, n_bins)
+    top = p.argmax(axis=1)
+    conf = p[np.arange(n), top]
+    top_bin = _bin_index(conf, n_bins)
+    ece = np.array([_binned_gap(top_bin, conf * wr, (top == y) * wr, n_bins) * n / wr.sum() for wr in w])
+    for cols in _class_blocks(n_classes, n):
+        v = np.ascontiguousarray(p[:, cols].T)
+        width = v.shape[0]
+        order = np.argsort(v, axis=1)
+        s = np.take_along_axis(v, order, axis=1)
+        t = (y[order] == np.arange(cols.start, cols.stop)[:, None]).astype(np.float64)
+        positive = s > 0.0
+        t_pos = t * positive
+        # the first sorted position holding each position's value (its block of ties)
+        new = np.ones_like(positive)
+        new[:, 1:] = s[:, 1:] != s[:, :-1]
+        first_equal = np.maximum.accumulate(np.where(new, np.arange(n), 0), axis=1)
+        ones_start = (s < 1.0).sum(axis=1)[:, None]
+        full = np.full((width, 1), n)
+        fixed = np.concatenate([np.zeros((width, 1), np.int64),                # classwise: fixed bins
+                                *[(s <= e).sum(axis=1)[:, None] for e in edges], full], axis=1)
+        buf = np.zeros((3, width * n + 1))
+        ws, wt, wt0 = (b[:-1].reshape(width, n) for b in buf)
+        for r, wr in enumerate(w):
+            ww = wr[order]
+            np.multiply(ww, s, out=ws)
+            np.multiply(ww, t, out=wt)
+            np.multiply(ww, t_pos, out=wt0)
+            gap = np.abs(_segment_sums(buf[0], fixed, n) - _segment_sums(buf[1], fixed, n))
+            cw[r] += gap.sum() / wr.sum()
+            # ACE: positive probabilities only (ww * s is already 0 where p = 0)
+            w0 = ww * positive
+            n_pos = w0.sum(axis=1)
+            cut = np.minimum(np.round(j[None, :] * (n_pos[:, None] / n_bins)), n_pos[:, None] - 1)
+            q = _weighted_cuts(w0, cut)
+            bounds = np.concatenate([np.zeros((width, 1), np.int64), np.take_along_axis(first_equal, q, axis=1),
+                                     ones_start, full], axis=1)
+            gap0 = np.abs(_segment_sums(buf[0], bounds, n) - _segment_sums(buf[2], bounds, n)).sum(axis=1)
+            used = n_pos > 0
+            ace[r] += np.sum(gap0[used] / n_pos[used])
+    ace /= n_classes
+    return {"ece": ece, "adaptive": ace, "classwise": cw / n_classes, "quba": np.sqrt(ece * ace)}
