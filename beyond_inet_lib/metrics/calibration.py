@@ -304,22 +304,15 @@ def _segment_sums(flat: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def _weighted_cuts(w0: np.ndarray, cut: np.ndarray, coarse: int = 64) -> np.ndarray:
+def _weighted_cuts(w0: np.ndarray, cut: np.ndarray) -> np.ndarray:
     """Per row, the first sorted position q whose cumulative weight w0[0..q] exceeds each
-    value of ``cut`` (rows, k): a coarse pass over blocks of ``coarse`` positions, then a
-    cumulative sum inside the one block that holds the cut (no full-row cumsum)."""
+    value of ``cut`` (rows, k). One cumulative sum over the raveled rows (weights are not
+    negative, so it ascends across rows too) and one search for all rows' cuts."""
     width, n = w0.shape
-    n_blocks = -(-n // coarse)
-    padded = np.zeros((width, n_blocks * coarse))
-    padded[:, :n] = w0
-    blocks = padded.reshape(width, n_blocks, coarse)
-    block_cum = np.cumsum(blocks.sum(axis=2), axis=1)                     # (rows, n_blocks)
-    k = (block_cum[:, None, :] <= cut[:, :, None]).sum(axis=2)           # block holding each cut
-    k = np.minimum(k, n_blocks - 1)
-    before = np.where(k > 0, np.take_along_axis(block_cum, np.maximum(k - 1, 0), axis=1), 0.0)
-    inside = np.cumsum(blocks[np.arange(width)[:, None], k], axis=2)      # (rows, cuts, coarse)
-    q = k * coarse + (before[:, :, None] + inside <= cut[:, :, None]).sum(axis=2)
-    return np.minimum(q, n - 1)
+    running = np.cumsum(w0.ravel())
+    before = np.r_[0.0, running[n - 1:-1:n]][:, None]      # the total of the rows above each row
+    q = np.searchsorted(running, (before + cut).ravel(), side="right").reshape(width, -1)
+    return np.clip(q - np.arange(width)[:, None] * n, 0, n - 1)
 
 
 def class_calibration_replicates(probs, labels, weights, n_bins: int = 15) -> dict[str, np.ndarray]:
