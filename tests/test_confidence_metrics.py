@@ -444,3 +444,23 @@ def test_ood_detection_table():
     assert (t["AUROC"] > 0.9).all() and (t["FPR@95"] < 0.5).all()
     s_in, s_out = M.ood_scores(id_logits), M.ood_scores(ood_logits)
     assert t.loc[2, "AUROC"] == pytest.approx(M.auroc(s_in["energy"], s_out["energy"]))
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_ood_replicates_equal_the_scores_of_the_resampled_images(discrete):
+    """In- and out-of-distribution images resampled separately by draw counts: each
+    replicate equals auroc / fpr_at_tpr of the images repeated that many times (ties
+    included: discrete scores)."""
+    rng = np.random.default_rng(34)
+    a, b = rng.normal(1, 1, 300), rng.normal(0, 1, 120)
+    if discrete:
+        a, b = np.round(a), np.round(b)
+    wa = rng.multinomial(len(a), np.full(len(a), 1 / len(a)), size=5)
+    wb = rng.multinomial(len(b), np.full(len(b), 1 / len(b)), size=5)
+    reps = M.ood_replicates(a, b, wa, wb)
+    for r in range(5):
+        ra, rb = np.repeat(a, wa[r]), np.repeat(b, wb[r])
+        assert reps["auroc"][r] == pytest.approx(M.auroc(ra, rb), abs=1e-12)
+        assert reps["fpr"][r] == pytest.approx(M.fpr_at_tpr(ra, rb), abs=1e-12)
+    one = M.ood_replicates(a, b, np.ones(len(a)), np.ones(len(b)), tpr=0.8)
+    assert one["fpr"][0] == pytest.approx(M.fpr_at_tpr(a, b, 0.8))

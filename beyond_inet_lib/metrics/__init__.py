@@ -36,7 +36,7 @@ from .imagenet_x import (factor_error_ratios, factor_prevalence, imagenet_x_erro
 from .invariance import invariance_curve
 from .linear_probe import (CLIP_BENCHMARK_WEIGHT_DECAYS, DEFAULT_C_GRID, PROTOCOLS as PROBE_PROTOCOLS,
                            l2_normalise, linear_probe, search_weight_decay, train_linear_adamw)
-from .ood import OOD_SCORES, auroc, fpr_at_tpr, ood_detection, ood_scores
+from .ood import OOD_SCORES, auroc, fpr_at_tpr, ood_detection, ood_replicates, ood_scores
 from .robustness import ROBUSTNESS_VARIANTS, imagenet_c_summary, robustness_average
 from .selective import (aurc, excess_aurc, oracle_aurc, risk_coverage_curve,
                         selective_accuracy)
@@ -61,7 +61,7 @@ __all__ = [
     "OOD_SCORES", "TEMPERATURE_BOUNDS", "adaptive_calibration_error", "aurc", "auroc", "brier_score",
     "brier_terms", "class_calibration_replicates", "classwise_calibration_error", "cross_fitted_temperatures",
     "equal_mass_calibration_error", "excess_aurc", "fit_temperature", "fpr_at_tpr", "mask_positions",
-    "negative_log_likelihood", "nll_terms", "ood_detection", "ood_scores", "oracle_aurc",
+    "negative_log_likelihood", "nll_terms", "ood_detection", "ood_replicates", "ood_scores", "oracle_aurc",
     "quba_calibration_error", "risk_coverage_curve", "selective_accuracy", "temperature_nll",
     "two_fold_score", "two_fold_split",
 ]
