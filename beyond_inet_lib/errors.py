@@ -56,3 +56,11 @@ class EngineError(UserError, RuntimeError):
 
 class DiskFull(EngineError):
     """The disk filled up while writing; what was written before is intact."""
+
+
+def did_you_mean(word, choices) -> str:
+    """' (did you mean 'x'?)' for the choice closest to ``word``, '' when none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -1,6 +1,6 @@
 """Which differences are real: bootstrap intervals, paired comparisons, McNemar's test and
-error consistency. Pure functions: arrays in, numbers out; seeded, so a report is
-reproducible to the digit.
+the interval of error consistency (its formula: ``metrics.error_consistency``). Pure
+functions: arrays in, numbers out; seeded, so a report is reproducible to the digit.
 
 The unit of resampling is the image. When rows are cells of one image (ImageNet-C: one
 image in 75 corruption x severity cells; an image scored under several views), pass
@@ -21,6 +21,8 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+
+from .metrics import consistency as _consistency
 
 #: what a statistic argument may be: a callable of the (resampled) arrays, or "mean"
 Statistic = Callable[..., float] | str
@@ -383,24 +385,6 @@ def mean_of_independent(parts: Sequence[tuple[float, np.ndarray]], *, level: flo
 # ================================================================== paired tests
 
 
-def _bools(x, name: str) -> np.ndarray:
-    a = np.asarray(x)
-    if a.dtype != bool:
-        if not np.isin(a, (0, 1)).all():
-            raise ValueError(f"{name} must be booleans or 0/1 per image")
-        a = a.astype(bool)
-    return a.ravel()
-
-
-def _pair(correct_a, correct_b) -> tuple[np.ndarray, np.ndarray]:
-    a, b = _bools(correct_a, "correct_a"), _bools(correct_b, "correct_b")
-    if len(a) != len(b):
-        raise ValueError(f"{len(a)} vs {len(b)} trials; both need the same images in the same order")
-    if len(a) == 0:
-        raise ValueError("no trials")
-    return a, b
-
-
 def mcnemar_exact(correct_a, correct_b) -> dict:
     """Exact two-sided McNemar test of "A and B are equally accurate on these images".
 
@@ -412,60 +396,30 @@ def mcnemar_exact(correct_a, correct_b) -> dict:
     """
     from scipy.stats import binom
 
-    a, b_ = _pair(correct_a, correct_b)
+    a, b_ = _consistency.paired_trials(correct_a, correct_b)
     table = np.array([[np.sum(a & b_), np.sum(a & ~b_)], [np.sum(~a & b_), np.sum(~a & ~b_)]])
     b, c = int(table[0, 1]), int(table[1, 0])
     p = 1.0 if b + c == 0 else min(1.0, 2.0 * float(binom.cdf(min(b, c), b + c, 0.5)))
     return {"p_value": p, "table": table, "b": b, "c": c, "n": int(len(a))}
 
 
-def _kappa(c_obs, c_exp):
-    """model-vs-human's rule: kappa = 1 when the observed consistency is 1 (also covers
-    c_exp = 1, where the formula is 0/0)."""
-    c_obs, c_exp = np.asarray(c_obs, dtype=np.float64), np.asarray(c_exp, dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        k = (c_obs - c_exp) / (1.0 - c_exp)
-    return np.where(c_obs == 1.0, 1.0, k)
-
-
-def error_consistency(correct_a, correct_b) -> dict:
-    """Error consistency (Geirhos, Meding & Wichmann 2020), as model-vs-human computes it.
-
-        c_obs = mean_i [correct_a_i == correct_b_i]      (both right or both wrong)
-        c_exp = p_a p_b + (1 - p_a)(1 - p_b),  p = accuracy
-        kappa = (c_obs - c_exp) / (1 - c_exp);  kappa = 1 when c_obs = 1
-
-    kappa is Cohen's kappa on the right/wrong labels: 0 = as consistent as two independent
-    observers with these accuracies, 1 = the same errors. Trials must be aligned (same
-    image at the same position). For cue-conflict, correct = decision equals the shape
-    category, over all trials (``metrics.cue_conflict_correct``), as model-vs-human does.
-    Returns dict: kappa, c_obs, c_exp, p_a, p_b, n.
-    """
-    a, b = _pair(correct_a, correct_b)
-    p_a, p_b = float(a.mean()), float(b.mean())
-    c_obs = float(np.mean(a == b))
-    c_exp = p_a * p_b + (1 - p_a) * (1 - p_b)
-    return {"kappa": float(_kappa(c_obs, c_exp)), "c_obs": c_obs, "c_exp": c_exp,
-            "p_a": p_a, "p_b": p_b, "n": int(len(a))}
-
-
 def error_consistency_ci(correct_a, correct_b, *, n_boot: int = 1000, level: float = 0.95,
                          seed: int = 0, groups=None) -> Interval:
-    """``error_consistency``'s kappa with a percentile-bootstrap interval over trials.
+    """``metrics.error_consistency``'s kappa with a percentile-bootstrap interval over trials.
 
     Each replicate resamples trials (or ``groups``) and recomputes p_a, p_b and c_obs from
     the same rows, all replicates at once (kappa is a function of three means)."""
     _check(n_boot, level)
-    a, b = _pair(correct_a, correct_b)
+    a, b = _consistency.paired_trials(correct_a, correct_b)
     values = np.column_stack([a, b, a == b]).astype(np.float64)
     ids, _, offsets = _units(len(a), groups)
     m = _replicate_means(values, ids, len(offsets) - 1, n_boot, seed)
     p_a, p_b, c_obs = m[:, 0], m[:, 1], m[:, 2]
-    reps = _kappa(c_obs, p_a * p_b + (1 - p_a) * (1 - p_b))
-    return _interval(error_consistency(a, b)["kappa"], reps, level, n_boot, len(offsets) - 1)
+    reps = _consistency.kappa(c_obs, p_a * p_b + (1 - p_a) * (1 - p_b))
+    return _interval(_consistency.error_consistency(a, b)["kappa"], reps, level, n_boot, len(offsets) - 1)
 
 
 __all__: Sequence[str] = (
-    "Interval", "bootstrap_ci", "bootstrap_replicates", "error_consistency", "error_consistency_ci",
+    "Interval", "bootstrap_ci", "bootstrap_replicates", "error_consistency_ci",
     "is_significant", "mcnemar_exact", "mean_of_independent", "paired_bootstrap", "pairwise_ranking",
 )

@@ -22,9 +22,9 @@ data_root = None
 report_dir = None
 
 # %%
-from beyond_inet_lib import charts, nb, pages
+from beyond_inet_lib import charts, nb, pages, report
 
-study = nb.setup(profile, data_root, report_dir, "calibration")
+study = report.setup(profile, data_root, report_dir, "calibration")
 study.describe_models()
 
 # %% [markdown]
@@ -40,7 +40,7 @@ study.describe_models()
 # difference excludes 0 (docs/protocols.md §3 and §0).
 
 # %%
-page = pages.calibration(study)
+page = pages.calibration.compute(study)
 
 # %% [markdown]
 # ## Reliability diagrams
@@ -77,7 +77,7 @@ nb.table(page.table("sensitivity"))
 
 # %%
 nb.findings(page)
-study.record(page)
+report.record_page(page, report_dir)
 
 # %% [markdown]
 # ## Caveats

@@ -22,9 +22,9 @@ data_root = None
 report_dir = None
 
 # %%
-from beyond_inet_lib import charts, nb, pages
+from beyond_inet_lib import charts, nb, pages, report
 
-study = nb.setup(profile, data_root, report_dir, "invariance")
+study = report.setup(profile, data_root, report_dir, "invariance")
 study.describe_models()
 
 # %% [markdown]
@@ -46,7 +46,7 @@ study.describe_models()
 # images jointly across the two levels.
 
 # %%
-page = pages.invariance(study)
+page = pages.invariance.compute(study)
 
 # %% [markdown]
 # ## Curves
@@ -58,14 +58,14 @@ if page.has_numbers:
                                         title="Mean probability of the true class"))
     nb.table(page.table("points"))
     if not page.table("drops").empty:
-        nb.table(page.table("drops").drop(columns=["top-1 drop", "drop low", "drop high"]))
+        nb.table(page.table("drops_shown"))
 
 # %% [markdown]
 # ## Finding
 
 # %%
 nb.findings(page)
-study.record(page)
+report.record_page(page, report_dir)
 
 # %% [markdown]
 # ## Caveats

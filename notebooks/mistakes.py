@@ -26,9 +26,9 @@ data_root = None
 report_dir = None
 
 # %%
-from beyond_inet_lib import charts, nb, pages
+from beyond_inet_lib import charts, nb, pages, report
 
-study = nb.setup(profile, data_root, report_dir, "mistakes")
+study = report.setup(profile, data_root, report_dir, "mistakes")
 study.describe_models()
 
 # %% [markdown]
@@ -49,7 +49,7 @@ study.describe_models()
 # models with these accuracies, 1 the same mistakes (docs/protocols.md §1 and §0).
 
 # %%
-page = pages.mistakes(study)
+page = pages.mistakes.compute(study)
 
 # %% [markdown]
 # ## How common each factor is
@@ -97,7 +97,7 @@ nb.gallery(page.table("disagreements"))
 
 # %%
 nb.findings(page)
-study.record(page)
+report.record_page(page, report_dir)
 
 # %% [markdown]
 # ## Caveats

@@ -23,9 +23,9 @@ data_root = None
 report_dir = None
 
 # %%
-from beyond_inet_lib import charts, nb, pages
+from beyond_inet_lib import charts, nb, pages, report
 
-study = nb.setup(profile, data_root, report_dir, "robustness")
+study = report.setup(profile, data_root, report_dir, "robustness")
 study.describe_models()
 
 # %% [markdown]
@@ -45,7 +45,7 @@ study.describe_models()
 # (with McNemar's exact test for top-1 where both scored the same images; docs/protocols.md §0, §4).
 
 # %%
-page = pages.robustness(study)
+page = pages.robustness.compute(study)
 
 # %% [markdown]
 # ## Top-1 per variant
@@ -56,9 +56,9 @@ page = pages.robustness(study)
 # %%
 if page.has_numbers:
     charts.show(charts.robustness_bars(page.table("top1")))
-    nb.table(page.table("top1").drop(columns=["top-1", "ci_low", "ci_high"]))
+    nb.table(page.table("top1_shown"))
     if not page.table("mean").empty:
-        nb.table(page.table("mean").drop(columns=["top-1", "ci_low", "ci_high"]))
+        nb.table(page.table("mean_shown"))
 
 # %% [markdown]
 # ## ImageNet-C per corruption and per severity
@@ -67,7 +67,7 @@ if page.has_numbers:
 if not page.table("imagenet_c").empty:
     charts.show(charts.grouped_bars(page.table("imagenet_c"), x="corruption", y="top-1", color="model",
                                     title="Top-1 per corruption (mean over severities)"))
-    nb.table(page.table("imagenet_c_severity").drop(columns=["top-1", "ci_low", "ci_high"]))
+    nb.table(page.table("imagenet_c_severity_shown"))
 
 # %% [markdown]
 # ## ImageNet-A and -R: 200 classes or 1,000?
@@ -96,7 +96,7 @@ nb.table(published) if len(published) else nb.finding("_No published number for 
 
 # %%
 nb.findings(page)
-study.record(page)
+report.record_page(page, report_dir)
 
 # %% [markdown]
 # ## Caveats

@@ -25,9 +25,9 @@ data_root = None
 report_dir = None
 
 # %%
-from beyond_inet_lib import charts, nb, pages
+from beyond_inet_lib import charts, nb, pages, report
 
-study = nb.setup(profile, data_root, report_dir, "shape_bias")
+study = report.setup(profile, data_root, report_dir, "shape_bias")
 study.describe_models()
 
 # %% [markdown]
@@ -49,7 +49,7 @@ study.describe_models()
 # paired interval of their difference excludes 0 (docs/protocols.md §2 and §0).
 
 # %%
-page = pages.shape_bias(study)
+page = pages.shape_bias.compute(study)
 
 # %% [markdown]
 # ## Shape bias, beside the paper's logs and the human range
@@ -91,7 +91,7 @@ if not page.table("kappa_bars").empty:
 
 # %%
 nb.findings(page)
-study.record(page)
+report.record_page(page, report_dir)
 
 # %% [markdown]
 # ## Caveats

@@ -23,9 +23,9 @@ data_root = None
 report_dir = None
 
 # %%
-from beyond_inet_lib import charts, nb, pages
+from beyond_inet_lib import charts, nb, pages, report
 
-study = nb.setup(profile, data_root, report_dir, "similarity")
+study = report.setup(profile, data_root, report_dir, "similarity")
 study.describe_models()
 
 # %% [markdown]
@@ -48,7 +48,7 @@ study.describe_models()
 # percentile interval used elsewhere (docs/protocols.md §8 and §0).
 
 # %%
-page = pages.similarity(study)
+page = pages.similarity.compute(study)
 
 # %% [markdown]
 # ## Within each model
@@ -68,7 +68,7 @@ if not page.table("across").empty:
     pair = page.table("pair")
     charts.show(charts.heatmap(pair, x="layer a", y="layer b", value="CKA",
                                title=f"{pair['model a'][0]} (x) vs {pair['model b'][0]} (y), layer by layer"))
-    charts.show(charts.bar_by_model(page.table("cka_bars"), value="mean CKA to the other models (last layer)",
+    charts.show(charts.bar_by_model(page.table("cka_bars"), value=pages.similarity.METRIC.name,
                                     title="Mean CKA to the other models (last tapped layer)"))
 nb.table(page.table("summary"))
 
@@ -77,7 +77,7 @@ nb.table(page.table("summary"))
 
 # %%
 nb.findings(page)
-study.record(page)
+report.record_page(page, report_dir)
 
 # %% [markdown]
 # ## Caveats

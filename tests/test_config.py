@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from beyond_inet_lib import cli
-from beyond_inet_lib.config import (PARAMS_DIR, PROJECT_ROOT, PROPERTIES, Profile, ProfileError,
-                                    load_profile, validate_profile)
+from beyond_inet_lib.config import PARAMS_DIR, PROJECT_ROOT, Profile, ProfileError, load_profile, validate_profile
+from beyond_inet_lib.pages import PROPERTIES
 
 MODEL = "tiny_vit_untrained"
 
@@ -181,7 +181,7 @@ def test_shipped_profiles_validate(name):
     assert isinstance(prof, Profile) and prof.name == name and prof.models
     assert set(prof.properties) <= set(PROPERTIES)
     for prop in PROPERTIES:  # every property has settings, given or default
-        assert prof.settings(prop) is not None
+        assert isinstance(prof.settings(prop), PROPERTIES[prop].settings)
 
 
 # --------------------------------------------------------------------------------- CLI

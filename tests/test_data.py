@@ -408,3 +408,16 @@ def test_check_datasets_for_a_profile(tmp_path):
                                    "cue-conflict-decisions", "imagenet-val", "imagenet-x",
                                    "imagenet-a", "imagenet-c", "imagenet-r", "imagenet-o", "vtab-dtd",
                                    "pug-imagenet"]
+
+
+def test_the_default_how_to_get_is_the_download_of_the_datasets_own_source():
+    """A dataset registered without ``how_to_get`` is told to be fetched with `data get`:
+    that holds only where its source has a public download (no hand-placed file)."""
+    from beyond_inet_lib.data.downloads import public_plans
+    from beyond_inet_lib.data.registry import DATA_GET
+
+    default = [n for n, info in D.DATASETS.items() if info.how_to_get == DATA_GET.format(name=n)]
+    assert {"cue-conflict", "imagenet-samples", "imagenet-r", "pug-imagenet"} <= set(default)
+    public, manual = public_plans(default)
+    assert manual == [] and public
+    assert D.DATASETS["imagenet-r"].how_to_get == "beyond-inet data get imagenet-r --root DATA_ROOT"

@@ -14,6 +14,7 @@ from PIL import Image
 import page_inputs as P
 from beyond_inet_lib import engine, stats
 from beyond_inet_lib.pages import base
+from beyond_inet_lib.pages.schema import Metric
 from beyond_inet_lib.views import View
 
 
@@ -33,7 +34,7 @@ def test_joint_intervals_are_the_separate_and_the_paired_bootstrap():
     x = np.stack([a, b, c], axis=1).astype(float)
     s = P.study("mistakes", models=("convnext_sup", "vit_sup", "vit_clip"), n_boot=400, seed=3)
     keys = ["convnext_sup", "vit_sup", "vit_clip"]
-    values, ivs, comps = base.joint(s, _column_means, keys, x, metric="acc")
+    values, ivs, comps = base.joint(s, _column_means, keys, x, metric=Metric("acc", "higher"))
     for i, k in enumerate(keys):
         alone = stats.bootstrap_ci("mean", x[:, i], n_boot=400, seed=3)
         assert values[k] == pytest.approx(x[:, i].mean())
@@ -61,7 +62,7 @@ def test_joint_lower_is_better_orients_the_difference_and_respects_compared():
     x = np.stack([rng.normal(1.0, 0.1, 300), rng.normal(2.0, 0.1, 300), rng.normal(1.5, 0.1, 300)], axis=1)
     s = P.study("mistakes", n_boot=200)
     keys = ["convnext_sup", "vit_sup", "vit_clip"]
-    values, ivs, comps = base.joint(s, _column_means, keys, x, metric="err", better="lower",
+    values, ivs, comps = base.joint(s, _column_means, keys, x, metric=Metric("err", "lower"),
                                     compared=["convnext_sup", "vit_sup"])
     assert len(comps) == 1                       # vit_clip has an interval but is not compared
     (r,) = comps
@@ -71,7 +72,7 @@ def test_joint_lower_is_better_orients_the_difference_and_respects_compared():
 
 def test_joint_without_intervals_still_gives_the_values():
     s = P.study("mistakes", n_boot=0)
-    values, ivs, comps = base.joint(s, _column_means, ["convnext_sup", "vit_sup"], np.eye(2), metric="m")
+    values, ivs, comps = base.joint(s, _column_means, ["convnext_sup", "vit_sup"], np.eye(2), metric=Metric("m", "higher"))
     assert values == {"convnext_sup": 0.5, "vit_sup": 0.5}
     assert ivs == {"convnext_sup": None, "vit_sup": None} and comps == []
 
@@ -111,3 +112,16 @@ def test_gallery_embeds_only_data_uris_and_escapes_captions(monkeypatch):
     assert "true: &lt;tabby&gt;<br>A: cat" in page
     nb.gallery(pd.DataFrame(columns=["image", "caption"]))
     assert len(shown) == 1                                 # nothing to show: no output
+
+
+def test_notebooks_show_page_tables_as_the_page_made_them():
+    """A notebook narrates: no column surgery on a page's tables (a table to show comes from
+    the page ready to show)."""
+    import re
+
+    from beyond_inet_lib.paths import PROJECT_ROOT
+
+    for path in sorted((PROJECT_ROOT / "notebooks").glob("*.py")):
+        code = "\n".join(line for line in path.read_text().splitlines() if not line.startswith("#"))
+        surgery = re.findall(r"\.(?:drop|rename|reindex|assign|pivot|pivot_table|melt|merge)\(|\]\[\[", code)
+        assert not surgery, f"{path.name}: {surgery}"

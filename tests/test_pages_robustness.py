@@ -69,6 +69,10 @@ def test_masked_top1_on_imagenet_a_and_the_1000_way_convention():
     # identical predictions under both conventions: the paired interval is exactly 0
     assert vit["Δ (1,000 − 200)"] == 0 and vit["Δ low"] == 0 and vit["Δ high"] == 0 and not vit["moves top-1"]
     assert any("argmax over all 1,000" in f for f in page.findings)
+    # the table a reader sees: the interval as text, not the chart's bare numbers
+    shown = page.table("top1_shown")
+    assert len(shown) == len(page.table("top1")) and not {"top-1", "ci_low", "ci_high"} & set(shown.columns)
+    assert shown["top-1 [95% CI]"].tolist() == page.table("top1")["top-1 [95% CI]"].tolist()
 
 
 def test_published_number_outside_the_interval_is_flagged_inside_is_not():

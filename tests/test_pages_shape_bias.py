@@ -4,7 +4,6 @@ against a hand count."""
 
 from __future__ import annotations
 
-import importlib
 
 import numpy as np
 import pandas as pd
@@ -13,7 +12,7 @@ import pytest
 import page_inputs as P
 from beyond_inet_lib import metrics
 
-S = importlib.import_module("beyond_inet_lib.pages.shape_bias")   # pages.shape_bias is also the page function
+from beyond_inet_lib.pages import shape_bias as S
 CATS = ("airplane", "bear", "bicycle", "bird", "boat", "bottle", "car", "cat", "chair", "clock", "dog",
         "elephant", "keyboard", "knife", "oven", "truck")
 INDICES = metrics.cue_conflict_category_indices()
@@ -74,27 +73,41 @@ def test_shape_bias_is_the_hand_count_with_an_interval_that_shrinks_with_n():
         table = stimuli(n, n_same=n // 6)
         dec = decide(table, 0.6, 0.25, seed=n)
         s, page = page_for(table, {"vit_clip": dec})
-        (h,) = [h for h in page.headline if h["metric"] == S.BIAS_METRIC]
+        (h,) = [h for h in page.headline if h["metric"] == S.BIAS_METRIC.name]
         conflict = (table["shape"] != table["texture"]).to_numpy()
         n_shape = int(((dec == table["shape"]) & conflict).sum())
         n_texture = int(((dec == table["texture"]) & conflict).sum())
         assert h["value"] == pytest.approx(n_shape / (n_shape + n_texture), abs=1e-12)
-        assert h["value"] == pytest.approx(metrics.shape_bias(table["path"], dec)["shape_bias"], abs=1e-12)
         assert h["ci_low"] < h["value"] < h["ci_high"]
         assert h["paper"] == pytest.approx(0.465)              # the paper's ViT-B/16 CLIP
         widths.append(h["ci_high"] - h["ci_low"])
     assert widths[1] < widths[0] / 2                          # ~1/sqrt(10) of the width
 
 
+def test_the_pages_shape_bias_is_the_metric_functions_output(monkeypatch):
+    """The page counts no vote itself: the headline, its interval and the scores table
+    are what ``metrics.shape_bias_from_votes`` returns (patched here to shape votes only)."""
+    table = stimuli(96, n_same=16)
+    dec = decide(table, 0.6, 0.25, seed=1)
+    _, before = page_for(table, {"vit_clip": dec}, n_boot=50)
+    monkeypatch.setattr(metrics, "shape_bias_from_votes", lambda s, t: float(np.sum(s)) / len(s))
+    _, after = page_for(table, {"vit_clip": dec}, n_boot=50)
+    (h0,), (h1,) = ([h for h in p.headline if h["metric"] == S.BIAS_METRIC.name] for p in (before, after))
+    conflict = (table["shape"] != table["texture"]).to_numpy()
+    assert h1["value"] == pytest.approx(((dec == table["shape"]) & conflict).sum() / len(table)) != h0["value"]
+    assert h1["ci_low"] < h1["value"] < h1["ci_high"]
+    assert after.table("bias_bars")["shape bias"].iloc[0] == h1["value"]
+
+
 def test_a_shape_bias_order_is_claimed_only_where_it_holds():
     big = stimuli(480)
     _, page = page_for(big, {"convnext_sup": decide(big, 0.2, 0.7, 1), "vit_sup": decide(big, 0.7, 0.2, 2)})
     (c,) = page.comparisons[:1]
-    assert c["metric"] == S.BIAS_METRIC and c["holds"]
+    assert c["metric"] == S.BIAS_METRIC.name and c["holds"]
     assert f"**{c['better']}** is ahead of {c['worse']}" in page.findings[0]
     small = stimuli(12)
     _, page = page_for(small, {"convnext_sup": decide(small, 0.5, 0.5, 1), "vit_sup": decide(small, 0.6, 0.4, 2)})
-    (c,) = [c for c in page.comparisons if c["metric"] == S.BIAS_METRIC]
+    (c,) = [c for c in page.comparisons if c["metric"] == S.BIAS_METRIC.name]
     assert not c["holds"] and "is ahead of" not in page.findings[0] and "cannot be told apart" in page.findings[0]
 
 
@@ -111,7 +124,7 @@ def test_observers_range_and_error_consistency():
     twin = pairs[(pairs["model"] == s.label("convnext_sup")) & (pairs["observer"] == "subject-02")].iloc[0]
     assert twin["kappa"] == 1.0 and twin["ci_low"] == twin["ci_high"] == 1.0
     # the headline: mean over observers of kappa by hand
-    heads = {h["model"]: h for h in page.headline if h["metric"] == S.KAPPA_METRIC}
+    heads = {h["model"]: h for h in page.headline if h["metric"] == S.KAPPA_METRIC.name}
     for key, dec in (("convnext_sup", model), ("vit_sup", other)):
         right = dec == table["shape"].to_numpy()
         kappas = []
@@ -162,5 +175,5 @@ def test_absent_observers_panel_input_and_finding(tmp_path):
     assert {"dataset": "cue-conflict-humans", "status": "absent", "images": 0,
             "note": str(tmp_path / "reference" / "cue-conflict-humans")} in page.inputs
     assert page.table("kappa_summary").empty and page.table("human_band").empty
-    assert [h["metric"] for h in page.headline] == [S.BIAS_METRIC]
+    assert [h["metric"] for h in page.headline] == [S.BIAS_METRIC.name]
     assert "were not found" in page.findings[-1]

@@ -192,13 +192,10 @@ def test_synthetic_mean_over_factors(cached, key):
 
 
 def test_invariance_curve_is_the_cached_true_class_probability(profile, cached):
-    import importlib
-
     from beyond_inet_lib import pages, workload
 
-    invariance = importlib.import_module("beyond_inet_lib.pages.invariance")  # the module, not the page call
     study = workload.study(profile, "invariance", DATA, progress=False)
-    page = invariance.build(study, pages.gather(study, invariance.requests(study)))
+    page = pages.invariance.compute(study)
     curve = page.table("curve")
     scale = max(profile.settings("invariance").scales)
     for key in MODELS:

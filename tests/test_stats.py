@@ -209,7 +209,7 @@ def test_error_consistency_hand_case_and_sklearn():
     from sklearn.metrics import cohen_kappa_score
 
     a, b = _table(50, 10, 5, 35)
-    out = stats.error_consistency(a, b)
+    out = metrics.error_consistency(a, b)
     # p_a = .6, p_b = .55; c_obs = .85; c_exp = .6 * .55 + .4 * .45 = .51
     assert (out["p_a"], out["p_b"]) == pytest.approx((0.6, 0.55))
     assert out["c_obs"] == pytest.approx(0.85) and out["c_exp"] == pytest.approx(0.51)
@@ -219,18 +219,18 @@ def test_error_consistency_hand_case_and_sklearn():
     for _ in range(10):
         x, y = rng.uniform(size=(2, 400)) < rng.uniform(0.2, 0.9, size=(2, 1))
         y[:100] = x[:100]                       # some shared errors
-        assert stats.error_consistency(x, y)["kappa"] == pytest.approx(cohen_kappa_score(x, y), abs=1e-12)
+        assert metrics.error_consistency(x, y)["kappa"] == pytest.approx(cohen_kappa_score(x, y), abs=1e-12)
 
 
 def test_error_consistency_edge_cases_follow_model_vs_human():
     same = np.array([True, False, True, True])
-    assert stats.error_consistency(same, same)["kappa"] == 1.0
+    assert metrics.error_consistency(same, same)["kappa"] == 1.0
     all_right = np.ones(5, dtype=bool)
-    assert stats.error_consistency(all_right, all_right)["kappa"] == 1.0   # 0/0 by the formula
-    assert stats.error_consistency(same, ~same)["kappa"] == pytest.approx(
+    assert metrics.error_consistency(all_right, all_right)["kappa"] == 1.0   # 0/0 by the formula
+    assert metrics.error_consistency(same, ~same)["kappa"] == pytest.approx(
         (0.0 - (0.75 * 0.25 * 2)) / (1 - 0.375))
     with pytest.raises(ValueError, match="same images"):
-        stats.error_consistency(same, same[:3])
+        metrics.error_consistency(same, same[:3])
 
 
 def test_error_consistency_interval_equals_the_generic_bootstrap():
@@ -238,9 +238,9 @@ def test_error_consistency_interval_equals_the_generic_bootstrap():
     a = rng.uniform(size=1280) < 0.7
     b = np.where(rng.uniform(size=1280) < 0.5, a, rng.uniform(size=1280) < 0.6)
     iv = stats.error_consistency_ci(a, b, n_boot=300, seed=3)
-    generic = stats.bootstrap_ci(lambda x, y: stats.error_consistency(x, y)["kappa"], a, b,
+    generic = stats.bootstrap_ci(lambda x, y: metrics.error_consistency(x, y)["kappa"], a, b,
                                  n_boot=300, seed=3)
-    assert iv.estimate == pytest.approx(stats.error_consistency(a, b)["kappa"])
+    assert iv.estimate == pytest.approx(metrics.error_consistency(a, b)["kappa"])
     assert (iv.low, iv.high) == pytest.approx((generic.low, generic.high), abs=1e-12)
     assert -1 <= iv.low < iv.estimate < iv.high <= 1
 

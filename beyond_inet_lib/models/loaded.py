@@ -9,16 +9,13 @@ head the zero-shot head (``zeroshot.py``), s the logit scale.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .taps import LayerTaps, layer_taps
-
-if TYPE_CHECKING:
-    from .registry import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -32,10 +29,11 @@ class Built:
 
 
 class LoadedModel(nn.Module):
-    """A loaded model: ``forward(x)`` -> (N, 1000) logits; ``features(x)`` -> (N, D) pooled
-    pre-head features; ``layer_modules(kinds)`` -> CKA taps. In eval mode."""
+    """A loaded model (``spec``: its ``ModelSpec``): ``forward(x)`` -> (N, 1000) logits;
+    ``features(x)`` -> (N, D) pooled pre-head features; ``layer_modules(kinds)`` -> CKA
+    taps. In eval mode."""
 
-    def __init__(self, spec: "ModelSpec", net: nn.Module, *, zeroshot_head=None, logit_scale=None):
+    def __init__(self, spec, net: nn.Module, *, zeroshot_head=None, logit_scale=None):
         super().__init__()
         self.spec = spec
         self.net = net  # the image network: a timm model, or a CLIP visual tower

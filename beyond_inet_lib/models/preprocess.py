@@ -12,9 +12,7 @@ import functools
 import math
 from dataclasses import dataclass
 
-from ..views import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, View
-
-_INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
+from ..views import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, INTERPOLATIONS, View
 
 
 @dataclass(frozen=True)
@@ -39,7 +37,7 @@ CLIP_PAPER = Preprocess(1.0, "bicubic", CLIP_MEAN, CLIP_STD)
 
 
 def _interpolation(name: str) -> str:
-    return name if name in _INTERPOLATIONS else "bicubic"
+    return name if name in INTERPOLATIONS else "bicubic"
 
 
 def timm_pretrained_cfg(name: str) -> dict:

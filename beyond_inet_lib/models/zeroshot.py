@@ -36,10 +36,9 @@ from torch import nn
 
 from ..files import atomic_write_bytes, slug
 from ..paths import progress_enabled
-from ..run_settings import CLIP_PROMPTS
+from ..run_settings import CLIP_LOGIT_SCALES, CLIP_PROMPTS
 
 PAPER_LOGIT_SCALE = 100.0
-CLIP_LOGIT_SCALES = ("paper", "model")
 PROMPT_TEMPLATES_ENV = "BEYOND_INET_PROMPT_TEMPLATES"
 
 
@@ -176,7 +175,7 @@ def clip_classifier(spec, built, *, device="cpu", cache_dir=None,
     else encoded on ``device`` (where the model will run) and cached; the scale is 100
     ('paper') or the model's learned exp(logit_scale) ('model')."""
     if clip_logit_scale not in CLIP_LOGIT_SCALES:
-        raise ValueError(f"clip_logit_scale={clip_logit_scale!r}; expected 'paper' or 'model'")
+        raise ValueError(f"clip_logit_scale={clip_logit_scale!r}; expected one of {CLIP_LOGIT_SCALES}")
     path = zeroshot_cache_path(spec, cache_dir)
     if path is None or not path.is_file():
         built.clip.to(device)  # encode the prompts (80,000 for the paper's set) where the model will run

@@ -11,12 +11,13 @@ A property page is built in two steps, both in the library so both are tested:
    (each with its 95% bootstrap interval and, where the model is one of the paper's, the
    paper's number), the paired comparisons between models, and the findings in words.
 
-``gather(study, requests)`` runs the predictions; ``<property>(study)`` in each page
-module is ``build(study, gather(study, requests(study)))``, the one call a notebook makes.
+``gather(study, requests)`` runs the predictions; ``compute(study)`` in each page module is
+``build(study, gather(study, requests(study)))``, the one call a notebook makes.
 
 Intervals (docs/protocols.md §0): ``stats.bootstrap_ci`` over images, seeded with the
 profile's seed, ``profile.bootstrap`` resamples (0: no intervals). Rankings: a model is
-said to be ahead of another only when the paired interval of their difference excludes 0.
+said to be ahead of another only when the paired interval of their difference excludes 0,
+in the direction its ``schema.Metric`` declares.
 """
 
 from __future__ import annotations
@@ -30,10 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .. import stats
-
-#: index columns of a headline row (report.record validates them)
-HEADLINE_FIELDS = ("model", "metric", "value", "ci_low", "ci_high", "paper", "published",
-                   "published_source", "published_flag", "better", "note")
+from .schema import Metric, finite_or_none
 
 
 @dataclass
@@ -78,7 +76,7 @@ class Page:
     """What a property page shows.
 
     ``tables``: tidy DataFrames by name (charted and shown by the notebook);
-    ``headline``: rows for the report index (``HEADLINE_FIELDS``);
+    ``headline``: rows for the report index (``schema.HeadlineRow``);
     ``comparisons``: paired comparisons (metric, better, worse, difference, low, high,
     holds, p_value); ``findings``: Markdown paragraphs computed from the numbers;
     ``inputs``: the datasets the page read (dataset, status, images, note)."""
@@ -129,31 +127,25 @@ def interval(study, statistic, *arrays, groups=None, cells=None, n_boot: int | N
 
 def with_interval(row: dict, iv: stats.Interval | None) -> dict:
     """``row`` with ``ci_low`` / ``ci_high`` from ``iv`` (None without one)."""
-    row["ci_low"] = None if iv is None else _finite(iv.low)
-    row["ci_high"] = None if iv is None else _finite(iv.high)
+    row["ci_low"] = None if iv is None else finite_or_none(iv.low)
+    row["ci_high"] = None if iv is None else finite_or_none(iv.high)
     return row
 
 
-def headline(study, key: str, metric: str, statistic, *arrays, better: str | None = "higher",
-             paper_metric: str | None = None, note: str = "", groups=None, cells=None,
+def headline(study, key: str, metric: Metric, statistic, *arrays, note: str = "", groups=None, cells=None,
              value: float | None = None, n_boot: int | None = None) -> dict:
-    """A headline row: ``statistic(*arrays)`` (or ``value`` when given) for model ``key``,
-    its bootstrap interval, the paper's number where it has one."""
+    """A headline row of ``metric``: ``statistic(*arrays)`` (or ``value`` when given) for
+    model ``key``, its bootstrap interval, the paper's number where it has one."""
     iv = interval(study, statistic, *arrays, groups=groups, cells=cells, n_boot=n_boot)
     if value is None:
         value = iv.estimate if iv is not None else _evaluate(statistic, arrays)
-    return with_interval(study.headline_row(key, metric, value, better, paper_metric, note), iv)
+    return study.headline_row(key, metric, value, iv, note)
 
 
 def _evaluate(statistic, arrays) -> float:
     if statistic == "mean" or statistic is np.mean:
         return float(np.mean(np.asarray(arrays[0], dtype=np.float64)))
     return float(statistic(*arrays))
-
-
-def _finite(x):
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 def interval_text(value, low=None, high=None, fmt: str = "{:.3f}") -> str:
@@ -180,13 +172,13 @@ def sample(study, statistic, *arrays, stream: int = 0, groups=None, cells=None) 
     return est, (reps if study.n_boot else None)
 
 
-def combined_headline(study, key: str, metric: str, samples: list[tuple], *, better: str = "higher",
-                      paper_metric: str | None = None, note: str = "") -> dict:
-    """A headline row for the mean of several independent samples' statistics (``sample``),
-    its interval by averaging replicate-wise (``stats.mean_of_independent``)."""
+def combined_headline(study, key: str, metric: Metric, samples: list[tuple], *, note: str = "") -> dict:
+    """A headline row of ``metric`` for the mean of several independent samples'
+    statistics (``sample``), its interval by averaging replicate-wise
+    (``stats.mean_of_independent``)."""
     iv = _combined(samples)
     value = float(np.mean([float(e) for e, _ in samples]))
-    return with_interval(study.headline_row(key, metric, value, better, paper_metric, note), iv)
+    return study.headline_row(key, metric, value, iv, note)
 
 
 def _combined(samples) -> stats.Interval | None:
@@ -195,8 +187,7 @@ def _combined(samples) -> stats.Interval | None:
     return stats.mean_of_independent(samples)
 
 
-def compare_combined(study, metric: str, samples_by_key: Mapping[str, list[tuple]], *,
-                     better: str = "higher") -> list[dict]:
+def compare_combined(study, metric: Metric, samples_by_key: Mapping[str, list[tuple]]) -> list[dict]:
     """``compare`` for a mean over independent samples: for every pair of models the
     paired interval of the difference of their means (per sample the difference of the
     two models' replicates, drawn on the same resamples, then averaged replicate-wise).
@@ -205,7 +196,7 @@ def compare_combined(study, metric: str, samples_by_key: Mapping[str, list[tuple
     if len(keys) < 2 or not study.n_boot:
         return []
     point = {k: float(np.mean([float(e) for e, _ in samples_by_key[k]])) for k in keys}
-    ranked = sorted(keys, key=lambda k: point[k], reverse=better == "higher")
+    ranked = sorted(keys, key=lambda k: point[k], reverse=metric.higher_is_better)
     rows = []
     for i, a in enumerate(ranked):
         for b in ranked[i + 1:]:
@@ -214,18 +205,18 @@ def compare_combined(study, metric: str, samples_by_key: Mapping[str, list[tuple
             iv = _combined(diffs)
             if iv is None:
                 return []
-            rows.append({"metric": metric, "better": study.label(a), "worse": study.label(b),
-                         "difference": float(iv.estimate), "low": _finite(iv.low), "high": _finite(iv.high),
+            rows.append({"metric": metric.name, "better": study.label(a), "worse": study.label(b),
+                         "difference": float(iv.estimate), "low": finite_or_none(iv.low), "high": finite_or_none(iv.high),
                          "holds": bool(stats.is_significant(iv)), "p_value": None})
     return rows
 
 
 # ------------------------------------------------------------------------ comparisons
-def compare(study, metric: str, statistic, arrays_by_key: Mapping[str, object], *,
-            better: str = "higher", correct_by_key: Mapping[str, np.ndarray] | None = None,
-            groups=None, cells=None) -> list[dict]:
-    """Paired comparisons of every pair of models on the same images (``stats.pairwise_ranking``):
-    metric, better, worse (model labels, better first by point estimate), difference, low,
+def compare(study, metric: Metric, statistic, arrays_by_key: Mapping[str, object], *,
+            correct_by_key: Mapping[str, np.ndarray] | None = None, groups=None, cells=None) -> list[dict]:
+    """Paired comparisons of every pair of models on the same images (``stats.pairwise_ranking``),
+    in ``metric``'s direction: metric (its name), better, worse (model labels, better first
+    by point estimate), difference, low,
     high, holds (the paired interval excludes 0); with ``correct_by_key`` (top-1
     correctness per image) also McNemar's exact p-value. [] with fewer than two models or
     no intervals."""
@@ -234,14 +225,14 @@ def compare(study, metric: str, statistic, arrays_by_key: Mapping[str, object], 
         return []
     labels = {k: study.label(k) for k in keys}
     ranking = stats.pairwise_ranking(statistic, {labels[k]: arrays_by_key[k] for k in keys},
-                                     higher_is_better=better == "higher", n_boot=study.n_boot,
+                                     higher_is_better=metric.higher_is_better, n_boot=study.n_boot,
                                      seed=study.seed, groups=groups, cells=cells)
     by_label = {v: k for k, v in labels.items()}
     rows = []
     for r in ranking.to_dict("records"):
-        row = {"metric": metric, "better": r["better"], "worse": r["worse"],
-               "difference": float(r["difference"]), "low": _finite(r["low"]),
-               "high": _finite(r["high"]), "holds": bool(r["holds"]), "p_value": None}
+        row = {"metric": metric.name, "better": r["better"], "worse": r["worse"],
+               "difference": float(r["difference"]), "low": finite_or_none(r["low"]),
+               "high": finite_or_none(r["high"]), "holds": bool(r["holds"]), "p_value": None}
         if correct_by_key is not None:
             a, b = correct_by_key[by_label[r["better"]]], correct_by_key[by_label[r["worse"]]]
             row["p_value"] = stats.mcnemar_exact(a, b)["p_value"]
@@ -249,7 +240,7 @@ def compare(study, metric: str, statistic, arrays_by_key: Mapping[str, object], 
     return rows
 
 
-def joint(study, statistic, keys, *arrays, metric: str, better: str = "higher", compared=None,
+def joint(study, statistic, keys, *arrays, metric: Metric | None, compared=None,
           groups=None, n_boot: int | None = None, basic: bool = False) -> tuple[dict, dict, list[dict]]:
     """Intervals and paired comparisons of a statistic computed for all models at once.
 
@@ -258,7 +249,8 @@ def joint(study, statistic, keys, *arrays, metric: str, better: str = "higher", 
     Gram matrices are shared). Each bootstrap resample is drawn once and scores every model
     and every difference between two of ``compared`` (default: all) on it, so the interval
     of a difference is the paired interval ``compare`` gives, at one evaluation of the
-    statistic per resample instead of two per pair.
+    statistic per resample instead of two per pair. ``metric``: whose direction orders the
+    comparisons (None: intervals only, ``compared`` empty).
 
     ``basic``: the basic (reverse-percentile) interval [2 est - q_high, 2 est - q_low]
     (Davison & Hinkley 1997, eq. 5.6) instead of the percentile one, for a statistic whose
@@ -272,6 +264,8 @@ def joint(study, statistic, keys, *arrays, metric: str, better: str = "higher", 
     pos = {k: i for i, k in enumerate(keys)}
     point = np.asarray(statistic(*arrays), dtype=np.float64).ravel()
     values = {k: float(point[i]) for k, i in pos.items()}
+    if metric is None and compared is None:
+        compared = []
     chosen = [k for k in (keys if compared is None else compared) if math.isfinite(values[k])]
     pairs = list(itertools.combinations(sorted(pos[k] for k in chosen), 2))
     n_boot = resamples(study, n_boot)
@@ -289,21 +283,23 @@ def joint(study, statistic, keys, *arrays, metric: str, better: str = "higher", 
         low, high = 2 * est - high, 2 * est - low
     intervals = {k: replace(iv, estimate=values[k], low=float(low[i]), high=float(high[i]))
                  for k, i in pos.items()}
-    ranked = sorted(chosen, key=lambda k: values[k], reverse=better == "higher")
+    ranked = sorted(chosen, key=lambda k: values[k], reverse=metric is not None and metric.higher_is_better)
     rows = []
     for b, w in itertools.combinations(ranked, 2):
         i, j = pos[b], pos[w]
         p = len(keys) + pairs.index((min(i, j), max(i, j)))
         lo, hi = (low[p], high[p]) if i < j else (-high[p], -low[p])   # of value(b) - value(w)
-        rows.append({"metric": metric, "better": study.label(b), "worse": study.label(w),
-                     "difference": values[b] - values[w], "low": _finite(lo), "high": _finite(hi),
+        rows.append({"metric": metric.name, "better": study.label(b), "worse": study.label(w),
+                     "difference": values[b] - values[w], "low": finite_or_none(lo), "high": finite_or_none(hi),
                      "holds": bool(lo > 0 or hi < 0), "p_value": None})
     return values, intervals, rows
 
 
-def ranking_sentence(comparisons: list[dict], metric: str, *, what: str = "") -> str:
+def ranking_sentence(comparisons: list[dict], metric: Metric | str, *, what: str = "") -> str:
     """Words for a ranking that say only what holds: 'A is ahead of B and C; B and C cannot
-    be told apart on these images.' '' when there is nothing to compare."""
+    be told apart on these images.' '' when there is nothing to compare. ``metric``: a
+    ``Metric`` or the name a row carries."""
+    metric = metric.name if isinstance(metric, Metric) else metric
     rows = [c for c in comparisons if c["metric"] == metric]
     if not rows:
         return ""
@@ -404,6 +400,12 @@ def frame(rows: list[dict], columns: list[str] | None = None) -> pd.DataFrame:
     if columns is not None:
         df = df.reindex(columns=columns)
     return df
+
+
+def shown(table: pd.DataFrame, *chart_columns: str) -> pd.DataFrame:
+    """The table as a page shows it: without the columns only its chart reads (the bare
+    numbers beside their '[95% CI]' text)."""
+    return table.drop(columns=[c for c in chart_columns if c in table.columns])
 
 
 def per_model(study, results, fn: Callable) -> dict:

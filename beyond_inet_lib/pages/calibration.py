@@ -5,6 +5,7 @@ moves top-1 and ECE (docs/protocols.md §0)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
@@ -13,6 +14,23 @@ import pandas as pd
 from .. import metrics, stats
 from .base import (Answer, Page, Request, compare, frame, gather, headline, interval, interval_text,
                    published_sentence, ranking_sentence, with_published)
+from .schema import Metric, Property
+
+
+@dataclass
+class CalibrationSettings:
+    max_images: int | None = None
+    n_bins: int = 15
+    # protocol sensitivity: also run the competing conventions (interpolation, crop
+    # fraction, precision, decode path, CLIP logit scale) and show how much each moves
+    # top-1 and ECE (docs/protocols.md §0)
+    sensitivity: bool = False
+
+
+#: on ImageNet val, or the sample images standing in for it ({dataset}: its name)
+ECE_METRIC = Metric("ECE ({dataset})", "lower", paper="ece_imagenet")
+TOP1_METRIC = Metric("top-1 ({dataset})", "higher", paper="imagenet_top1")
+ECE_R_METRIC = Metric("ECE (ImageNet-R)", "lower", paper="ece_imagenet_r")
 
 #: sensitivity conventions: name -> what the variant changes (docs/protocols.md §0)
 CONVENTIONS = {
@@ -39,7 +57,7 @@ def _variant_views(study, convention: str):
 
 
 def _settings_variant(study, convention: str) -> dict:
-    rs = study.run_settings()
+    rs = study.run_settings
     if convention == "precision":
         return {"precision": "bf16" if rs.precision in ("auto", "fp32") else "fp32"}
     if convention == "resize path":
@@ -97,10 +115,8 @@ def _eval_section(study, page: Page, results, ds_name: str) -> dict:
     rows, bins, hists = [], [], []
     for key, (conf, correct, r) in scored.items():
         label = study.label(key)
-        h_ece = headline(study, key, f"ECE ({ds_name})", ece, conf, correct, better="lower",
-                         paper_metric="ece_imagenet")
-        h_top1 = headline(study, key, f"top-1 ({ds_name})", "mean", correct.astype(float),
-                          paper_metric="imagenet_top1")
+        h_ece = headline(study, key, ECE_METRIC.at(dataset=ds_name), ece, conf, correct)
+        h_top1 = headline(study, key, TOP1_METRIC.at(dataset=ds_name), "mean", correct.astype(float))
         if ds_name == "imagenet-val":  # published numbers are on ImageNet val only
             with_published(h_top1, study.spec(key), "imagenet-val", study.spec(key).view(study.profile.preprocessing))
         page.headline += [h_ece, h_top1]
@@ -121,9 +137,9 @@ def _eval_section(study, page: Page, results, ds_name: str) -> dict:
     page.tables["histogram"] = pd.concat(hists, ignore_index=True) if hists else pd.DataFrame()
     page.tables["ece_bars"] = frame(page.tables.get("ece_bars", []))
     meaningful = {k: v for k, v in scored.items() if study.spec(k).trained} or scored
-    page.comparisons += compare(study, f"ECE ({ds_name})", ece,
-                                {k: (v[0], v[1]) for k, v in meaningful.items()}, better="lower")
-    page.comparisons += compare(study, f"top-1 ({ds_name})", "mean",
+    page.comparisons += compare(study, ECE_METRIC.at(dataset=ds_name), ece,
+                                {k: (v[0], v[1]) for k, v in meaningful.items()})
+    page.comparisons += compare(study, TOP1_METRIC.at(dataset=ds_name), "mean",
                                 {k: v[1].astype(float) for k, v in meaningful.items()},
                                 correct_by_key={k: v[1] for k, v in meaningful.items()})
     return scored
@@ -134,8 +150,7 @@ def _imagenet_r_section(study, page: Page, results, class_mask) -> None:
     scored = _scored(study, results, class_mask=class_mask)
     rows = []
     for key, (conf, correct, r) in scored.items():
-        h = headline(study, key, "ECE (ImageNet-R)", ece, conf, correct, better="lower",
-                     paper_metric="ece_imagenet_r")
+        h = headline(study, key, ECE_R_METRIC, ece, conf, correct)
         top1 = interval(study, "mean", correct.astype(float))
         page.headline.append(h)
         rows.append({"model": study.label(key), "images": len(r),
@@ -145,8 +160,7 @@ def _imagenet_r_section(study, page: Page, results, class_mask) -> None:
                      "paper ECE": h["paper"]})
     page.tables["imagenet_r"] = frame(rows)
     meaningful = {k: v for k, v in scored.items() if study.spec(k).trained} or scored
-    page.comparisons += compare(study, "ECE (ImageNet-R)", ece,
-                                {k: (v[0], v[1]) for k, v in meaningful.items()}, better="lower")
+    page.comparisons += compare(study, ECE_R_METRIC, ece, {k: (v[0], v[1]) for k, v in meaningful.items()})
 
 
 def _aligned(base_result, variant_result):
@@ -213,7 +227,7 @@ def findings(study, page: Page) -> list[str]:
     if summary.empty:
         return []
     out = []
-    rows = [h for h in page.headline if h["metric"].startswith("ECE (") and h["metric"] != "ECE (ImageNet-R)"]
+    rows = [h for h in page.headline if h["metric"].startswith("ECE (") and h["metric"] != ECE_R_METRIC.name]
     if rows:
         metric = rows[0]["metric"]
         ranked = sorted([h for h in rows if "untrained" not in h["note"]] or rows, key=lambda h: h["value"])
@@ -252,6 +266,10 @@ def _top1_value(page: Page, model: str) -> float:
     return float("nan")
 
 
-def calibration(study) -> Page:
+def compute(study) -> Page:
     """The calibration page: requests, predictions, tables (the notebook's one call)."""
     return build(study, gather(study, requests(study)))
+
+
+PROPERTY = Property("calibration", CalibrationSettings, requests, build, compute,
+                    metrics=(ECE_METRIC, TOP1_METRIC, ECE_R_METRIC))

@@ -19,20 +19,46 @@ names, each with its 95% bootstrap interval over images.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 import numpy as np
 import pandas as pd
 
 from .. import metrics, stats
-from ..data import standins
+from ..data import DATASETS, IMAGENET_C_CORRUPTIONS, ROBUSTNESS_VARIANTS, standins
+from ..errors import ProfileError, did_you_mean
 from ..references import BENCHMARKS
 from .base import (Answer, Page, Request, combined_headline, common_rows, compare, compare_combined,
                    frame, gather, headline, interval, interval_text, published_sentence,
-                   ranking_sentence, sample, trained_or_all, with_published)
+                   ranking_sentence, sample, shown, trained_or_all, with_published)
+from .schema import Metric, Property
+
+
+@dataclass
+class RobustnessSettings:
+    variants: list[str] = field(default_factory=lambda: list(ROBUSTNESS_VARIANTS))
+    max_images: int | None = None          # per variant
+    corruption_images: int = 16            # demo stand-in: images per corruption x severity
+    corruptions: list[str] | None = None   # None: the 15 of ImageNet-C
+
+    def check(self, where: str) -> None:
+        """Every variant a registered dataset, every corruption one of ImageNet-C's."""
+        for v in self.variants:
+            if v not in DATASETS:
+                raise ProfileError(f"{where}.variants: unknown dataset {v!r}{did_you_mean(v, DATASETS)}; "
+                                   f"known: {', '.join(sorted(DATASETS))}")
+        for c in self.corruptions or ():
+            if c not in IMAGENET_C_CORRUPTIONS:
+                raise ProfileError(f"{where}.corruptions: unknown corruption {c!r}"
+                                   f"{did_you_mean(c, IMAGENET_C_CORRUPTIONS)}; "
+                                   f"accepted: {', '.join(IMAGENET_C_CORRUPTIONS)}")
+
 
 REFERENCE = "imagenet-val"       # shown beside the variants, not part of the mean
-MEAN_METRIC = "robustness mean of 7"
+TOP1_METRIC = Metric("top-1 {variant}", "higher", paper="top1_{variant}")
+REFERENCE_METRIC = Metric(f"top-1 {REFERENCE}", "higher", paper="imagenet_top1")
+MEAN_METRIC = Metric("robustness mean of 7", "higher", paper="robustness_mean")
 
 
 # ------------------------------------------------------------------------ requests
@@ -155,10 +181,9 @@ def _unbalanced(sc: dict) -> bool:
     return pairs.groupby("c")["s"].apply(frozenset).nunique() > 1
 
 
-def _paper_metric(name: str, standin: bool) -> str | None:
-    if standin:  # a stand-in's number is not comparable to the paper's
-        return None
-    return "imagenet_top1" if name == REFERENCE else f"top1_{name}"
+def _metric(name: str, standin: bool) -> Metric:
+    metric = REFERENCE_METRIC if name == REFERENCE else TOP1_METRIC.at(variant=name)
+    return metric.without_paper() if standin else metric  # a stand-in's number is not the paper's
 
 
 def _variant_section(study, page: Page, name: str, answer: Answer, scores: dict,
@@ -167,7 +192,7 @@ def _variant_section(study, page: Page, name: str, answer: Answer, scores: dict,
     the mean of seven into ``samples`` (None: not part of the mean)."""
     ds = answer.dataset
     standin = bool(ds.standin)
-    metric = f"top-1 {name}"
+    metric = _metric(name, standin)
     stream = metrics.ROBUSTNESS_VARIANTS.index(name) if name in metrics.ROBUSTNESS_VARIANTS else 0
     for key, sc in scores.items():
         notes = ["stand-in"] if standin else []
@@ -176,7 +201,7 @@ def _variant_section(study, page: Page, name: str, answer: Answer, scores: dict,
         if name == REFERENCE:
             notes.append("reference, not part of the mean")
         h = headline(study, key, metric, "mean", sc["correct"].astype(float), groups=sc["groups"],
-                     cells=sc["cells"], paper_metric=_paper_metric(name, standin), note="; ".join(notes))
+                     cells=sc["cells"], note="; ".join(notes))
         if name in BENCHMARKS and not standin:
             with_published(h, study.spec(key), name, sc["result"].view)
         page.headline.append(h)
@@ -193,7 +218,7 @@ def _variant_section(study, page: Page, name: str, answer: Answer, scores: dict,
     _compare(study, page, metric, scores)
 
 
-def _compare(study, page: Page, metric: str, scores: dict) -> None:
+def _compare(study, page: Page, metric: Metric, scores: dict) -> None:
     """Paired comparisons on the images every model scored; McNemar where rows are
     independent images (not ImageNet-C's cells of one image)."""
     scores = trained_or_all(study, scores)
@@ -252,7 +277,7 @@ def _mean_section(study, page: Page, samples: dict) -> None:
         return
     ordered = {k: [v[name] for name in metrics.ROBUSTNESS_VARIANTS] for k, v in full.items()}
     for key, parts in ordered.items():
-        h = combined_headline(study, key, MEAN_METRIC, parts, paper_metric="robustness_mean")
+        h = combined_headline(study, key, MEAN_METRIC, parts)
         page.headline.append(h)
         page.tables["mean"].append({"model": study.label(key), "top-1": h["value"], "ci_low": h["ci_low"],
                                     "ci_high": h["ci_high"], "paper": h["paper"],
@@ -274,6 +299,8 @@ def build(study, answers: dict[str, Answer]) -> Page:
     _mean_section(study, page, samples)
     page.tables = {k: frame(v) if isinstance(v, list) else v for k, v in page.tables.items()}
     page.tables["published"] = _published_table(page)
+    for name in ("top1", "mean", "imagenet_c_severity"):     # the charts read the numbers, the tables the text
+        page.tables[f"{name}_shown"] = shown(page.tables[name], "top-1", "ci_low", "ci_high")
     page.findings = findings(study, page)
     return page
 
@@ -296,7 +323,7 @@ def findings(study, page: Page) -> list[str]:
     variants = [v for v in dict.fromkeys(top1["variant"]) if v != REFERENCE]
     text = f"Variants evaluated: {', '.join(variants) or 'none'}. "
     for v in dict.fromkeys(top1["variant"]):
-        sentence = ranking_sentence(page.comparisons, f"top-1 {v}")
+        sentence = ranking_sentence(page.comparisons, _metric(v, False))
         if not sentence:
             g = study.meaningful(top1[top1["variant"] == v]).sort_values("top-1", ascending=False)
             best = g.iloc[0]
@@ -327,6 +354,10 @@ def findings(study, page: Page) -> list[str]:
     return out
 
 
-def robustness(study) -> Page:
+def compute(study) -> Page:
     """The robustness page: requests, predictions, tables (the notebook's one call)."""
     return build(study, gather(study, requests(study)))
+
+
+PROPERTY = Property("robustness", RobustnessSettings, requests, build, compute,
+                    metrics=(TOP1_METRIC, REFERENCE_METRIC, MEAN_METRIC))

@@ -10,20 +10,27 @@ paper's log or an observer's as read. Trials are aligned by stimulus.
 
 from __future__ import annotations
 
-import itertools
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .. import metrics, stats
+from .. import metrics
 from ..references import aligned_correctness, observer_error_consistency, paper_value
 from .base import (Answer, Page, Request, compare, frame, gather, headline, interval, interval_text, joint,
-                   ranking_sentence, with_interval)
+                   ranking_sentence)
+from .schema import Metric, Property
 
-BIAS_METRIC = "shape bias (cue-conflict)"
-KAPPA_METRIC = "error consistency with humans (mean κ)"
+
+@dataclass
+class ShapeBiasSettings:
+    max_images: int | None = None   # cue-conflict stimuli (None: all 1,280)
+
+
+BIAS_METRIC = Metric("shape bias (cue-conflict)", "higher", paper="shape_bias")
+KAPPA_METRIC = Metric("error consistency with humans (mean κ)", "higher", "kappa")
 RUN, PAPER_LOG, HUMAN = "this run", "paper's decision log", "human observer"
 HUMANS_HOW_TO_GET = "beyond-inet data get cue-conflict-humans --root DATA_ROOT"
 #: the paper's decision logs (``references.REFERENCE_NAMES``) -> the paper's model key
@@ -75,21 +82,8 @@ def decision_log(image_names, decisions) -> pd.DataFrame:
 
 
 def cue_votes(log: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Per trial (shape vote, texture vote), 0/1: the decision equals the shape (texture)
-    class of a conflict stimulus (shape != texture); 0 for both on the other trials."""
-    shape_texture = [metrics.cue_conflict_shape_texture(n) for n in log["imagename"]]
-    decision = log["object_response"].to_numpy()
-    shape = np.array([s for s, _ in shape_texture], dtype=object)
-    texture = np.array([t for _, t in shape_texture], dtype=object)
-    conflict = shape != texture
-    return ((decision == shape) & conflict).astype(float), ((decision == texture) & conflict).astype(float)
-
-
-def bias_of(shape_votes, texture_votes) -> float:
-    """shape bias = n_shape / (n_shape + n_texture) over the trials given (NaN when no
-    conflict trial was decided for either cue): ``metrics.shape_bias`` of the same trials."""
-    s, t = float(np.sum(shape_votes)), float(np.sum(texture_votes))
-    return s / (s + t) if s + t else float("nan")
+    """Per trial of a decision log (shape vote, texture vote): ``metrics.cue_votes``."""
+    return metrics.cue_votes(log["imagename"], log["object_response"])
 
 
 def correct_by_stimulus(log: pd.DataFrame) -> pd.Series:
@@ -101,24 +95,8 @@ def correct_by_stimulus(log: pd.DataFrame) -> pd.Series:
     return s
 
 
-def mean_kappas(models, observers) -> np.ndarray:
-    """(M,) mean over observers of ``stats.error_consistency`` kappa between each model's
-    column of ``models`` (n, M) and each observer's column of ``observers`` (n, H); rows
-    are the same stimuli."""
-    a, h = np.asarray(models).reshape(len(models), -1), np.asarray(observers)
-    return np.array([np.mean([stats.error_consistency(a[:, i], h[:, j])["kappa"] for j in range(h.shape[1])])
-                     for i in range(a.shape[1])])
-
-
-def pairwise_kappas(observers) -> np.ndarray:
-    """kappa of every pair of observers' columns (n, H), pairs in combinations order."""
-    h = np.asarray(observers)
-    return np.array([stats.error_consistency(h[:, i], h[:, j])["kappa"]
-                     for i, j in itertools.combinations(range(h.shape[1]), 2)])
-
-
 def _mean_pairwise_kappa(observers) -> float:
-    return float(np.mean(pairwise_kappas(observers)))
+    return float(np.mean(metrics.pairwise_kappas(observers)))
 
 
 # --------------------------------------------------------------------------- build
@@ -137,22 +115,24 @@ def _score(study, name: str, source: str, log: pd.DataFrame, key: str | None, pa
     """One row of the scores table: shape bias and 16-class accuracy with their intervals
     over trials (and a headline row for this run's models)."""
     s, t = cue_votes(log)
-    sb = metrics.shape_bias(log["imagename"], log["object_response"])
+    bias = metrics.shape_bias_from_votes(s, t)
+    sb = metrics.shape_bias(log["imagename"], log["object_response"])   # the counts and 16-class accuracy
     if key is not None:
-        h = headline(study, key, BIAS_METRIC, bias_of, s, t, paper_metric="shape_bias")
+        h = headline(study, key, BIAS_METRIC, metrics.shape_bias_from_votes, s, t)
         if np.isfinite(h["value"]):
             page.headline.append(h)
         low, high = h["ci_low"], h["ci_high"]
     else:
-        iv = interval(study, bias_of, s, t)
+        iv = interval(study, metrics.shape_bias_from_votes, s, t)
         low, high = (_finite(iv.low), _finite(iv.high)) if iv is not None else (None, None)
     acc = interval(study, "mean", correct_by_stimulus(log).to_numpy().astype(float))
-    return {"model": name, "source": source, "trials": len(log), "shape bias": sb["shape_bias"],
-            "ci_low": low, "ci_high": high, "shape bias [95% CI]": interval_text(sb["shape_bias"], low, high),
+    return {"model": name, "source": source, "trials": len(log), "shape bias": bias,
+            "ci_low": low, "ci_high": high, "shape bias [95% CI]": interval_text(bias, low, high),
             "16-class accuracy [95% CI]": interval_text(sb["accuracy"], *(acc and (acc.low, acc.high) or ())),
             "shape decisions": sb["n_shape"], "texture decisions": sb["n_texture"],
             "no answer": int((log["object_response"] == "na").sum()),
-            "paper": (study.paper("shape_bias", key) if key else paper_value("shape_bias", LOG_PAPER_KEYS.get(name)))}
+            "paper": (study.paper(BIAS_METRIC.paper, key) if key
+                      else paper_value(BIAS_METRIC.paper, LOG_PAPER_KEYS.get(name)))}
 
 
 def _finite(x):
@@ -170,7 +150,8 @@ def _bias_section(study, page: Page, run: dict, paper_logs: dict, humans: dict) 
     page.tables["scores"] = frame(rows, shown)
     page.tables["humans"] = frame(human_rows, shown[:1] + shown[2:-1] + ["no answer"])
     meaningful = {k: v for k, v in run.items() if study.spec(k).trained} or run
-    page.comparisons += compare(study, BIAS_METRIC, bias_of, {k: cue_votes(v) for k, v in meaningful.items()})
+    page.comparisons += compare(study, BIAS_METRIC, metrics.shape_bias_from_votes,
+                                {k: cue_votes(v) for k, v in meaningful.items()})
     if human_rows:
         hb = pd.Series([r["shape bias"] for r in human_rows], dtype=float)
         lo, mean, hi = float(hb.min()), float(hb.mean()), float(hb.max())
@@ -219,7 +200,7 @@ def _consistency_section(study, page: Page, run: dict, paper_logs: dict, humans:
             if study.n_boot:
                 ec = observer_error_consistency(log, humans[obs], n_boot=study.n_boot, seed=study.seed)
             else:
-                ec = stats.error_consistency(*aligned_correctness(log, humans[obs])[1:]) | {"low": None, "high": None}
+                ec = metrics.error_consistency(*aligned_correctness(log, humans[obs])[1:]) | {"low": None, "high": None}
             pair_rows.append({"model": model, "source": source, "observer": obs, "kappa": ec["kappa"],
                               "ci_low": _finite(ec["low"]), "ci_high": _finite(ec["high"]),
                               "c_obs": ec["c_obs"], "c_exp": ec["c_exp"], "trials": ec["n"]})
@@ -236,11 +217,12 @@ def _consistency_section(study, page: Page, run: dict, paper_logs: dict, humans:
         a = np.stack([correct_by_stimulus(run[k])[common].to_numpy(bool) for k in run_keys], axis=1)
         h = observers.loc[common].to_numpy(bool)
         meaningful = [k for k in run_keys if study.spec(k).trained] or run_keys
-        values, ivs, comps = joint(study, mean_kappas, run_keys, a, h, metric=KAPPA_METRIC, compared=meaningful)
+        values, ivs, comps = joint(study, metrics.mean_kappas, run_keys, a, h, metric=KAPPA_METRIC,
+                                   compared=meaningful)
         page.comparisons += comps
         for k in run_keys:
-            page.headline.append(with_interval(study.headline_row(k, KAPPA_METRIC, values[k], "higher"), ivs[k]))
-    heads = {h["model"]: h for h in page.headline if h["metric"] == KAPPA_METRIC}
+            page.headline.append(study.headline_row(k, KAPPA_METRIC, values[k], ivs[k]))
+    heads = {h["model"]: h for h in page.headline if h["metric"] == KAPPA_METRIC.name}
     for model, source, key, log in sources:
         mine = pairs[pairs["model"] == model]
         if key is not None:
@@ -250,7 +232,7 @@ def _consistency_section(study, page: Page, run: dict, paper_logs: dict, humans:
             common = observers.index.intersection(correct_by_stimulus(log).index).sort_values()
             a = correct_by_stimulus(log)[common].to_numpy(bool)[:, None]
             h = observers.loc[common].to_numpy(bool)
-            iv = interval(study, lambda x, y: mean_kappas(x, y)[0], a, h)
+            iv = interval(study, lambda x, y: metrics.mean_kappas(x, y)[0], a, h)
             mean = float(mine["kappa"].mean())
             lo, hi = (iv.low, iv.high) if iv is not None else (None, None)
         summary.append({"model": model, "source": source, "mean κ": mean, "ci_low": _finite(lo),
@@ -259,7 +241,7 @@ def _consistency_section(study, page: Page, run: dict, paper_logs: dict, humans:
                         "trials": int(mine["trials"].max())})
     if len(names) > 1:
         hh = observers.to_numpy(bool)
-        kappas = pairwise_kappas(hh)
+        kappas = metrics.pairwise_kappas(hh)
         iv = interval(study, _mean_pairwise_kappa, hh)
         mean = float(kappas.mean())
         page.tables["human_kappa_band"] = frame([{"low": float(kappas.min()), "high": float(kappas.max()),
@@ -295,7 +277,7 @@ def build(study, answers: dict[str, Answer], *, humans: dict | None = None,
 def findings(study, page: Page, humans_found: bool = True) -> list[str]:
     out = []
     scores = page.table("scores")
-    run = [h for h in page.headline if h["metric"] == BIAS_METRIC]
+    run = [h for h in page.headline if h["metric"] == BIAS_METRIC.name]
     if run:
         shown = [h for h in run if "untrained" not in h["note"]] or run
         ordered = sorted(shown, key=lambda h: -h["value"])
@@ -341,9 +323,12 @@ def findings(study, page: Page, humans_found: bool = True) -> list[str]:
     return out
 
 
-def shape_bias(study) -> Page:
+def compute(study) -> Page:
     """The shape-bias page: requests, predictions, the decision logs of others, tables (the
     notebook's one call)."""
     answers = gather(study, requests(study))
     humans, references = reference_decisions(study)
     return build(study, answers, humans=humans, references=references)
+
+
+PROPERTY = Property("shape_bias", ShapeBiasSettings, requests, build, compute, metrics=(BIAS_METRIC, KAPPA_METRIC))

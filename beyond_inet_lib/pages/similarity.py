@@ -5,7 +5,8 @@ interval over images.
 
 CKA is not a mean over images, so its interval recomputes it on each resample (the generic
 bootstrap path). To keep that cheap, each model's uncentred Gram matrix of the last layer
-is computed once; a resample only gathers and centres it (O(n^2) instead of O(n^2 D)).
+is computed once (``metrics.gram``); a resample only gathers and centres it
+(``metrics.mean_cka_to_others``: O(n^2) instead of O(n^2 D)).
 Intervals use at most ``MAX_RESAMPLES`` resamples.
 
 Linear CKA is biased upwards on a finite sample, and a resample, whose repeated images
@@ -17,13 +18,25 @@ which subtracts that shift, and shows the shift ("bootstrap bias").
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from .. import metrics
-from .base import Answer, Page, Request, frame, gather, interval_text, joint, with_interval
+from .base import Answer, Page, Request, frame, gather, interval_text, joint
+from .schema import Metric, Property
 
-METRIC = "mean CKA to the other models (last layer)"
+
+@dataclass
+class SimilaritySettings:
+    max_images: int = 100
+    max_layers: int = 24                   # layers sampled evenly per model
+
+
+#: no direction: a description of how alike the representations are, not a score (the
+#: comparisons order it ascending, the most distinct first)
+METRIC = Metric("mean CKA to the other models (last layer)", None, "cka")
 #: resamples per CKA interval (each recomputes every model's centred Gram matrix)
 MAX_RESAMPLES = 200
 
@@ -48,39 +61,12 @@ def requests(study) -> list[Request]:
     return [Request("eval", ds, study.models, outputs=("logits", "layers"), layers=layer_picks(study))]
 
 
-# ---------------------------------------------------------------------- statistics
-def gram(features) -> np.ndarray:
-    """Uncentred Gram matrix G = X X^T (float64, (N, D) -> (N, N))."""
-    x = np.asarray(features, dtype=np.float64).reshape(len(features), -1)
-    return x @ x.T
-
-
-def centred(g: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """The centred Gram of the images ``rows`` (repeats allowed): H G_rr H with
-    H = I - 11^T/n, i.e. G_rr minus its row and column means plus its grand mean; equal to
-    Xc Xc^T for the column-centred features of those rows."""
-    g = g[np.ix_(rows, rows)]
-    m = g.mean(axis=0)
-    return g - m[None, :] - m[:, None] + m.mean()
-
-
-def mean_cka_to_others(grams: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
-    """(M,) for each model, the mean over the other models of linear CKA on the images
-    ``rows``: CKA(K, L) = <Kc, Lc>_F / (||Kc||_F ||Lc||_F) (Kornblith et al. 2019; the same
-    number as ``metrics.linear_cka`` of those rows' features)."""
-    k = [centred(g, rows).ravel() for g in grams]
-    k = [v / np.linalg.norm(v) if np.linalg.norm(v) > 0 else np.full_like(v, np.nan) for v in k]
-    m = np.stack(k) @ np.stack(k).T
-    n = len(grams)
-    return np.array([np.mean([m[i, j] for j in range(n) if j != i]) for i in range(n)])
-
-
+# --------------------------------------------------------------------------- build
 def _layer_frame(mat: np.ndarray, names_a: list[str], names_b: list[str], **extra) -> pd.DataFrame:
     return pd.DataFrame([{**extra, "layer a": f"{i:02d} {a}", "layer b": f"{j:02d} {b}", "CKA": float(mat[i, j])}
                          for i, a in enumerate(names_a) for j, b in enumerate(names_b)])
 
 
-# --------------------------------------------------------------------------- build
 def build(study, answers: dict[str, Answer]) -> Page:
     page = Page("similarity")
     page.inputs = list(study.inputs)
@@ -121,22 +107,22 @@ def _across_section(study, page: Page, keys: list, feats: dict, taps: dict, summ
     a, b = keys[0], keys[1]
     page.tables["pair"] = _layer_frame(metrics.cka_matrix(feats[a], feats[b]), taps[a], taps[b],
                                        **{"model a": study.label(a), "model b": study.label(b)})
-    grams = [gram(x) for x in last]
+    grams = [metrics.gram(x) for x in last]
     images = np.arange(len(last[0]))
     trained = [k for k in keys if study.spec(k).trained] or keys
     values, ivs, page.comparisons = joint(
-        study, lambda rows: mean_cka_to_others(grams, rows), keys, images, metric=METRIC, better="lower",
-        compared=trained, n_boot=min(study.n_boot, MAX_RESAMPLES), basic=True)
+        study, lambda rows: metrics.mean_cka_to_others(grams, rows), keys, images, metric=METRIC, compared=trained,
+        n_boot=min(study.n_boot, MAX_RESAMPLES), basic=True)
     by_label = {r["model"]: r for r in summary}
     bars = []
     for k in keys:
-        h = with_interval(study.headline_row(k, METRIC, values[k], None), ivs[k])
+        h = study.headline_row(k, METRIC, values[k], ivs[k])
         page.headline.append(h)
         row = by_label[h["model"]]
-        row[f"{METRIC} [95% CI]"] = interval_text(h["value"], h["ci_low"], h["ci_high"])
+        row[f"{METRIC.name} [95% CI]"] = interval_text(h["value"], h["ci_low"], h["ci_high"])
         if h["ci_low"] is not None and h["ci_high"] is not None:   # the resamples' shift: est - midpoint(basic)
             row["bootstrap bias"] = h["value"] - (h["ci_low"] + h["ci_high"]) / 2
-        bars.append({"model": h["model"], METRIC: h["value"], "ci_low": h["ci_low"], "ci_high": h["ci_high"]})
+        bars.append({"model": h["model"], METRIC.name: h["value"], "ci_low": h["ci_low"], "ci_high": h["ci_high"]})
     page.tables["cka_bars"] = frame(bars)
 
 
@@ -148,7 +134,7 @@ def findings(study, page: Page) -> list[str]:
     text = " ".join(f"{r['model']}: mean CKA between consecutive tapped layers {r['consecutive layers (mean CKA)']:.2f}, "
                     f"first vs last layer {r['first vs last layer']:.2f}." for r in summary.to_dict("records"))
     out = [text]
-    heads = [h for h in page.headline if h["metric"] == METRIC]
+    heads = [h for h in page.headline if h["metric"] == METRIC.name]
     if heads:
         shown = [h for h in heads if "untrained" not in h["note"]] or heads
         ordered = sorted(shown, key=lambda h: h["value"])
@@ -174,6 +160,9 @@ def _distinct_sentence(comparisons: list[dict], lowest: str, n_models: int) -> s
             f"images (paired 95% interval contains 0): no model is singled out as the most distinct.")
 
 
-def similarity(study) -> Page:
+def compute(study) -> Page:
     """The similarity page: requests, predictions, tables (the notebook's one call)."""
     return build(study, gather(study, requests(study)))
+
+
+PROPERTY = Property("similarity", SimilaritySettings, requests, build, compute, metrics=(METRIC,))

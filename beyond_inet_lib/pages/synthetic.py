@@ -11,12 +11,25 @@ accuracy).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from ..data import standins
 from .base import (Answer, Page, Request, common_rows, compare, frame, gather, headline, interval, interval_text,
                    ranking_sentence, trained_or_all)
+from .schema import Metric, Property
+
+
+@dataclass
+class SyntheticSettings:
+    max_images: int | None = None          # PUG-ImageNet images per factor
+    standin_images: int = 30               # demo: base images rendered per factor level
+
+
+#: on PUG-ImageNet or its stand-in ({dataset}: its name)
+MEAN_METRIC = Metric("mean top-1 over factors ({dataset})", "higher", paper="pug_mean")
 
 
 # ------------------------------------------------------------------------ requests
@@ -44,8 +57,9 @@ def image_groups(table: pd.DataFrame) -> np.ndarray | None:
     return table["source_path"].astype(str).to_numpy() if "source_path" in table.columns else None
 
 
-def _metric(ds) -> str:
-    return f"mean top-1 over factors ({ds.name})"
+def _metric(ds) -> Metric:
+    metric = MEAN_METRIC.at(dataset=ds.name)
+    return metric.without_paper() if ds.standin else metric
 
 
 def build(study, answers: dict[str, Answer]) -> Page:
@@ -68,7 +82,7 @@ def build(study, answers: dict[str, Answer]) -> Page:
         scored[m.key] = (correct, groups, factor, t["path"].to_numpy())
         label = study.label(m.key)
         h = headline(study, m.key, _metric(ds), "mean", correct.astype(float), groups=groups, cells=factor,
-                     paper_metric=None if ds.standin else "pug_mean", note="stand-in" if ds.standin else "")
+                     note="stand-in" if ds.standin else "")
         page.headline.append(h)
         for f in dict.fromkeys(factor):
             factors_rows.append(_point(study, label, {"factor": f}, correct, groups, factor == f))
@@ -98,7 +112,7 @@ def _by_factor(factors: pd.DataFrame) -> pd.DataFrame:
     return wide
 
 
-def _compare(study, page: Page, metric: str, scored: dict) -> None:
+def _compare(study, page: Page, metric: Metric, scored: dict) -> None:
     """Paired comparisons on the images every model scored; McNemar only where each row is
     its own image (PUG), not for the stand-in's variations of one photograph."""
     if len(scored) < 2:
@@ -149,6 +163,9 @@ def _pct(x) -> str:
     return "–" if x is None else f"{x:.1%}"
 
 
-def synthetic(study) -> Page:
+def compute(study) -> Page:
     """The synthetic-data page: requests, predictions, tables (the notebook's one call)."""
     return build(study, gather(study, requests(study)))
+
+
+PROPERTY = Property("synthetic", SyntheticSettings, requests, build, compute, metrics=(MEAN_METRIC,))

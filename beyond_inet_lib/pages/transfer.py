@@ -13,16 +13,44 @@ Splits are read from the dataset's ``split`` column by the names ``train`` / ``v
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from .. import metrics
-from ..data import standins
-from ..data import VTAB_TASKS, vtab_dataset_name
+from ..data import VTAB_TASKS, standins, vtab_dataset_name
+from ..errors import ProfileError, did_you_mean
 from .base import (Answer, Page, Request, combined_headline, compare, compare_combined, frame, gather,
-                   headline, interval_text, ranking_sentence, sample, trained_or_all)
+                   headline, interval_text, ranking_sentence, sample, shown, trained_or_all)
+from .schema import Metric, Property
+
+#: transfer tasks generated offline (no data root needed)
+STANDIN_TASKS = ("digits",)
+
+
+@dataclass
+class TransferSettings:
+    tasks: list[str] = field(default_factory=lambda: ["digits"])
+    max_train: int | None = None
+    protocol: str = "clip_benchmark"       # clip_benchmark | logreg (docs/protocols.md §5)
+    c_grid: list[float] = field(default_factory=lambda: [1e-3, 1e-2, 1e-1, 1.0, 10.0])  # logreg only
+
+    def check(self, where: str) -> None:
+        """A known probe protocol; every task a stand-in task or a VTAB-1k task; C > 0."""
+        if self.protocol not in metrics.PROBE_PROTOCOLS:
+            raise ProfileError(f"{where}.protocol: {self.protocol!r}; accepted: {', '.join(metrics.PROBE_PROTOCOLS)}")
+        accepted = list(STANDIN_TASKS) + list(VTAB_TASKS)
+        for t in self.tasks:
+            if t not in accepted:
+                raise ProfileError(f"{where}.tasks: unknown task {t!r}{did_you_mean(t, accepted)}; "
+                                   f"accepted: {', '.join(accepted)}")
+        if any(c <= 0 for c in self.c_grid):
+            raise ProfileError(f"{where}.c_grid: {self.c_grid}; every entry must be > 0")
+
 
 SPLITS = ("train", "val", "test")
-MEAN_METRIC = "VTAB-1k mean (19)"
+PROBE_METRIC = Metric("linear probe {task}", "higher")
+MEAN_METRIC = Metric("VTAB-1k mean (19)", "higher", paper="vtab_mean")
 HYPERPARAMETER_NAMES = {"weight_decay": "weight decay", "C": "C"}
 
 
@@ -88,7 +116,7 @@ def _task_section(study, page: Page, task: str, answer: Answer, samples: dict, s
                                                   "splits found": ", ".join(sorted(ds.table["split"].astype(str).unique()))})
             return
         probes[m.key] = out
-    metric = f"linear probe {task}"
+    metric = PROBE_METRIC.at(task=task)
     for key, out in probes.items():
         correct = out["test_correct"].astype(float)
         h = headline(study, key, metric, "mean", correct, note="stand-in" if ds.standin else "")
@@ -119,15 +147,17 @@ def build(study, answers: dict[str, Answer]) -> Page:
     full = {k: [v[t] for t in vtab] for k, v in samples.items() if set(vtab) <= set(v)}
     if full:
         # the 19 per-task rows give way to their mean on the index; the page keeps them
-        page.headline = [h for h in page.headline if not h["metric"].startswith("linear probe ")]
+        page.headline = [h for h in page.headline if not h["metric"].startswith(PROBE_METRIC.at(task="").name)]
         for key, parts in full.items():
-            h = combined_headline(study, key, MEAN_METRIC, parts, paper_metric="vtab_mean")
+            h = combined_headline(study, key, MEAN_METRIC, parts)
             page.headline.append(h)
             page.tables["mean"].append({"model": study.label(key), "mean test top-1": h["value"],
                                         "ci_low": h["ci_low"], "ci_high": h["ci_high"], "paper": h["paper"],
                                         "mean [95% CI]": interval_text(h["value"], h["ci_low"], h["ci_high"])})
         page.comparisons += compare_combined(study, MEAN_METRIC, trained_or_all(study, full))
     page.tables = {k: frame(v) for k, v in page.tables.items()}
+    page.tables["tasks_shown"] = shown(page.tables["tasks"], "test top-1", "ci_low", "ci_high")
+    page.tables["mean_shown"] = shown(page.tables["mean"], "mean test top-1", "ci_low", "ci_high")
     page.findings = findings(study, page)
     return page
 
@@ -164,12 +194,15 @@ def findings(study, page: Page) -> list[str]:
                    + ". The paper's VTAB-1k mean needs all 19 tasks under the data root; this run did not "
                    "have them.")
     for task in dict.fromkeys(tasks["task"]):
-        sentence = ranking_sentence(page.comparisons, f"linear probe {task}")
+        sentence = ranking_sentence(page.comparisons, PROBE_METRIC.at(task=task))
         if sentence:
             out.append(sentence)
     return out
 
 
-def transfer(study) -> Page:
+def compute(study) -> Page:
     """The transfer page: requests, features, probes, tables (the notebook's one call)."""
     return build(study, gather(study, requests(study)))
+
+
+PROPERTY = Property("transfer", TransferSettings, requests, build, compute, metrics=(PROBE_METRIC, MEAN_METRIC))

@@ -106,9 +106,9 @@ def aligned_correctness(log_a: pd.DataFrame, log_b: pd.DataFrame) -> tuple[np.nd
 
 def observer_error_consistency(log_a: pd.DataFrame, log_b: pd.DataFrame, *, n_boot: int = 1000,
                                level: float = 0.95, seed: int = 0) -> dict:
-    """``stats.error_consistency`` between two decision logs (humans or models), trials
+    """``metrics.error_consistency`` between two decision logs (humans or models), trials
     aligned by stimulus, with a bootstrap interval over trials: the error_consistency dict
     plus low, high, level."""
     _, a, b = aligned_correctness(log_a, log_b)
     iv = stats.error_consistency_ci(a, b, n_boot=n_boot, level=level, seed=seed)
-    return {**stats.error_consistency(a, b), "low": iv.low, "high": iv.high, "level": level}
+    return {**metrics.error_consistency(a, b), "low": iv.low, "high": iv.high, "level": level}
