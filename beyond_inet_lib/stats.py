@@ -422,4 +422,32 @@ def error_consistency_ci(correct_a, correct_b, *, n_boot: int = 1000, level: flo
 __all__: Sequence[str] = (
     "Interval", "bootstrap_ci", "bootstrap_replicates", "error_consistency_ci",
     "is_significant", "mcnemar_exact", "mean_of_independent", "paired_bootstrap", "pairwise_ranking",
+    "interval_of_replicates", "resample_counts",
 )
+
+
+# ============================================================ resamples as draw counts
+
+
+def resample_counts(n_units: int, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+    """(n_boot, n_units) draw counts: how often each unit is drawn in each resample, for the
+    SAME resamples ``bootstrap_ci`` draws with this seed. For statistics that score a
+    resample from weights instead of resampled rows (``metrics.class_calibration_replicates``,
+    ``metrics.ood_replicates``): their replicates then pair with every other interval
+    drawn with the seed."""
+    _check(n_boot, 0.95)
+    out = np.zeros((int(n_boot), int(n_units)), dtype=np.int64)
+    done = 0
+    for draws in _resample_chunks(int(n_units), int(n_boot), seed, _chunk(int(n_units), int(n_boot))):
+        for units in draws:
+            out[done] = np.bincount(units, minlength=n_units)
+            done += 1
+    return out
+
+
+def interval_of_replicates(estimate: float, replicates, *, level: float = 0.95, n_units: int = 0) -> Interval:
+    """The percentile interval of replicates a statistic computed itself (from
+    ``resample_counts``): [q_(1-level)/2, q_(1+level)/2]; NaN replicates are left out."""
+    reps = np.asarray(replicates, dtype=np.float64)
+    _check(len(reps), level)
+    return _interval(estimate, reps, level, len(reps), n_units)
