@@ -153,3 +153,21 @@ def test_imagenet_o_in_its_real_layout(root, classes):
     # the in-distribution side of the comparison: val images of ImageNet-O's classes exist
     val = D.load_dataset("imagenet-val", root)
     assert np.isin(val.labels, ds.class_mask).any()
+
+
+def test_rehearsal_calibration_page_reads_imagenet_o_in_its_real_layout(root):
+    """The rehearsal's calibration page asks for ImageNet-O from the miniature root, not a
+    stand-in: its out-of-distribution request holds every image of the layout, and the
+    shifted datasets of the robustness settings are there too."""
+    from beyond_inet_lib import pages
+    from beyond_inet_lib.config import load_profile
+    from beyond_inet_lib.models import get_model
+
+    prof = load_profile("rehearsal", {"data_root": str(root)}, check_models=False)
+    st = pages.Study(prof, root, None, "calibration", [get_model(k) for k in prof.models], show=False)
+    reqs = {r.name: r for r in pages.calibration.requests(st)}
+    ood = reqs["ood"].dataset
+    assert ood.name == "imagenet-o" and not ood.standin
+    assert len(ood) == sum(1 for p in (root / "imagenet-o").rglob("*.jpg"))
+    assert not st.standins_used
+    assert {n for n in reqs if n.startswith("shift:")} >= {"shift:imagenet-v2", "shift:imagenet-c"}
