@@ -203,6 +203,10 @@ def test_calibration_under_shift_follows_each_variants_protocol(case):
     assert point["ECE"] == pytest.approx(ece(conf[sev5], ok[sev5]))
     assert "imagenet-c" not in set(line["shift"])        # the chart shows C by severity only
     assert list(dict.fromkeys(line["shift"]))[0] == "imagenet-val (in distribution)"
+    # the in-distribution point: the same plug-in ECE as every shifted point
+    p0 = metrics.softmax(case["logits"]["vit_sup"].astype(np.float64), axis=1)
+    point = _row(line, "ViT", shift="imagenet-val (in distribution)", temperature="as trained")
+    assert point["ECE"] == pytest.approx(ece(p0.max(axis=1), p0.argmax(axis=1) == case["y"]), abs=1e-12)
     # ImageNet-Hard: right when the top-1 is in the set; the empty set is not scored
     row = _row(shift, "ViT", shift="imagenet-hard")
     assert row["images"] == 30

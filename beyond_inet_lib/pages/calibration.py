@@ -427,10 +427,12 @@ def _shift_confidences(ds, r, temperature: float = 1.0, chunk: int = 50_000) -> 
     return out
 
 
-def _shift_section(study, page: Page, answers: dict, ds_name: str, fitted: dict) -> None:
+def _shift_section(study, page: Page, answers: dict, ds_name: str, fitted: dict, scored: dict) -> None:
     """ECE on every shifted dataset, as trained and with the temperature fitted on the
     evaluation images; ImageNet-C per severity (whole images resampled, all their cells
-    together). The evaluation images are the first point of the chart."""
+    together). The evaluation images are the first point of the chart, scored by the same
+    plug-in ECE as every shifted point (the grouped resampling of ImageNet-C has no
+    debiased counterpart)."""
     ece = _ece(study.settings.n_bins)
     shifted = {name.split(":", 1)[1]: a for name, a in answers.items() if name.startswith("shift:")}
     if "imagenet-r" in answers:
@@ -440,10 +442,11 @@ def _shift_section(study, page: Page, answers: dict, ds_name: str, fitted: dict)
     rows, points = [], []
     for key, (t_all, conf_ts) in fitted.items():
         label = study.label(key)
-        h = _headline_value(page, label, ECE_METRIC.at(dataset=ds_name).name)
+        conf, correct, _ = scored[key]
+        iv = interval(study, ece, conf, correct)
         after = _headline_value(page, label, ECE_SCALED_METRIC.at(dataset=ds_name).name)
         points += [{"model": label, "shift": f"{ds_name} (in distribution)", "temperature": "as trained",
-                    "ECE": h["value"], "ci_low": h["ci_low"], "ci_high": h["ci_high"]},
+                    "ECE": iv.estimate if iv else ece(conf, correct), "ci_low": _ci(iv)[0], "ci_high": _ci(iv)[1]},
                    {"model": label, "shift": f"{ds_name} (in distribution)", "temperature": "T fitted on " + ds_name,
                     "ECE": after["value"], "ci_low": after["ci_low"], "ci_high": after["ci_high"]}]
     for name, answer in shifted.items():
@@ -624,7 +627,7 @@ def build(study, answers: dict[str, Answer]) -> Page:
         ans = answers["imagenet-r"]
         _imagenet_r_section(study, page, ans.results, ans.dataset.class_mask)
     if base:
-        _shift_section(study, page, answers, ds_name, fitted)
+        _shift_section(study, page, answers, ds_name, fitted, base)
         if "ood" in answers:
             _ood_section(study, page, base, answers["ood"])
         _sensitivity_section(study, page, base, {k: a.results for k, a in answers.items()})
