@@ -4,7 +4,10 @@ metric itself; temperature scaling finds the temperature the logits were made wi
 calibration under shift scores each variant as its protocol says (the 200-class softmax of
 ImageNet-R, ImageNet-C per severity with whole images resampled, multi-label sets); the
 selective and out-of-distribution numbers equal independent computations, and models are
-ranked only where the paired interval holds."""
+ranked only where the paired interval holds. The ECE headline is ``stats.calibration_error_ci``
+(the debiased ECE and its interval), a perfectly calibrated model's interval reaches its
+true 0, an over-confident one's does not, and the ECE comparisons are simultaneous
+intervals of the debiased ECE's paired replicates."""
 
 from __future__ import annotations
 
@@ -236,7 +239,8 @@ def test_selective_prediction_numbers_and_rankings(case, page):
         assert (h["ci_low"], h["ci_high"]) == pytest.approx((ref.low, ref.high), abs=1e-12)
     # the two models predict the same classes and nearly rank them alike (the softmax of
     # 3z is not a monotone map of that of z, so AURC differs a little): the order is
-    # claimed only as far as the paired bootstrap of the difference, recomputed here, holds
+    # claimed only as far as the interval of the difference holds: the simultaneous interval
+    # of the two models' AURC replicates, recomputed here on the images each resample repeats
     conf_ok = {}
     for key in ("vit_sup", "convnext_sup"):
         p = metrics.softmax(case["logits"][key].astype(np.float64), axis=1)
@@ -244,10 +248,13 @@ def test_selective_prediction_numbers_and_rankings(case, page):
     (cmp,) = [c for c in pg.comparisons if c["metric"] == "AURC (imagenet-val)"]
     a, b = (("vit_sup", "convnext_sup") if cmp["better"].startswith("ViT") else ("convnext_sup", "vit_sup"))
     assert metrics.aurc(*conf_ok[a]) <= metrics.aurc(*conf_ok[b])
-    d = stats.paired_bootstrap(metrics.aurc, conf_ok[a], conf_ok[b], n_boot=200, seed=st.seed)
-    assert cmp["difference"] == pytest.approx(d.estimate, abs=1e-12)
-    assert (cmp["low"], cmp["high"]) == pytest.approx((d.low, d.high), abs=1e-12)
-    assert cmp["holds"] == bool(stats.is_significant(d))
+    reps = np.array([[metrics.aurc(np.repeat(conf_ok[k][0], w), np.repeat(conf_ok[k][1], w)) for k in (a, b)]
+                     for w in stats.resample_counts(N, 200, st.seed)])
+    (ref,) = stats.simultaneous_differences({"a": metrics.aurc(*conf_ok[a]), "b": metrics.aurc(*conf_ok[b])}, reps,
+                                            higher_is_better=False).to_dict("records")
+    assert cmp["difference"] == pytest.approx(ref["difference"], abs=1e-12)
+    assert (cmp["low"], cmp["high"]) == pytest.approx((ref["low"], ref["high"]), abs=1e-12)
+    assert cmp["holds"] == bool(ref["holds"])
     for c in pg.comparisons:
         if c["metric"].startswith(("AURC", "accuracy at")):
             assert c["holds"] == (c["low"] > 0 or c["high"] < 0) and abs(c["difference"]) < 0.01
@@ -332,3 +339,70 @@ def test_every_headline_metric_is_declared_with_its_direction(page):
     for h in pg.headline:
         assert any(h["metric"].startswith(d) for d in declared), h["metric"]
         assert h["better"] in ("higher", "lower", None)
+
+
+# ============================================================= the ECE headline
+
+
+def _logits(conf, correct, labels):
+    """(n, 1000) logits whose softmax maximum is ``conf`` on a class that is the label
+    where ``correct`` (else the next class): logit L on it, 0 elsewhere, e^L / (e^L + 999) = conf."""
+    n = len(conf)
+    pred = np.where(correct, labels, (labels + 1) % 1000)
+    z = np.zeros((n, 1000), dtype=np.float64)
+    z[np.arange(n), pred] = np.log(999 * conf / (1 - conf))
+    return z
+
+
+def _models(n=1000, seed=3):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 1000, n)
+    conf = rng.uniform(0.3, 0.97, n)
+    u = rng.uniform(size=n)
+    calibrated = u < conf                                 # right with probability = confidence
+    over = u < conf - 0.15                                # 0.15 less often right than it says
+    table = pd.DataFrame({"path": [f"val/{i}.JPEG" for i in range(n)], "label": labels})
+    return table, labels, conf, {"convnext_sup": calibrated, "vit_sup": over}
+
+
+def test_the_ece_headline_is_calibration_error_ci_and_covers_a_calibrated_models_zero():
+    table, labels, conf, right = _models()
+    s = study("calibration", n_boot=300)
+    logits = {k: _logits(conf, ok, labels) for k, ok in right.items()}
+    page = C.build(s, {"eval": answer("eval", dataset("imagenet-val", table), logits)})
+    heads = {h["model"]: h for h in page.headline if h["metric"] == "ECE (imagenet-val)"}
+    for key, ok in right.items():
+        c, correct = metrics.masked_softmax_confidence(logits[key], labels)
+        assert c == pytest.approx(conf, abs=1e-9) and (correct == ok).all()
+        ref = stats.calibration_error_ci(c, correct, n_bins=s.settings.n_bins, n_boot=300, seed=s.seed)
+        h = heads[s.label(key)]
+        assert (h["value"], h["ci_low"], h["ci_high"]) == pytest.approx((ref.estimate, ref.low, ref.high), abs=1e-12)
+        assert h["value"] == pytest.approx(metrics.debiased_calibration_error(c, correct, s.settings.n_bins))
+    calibrated, over = heads[s.label("convnext_sup")], heads[s.label("vit_sup")]
+    assert calibrated["ci_low"] == 0.0 <= calibrated["ci_high"] < 0.05        # the truth 0 is inside
+    assert 0.10 < over["ci_low"] <= 0.15 <= over["ci_high"]                   # its truth, 0.15, too
+    # the paper's plug-in ECE stays in the table, beside the paper's number
+    summary = page.table("summary").set_index("model")
+    plug = metrics.expected_calibration_error(conf, right["vit_sup"], n_bins=s.settings.n_bins)
+    assert summary.loc[s.label("vit_sup"), "ECE (plug-in, as the paper)"] == pytest.approx(plug)
+    # the comparison: simultaneous intervals of the paired debiased-ECE replicates
+    (row,) = [r for r in page.comparisons if r["metric"] == "ECE (imagenet-val)"]
+    est, reps = stats.calibration_error_replicates(np.stack([conf, conf], axis=1),
+                                                   np.stack([right["convnext_sup"], right["vit_sup"]], axis=1),
+                                                   n_bins=s.settings.n_bins, n_boot=300, seed=s.seed)
+    (ref,) = stats.simultaneous_differences({"a": est[0], "b": est[1]}, reps, higher_is_better=False
+                                            ).to_dict("records")
+    assert row["better"] == s.label("convnext_sup") and row["holds"]
+    assert (row["low"], row["high"]) == pytest.approx((ref["low"], ref["high"]), abs=1e-12)
+    text = " ".join(page.findings)
+    assert "perfect calibration is not rejected" in text and "is ahead of" in text
+
+
+def test_without_intervals_the_headline_is_the_debiased_ece_alone():
+    table, labels, conf, right = _models(400, seed=4)
+    s = study("calibration", n_boot=0)
+    page = C.build(s, {"eval": answer("eval", dataset("imagenet-val", table),
+                                      {"vit_sup": _logits(conf, right["vit_sup"], labels)})})
+    (h,) = [h for h in page.headline if h["metric"] == "ECE (imagenet-val)"]
+    assert h["ci_low"] is None and h["value"] == pytest.approx(
+        metrics.debiased_calibration_error(conf, right["vit_sup"], s.settings.n_bins))

@@ -4,8 +4,9 @@ One module per task, each function stating its formula and naming its section of
 ``docs/protocols.md``:
 
 - ``classification``  softmax (with a class mask), argmax over a mask, top-1, confidence, multi-label top-1
-- ``calibration``     ECE, reliability bins, confidence histogram; NLL, Brier, equal-mass ECE,
-                      ACE, classwise ECE, QUBA's calibration error
+- ``calibration``     ECE (plug-in and debiased), the test of perfect calibration, reliability bins,
+                      confidence histogram; NLL, Brier, equal-mass ECE, ACE, classwise ECE,
+                      QUBA's calibration error
 - ``consistency``     error consistency (Cohen's kappa on right / wrong), its means over observers
 - ``temperature``     temperature scaling: the fit, the two-fold protocol
 - ``selective``       risk-coverage curve, AURC, E-AURC, accuracy at a coverage
@@ -15,7 +16,7 @@ One module per task, each function stating its formula and naming its section of
 - ``robustness``      ImageNet-C mean of means, the seven-variant average
 - ``synthetic``       PUG-ImageNet accuracy per factor
 - ``invariance``      accuracy / true-class probability per transform value
-- ``cka``             linear CKA, layer x layer matrices, the mean CKA to the other models
+- ``cka``             linear CKA (and from unbiased HSIC), layer x layer matrices, the mean CKA to the other models
 - ``linear_probe``    the transfer probe (CLIP_benchmark's protocol, or a logistic regression)
 
 Nothing here loads a model, reads an image or touches a GPU, with one exception: the linear
@@ -24,11 +25,14 @@ are fractions in [0, 1] (the paper prints %); class indices are ImageNet-1k indi
 unless a function says otherwise. Call them as ``metrics.<function>``.
 """
 
-from .calibration import confidence_histogram, expected_calibration_error, reliability_bins
 from .calibration import (adaptive_calibration_error, brier_score, brier_terms,
                           class_calibration_replicates, classwise_calibration_error, equal_mass_calibration_error,
                           negative_log_likelihood, nll_terms, quba_calibration_error)
-from .cka import centred_gram, cka_matrix, gram, linear_cka, mean_cka_to_others
+from .calibration import (BIN_SUMS, bin_index, bin_sums, calibration_errors_from_sums, calibration_test,
+                          confidence_histogram, debiased_calibration_error, expected_calibration_error,
+                          reliability_bins)
+from .cka import (centred_gram, cka_matrix, gram, hsic_unbiased, linear_cka, mean_cka_to_others, mean_to_others,
+                  unbiased_cka, unbiased_cka_matrix)
 from .classification import (argmax_over_mask, masked_softmax_confidence, multilabel_top1,
                              softmax, top1)
 from .classification import mask_positions
@@ -51,6 +55,8 @@ from .temperature import (TEMPERATURE_BOUNDS, cross_fitted_temperatures, fit_tem
                           temperature_nll, two_fold_score, two_fold_split)
 
 __all__ = [
+    "BIN_SUMS", "bin_index", "bin_sums", "calibration_errors_from_sums", "calibration_test",
+    "debiased_calibration_error",
     "CLIP_BENCHMARK_WEIGHT_DECAYS", "DEFAULT_C_GRID", "PROBE_PROTOCOLS", "ROBUSTNESS_VARIANTS",
     "argmax_over_mask", "centred_gram", "cka_matrix", "confidence_histogram", "cue_conflict_categories",
     "cue_conflict_category_indices", "cue_conflict_correct", "cue_conflict_decisions",
@@ -68,4 +74,5 @@ __all__ = [
     "negative_log_likelihood", "nll_terms", "ood_detection", "ood_replicates", "ood_scores", "oracle_aurc",
     "quba_calibration_error", "risk_coverage_curve", "selective_accuracy", "temperature_nll",
     "two_fold_score", "two_fold_split",
+    "hsic_unbiased", "mean_to_others", "unbiased_cka", "unbiased_cka_matrix",
 ]
