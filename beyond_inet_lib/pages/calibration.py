@@ -76,6 +76,10 @@ ACCURACY_AT_METRIC = Metric("accuracy at {coverage}% coverage ({dataset})", "hig
 AUROC_METRIC = Metric("AUROC {ood}, {score}", "higher", unit="auroc")
 FPR_METRIC = Metric("FPR@95 {ood}, {score}", "lower")
 
+#: scores averaged over every class's probability: most are near 0, so they are shown to
+#: three significant digits, not three decimals
+SMALL_SCORES = ("ACE", "classwise ECE")
+SMALL_SCORE_FORMAT = "{:.3g}"
 #: the coverages of the selective-prediction headline (fractions of images answered)
 COVERAGES = (0.8, 0.9)
 #: the true-positive rate the FPR is read at
@@ -346,7 +350,8 @@ def _scores_section(study, page: Page, scored: dict, ds_name: str) -> dict:
         rows.append({"model": label, "dataset": ds_name, "images": len(y),
                      "NLL [95% CI]": interval_text(h_nll["value"], h_nll["ci_low"], h_nll["ci_high"]),
                      "Brier [95% CI]": interval_text(h_brier["value"], h_brier["ci_low"], h_brier["ci_high"]),
-                     **{f"{name} [95% CI]": interval_text(*v) for name, v in errors.items()}})
+                     **{f"{name} [95% CI]": interval_text(*v, fmt=SMALL_SCORE_FORMAT if name in SMALL_SCORES else "{:.3f}")
+                        for name, v in errors.items()}})
         bars += [{"model": label, "score": name, "value": v[0], "ci_low": v[1], "ci_high": v[2]}
                  for name, v in errors.items()]
     page.tables["scores"] = frame(rows)
@@ -748,7 +753,7 @@ def _temperature_finding(study, page: Page) -> str:
         said.append(f"{r['model']}: T = {r['T (mean of the two halves)']:.2f}, ECE {r['ECE before [95% CI]']} → "
                     f"{r['ECE after [95% CI]']} ({verdict})")
     return ("Temperature scaling, fitted on one half of the images and scored on the other: "
-            + "; ".join(said) + ". T > 1 means the model was over-confident.")
+            + "; ".join(said) + ". T > 1 means the model was over-confident, T < 1 under-confident.")
 
 
 def _shift_finding(study, page: Page) -> str:
