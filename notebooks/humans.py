@@ -76,11 +76,9 @@ if not page.table("summary").empty:
 # observers with one another (mean over pairs).
 
 # %%
-if not page.table("accuracy").empty:
-    acc = page.table("accuracy")
-    shown = acc[acc["source"] != "human observer"]
-    charts.show(charts.grouped_bars(shown, x="dataset title", y="accuracy", title="16-class accuracy per dataset",
-                                    rule_at=1 / 16))
+if not page.table("accuracy_bars").empty:
+    charts.show(charts.grouped_bars(page.table("accuracy_bars"), x="dataset title", y="accuracy", rule_at=1 / 16,
+                                    title="16-class accuracy per dataset"))
 if not page.table("kappa").empty:
     charts.show(charts.grouped_bars(page.table("kappa"), x="dataset title", y="kappa", rule_at=0.0,
                                     title="Error consistency with the observers (humans: among themselves)"))
@@ -96,6 +94,9 @@ nb.table(page.table("per_dataset"))
 if not page.table("per_level").empty:
     charts.show(charts.level_lines(page.table("per_level"), rule_at=1 / 16,
                                    title="16-class accuracy per level"))
+else:
+    nb.panel("No distortion with levels in this run", "Add the twelve distortions (`beyond-inet data get colour "
+             "colour-humans ...`) and list them under `properties.humans.datasets` in the profile.")
 
 # %% [markdown]
 # ## The observers, one by one

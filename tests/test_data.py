@@ -404,11 +404,13 @@ def test_check_datasets_on_shared_data(shared_data):
 def test_check_datasets_for_a_profile(tmp_path):
     prof = validate_profile({"name": "t", "models": ["m"], "properties": {
         "robustness": {"variants": ["imagenet-a", "imagenet-c"]},
-        "transfer": {"tasks": ["dtd", "digits"]}}}, check_models=False, check_paths=False)
+        "transfer": {"tasks": ["dtd", "digits"]}, "humans": {"datasets": ["colour", "edges"]}}},
+        check_models=False, check_paths=False)
     df = D.check_datasets(tmp_path, prof)
     assert df["name"].tolist() == ["cue-conflict", "imagenet-samples", "cue-conflict-humans",
                                    "cue-conflict-decisions", "imagenet-val", "imagenet-x",
-                                   "imagenet-a", "imagenet-c", "imagenet-r", "vtab-dtd", "pug-imagenet"]
+                                   "imagenet-a", "imagenet-c", "imagenet-r", "vtab-dtd", "pug-imagenet",
+                                   "edges", "edges-humans", "colour", "colour-humans"]
 
 
 def test_the_default_how_to_get_is_the_download_of_the_datasets_own_source():

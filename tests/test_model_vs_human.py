@@ -1,7 +1,7 @@
 """Models against humans on model-vs-human's benchmark: the catalogue's names and levels,
 the observers' trials on the real edge and silhouette stimuli scored by our code and checked
 against hand counts and against model-vs-human's own formulas written out here again, the
-vectorised error consistency against ``stats``, the benchmark summary against hand-made
+vectorised error consistency against the pairwise one, the benchmark summary against hand-made
 means."""
 
 from __future__ import annotations
@@ -231,19 +231,19 @@ def test_a_model_answering_as_an_observer_is_consistent_with_them():
 
 
 # ======================================================================= the metrics
-def test_consistency_matrix_equals_stats_error_consistency_per_pair():
+def test_consistency_matrix_equals_error_consistency_per_pair():
     rng = np.random.default_rng(0)
     a = rng.random((200, 3)) < [[0.9, 0.5, 0.2]]
     b = rng.random((200, 4)) < [[0.8, 0.6, 0.99, 0.3]]
     b[:, 2] = True                                  # an always-right observer
-    got = M.consistency(a, b)
+    got = M.consistency_matrix(a, b)
     for i in range(3):
         for j in range(4):
-            ref = stats.error_consistency(a[:, i], b[:, j])
+            ref = M.error_consistency(a[:, i], b[:, j])
             for k in ("kappa", "c_obs", "c_exp"):
                 assert got[k][i, j] == pytest.approx(ref[k], abs=1e-12), (i, j, k)
             assert got["acc_diff"][i, j] == pytest.approx((ref["p_a"] - ref["p_b"]) ** 2)
-    same = M.consistency(b[:, 2], b[:, 2])
+    same = M.consistency_matrix(b[:, 2], b[:, 2])
     assert same["kappa"][0, 0] == 1.0 and same["c_exp"][0, 0] == 1.0  # model-vs-human's rule at c_obs = 1
 
 
@@ -252,11 +252,11 @@ def test_consistency_over_levels_is_the_mean_of_each_levels():
     levels = np.repeat(["c50", "c30", "c10"], [40, 60, 50])
     a, b = rng.random(150) < 0.7, rng.random(150) < 0.6
     got = M.consistency_over_levels(a, b, levels, keep=["c50", "c10", "c01"])
-    refs = [stats.error_consistency(a[levels == lv], b[levels == lv]) for lv in ("c50", "c10")]
+    refs = [M.error_consistency(a[levels == lv], b[levels == lv]) for lv in ("c50", "c10")]
     assert got["levels"] == ["c50", "c10"] and got["n"] == 90
     assert got["kappa"][0, 0] == pytest.approx(np.mean([r["kappa"] for r in refs]))
     assert got["c_obs"][0, 0] == pytest.approx(np.mean([r["c_obs"] for r in refs]))
-    assert got["kappa"][0, 0] != pytest.approx(stats.error_consistency(a, b)["kappa"])  # not the pooled kappa
+    assert got["kappa"][0, 0] != pytest.approx(M.error_consistency(a, b)["kappa"])  # not the pooled kappa
 
 
 def test_benchmark_summary_is_model_vs_humans_order_of_means():

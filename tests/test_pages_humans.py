@@ -14,7 +14,7 @@ import pytest
 
 import page_inputs as P
 from beyond_inet_lib import data as D
-from beyond_inet_lib import metrics, stats
+from beyond_inet_lib import metrics
 from beyond_inet_lib.data.model_vs_human import BENCHMARK
 from beyond_inet_lib.references import humans as H
 
@@ -44,7 +44,7 @@ def real():
 
 def page_for(tables, decisions, trials, n_boot=200, models=("convnext_sup", "vit_clip")):
     """decisions: dataset -> model key -> (N,) decisions in the table's order."""
-    s = P.study("shape_bias", models=models, n_boot=n_boot)
+    s = P.study("humans", models=models, n_boot=n_boot)
     answers = {name: P.answer(name, P.dataset(name, t), {k: logits_deciding(decisions[name][k]) for k in models})
                for name, t in tables.items()}
     return s, HP.build(s, answers, trials=trials)
@@ -94,10 +94,10 @@ def test_error_consistency_with_the_observers(built, real):
     k = page.table("kappa").set_index(["dataset", "model"])
     _, _, table = H.aligned_trials(trials["edges"])
     own = table["subject-04"].to_numpy()
-    others = [stats.error_consistency(own, table[c])["kappa"] if c != "subject-04" else 1.0 for c in table.columns]
+    others = [metrics.error_consistency(own, table[c])["kappa"] if c != "subject-04" else 1.0 for c in table.columns]
     assert k.loc[("edges", s.label("convnext_sup")), "kappa"] == pytest.approx(np.mean(others))
     assert k.loc[("edges", s.label("convnext_sup")), "highest"] == 1.0
-    mutual = [stats.error_consistency(table[a], table[b])["kappa"] for a, b in itertools.combinations(table.columns, 2)]
+    mutual = [metrics.error_consistency(table[a], table[b])["kappa"] for a, b in itertools.combinations(table.columns, 2)]
     assert k.loc[("edges", "humans"), "kappa"] == pytest.approx(np.mean(mutual))
     assert k.loc[("edges", "humans"), "pairs"] == 45
     pairs = page.table("kappa_pairs")
@@ -117,13 +117,13 @@ def test_summary_headline_and_rankings(built):
         assert summ.loc[who, "error consistency"] == pytest.approx(ec)
         assert summ.loc[who, "OOD accuracy low"] < ood < summ.loc[who, "OOD accuracy high"]
         if who != "humans":
-            h = heads[(who, HP.OOD_METRIC)]
+            h = heads[(who, HP.OOD_METRIC.name)]
             assert h["value"] == pytest.approx(ood) and (h["ci_low"], h["ci_high"]) == pytest.approx(
                 (summ.loc[who, "OOD accuracy low"], summ.loc[who, "OOD accuracy high"]))
-            assert heads[(who, HP.KAPPA_METRIC)]["value"] == pytest.approx(ec)
-            assert heads[(who, HP.DATASET_METRICS["edges"])]["value"] == pytest.approx(acc[("edges", who)])
+            assert heads[(who, HP.KAPPA_METRIC.name)]["value"] == pytest.approx(ec)
+            assert heads[(who, HP.DATASET_METRICS["edges"].name)]["value"] == pytest.approx(acc[("edges", who)])
     assert summ.loc["humans", "datasets"] == 2
-    (c,) = [c for c in page.comparisons if c["metric"] == HP.OOD_METRIC]
+    (c,) = [c for c in page.comparisons if c["metric"] == HP.OOD_METRIC.name]
     assert c["better"] == s.label("convnext_sup") and c["holds"]
     # the line of chance consistency, at the humans' OOD accuracy h: x h + (1 - x)(1 - h)
     h = summ.loc["humans", "OOD accuracy"]
@@ -177,6 +177,6 @@ def test_models_alone_without_the_observers(real):
     assert page.table("kappa").empty and page.table("expected").empty
     summ = page.table("summary").set_index("model")
     assert summ.loc[s.label("convnext_sup"), "OOD accuracy"] == 1.0 and "humans" not in summ.index
-    assert {h["metric"] for h in page.headline} == {HP.OOD_METRIC, HP.DATASET_METRICS["edges"]}
+    assert {h["metric"] for h in page.headline} == {HP.OOD_METRIC.name, HP.DATASET_METRICS["edges"].name}
     empty = HP.build(s, {}, trials={})
     assert not empty.headline and "No dataset" in empty.findings[0]

@@ -20,21 +20,32 @@ import pandas as pd
 
 from .. import metrics, stats
 from ..data.model_vs_human import BENCHMARK
+from ..errors import ProfileError, did_you_mean
 from ..references import humans as refs
-from .base import Page, Request, combined_headline, compare_combined, frame, gather, interval_text, sample
+from .base import (Page, Request, combined_headline, compare_combined, frame, gather, interval_text,
+                   ranking_sentence, sample)
+from .schema import Metric, Property
 
-OOD_METRIC = "OOD accuracy (model-vs-human)"
-KAPPA_METRIC = "error consistency with humans (model-vs-human)"
+OOD_METRIC = Metric("OOD accuracy (model-vs-human)", "higher")
+KAPPA_METRIC = Metric("error consistency with humans (model-vs-human)", "higher", "kappa")
+DATASET_METRIC = Metric("16-class accuracy ({dataset})", "higher")
 #: per-dataset headline rows: the two datasets where Geirhos et al. (2019) showed humans near
 #: ceiling and texture-biased models falling apart
-DATASET_METRICS = {"edges": "16-class accuracy (edges)", "silhouettes": "16-class accuracy (silhouettes)"}
+DATASET_METRICS = {name: DATASET_METRIC.at(dataset=name) for name in ("edges", "silhouettes")}
 MODEL, OBSERVER, HUMANS = "this run", "human observer", refs.HUMANS
 
 
 @dataclass
 class HumansSettings:
-    datasets: list = field(default_factory=lambda: list(BENCHMARK))  # of model-vs-human's 17
+    datasets: list[str] = field(default_factory=lambda: list(BENCHMARK))  # of model-vs-human's 17
     max_images: int | None = None   # stimuli per dataset (None: all)
+
+    def check(self, where: str) -> None:
+        """Every dataset one of the benchmark's."""
+        for d in self.datasets:
+            if d not in BENCHMARK:
+                raise ProfileError(f"{where}.datasets: {d!r} is not a dataset of model-vs-human's benchmark"
+                                   f"{did_you_mean(d, BENCHMARK)}; known: {', '.join(BENCHMARK)}")
 
 
 # ------------------------------------------------------------------------ requests
@@ -48,20 +59,17 @@ def _stimuli_views(study):
     return views
 
 
-def _datasets(study, settings: HumansSettings | None = None) -> list[str]:
-    wanted = list((settings or study.settings).datasets)
-    unknown = [n for n in wanted if n not in BENCHMARK]
-    if unknown:
-        raise ValueError(f"properties.humans.datasets: {unknown} are not datasets of model-vs-human's "
-                         f"benchmark; known: {', '.join(BENCHMARK)}")
+def _datasets(study) -> list[str]:
+    """The profile's datasets of the benchmark, in the benchmark's order."""
+    wanted = set(study.settings.datasets)
     return [n for n in BENCHMARK if n in wanted]
 
 
-def requests(study, settings: HumansSettings | None = None) -> list[Request]:
+def requests(study) -> list[Request]:
     """One request per dataset of the benchmark found (all models, the stimuli's views); one
     panel lists those not found."""
-    settings = settings or study.settings
-    names = _datasets(study, settings)
+    settings = study.settings
+    names = _datasets(study)
     out = []
     for name in names:
         ds = study.dataset(name, show_missing=False)
@@ -176,6 +184,8 @@ def _dataset_tables(page: Page, acc: pd.DataFrame, kappa_rows: list, pair_rows: 
     page.tables["accuracy"] = frame(whole.to_dict("records"),
                                     ["dataset", "dataset title", "model", "source", "accuracy", "ci_low", "ci_high",
                                      "trials"])
+    bars = page.tables["accuracy"]
+    page.tables["accuracy_bars"] = bars[bars["source"] != OBSERVER].reset_index(drop=True)   # observers pooled
     levels = acc[acc["level"] != ""].copy()
     if len(levels):
         levels = levels[levels["source"] != OBSERVER]
@@ -282,9 +292,9 @@ def _headline(study, page: Page, acc: pd.DataFrame, ood: dict, kappa: dict) -> N
             r = rows[rows["decision_maker"] == key]
             if len(r):
                 r = r.iloc[0]
-                row = study.headline_row(key, metric, r["accuracy"], "higher")
-                row["ci_low"], row["ci_high"] = r["ci_low"], r["ci_high"]
-                page.headline.append(row)
+                iv = None if r["ci_low"] is None or pd.isna(r["ci_low"]) else stats.Interval(
+                    r["accuracy"], r["ci_low"], r["ci_high"], 0.95, study.n_boot, int(r["trials"]))
+                page.headline.append(study.headline_row(key, metric, r["accuracy"], iv))
 
 
 # ------------------------------------------------------------------------ findings
@@ -304,7 +314,7 @@ def findings(study, page: Page) -> list[str]:
     if len(h):
         r = h.iloc[0]
         text += f"; the human observers {interval_text(r['OOD accuracy'], r['OOD accuracy low'], r['OOD accuracy high'])}"
-    out.append(text + ".")
+    out.append(" ".join([text + ".", ranking_sentence(page.comparisons, OOD_METRIC)]).strip())
     if summary["error consistency"].notna().any():
         text = ("Error consistency with the observers (Cohen's κ on right/wrong per stimulus, averaged over "
                 "observers and datasets; 0 = no more shared errors than chance): ")
@@ -314,8 +324,9 @@ def findings(study, page: Page) -> list[str]:
             r = h.iloc[0]
             text += (f"; the observers among themselves "
                      f"{interval_text(r['error consistency'], r['error consistency low'], r['error consistency high'])}")
-        out.append(text + ". Observed consistency above the dashed line of the scatter plot is consistency "
-                   "beyond what the accuracies alone give.")
+        out.append(" ".join([text + ".", ranking_sentence(page.comparisons, KAPPA_METRIC),
+                             "Observed consistency above the dashed line of the scatter plot is consistency "
+                             "beyond what the accuracies alone give."]).replace("  ", " "))
     acc = page.table("accuracy")
     for name in ("edges", "silhouettes", "sketch", "stylized"):
         rows = acc[acc["dataset"] == name]
@@ -333,3 +344,7 @@ def compute(study) -> Page:
     """The page: requests, predictions, the observers' trials, tables (the notebook's one call)."""
     answers = gather(study, requests(study))
     return build(study, answers, trials=observer_trials(study, _datasets(study)))
+
+
+PROPERTY = Property("humans", HumansSettings, requests, build, compute,
+                    metrics=(OOD_METRIC, KAPPA_METRIC, *DATASET_METRICS.values()))
