@@ -26,6 +26,7 @@ def datasets_for_profile(profile) -> list[str]:
     names += list(DATASET_GROUPS["synthetic"])
     wanted = set(profile.settings("humans").datasets)
     names += [n for d in BENCHMARK.values() if d.name in wanted for n in (d.name, d.humans)]
+    names += list(getattr(profile, "datasets", None) or ())   # the profile's own (data/user.py)
     return list(dict.fromkeys(n for n in names if n in DATASETS))
 
 
