@@ -53,7 +53,7 @@ page = pages.calibration.compute(study)
 # diagonal. Bars below the diagonal mean over-confidence.
 
 # %%
-if page.has_numbers:
+if not page.table("summary").empty:   # ImageNet val (or the sample images) was there
     charts.show(charts.reliability_diagram(page.table("bins")))
     charts.show(charts.confidence_histogram(page.table("histogram")))
     charts.show(charts.bar_by_model(page.table("ece_bars"), value="ECE", title="ECE (lower is better)"))
@@ -141,6 +141,16 @@ if not page.table("ood_bars").empty:
     charts.show(charts.grouped_bars(page.table("ood_bars"), x="score", y="AUROC",
                                     title="AUROC, ImageNet-O against the evaluation images", rule_at=0.5))
 nb.table(page.table("ood"))
+
+# %% [markdown]
+# ## Your datasets
+#
+# The profile's own datasets of ImageNet classes (`datasets:`), over all 1,000 classes: ECE and
+# top-1 with their intervals (none when the profile names no such dataset).
+
+# %%
+if not page.table("yours").empty:
+    nb.table(page.table("yours"))
 
 # %% [markdown]
 # ## Protocol sensitivity

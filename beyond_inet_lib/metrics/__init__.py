@@ -7,11 +7,12 @@ One module per task, each function stating its formula and naming its section of
 - ``calibration``     ECE (plug-in and debiased), the test of perfect calibration, reliability bins,
                       confidence histogram; NLL, Brier, equal-mass ECE, ACE, classwise ECE,
                       QUBA's calibration error
-- ``consistency``     error consistency (Cohen's kappa on right / wrong), its means over observers
+- ``consistency``     error consistency (Cohen's kappa on right / wrong), of many decision makers at once, its means over observers
 - ``temperature``     temperature scaling: the fit, the two-fold protocol
 - ``selective``       risk-coverage curve, AURC, E-AURC, accuracy at a coverage
 - ``ood``             out-of-distribution scores (MSP, max logit, energy), AUROC, FPR at 95% TPR
 - ``shape_bias``      cue-conflict decisions, shape bias (from each trial's votes), per-trial correctness
+- ``model_vs_human``  16-class accuracy, error consistency averaged over levels, model-vs-human's summary
 - ``imagenet_x``      error ratios per factor (every model at once), factor prevalence
 - ``robustness``      ImageNet-C mean of means, the seven-variant average
 - ``synthetic``       PUG-ImageNet accuracy per factor
@@ -36,12 +37,13 @@ from .cka import (centred_gram, cka_matrix, gram, hsic_unbiased, linear_cka, mea
 from .classification import (argmax_over_mask, masked_softmax_confidence, multilabel_top1,
                              softmax, top1)
 from .classification import mask_positions
-from .consistency import error_consistency, mean_kappas, pairwise_kappas
+from .consistency import consistency_matrix, error_consistency, expected_consistency, mean_kappas, pairwise_kappas
 from .imagenet_x import (error_ratios, factor_error_ratios, factor_prevalence, imagenet_x_error_ratios,
                          mean_error_ratio, mean_error_ratios)
 from .invariance import invariance_curve
 from .linear_probe import (CLIP_BENCHMARK_WEIGHT_DECAYS, DEFAULT_C_GRID, PROTOCOLS as PROBE_PROTOCOLS,
                            l2_normalise, linear_probe, search_weight_decay, train_linear_adamw)
+from .model_vs_human import benchmark_summary, consistency_over_levels, sixteen_class_accuracy, sixteen_class_correct
 from .ood import OOD_SCORES, auroc, fpr_at_tpr, ood_detection, ood_replicates, ood_scores
 from .robustness import ROBUSTNESS_VARIANTS, imagenet_c_summary, robustness_average
 from .selective import (aurc, excess_aurc, oracle_aurc, risk_coverage_curve,
@@ -74,5 +76,7 @@ __all__ = [
     "negative_log_likelihood", "nll_terms", "ood_detection", "ood_replicates", "ood_scores", "oracle_aurc",
     "quba_calibration_error", "risk_coverage_curve", "selective_accuracy", "temperature_nll",
     "two_fold_score", "two_fold_split",
+    "benchmark_summary", "consistency_matrix", "consistency_over_levels", "expected_consistency",
+    "sixteen_class_accuracy", "sixteen_class_correct",
     "hsic_unbiased", "mean_to_others", "unbiased_cka", "unbiased_cka_matrix",
 ]

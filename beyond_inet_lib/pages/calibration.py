@@ -89,6 +89,9 @@ OOD_TPR = 0.95
 SHIFT_SKIPPED = ("imagenet-real", "imagenet-r")
 #: the dataset whose images are out of distribution, and the group it is found in
 OOD_DATASET = "imagenet-o"
+#: on a profile's own dataset of ImageNet classes (``datasets:``)
+ECE_YOURS_METRIC = Metric("ECE on {dataset}", "lower")
+YOURS = "yours:"   # request-name prefix of a profile's own datasets
 
 #: sensitivity conventions: name -> what the variant changes (docs/protocols.md §0)
 CONVENTIONS = {
@@ -139,6 +142,12 @@ def requests(study) -> list[Request]:
         ood = _ood_dataset(study)
         if ood is not None:
             out.append(Request("ood", ood, study.models))
+    from .robustness import scored_rows
+
+    for name in study.user_datasets(imagenet=True):
+        own = study.dataset(name)
+        if own is not None:
+            out.append(Request(YOURS + name, scored_rows(own).spread(s.max_images), study.models))
     if ds is not None and s.sensitivity:
         for conv in ("interpolation", "crop fraction"):
             out.append(Request(f"sensitivity:{conv}", ds, study.models, views=_variant_views(study, conv)))
@@ -602,6 +611,25 @@ def _ood_section(study, page: Page, scored: dict, ood: Answer) -> None:
                                                 trained_or_all(study, by_key), scored)
 
 
+def _yours_section(study, page: Page, name: str, results) -> None:
+    """A profile's own dataset of ImageNet classes: ECE (headline) and top-1 with their
+    intervals, over all 1,000 classes."""
+    ece = _ece(study.settings.n_bins)
+    scored = _scored(study, results)
+    metric = ECE_YOURS_METRIC.at(dataset=name)
+    for key, (conf, correct, r) in scored.items():
+        h = headline(study, key, metric, ece, conf, correct, note="your dataset")
+        top1 = interval(study, "mean", correct.astype(float))
+        page.headline.append(h)
+        page.tables.setdefault("yours", []).append({
+            "model": study.label(key), "dataset": name, "images": len(r),
+            "top-1 [95% CI]": interval_text(float(correct.mean()), *(top1 and (top1.low, top1.high) or ())),
+            "ECE [95% CI]": interval_text(h["value"], h["ci_low"], h["ci_high"]),
+            "mean confidence": float(conf.mean())})
+    meaningful = {k: v for k, v in scored.items() if study.spec(k).trained} or scored
+    page.comparisons += compare(study, metric, ece, {k: (v[0], v[1]) for k, v in meaningful.items()})
+
+
 def _aligned(base_result, variant_result):
     """Row positions of the images both results scored, in the same order."""
     a = pd.Series(np.arange(len(base_result)), index=base_result.table["path"].to_numpy())
@@ -677,15 +705,19 @@ def build(study, answers: dict[str, Answer]) -> Page:
         if "ood" in answers:
             _ood_section(study, page, base, answers["ood"])
         _sensitivity_section(study, page, base, {k: a.results for k, a in answers.items()})
+    for name, ans in answers.items():
+        if name.startswith(YOURS):
+            _yours_section(study, page, name[len(YOURS):], ans.results)
+    page.tables["yours"] = frame(page.tables.get("yours", []))
     page.findings = findings(study, page)
     return page
 
 
 def findings(study, page: Page) -> list[str]:
     summary = page.table("summary")
+    out = _yours_findings(page)
     if summary.empty:
-        return []
-    out = []
+        return out
     rows = [h for h in page.headline if h["metric"].startswith("ECE (") and h["metric"] != ECE_R_METRIC.name]
     if rows:
         metric = rows[0]["metric"]
@@ -804,6 +836,20 @@ def _ood_finding(page: Page) -> str:
     return text.strip()
 
 
+def _yours_findings(page: Page) -> list[str]:
+    """Per own dataset: the best calibrated model (trained ones first) and the ranking."""
+    yours = page.table("yours")
+    out = []
+    for name in (dict.fromkeys(yours["dataset"]) if not yours.empty else ()):
+        metric = ECE_YOURS_METRIC.at(dataset=name)
+        rows = [h for h in page.headline if h["metric"] == metric.name]
+        best = sorted([h for h in rows if "untrained" not in h["note"]] or rows, key=lambda h: h["value"])[0]
+        out.append((f"On your dataset {name}: best calibrated **{best['model']}** (ECE "
+                    f"{interval_text(best['value'], best['ci_low'], best['ci_high'])}). "
+                    + ranking_sentence(page.comparisons, metric)).strip())
+    return out
+
+
 def _top1_value(page: Page, model: str) -> float:
     for h in page.headline:
         if h["model"] == model and h["metric"].startswith("top-1 ("):
@@ -819,4 +865,4 @@ def compute(study) -> Page:
 PROPERTY = Property("calibration", CalibrationSettings, requests, build, compute,
                     metrics=(ECE_METRIC, TOP1_METRIC, ECE_R_METRIC, NLL_METRIC, BRIER_METRIC, QUBA_METRIC,
                              ECE_SCALED_METRIC, TEMPERATURE_METRIC, ECE_SHIFT_METRIC, AURC_METRIC,
-                             ACCURACY_AT_METRIC, AUROC_METRIC, FPR_METRIC))
+                             ACCURACY_AT_METRIC, AUROC_METRIC, FPR_METRIC, ECE_YOURS_METRIC))

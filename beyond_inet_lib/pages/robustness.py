@@ -118,21 +118,36 @@ def _reference(study):
     return val
 
 
+def variants(study) -> list[str]:
+    """The profile's variants, then its own datasets of ImageNet classes (``datasets:``)
+    not among them: each is scored like a variant (not part of the mean of seven)."""
+    return list(dict.fromkeys([*study.settings.variants, *study.user_datasets(imagenet=True)]))
+
+
+def scored_rows(ds):
+    """A dataset's rows to score: its test split when it has splits (a user's dataset),
+    else every row."""
+    if "split" in ds.table.columns and (ds.table["split"] == "test").any():
+        return ds.subset((ds.table["split"] == "test").to_numpy())
+    return ds
+
+
 def requests(study) -> list[Request]:
     s = study.settings
     out = []
     val = _reference(study)
     if val is not None:
         out.append(Request(REFERENCE, val.spread(s.max_images), study.models))
-    for variant in s.variants:
+    names = variants(study)
+    for variant in names:
         if variant == "imagenet-c":
             ds = imagenet_c_dataset(study, s)
         else:
             ds = study.dataset(variant, show_missing=False)
-            ds = ds.spread(s.max_images) if ds is not None else None
+            ds = scored_rows(ds).spread(s.max_images) if ds is not None else None
         if ds is not None:
             out.append(Request(variant, ds, study.models))
-    study.show_missing(s.variants, "Robustness variants not found")
+    study.show_missing(names, "Robustness variants not found")
     return out
 
 
@@ -216,11 +231,12 @@ def _variant_section(study, page: Page, name: str, answer: Answer, scores: dict,
     standin = bool(ds.standin)
     metric = _metric(name, standin)
     stream = metrics.ROBUSTNESS_VARIANTS.index(name) if name in metrics.ROBUSTNESS_VARIANTS else 0
+    yours = bool(ds.meta.get("user"))
     joint = universe is not None and name in FROM_VAL and not standin
     if joint:
         stream = metrics.ROBUSTNESS_VARIANTS.index(FROM_VAL[0])
     for key, sc in scores.items():
-        notes = ["stand-in"] if standin else []
+        notes = ["stand-in"] if standin else ["your dataset"] if yours else []
         if sc["cells"] is not None and _unbalanced(sc):
             notes.append("severities differ between corruptions: mean over the cells present")
         if name == REFERENCE:
@@ -243,7 +259,7 @@ def _variant_section(study, page: Page, name: str, answer: Answer, scores: dict,
             "scored": len(sc["correct"]), "top-1": h["value"], "ci_low": h["ci_low"], "ci_high": h["ci_high"],
             "top-1 [95% CI]": interval_text(h["value"], h["ci_low"], h["ci_high"]),
             "paper": h["paper"], "published": h.get("published"),
-            "outside published": h.get("published_flag"), "stand-in": standin,
+            "outside published": h.get("published_flag"), "stand-in": standin, "your dataset": yours,
             "skipped (unreadable)": len(sc["result"].skipped), "skipped (empty label set)": sc["skipped_sets"]})
     _compare(study, page, metric, scores)
 
@@ -376,6 +392,10 @@ def findings(study, page: Page) -> list[str]:
                         f"**{best['model']}** ({best['top-1 [95% CI]']}).")
         text += sentence + " "
     out.append(text.strip())
+    yours = study.user_datasets(imagenet=True)
+    if yours:
+        out.append(f"Your own datasets ({', '.join(yours)}) are scored like the variants (their test split "
+                   f"when they have splits), over all 1,000 classes; they are not part of the paper's mean.")
     mean = page.table("mean")
     if not mean.empty:
         text = "Mean of the seven variants: " + ", ".join(

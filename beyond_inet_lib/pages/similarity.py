@@ -55,7 +55,8 @@ def requests(study) -> list[Request]:
     ds = study.imagenet_eval_set(study.settings.max_images)
     if ds is None:
         return []
-    return [Request("eval", ds, study.models, outputs=("logits", "layers"), layers=layer_picks(study))]
+    # layers only: the page reads no logits, and a features-only model has none
+    return [Request("eval", ds, study.models, outputs=("layers",), layers=layer_picks(study))]
 
 
 # --------------------------------------------------------------------------- build
@@ -181,4 +182,5 @@ def compute(study) -> Page:
     return build(study, gather(study, requests(study)))
 
 
-PROPERTY = Property("similarity", SimilaritySettings, requests, build, compute, metrics=(METRIC,))
+PROPERTY = Property("similarity", SimilaritySettings, requests, build, compute, metrics=(METRIC,),
+                    features_only=True)
