@@ -169,7 +169,7 @@ nb.table(page.table("sensitivity"))
 
 # %%
 nb.findings(page)
-report.record_page(page, report_dir)
+report.record_page(page, report_dir);
 
 # %% [markdown]
 # ## Caveats
