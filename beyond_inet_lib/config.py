@@ -55,6 +55,7 @@ class Profile:
     bootstrap: int = 1000                 # resamples per 95% interval (0: no intervals)
     fetch: list[str] = field(default_factory=list)  # datasets `make report` downloads when absent
     properties: dict = field(default_factory=dict)   # property -> its settings (given ones)
+    datasets: dict = field(default_factory=dict)     # your own datasets (data/user.py): name -> UserDataset
 
     # ---- accessors used by the pages
     def settings(self, prop: str):
@@ -198,7 +199,13 @@ def validate_profile(data: dict, *, check_models: bool = True, check_paths: bool
         raise ProfileError(f"profile: expected a mapping of key: value lines, got a {type(data).__name__}")
     data = dict(data or {})
     props_raw = data.pop("properties", None) or {}
+    datasets_raw = data.pop("datasets", None) or {}
     prof = _build(Profile, data, "profile")
+    if datasets_raw:  # before the properties: a robustness variant may be one of them
+        from .data.user import parse_user_datasets, register_user_datasets
+
+        prof.datasets = parse_user_datasets(datasets_raw)
+        register_user_datasets(prof.datasets)
     if not isinstance(props_raw, dict):
         raise ProfileError("profile.properties: expected a mapping of property -> settings")
     props = {}

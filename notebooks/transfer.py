@@ -58,11 +58,23 @@ if page.has_numbers:
         nb.table(page.table("mean_shown"))
 
 # %% [markdown]
+# ## Your datasets: zero-shot from their class names
+#
+# A profile's own dataset with classes of its own (`datasets:` with `labels: names`) is a task
+# like the others: the linear probe on its train split, above. CLIP models also classify its
+# test images zero-shot: each class name in the model's prompt templates (the same as its
+# ImageNet head's) through the text tower, the nearest class embedding wins.
+
+# %%
+if not page.table("zero_shot").empty:
+    nb.table(page.table("zero_shot_shown"))
+
+# %% [markdown]
 # ## Finding
 
 # %%
 nb.findings(page)
-report.record_page(page, report_dir)
+report.record_page(page, report_dir);
 
 # %% [markdown]
 # ## Caveats

@@ -409,7 +409,7 @@ def test_check_datasets_for_a_profile(tmp_path):
     df = D.check_datasets(tmp_path, prof)
     assert df["name"].tolist() == ["cue-conflict", "imagenet-samples", "cue-conflict-humans",
                                    "cue-conflict-decisions", "imagenet-val", "imagenet-x",
-                                   "imagenet-a", "imagenet-c", "imagenet-r", "vtab-dtd", "pug-imagenet",
+                                   "imagenet-a", "imagenet-c", "imagenet-r", "imagenet-o", "vtab-dtd", "pug-imagenet",
                                    "edges", "edges-humans", "colour", "colour-humans"]
 
 

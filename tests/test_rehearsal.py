@@ -103,6 +103,7 @@ def test_every_page_ran_on_every_dataset():
 
 @pytest.mark.parametrize("prop, dataset, folder", [
     ("calibration", "imagenet-val", "imagenet-val"), ("calibration", "imagenet-r", "imagenet-r"),
+    ("calibration", "imagenet-o", "imagenet-o"),
     ("robustness", "imagenet-v2", "imagenet-v2"), ("robustness", "imagenet-a", "imagenet-a"),
     ("robustness", "imagenet-sketch", "imagenet-sketch"), ("robustness", "imagenet-c", "imagenet-c"),
     ("robustness", "imagenet-real", "imagenet-val"), ("synthetic", "pug-imagenet", "pug-imagenet"),
@@ -130,6 +131,23 @@ def test_calibration_ece_is_the_cached_logits_ece(profile, cached, key):
         if inside.any():
             ece += inside.mean() * abs(correct[inside].mean() - conf[inside].mean())
     assert value("calibration", key, "ECE (imagenet-val)") == pytest.approx(ece, abs=1e-9)
+
+
+@pytest.mark.parametrize("key", MODELS)
+def test_calibration_ood_auroc_is_the_cached_logits_auroc(cached, key):
+    """ImageNet-O, read in its real layout, against the evaluation images of its 200
+    classes: the MSP over those 200 columns, scored by scikit-learn."""
+    from sklearn.metrics import roc_auc_score
+
+    from beyond_inet_lib.data import imagenet_o_indices
+
+    mask = imagenet_o_indices()
+    r_in, r_out = result(cached, "calibration", "eval", key), result(cached, "calibration", "ood", key)
+    inside = np.isin(r_in.table["label"].to_numpy(), mask)
+    a = softmax(np.asarray(r_in.logits)[inside][:, mask]).max(axis=1)
+    b = softmax(np.asarray(r_out.logits)[:, mask]).max(axis=1)
+    ref = roc_auc_score(np.r_[np.ones(len(a)), np.zeros(len(b))], np.r_[a, b])
+    assert value("calibration", key, "AUROC imagenet-o, MSP") == pytest.approx(ref, abs=1e-9)
 
 
 @pytest.mark.parametrize("key", MODELS)

@@ -253,9 +253,11 @@ def test_replicates_are_bootstrap_ci_before_the_quantiles():
     est, reps = stats.bootstrap_replicates("mean", x, n_boot=500, seed=7)
     iv = stats.bootstrap_ci("mean", x, n_boot=500, seed=7)
     assert est == iv.estimate and reps.shape == (500,)
-    assert (np.quantile(reps, 0.025), np.quantile(reps, 0.975)) == pytest.approx((iv.low, iv.high))
+    a = stats.tail_probability(0.95, 1000)       # the expanded percentile interval's tail
+    assert 0.0245 < a < 0.025
+    assert (np.quantile(reps, a), np.quantile(reps, 1 - a)) == pytest.approx((iv.low, iv.high))
     # one sample alone: the "mean of one" is that sample's own interval
-    alone = stats.mean_of_independent([(est, reps)])
+    alone = stats.mean_of_independent([(est, reps)], n_units=1000)
     assert (alone.estimate, alone.low, alone.high) == pytest.approx((iv.estimate, iv.low, iv.high))
 
 
@@ -281,3 +283,15 @@ def test_mean_of_independent_rejects_unequal_replicate_counts():
         stats.mean_of_independent([(0.5, np.zeros(10)), (0.5, np.zeros(11))])
     with pytest.raises(ValueError, match="at least one"):
         stats.mean_of_independent([])
+
+
+def test_resample_counts_are_the_resamples_bootstrap_ci_draws():
+    """A statistic scored from draw counts pairs with every other interval of the seed: its
+    replicates equal those of the resampled rows, for a statistic that is not a mean too."""
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=57)
+    counts = stats.resample_counts(len(x), n_boot=64, seed=5)
+    assert counts.shape == (64, 57) and (counts.sum(axis=1) == 57).all()
+    for statistic in (np.mean, np.median):
+        _, reps = stats.bootstrap_replicates(statistic, x, n_boot=64, seed=5)
+        np.testing.assert_allclose([statistic(np.repeat(x, c)) for c in counts], reps, rtol=0, atol=1e-12)

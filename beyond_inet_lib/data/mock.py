@@ -24,6 +24,10 @@ set holds it. Where each layout comes from:
   one of the 75 cells is there, and ImageNet-C stays the rehearsal's largest pass without
   doubling its CPU time (ImageNet-C holds 75 copies of each val image).
   The mock images are not corrupted.
+- ``imagenet-o/<wnid>/<...>.jpg``: WNID folders of ImageNet-O's 200-class list (the
+  authors' ``imagenet-o.tar`` unpacks to ``imagenet-o/<wnid>/``; file names a guess), two
+  folders of classes the mock's other datasets do not hold, filled (as ImageNet-O's are)
+  with images of other classes: the mock's samples, a layout, not anomalies.
 - ``imagenet-hard/images/NNNNN.<ext>`` + ``labels.json``: what ``data get imagenet-hard``
   writes from the published parquet shards (this package's own conversion).
 - ``pug-imagenet/<Factor>/<ClassName>/*.png``, all 10 factors: the folder levels the
@@ -76,6 +80,7 @@ from .demo import (
 from .imagenet import IMAGENET_C_CORRUPTIONS, IMAGENET_C_SEVERITIES
 from .imagenet_labels import (
     imagenet_a_indices,
+    imagenet_o_indices,
     imagenet_r_indices,
     imagenet_wnids,
     imagenet_x_annotations,
@@ -214,6 +219,14 @@ def write_mock_root(dir, source_root, images_per_class: int = 2, n_classes: int 
 
 #: the classes (first of those chosen) that ImageNet-C's 75 cells hold
 IMAGENET_C_CLASSES = 2
+#: how many of ImageNet-O's folders the mock fills
+IMAGENET_O_FOLDERS = 2
+
+
+def imagenet_o_folders(classes: list[int]) -> list[int]:
+    """The ImageNet-O folders (ImageNet indices) the mock fills: the first of its 200 that
+    are not among the mock's classes, so no image is both in and out of distribution."""
+    return [int(c) for c in imagenet_o_indices() if c not in classes][:IMAGENET_O_FOLDERS]
 
 
 def _write_imagenet(w: _Writer, classes: list[int], ipc: int, wnids: list[str]) -> None:
@@ -238,6 +251,9 @@ def _write_imagenet(w: _Writer, classes: list[int], ipc: int, wnids: list[str]) 
             for corruption in IMAGENET_C_CORRUPTIONS:
                 for s in IMAGENET_C_SEVERITIES:
                     w.image(f"imagenet-c/{corruption}/{s}/{wnid}/{val_file_name(val[c][0])}", c)
+    for j, folder in enumerate(imagenet_o_folders(classes)):
+        for k in range(ipc):
+            w.image(f"imagenet-o/{wnids[folder]}/imagenet-o_{folder}_{k}.jpg", classes[-1 - j], k)
     hard.append({"file": "images/no-label.jpg", "labels": [], "origin": "objectnet"})  # Hard has empty sets
     w.image(f"imagenet-hard/{hard[-1]['file']}", classes[0], 1)
     w.put("imagenet-hard/labels.json", json.dumps(hard).encode())

@@ -14,6 +14,7 @@ which folder below the data root it lands in, and what is checked before it is i
 | <dataset>-humans (16 more) | model-vs-human ``raw-data/<name>`` CSVs at a pinned commit | SHA-256 per file (shipped: ``assets/model_vs_human_trials.sha256``) |
 | imagenet-val | license-gated: a tar placed by hand | md5 of ILSVRC2012_img_val.tar |
 | V2, A, R, Sketch, C, PUG | the authors' archives | unpacks into the expected layout (no published checksum) |
+| imagenet-o | the authors' archive ``imagenet-o.tar`` (beside ImageNet-A's) | md5 of the archive, as pytorch-ood and torch-uncertainty pin it |
 | imagenet-hard, vtab | placed by hand (no direct URL) | converted / unpacked offline |
 """
 
@@ -158,6 +159,13 @@ DOWNLOADS: dict[str, DownloadPlan] = {
         (Source("https://people.eecs.berkeley.edu/~hendrycks/imagenet-a.tar", "imagenet-a.tar",
                 strip="imagenet-a/"),),
         ("imagenet-a",)),
+    # 2,000 images of classes outside ImageNet-1k, in the WNID folders of the ImageNet-1k
+    # classes a ResNet-50 took them for (Hendrycks et al. 2021, released beside ImageNet-A)
+    "imagenet-o": DownloadPlan(
+        "imagenet-o",
+        (Source("https://people.eecs.berkeley.edu/~hendrycks/imagenet-o.tar", "imagenet-o.tar",
+                checksum="md5:86bd7a50c1c4074fb18fc5f219d6d50b", strip="imagenet-o/"),),
+        ("imagenet-o",), verified=False),   # URL, md5 and folder as public loaders use them
     "imagenet-r": DownloadPlan(
         "imagenet-r",
         (Source("https://people.eecs.berkeley.edu/~hendrycks/imagenet-r.tar", "imagenet-r.tar",

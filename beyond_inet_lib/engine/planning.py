@@ -83,6 +83,9 @@ def plan(models, dataset, views=None, *, outputs: Iterable[str] = ("logits",), l
     fingerprint = dataset.fingerprint()
     units: list[CacheUnit] = []
     for spec in (as_spec(m) for m in models):
+        if "logits" in outputs and getattr(spec, "labels", "imagenet") == "none":
+            raise ValueError(f"{spec.key} is a features-only model (no ImageNet-1k logits): ask it for "
+                             f"outputs=('features',) or ('layers',)")
         for vname, view in _resolve_views(spec, views, s.preprocessing).items():
             lay = tuple(layers.get(spec.key, ())) if (layers and "layers" in outputs) else None
             extra = extra_key(s.clip_logit_scale if spec.training == "clip" else "", s.decode, s.precision)

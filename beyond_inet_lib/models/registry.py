@@ -9,8 +9,10 @@ Keys: the registered ones (``MODELS``, filled by ``catalog.py`` through
 ``timm:<name>`` (pretrained), ``timm:<name>:random`` (seeded random init),
 ``open_clip:<arch>:<pretrained tag>``, ``open_clip:<arch>:random``,
 ``file:<path>#timm:<name>`` and ``file:<path>#open_clip:<arch>`` (a state dict or a timm /
-open_clip checkpoint). Any key takes a ``@<R>`` suffix: the same weights evaluated at R x R
-pixels (``ModelSpec.at_resolution``).
+open_clip checkpoint), ``hf:<repo>[@<revision>]`` (a ``transformers`` image classifier,
+backbone or CLIP / SigLIP model: ``hf.py``), ``py:<module>:<function>`` (any PyTorch
+module with its view: ``python.py``). Any key takes a ``@<R>`` suffix: the same weights
+evaluated at R x R pixels (``ModelSpec.at_resolution``).
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ from .zeroshot import prompt_variant
 
 KEY_PATTERNS = ("timm:<name>", "timm:<name>:random", "open_clip:<arch>:<pretrained>",
                 "open_clip:<arch>:random", "file:<path>#timm:<name>",
-                "file:<path>#open_clip:<arch>", "<any key>@<resolution>")
+                "file:<path>#open_clip:<arch>", "hf:<repo>[@<revision>]", "py:<module>:<function>",
+                "<any key>@<resolution>")
 
 
 # ------------------------------------------------------------------------ the registry
@@ -106,7 +109,7 @@ def list_models() -> pd.DataFrame:
     for key in MODELS:
         s = get_model(key)
         rows.append({"key": s.key, "label": s.label, "source": s.source, "arch": s.arch,
-                     "training": s.training, "paper_key": s.paper_key, "trained": s.trained,
+                     "training": s.training, "labels": s.labels, "paper_key": s.paper_key, "trained": s.trained,
                      "weights_id": s.weights_id, "resolution": s.resolution,
                      "paper_view": s.view("paper").describe(), "description": s.description})
     return pd.DataFrame(rows)
@@ -124,6 +127,14 @@ def _base_spec(key: str) -> ModelSpec:
         return _open_clip_spec(key)
     if key.startswith("file:"):
         return _file_spec(key)
+    if key.startswith("hf:"):
+        from .hf import hf_spec
+
+        return hf_spec(key)
+    if key.startswith("py:"):
+        from .python import python_spec
+
+        return python_spec(key)
     if key in MODELS:
         return MODELS[key].make_spec()
     close = difflib.get_close_matches(key, list(MODELS), n=1)

@@ -18,9 +18,11 @@ from .loaded import Built, LoadedModel, resize_vit_input
 from .preprocess import CLIP_PAPER, Preprocess
 from .zeroshot import clip_classifier, prompt_variant
 
-SOURCES = ("timm", "open_clip", "pip", "file", "random")
+SOURCES = ("timm", "open_clip", "pip", "file", "random", "hf", "py")
 ARCHS = ("vit", "convnext", "efficientnet", "other")
-TRAININGS = ("supervised", "clip")
+TRAININGS = ("supervised", "clip", "other")
+#: what a model's forward gives: ImageNet-1k logits, or (features-only) its pooled features
+LABEL_KINDS = ("imagenet", "none")
 PAPER_KEYS = ("convnext_sup", "vit_sup", "convnext_clip", "vit_clip")
 
 
@@ -45,9 +47,11 @@ class ModelSpec:
     patch_size: int | None = None   # a ViT's: an input side must be a whole number of patches
     prompts: str = "paper"          # a CLIP model's zero-shot prompt set (``with_prompts``)
     builder: Callable[[], Built] | None = field(default=None, compare=False, repr=False)
+    labels: str = "imagenet"        # 'none': features only (no ImageNet-1k logits)
 
     def __post_init__(self):
-        for name, allowed in (("source", SOURCES), ("arch", ARCHS), ("training", TRAININGS)):
+        for name, allowed in (("source", SOURCES), ("arch", ARCHS), ("training", TRAININGS),
+                              ("labels", LABEL_KINDS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"ModelSpec.{name}={getattr(self, name)!r}; expected one of {allowed}")
         if self.paper_key is not None and self.paper_key not in PAPER_KEYS:

@@ -21,6 +21,7 @@ from typing import Callable
 import pandas as pd
 
 from ..data import DatasetIndex, DatasetMissing, load_dataset
+from ..errors import DatasetInvalid
 from ..paths import progress_enabled
 from ..references import paper_value
 from ..run_settings import RunSettings
@@ -51,10 +52,18 @@ class Study:
     run_settings: RunSettings | None = None
     list_layers: Callable | None = None
     progress: bool | None = None
+    not_applicable: list = field(default_factory=list, init=False)   # features-only models left out
 
     def __post_init__(self):
         if self.run_settings is None:
             self.run_settings = self.profile.run_settings()
+        # features-only models (no ImageNet-1k logits) only where the page uses features
+        from .properties import PROPERTIES
+
+        prop = PROPERTIES.get(self.property)
+        self.not_applicable = [m for m in self.models if getattr(m, "labels", "imagenet") == "none"
+                               and not (prop is not None and prop.features_only)]
+        self.models = [m for m in self.models if m not in self.not_applicable]
 
     # ------------------------------------------------------------------ settings
     @property
@@ -130,6 +139,12 @@ class Study:
             from .. import nb
 
             nb.table(self.model_frame())
+        if self.not_applicable:
+            self.panel("Not applicable here: features-only models",
+                       f"{', '.join(m.label for m in self.not_applicable)} "
+                       f"{'has' if len(self.not_applicable) == 1 else 'have'} no ImageNet-1k classifier (a backbone, "
+                       f"or a classifier of other classes): this page needs ImageNet predictions. The transfer and "
+                       f"similarity pages use their features.", "info")
         untrained = [self.label(m.key) for m in self.models if not m.trained]
         if untrained:
             self.panel("Untrained stand-ins",
@@ -138,11 +153,21 @@ class Study:
                        f"nothing about those architectures.", "warn")
 
     # ------------------------------------------------------------------ datasets
+    def user_datasets(self, imagenet: bool) -> list[str]:
+        """The names of the profile's own datasets (``datasets:``) whose labels are
+        ImageNet classes (``imagenet``) or classes of their own."""
+        return [name for name, d in (getattr(self.profile, "datasets", None) or {}).items()
+                if d.imagenet == imagenet]
+
     def dataset(self, name: str, *, show_missing: bool = True, **kw) -> DatasetIndex | None:
         """The dataset, or None after showing a panel that says where it was looked for,
         the layout expected and how to get it."""
         try:
             ds = load_dataset(name, self.data_root, **kw)
+        except DatasetInvalid as e:   # there, but not usable as it is (a user's dataset): say what to fix
+            self._input(name, "absent", 0, e.problem)
+            self.panel(f"Dataset not usable: {name}", f"{e.problem}\nFix: {e.fix}", "missing")
+            return None
         except DatasetMissing as e:
             self.missing.append(e)
             if not any(i["dataset"] == name and i["status"] != "absent" for i in self.inputs):

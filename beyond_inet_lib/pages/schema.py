@@ -150,7 +150,9 @@ class Property:
     ``settings`` (the dataclass of its ``properties.<name>`` section of a profile),
     ``requests(study) -> [Request]``, ``build(study, answers) -> Page``,
     ``compute(study) -> Page`` (the notebook's one call), ``notebook`` (its file under
-    ``notebooks/``) and ``metrics`` (its headline metrics)."""
+    ``notebooks/``), ``metrics`` (its headline metrics) and ``features_only`` (the page
+    also uses features-only models, which have no ImageNet-1k logits: their features or
+    layers; the other pages leave them out and say so)."""
 
     name: str
     settings: type
@@ -159,6 +161,7 @@ class Property:
     compute: Callable
     metrics: tuple[Metric, ...] = ()
     notebook: str = ""
+    features_only: bool = False
 
     def __post_init__(self):
         if not self.notebook:
