@@ -1,4 +1,5 @@
-"""Reading one image file into an 8-bit RGB PIL image, whatever its mode.
+"""Reading one image file (or a webdataset member, in place) into an 8-bit RGB PIL image,
+whatever its mode.
 
 Large datasets hold odd files: CMYK and grayscale JPEGs, RGBA and 16-bit PNGs, truncated
 or empty files. Readable odd modes are converted; unreadable files raise
@@ -47,10 +48,22 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV
 
 
+def read_image_bytes(path: str | Path) -> bytes:
+    """The bytes of an image file, or of a webdataset member named by a member ref
+    (``<shard>.tar#<member>``, read in place: ``data.webdataset``). OSError when unreadable."""
+    if ".tar#" in str(path):
+        from .data.webdataset import is_member_ref, read_member
+
+        if is_member_ref(path):
+            return read_member(path)
+    return Path(path).read_bytes()
+
+
 def load_rgb(path: str | Path) -> Image.Image:
-    """Decode ``path`` fully into an RGB image or raise ``UnreadableImage``."""
+    """Decode ``path`` (a file or a webdataset member ref) fully into an RGB image or raise
+    ``UnreadableImage``."""
     try:
-        data = Path(path).read_bytes()
+        data = read_image_bytes(path)
     except OSError as e:
         raise UnreadableImage(f"cannot read file: {e.strerror or e}") from None
     if not data:

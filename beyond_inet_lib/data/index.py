@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .webdataset import is_member_ref, member_size
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
@@ -20,7 +22,8 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 class DatasetIndex:
     """The files of one dataset and their labels.
 
-    ``table`` columns: ``path`` (str, relative to ``root``), ``label`` (int ImageNet-1k
+    ``table`` columns: ``path`` (str, relative to ``root``: a file, or a webdataset member
+    ``<shard>.tar#<member>`` read in place), ``label`` (int ImageNet-1k
     index, -1 when an image has no single label), plus dataset-specific columns
     (``texture``/``shape`` for cue-conflict, ``factor``/``level`` for stand-ins,
     ``corruption``/``severity`` for ImageNet-C, ``label_set`` for multi-label sets,
@@ -58,13 +61,18 @@ class DatasetIndex:
 
     def fingerprint(self) -> str:
         """Hash of the file list (relative path + size): part of every cache key, so a
-        changed or re-ordered dataset is never served stale results."""
+        changed or re-ordered dataset is never served stale results. A webdataset member
+        (``<shard>.tar#<member>``) counts with its shard's size and its own: a truncated or
+        re-fetched shard of another size changes the key of every image in it."""
         h = hashlib.sha1(self.name.encode())
         for rel in self.table["path"]:
-            try:
-                size = os.path.getsize(self.root / rel)
-            except OSError:
-                size = -1
+            if is_member_ref(rel):
+                size = "%d:%d" % member_size(self.root / rel)
+            else:
+                try:
+                    size = os.path.getsize(self.root / rel)
+                except OSError:
+                    size = -1
             h.update(f"{rel}\0{size}\n".encode())
         return h.hexdigest()[:16]
 

@@ -137,13 +137,13 @@ def split_name(name: str) -> tuple[str, str] | None:
     return m.group(1), m.group(2).lower()
 
 
-def _index(path: Path) -> tuple[tuple[str, int, int], ...]:
-    """(name, data offset, size) of every regular member, checked for truncation."""
+def _index(path: Path) -> dict[str, Member]:
+    """Name -> ``Member`` of every regular member, in shard order, checked for truncation."""
     size = path.stat().st_size
     if path.name.endswith((".gz", ".tgz", ".bz2", ".xz", ".zst")):
         raise ShardError(f"{path}: a compressed tar cannot be read in place; unpack it or "
                          "recompress it as a plain .tar")
-    out, end = [], 0
+    out, end = {}, 0
     try:
         with tarfile.open(path, "r:") as tf:
             for m in tf:
@@ -152,7 +152,7 @@ def _index(path: Path) -> tuple[tuple[str, int, int], ...]:
                     raise ShardError(f"{path}: truncated ({size:,} bytes; member {m.name} needs "
                                      f"{m.offset_data + m.size:,})")
                 if m.isfile():
-                    out.append((m.name, m.offset_data, m.size))
+                    out[m.name] = Member(m.name, m.offset_data, m.size)
     except tarfile.TarError as e:
         raise ShardError(f"{path}: not a readable tar shard ({e})") from None
     with open(path, "rb") as f:
@@ -161,23 +161,23 @@ def _index(path: Path) -> tuple[tuple[str, int, int], ...]:
     if len(marker) < 2 * _BLOCK or marker.strip(b"\0"):
         raise ShardError(f"{path}: truncated (no end-of-archive marker after its last member; "
                          f"{size:,} bytes)")
-    return tuple(out)
+    return out
 
 
-@functools.lru_cache(maxsize=4096)
-def _cached_index(path: str, size: int, mtime_ns: int, inode: int) -> tuple[tuple[str, int, int], ...]:
+@functools.lru_cache(maxsize=1024)
+def _cached_index(path: str, size: int, mtime_ns: int, inode: int) -> dict[str, Member]:
     return _index(Path(path))
 
 
 def shard_index(path) -> dict[str, Member]:
-    """Member name -> ``Member`` of a shard (cached until the file changes: a shard
-    replaced by a download is a new file, another inode)."""
+    """Member name -> ``Member`` of a shard, in shard order (cached until the file changes:
+    a shard replaced by a download is a new file, another inode). Do not modify it."""
     p = Path(path)
     try:
         st = p.stat()
     except OSError as e:
         raise ShardError(f"{p}: cannot read shard ({e.strerror or e})") from None
-    return {n: Member(n, o, s) for n, o, s in _cached_index(str(p), st.st_size, st.st_mtime_ns, st.st_ino)}
+    return _cached_index(str(p), st.st_size, st.st_mtime_ns, st.st_ino)
 
 
 def read_shard(path) -> list[Sample]:
