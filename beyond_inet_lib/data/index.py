@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .webdataset import is_member_ref, member_size
+from . import webdataset
+from .webdataset import is_member_ref, member_stat
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -62,12 +63,14 @@ class DatasetIndex:
     def fingerprint(self) -> str:
         """Hash of the file list (relative path + size): part of every cache key, so a
         changed or re-ordered dataset is never served stale results. A webdataset member
-        (``<shard>.tar#<member>``) counts with its shard's size and its own: a truncated or
-        re-fetched shard of another size changes the key of every image in it."""
+        (``<shard>.tar#<member>``) counts with its shard's size, modification time and
+        inode and its own size: a truncated shard, or one fetched again after failing its
+        checksum (a new file), changes the key of every image in it (a copied data root
+        recomputes the results of its shards once)."""
         h = hashlib.sha1(self.name.encode())
         for rel in self.table["path"]:
             if is_member_ref(rel):
-                size = "%d:%d" % member_size(self.root / rel)
+                size = "%d:%d:%d:%d" % member_stat(self.root / rel)
             else:
                 try:
                     size = os.path.getsize(self.root / rel)
@@ -123,7 +126,37 @@ def list_images(folder: Path) -> list[Path]:
 
 
 def count_images(folder: Path | None) -> int:
-    """Number of image files below ``folder`` (0 when it is None or absent)."""
+    """Number of image files below ``folder``, the images of the webdataset shards there
+    included (0 when it is None or absent; an unreadable shard counts 0)."""
     if folder is None or not Path(folder).is_dir():
         return 0
-    return sum(sum(1 for f in files if is_image_name(f)) for _d, _s, files in os.walk(folder))
+    n = 0
+    for dirpath, _s, files in os.walk(folder):
+        n += sum(1 for f in files if is_image_name(f))
+        for f in files:
+            if f.endswith(webdataset.SHARD_SUFFIX) and not f.startswith("."):
+                try:
+                    n += sum(1 for smp in webdataset.read_shard(Path(dirpath) / f) if smp.image is not None)
+                except webdataset.ShardError:
+                    pass
+    return n
+
+
+def shard_rows(root: Path, folder: Path, label_ext: str = "cls") -> list[dict] | None:
+    """One row per image sample of the webdataset shards directly in ``folder`` (natural
+    shard order, then shard order): ``path`` = its member ref relative to ``root``
+    (``<shard>.tar#<member>``, read in place), ``label`` = the text of its ``label_ext``
+    member ('' when absent). None when ``folder`` holds no shard; ``webdataset.ShardError``
+    names a truncated one."""
+    shards = webdataset.list_shards(folder)
+    if not shards:
+        return None
+    root = Path(root)
+    rows = []
+    for smp in webdataset.iter_samples(shards):
+        if smp.image is None:
+            continue
+        rel = Path(smp.shard).relative_to(root).as_posix()
+        rows.append({"path": webdataset.member_ref(rel, smp.image.name),
+                     "label": smp.text(label_ext) if label_ext in smp.members else ""})
+    return rows

@@ -30,7 +30,7 @@ The API (a leaf module: it imports nothing of the package):
 - ``Sample``: ``key``, ``shard``, ``members`` (extension -> ``Member``); ``.image`` (the
   first image member), ``.ref(ext)``, ``.text(ext)``
 - ``member_ref(shard, name)``, ``split_ref(path)``, ``is_member_ref(path)``
-- ``read_member(ref) -> bytes``, ``member_size(ref) -> (shard size, member size)``
+- ``read_member(ref) -> bytes``, ``member_stat(ref)`` (the shard's size, mtime, inode; the member's size)
 - ``count_image_samples(folder)``
 """
 
@@ -245,14 +245,17 @@ def read_member(ref) -> bytes:
     return read_range(shard, member)
 
 
-def member_size(ref) -> tuple[int, int]:
-    """(size of the shard, size of the member) of a ref, for fingerprints; (-1, -1)
-    when the shard or member cannot be read."""
+def member_stat(ref) -> tuple[int, int, int, int]:
+    """(size of the shard, its modification time in ns, its inode, size of the member) of
+    a ref, for fingerprints: a shard replaced by another file (a download lands by rename)
+    never looks like the one it replaced, whatever its size. (-1, -1, -1, -1) when the
+    shard or member cannot be read."""
     parts = split_ref(ref)
     if parts is None:
         raise ValueError(f"{ref!r} is not a member ref")
     try:
+        st = os.stat(parts[0])
         member = shard_index(parts[0]).get(parts[1])
-        return os.path.getsize(parts[0]), (member.size if member else -1)
+        return st.st_size, st.st_mtime_ns, st.st_ino, (member.size if member else -1)
     except OSError:
-        return -1, -1
+        return -1, -1, -1, -1
