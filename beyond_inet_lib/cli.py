@@ -47,7 +47,10 @@ def _cmd_data_check(a):
         print("no data root: pass --root DIR (or create ./data)", file=sys.stderr)
         return 2
     print(f"data root: {root}")
-    print(format_check_table(check_datasets(root, profile=prof)))
+    table = check_datasets(root, profile=prof)
+    print(format_check_table(table))
+    if prof is not None and (table["status"] == "absent").any():
+        print(f"every absent one at once: beyond-inet data get --profile {a.profile} --root {root}")
     return 0
 
 

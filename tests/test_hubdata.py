@@ -16,7 +16,6 @@ import json
 import tarfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from beyond_inet_lib import cli
@@ -410,3 +409,33 @@ def test_repository_without_the_expected_files_installs_nothing(online, tmp_path
     with pytest.raises(D.downloads.DownloadError, match="holds no file matching validation/.*layout may have changed"):
         DL.get_dataset("vtab-dtd", tmp_path, progress=False)
     assert not (tmp_path / "vtab/dtd").exists()
+
+
+def test_an_interrupted_install_resumes_from_its_staged_files(online, repos, tmp_path):
+    """Files verified by an earlier, interrupted run are kept (not fetched again); a file
+    staged then that the listing does not select is not installed."""
+    repo = repos[0] / "clip-benchmark/wds_vtab-eurosat"
+    staging = tmp_path / ".vtab_eurosat.hub-staging"
+    (staging / "test").mkdir(parents=True)
+    (staging / "test/0.tar").write_bytes((repo / "test/0.tar").read_bytes())       # verified last time
+    (staging / "train/9.tar").parent.mkdir(parents=True)
+    (staging / "train/9.tar").write_bytes((repo / "train/0.tar").read_bytes())      # not in the listing
+    DL.get_dataset("vtab-eurosat", tmp_path, progress=False)
+    resolved = [p.split("/resolve/main/")[1] for _o, _m, p in online.requests if "/resolve/" in p]
+    assert "test/0.tar" not in resolved and "train/0.tar" in resolved
+    assert sorted(p.name for p in (tmp_path / "vtab/eurosat/train").iterdir()) == ["0.tar", "nshards.txt"]
+    assert not staging.exists()
+    assert len(D.load_dataset("vtab-eurosat", tmp_path)) == 8
+
+
+def test_git_blob_id_is_gits_own(tmp_path):
+    """A file the hub keeps in git (not LFS) is verified by its git blob id: the same id
+    `git hash-object` computes."""
+    import subprocess
+
+    from beyond_inet_lib.files import file_checksum
+
+    p = tmp_path / "classnames.txt"
+    p.write_bytes("".join(f"class {i}\n" for i in range(47)).encode())
+    expected = subprocess.run(["git", "hash-object", str(p)], capture_output=True, text=True, check=True).stdout.strip()
+    assert file_checksum(p, "git-sha1") == expected

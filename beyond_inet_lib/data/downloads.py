@@ -13,10 +13,14 @@ report runs it before the notebooks). The plans (URLs, archive prefixes, checks)
    staged files. Only then is the folder renamed into place: an error leaves no
    half-written dataset. Members outside the staging folder (``..``, absolute paths) and
    links are never written.
+3. Where the authors' files have no public URL (ImageNet val, ImageNet-Hard, VTAB-1k), or
+   when asked (``source="hub"``), the dataset comes from its copy on the Hugging Face hub
+   instead (``sources.HUB``, installed by ``hub_get``): listed at a fixed revision, each
+   file verified against the hub's checksum, webdataset shards kept and read in place.
 
 A file found already in ``<root>/.downloads/`` or ``<root>/`` is used as is: that is how
-license-gated or hard-to-fetch files (ImageNet val, vtab-1k.zip) get in, and how a machine
-without internet is fed (copy the files there). ``BEYOND_INET_MIRROR`` (or ``mirror=``)
+license-gated or hard-to-fetch files (ImageNet val's tar, vtab-1k.zip) get in, and how a
+machine without internet is fed (copy the files there). ``BEYOND_INET_MIRROR`` (or ``mirror=``)
 replaces every table URL by ``<mirror>/<filename>``; ``BEYOND_INET_URL_REWRITE`` (or
 ``rewrite=``) sends hosts elsewhere keeping each URL's path; ``urls={filename: url}``
 overrides single files. Connecting gives up after ``BEYOND_INET_TIMEOUT`` seconds (default
@@ -374,9 +378,12 @@ def fetch_missing(names, root, progress: bool = True, *, force: bool = False, mi
         except UserError as e:
             report.outcomes.append(FetchOutcome(unit, "failed", _first_line(e), None, str(e)))
             continue
-        _status, count = _presence_line(_unit_datasets(unit, via), root)
+        status, count = _presence_line(_unit_datasets(unit, via), root)
         where = f" from {HUB[unit].repo}" if via == "hub" else ""
-        report.outcomes.append(FetchOutcome(unit, "fetched", f"{count} at {path}{where}", path))
+        short = "; ".join(p.missing for p in (dataset_presence(n, root) for n in _unit_datasets(unit, via))
+                          if p.missing)
+        sizes = f" (fewer than the full dataset: {short})" if status == "partial" and short else ""
+        report.outcomes.append(FetchOutcome(unit, "fetched", f"{count} at {path}{where}{sizes}", path))
     return report
 
 

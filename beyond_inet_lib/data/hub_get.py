@@ -161,7 +161,15 @@ def get_from_hub(name: str, root, http: HttpSettings, *, keep_archives: bool = F
     gated_help = _gated_help(key, src, root) if src.gated else None
     if src.gated and not hub_token():
         raise HubGated(gated_help())
-    listing = list_repo_files(src.repo, src.revision, expand=src.newest_set)
+    try:
+        listing = list_repo_files(src.repo, src.revision, expand=src.newest_set)
+    except HubGated:
+        raise
+    except DownloadError as e:
+        raise DownloadError(
+            f"{e}\nThis machine may have no access to the hub. Either run `{command_for(key, root)}` on a "
+            f"connected machine and copy {src.folder}/ into {root}, or set HF_ENDPOINT to a mirror of the "
+            "hub that serves this repository.") from None
     whole, prefixed = _plan_files(src, listing)
     if not whole and not any(part for part, _n in prefixed):
         shown = ", ".join(f.path for f in listing[:8]) or "nothing"
@@ -193,6 +201,11 @@ def get_from_hub(name: str, root, http: HttpSettings, *, keep_archives: bool = F
                     fetched.append(f.path)
                 kept.append(f)
                 have += _samples_in(target, src.layout)
+        # a file staged by an earlier run that this listing no longer selects is not installed
+        wanted = {(files_dir / f.path).resolve() for f in kept}
+        for p in sorted(files_dir.rglob("*"), reverse=True):
+            if p.is_file() and p.resolve() not in wanted:
+                p.unlink()
         if src.layout == "archive":
             for a in archives:
                 unpack(a, Source(None, a.name, strip=src.strip), staging)
