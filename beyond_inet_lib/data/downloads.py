@@ -208,7 +208,7 @@ def get_dataset(name: str, root, *, force: bool = False, progress: bool = True,
             unpack(f, s, staging)
         if plan.finish is not None:
             plan.finish(staging, http)
-        _replace_folder(staging, dest)
+        replace_folder(staging, dest)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -219,7 +219,7 @@ def get_dataset(name: str, root, *, force: bool = False, progress: bool = True,
     return dest
 
 
-def _replace_folder(new: Path, dest: Path) -> None:
+def replace_folder(new: Path, dest: Path) -> None:
     """Rename ``new`` to ``dest``; an existing ``dest`` (force) is moved aside first and
     deleted only after the rename succeeded."""
     dest.parent.mkdir(parents=True, exist_ok=True)

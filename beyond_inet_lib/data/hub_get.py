@@ -151,7 +151,7 @@ def _check_staged(name: str, src: HubSource, staging: Path) -> None:
 def get_from_hub(name: str, root, http: HttpSettings, *, keep_archives: bool = False) -> HubInstall:
     """Install dataset ``name`` (or the dataset whose copy provides it) from its hub copy
     into ``root`` (see the module docstring); replaces what is at its folder."""
-    from .downloads import _replace_folder
+    from .downloads import replace_folder
 
     root = Path(root)
     found = hub_source_for(name)
@@ -215,7 +215,7 @@ def get_from_hub(name: str, root, http: HttpSettings, *, keep_archives: bool = F
         record = {"repo": src.repo, "revision": src.revision, "layout": src.layout,
                   "files": [{"path": f.path, "size": f.size, "checksum": f.checksum} for f in kept]}
         (staging / MANIFEST).write_text(json.dumps(record, indent=1))
-        _replace_folder(staging, dest)
+        replace_folder(staging, dest)
     except webdataset.ShardError as e:
         raise DownloadError(f"{key}: {e}; it passed its checksum, so the hub copy itself is broken. "
                             "Nothing was installed.") from None
@@ -233,8 +233,8 @@ def read_manifest(folder: Path) -> dict | None:
 
 def repair_hub_copy(name: str, root, http: HttpSettings) -> HubInstall | None:
     """Check the installed webdataset copy of ``name`` against its record and fetch again
-    the files that are missing, have another size, fail their checksum or do not read as
-    a tar (each replaced in place, verified first). None when ``name`` has no installed
+    the files that are missing, have another size or fail their checksum (each replaced
+    in place, verified first). None when ``name`` has no installed
     hub copy to check (not from the hub, or unpacked / converted files)."""
     found = hub_source_for(name)
     if found is None:

@@ -126,20 +126,10 @@ def list_images(folder: Path) -> list[Path]:
 
 
 def count_images(folder: Path | None) -> int:
-    """Number of image files below ``folder``, the images of the webdataset shards there
-    included (0 when it is None or absent; an unreadable shard counts 0)."""
+    """Number of image files below ``folder`` (0 when it is None or absent)."""
     if folder is None or not Path(folder).is_dir():
         return 0
-    n = 0
-    for dirpath, _s, files in os.walk(folder):
-        n += sum(1 for f in files if is_image_name(f))
-        for f in files:
-            if f.endswith(webdataset.SHARD_SUFFIX) and not f.startswith("."):
-                try:
-                    n += sum(1 for smp in webdataset.read_shard(Path(dirpath) / f) if smp.image is not None)
-                except webdataset.ShardError:
-                    pass
-    return n
+    return sum(sum(1 for f in files if is_image_name(f)) for _d, _s, files in os.walk(folder))
 
 
 def shard_rows(root: Path, folder: Path, label_ext: str = "cls") -> list[dict] | None:
