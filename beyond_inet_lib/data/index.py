@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from . import webdataset
+from .parquet_images import is_row_ref, row_file_size
 from .webdataset import is_member_ref, member_stat
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -74,8 +75,8 @@ class DatasetIndex:
             else:
                 try:
                     size = os.path.getsize(self.root / rel)
-                except OSError:
-                    size = -1
+                except OSError:  # an image inside a parquet file counts with the file's size
+                    size = row_file_size(self.root / rel) if is_row_ref(rel) else -1
             h.update(f"{rel}\0{size}\n".encode())
         return h.hexdigest()[:16]
 

@@ -112,8 +112,8 @@ _SOF_ANY = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0x
 
 def read_bytes(path: str) -> np.ndarray:
     """The file's bytes as a uint8 array (what the tensor path's workers do, and all); a
-    webdataset member ref is read in place from its shard."""
-    if ".tar#" in path:
+    webdataset member ref or an image inside a parquet file (a row ref) is read in place."""
+    if ".tar#" in path or ".parquet#" in path:
         return np.frombuffer(bytearray(read_image_bytes(path)), dtype=np.uint8)
     return np.fromfile(path, dtype=np.uint8)
 
