@@ -381,7 +381,7 @@ def load_imagenet_r(root: Path) -> DatasetIndex:
     license="MIT",
     expected_count=50_889,
     properties=("robustness",),
-    folders=("imagenet-sketch/sketch", "imagenet-sketch", "sketch"),
+    folders=("imagenet-sketch/sketch", "imagenet-sketch"),  # `sketch/` is model-vs-human's sketch
     group="robustness",
     title="ImageNet-Sketch",
 )
