@@ -40,8 +40,8 @@ study.describe_models()
 #   → CenterCrop(R) (supervised) or Resize(R) → CenterCrop(R) (CLIP). A ViT whose patch does
 #   not divide R (a /32 at 112 or 336) runs at the nearest size it does divide, said below.
 #
-# Reported: top-1 and the mean probability of the true class, each point with a 95% bootstrap
-# interval over images (the bands). Every level scores the same images, so the drop from the
+# Reported: top-1 and the mean probability of the true class, each point with a 95% interval
+# over images (the bands; Wilson's for top-1, the bootstrap's for the probability). Every level scores the same images, so the drop from the
 # untransformed level to the most extreme one is computed per image and its interval resamples
 # images jointly across the two levels.
 

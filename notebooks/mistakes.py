@@ -41,8 +41,8 @@ study.describe_models()
 # Without ImageNet val, simulated factors are applied to the ImageNet sample images instead.
 #
 # Every ratio carries a 95% bootstrap interval over images (a stand-in image is resampled
-# with all its simulated variants); two models are ranked only when the paired interval of
-# their difference excludes 0. *Error consistency* (Geirhos et al., 2020) is Cohen's κ on
+# with all its simulated variants); two models are ranked only when the interval of their
+# difference, simultaneous over the metric's pairs, excludes 0. *Error consistency* (Geirhos et al., 2020) is Cohen's κ on
 # right/wrong over the same images: with c_obs the share of images both get right or both
 # get wrong and c_exp = p_a p_b + (1 − p_a)(1 − p_b) from their accuracies,
 # κ = (c_obs − c_exp) / (1 − c_exp); 0 means no more shared mistakes than two independent

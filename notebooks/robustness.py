@@ -38,11 +38,13 @@ study.describe_models()
 # severities 1–5, then over the 15 corruptions. The paper's *average* is the mean of the seven
 # variants (ImageNet val, shown when the data root has it, is not part of it).
 #
-# Every number carries a 95% bootstrap interval over images. On ImageNet-C whole images are
-# resampled, each with all its corruption × severity cells. The mean of seven treats the seven
-# datasets as independent samples: each is resampled on its own and the seven replicates are
-# averaged. Two models are ranked only when the paired interval of their difference excludes 0
-# (with McNemar's exact test for top-1 where both scored the same images; docs/protocols.md §0, §4).
+# Every number carries a 95% interval over images (Wilson's for a plain top-1). On ImageNet-C
+# whole images are resampled, each with all its corruption × severity cells. For the mean of
+# seven each dataset is resampled and the seven replicates are averaged; ImageNet-C and ReaL are
+# made of the same val images, so they are resampled by one draw of val images and the mean keeps
+# their covariance. Two models are ranked only when the interval of their difference,
+# simultaneous over the metric's pairs, excludes 0 (with McNemar's exact test, Holm-adjusted,
+# for top-1 where both scored the same images; docs/protocols.md §0, §4).
 
 # %%
 page = pages.robustness.compute(study)
@@ -74,7 +76,7 @@ if not page.table("imagenet_c").empty:
 #
 # Harnesses differ here: the benchmark's protocol takes the argmax over its 200 classes, some
 # evaluations over all 1,000. Both come from the same logits; Δ is 1,000-way minus 200-way top-1
-# with its paired 95% interval.
+# with its paired 95% interval; "moves top-1" is McNemar's test, Holm-adjusted over the table.
 
 # %%
 label_space = page.table("label_space")

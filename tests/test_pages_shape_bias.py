@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import page_inputs as P
-from beyond_inet_lib import metrics
+from beyond_inet_lib import metrics, stats
 
 from beyond_inet_lib.pages import shape_bias as S
 CATS = ("airplane", "bear", "bicycle", "bird", "boat", "bottle", "car", "cat", "chair", "clock", "dog",
@@ -85,8 +85,9 @@ def test_shape_bias_is_the_hand_count_with_an_interval_that_shrinks_with_n():
 
 
 def test_the_pages_shape_bias_is_the_metric_functions_output(monkeypatch):
-    """The page counts no vote itself: the headline, its interval and the scores table
-    are what ``metrics.shape_bias_from_votes`` returns (patched here to shape votes only)."""
+    """The page counts no vote itself: the headline and the scores table are what
+    ``metrics.shape_bias_from_votes`` returns (patched here to shape votes only); the
+    interval is Wilson's of the shape votes among the decided trials (``metrics.cue_votes``)."""
     table = stimuli(96, n_same=16)
     dec = decide(table, 0.6, 0.25, seed=1)
     _, before = page_for(table, {"vit_clip": dec}, n_boot=50)
@@ -95,7 +96,11 @@ def test_the_pages_shape_bias_is_the_metric_functions_output(monkeypatch):
     (h0,), (h1,) = ([h for h in p.headline if h["metric"] == S.BIAS_METRIC.name] for p in (before, after))
     conflict = (table["shape"] != table["texture"]).to_numpy()
     assert h1["value"] == pytest.approx(((dec == table["shape"]) & conflict).sum() / len(table)) != h0["value"]
-    assert h1["ci_low"] < h1["value"] < h1["ci_high"]
+    n_shape = int(((dec == table["shape"]) & conflict).sum())
+    n_texture = int(((dec == table["texture"]) & conflict).sum())
+    low, high = stats.wilson_interval(n_shape, n_shape + n_texture)
+    assert (h1["ci_low"], h1["ci_high"]) == pytest.approx((float(low), float(high)), abs=1e-12)
+    assert h0["ci_low"] < h0["value"] < h0["ci_high"]
     assert after.table("bias_bars")["shape bias"].iloc[0] == h1["value"]
 
 
@@ -145,6 +150,23 @@ def test_observers_range_and_error_consistency():
     assert where[s.label("convnext_sup")] == "within the 3 observers' range"
     hh = page.table("kappa_summary").iloc[-1]
     assert hh["source"] == S.HUMAN and "3 pairs" in hh["model"]
+    # the models' intervals speak for people in general: the two-level interval (stimuli
+    # resampled, the observers' spread added), wider than for these three observers alone
+    obs = pd.DataFrame({k: S.correct_by_stimulus(v) for k, v in humans.items()}).dropna()
+    runs = {k: S.correct_by_stimulus(log_of(table, d)) for k, d in (("convnext_sup", model), ("vit_sup", other))}
+    common = obs.index.intersection(runs["convnext_sup"].index).sort_values()
+    a = np.stack([runs[k][common].to_numpy(bool) for k in ("convnext_sup", "vit_sup")], axis=1)
+    h = obs.loc[common].to_numpy(bool)
+    iv = stats.observer_consistency_ci(a, h, n_boot=s.n_boot, seed=s.seed)
+    these = stats.observer_consistency_ci(a, h, n_boot=s.n_boot, seed=s.seed, resample="stimuli")
+    for i, key in enumerate(("convnext_sup", "vit_sup")):
+        head = heads[s.label(key)]
+        assert (head["ci_low"], head["ci_high"]) == pytest.approx((iv.low[i], iv.high[i]), abs=1e-12)
+        assert head["ci_high"] - head["ci_low"] > these.high[i] - these.low[i]
+        assert "people in general" in head["note"]
+    speaks = page.table("kappa_summary").set_index("source")["interval speaks for"]
+    assert "people in general" in speaks[S.RUN].iloc[0] and "these observers" in speaks[S.HUMAN]
+    assert "intervals speak for people in general" in page.findings[-1]
 
 
 def test_paper_logs_scored_by_the_same_code_beside_the_paper_number():
@@ -177,3 +199,14 @@ def test_absent_observers_panel_input_and_finding(tmp_path):
     assert page.table("kappa_summary").empty and page.table("human_band").empty
     assert [h["metric"] for h in page.headline] == [S.BIAS_METRIC.name]
     assert "were not found" in page.findings[-1]
+
+
+def test_a_model_that_always_picks_the_shape_gets_an_interval_with_width():
+    """Every decided conflict trial goes to the shape: shape bias 1, and Wilson's interval
+    reaches below 1 (the bootstrap of trials gave [1, 1])."""
+    table = stimuli(64)
+    _, page = page_for(table, {"vit_sup": table["shape"].to_numpy()})
+    (h,) = [h for h in page.headline if h["metric"] == S.BIAS_METRIC.name]
+    low, _ = stats.wilson_interval(64, 64)
+    assert h["value"] == 1.0 and h["ci_high"] == 1.0 and h["ci_low"] == pytest.approx(float(low))
+    assert h["ci_low"] < 0.95

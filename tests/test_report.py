@@ -25,7 +25,8 @@ def headline(**extra) -> pd.DataFrame:
 
 def test_properties_order_comes_from_the_one_registry():
     assert report.PROPERTIES is PROPERTIES
-    assert list(PROPERTIES)[0] == "mistakes" and list(PROPERTIES)[-1] == "similarity" and len(PROPERTIES) == 8
+    assert list(PROPERTIES)[0] == "mistakes" and list(PROPERTIES)[-1] == "similarity" and len(PROPERTIES) == 9
+    assert list(PROPERTIES).index("humans") == list(PROPERTIES).index("shape_bias") + 1
 
 
 def test_record_writes_summary_json(tmp_path):

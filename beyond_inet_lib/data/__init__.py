@@ -17,6 +17,7 @@ Modules, one job each:
 - ``demo``       cue-conflict stimuli, ImageNet sample images, the decision logs
 - ``pug``        PUG-ImageNet
 - ``vtab``       the 19 VTAB-1k tasks
+- ``model_vs_human``  the 17 datasets of model-vs-human's benchmark and their observers' trials
 - ``downloads``  ``data get``: fetch, verify, install (``transfer``, ``archives``, ``sources``,
                  ``verify``, ``imagenet_hard_parquet`` do the parts)
 - ``mock``       a miniature data root in every real layout
@@ -26,7 +27,7 @@ Modules, one job each:
 from ..errors import DatasetMissing
 # the catalogue modules register their datasets on import; this order is the order of
 # the `data check` table
-from . import demo, imagenet, pug, vtab  # noqa: F401
+from . import demo, imagenet, pug, vtab, model_vs_human  # noqa: F401
 from .check import CHECK_COLUMNS, check_datasets, datasets_for_profile, format_check_table
 from .demo import CUE_CONFLICT_CATEGORIES, parse_cue_conflict_name
 from .downloads import FetchReport, fetch_missing, get_dataset

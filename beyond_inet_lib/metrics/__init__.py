@@ -4,14 +4,15 @@ One module per task, each function stating its formula and naming its section of
 ``docs/protocols.md``:
 
 - ``classification``  softmax (with a class mask), argmax over a mask, top-1, confidence, multi-label top-1
-- ``calibration``     ECE, reliability bins, confidence histogram
-- ``consistency``     error consistency (Cohen's kappa on right / wrong), its means over observers
+- ``calibration``     ECE (plug-in and debiased), the test of perfect calibration, reliability bins, confidence histogram
+- ``consistency``     error consistency (Cohen's kappa on right / wrong), of many decision makers at once, its means over observers
 - ``shape_bias``      cue-conflict decisions, shape bias (from each trial's votes), per-trial correctness
+- ``model_vs_human``  16-class accuracy, error consistency averaged over levels, model-vs-human's summary
 - ``imagenet_x``      error ratios per factor (every model at once), factor prevalence
 - ``robustness``      ImageNet-C mean of means, the seven-variant average
 - ``synthetic``       PUG-ImageNet accuracy per factor
 - ``invariance``      accuracy / true-class probability per transform value
-- ``cka``             linear CKA, layer x layer matrices, the mean CKA to the other models
+- ``cka``             linear CKA (and from unbiased HSIC), layer x layer matrices, the mean CKA to the other models
 - ``linear_probe``    the transfer probe (CLIP_benchmark's protocol, or a logistic regression)
 
 Nothing here loads a model, reads an image or touches a GPU, with one exception: the linear
@@ -20,16 +21,20 @@ are fractions in [0, 1] (the paper prints %); class indices are ImageNet-1k indi
 unless a function says otherwise. Call them as ``metrics.<function>``.
 """
 
-from .calibration import confidence_histogram, expected_calibration_error, reliability_bins
-from .cka import centred_gram, cka_matrix, gram, linear_cka, mean_cka_to_others
+from .calibration import (BIN_SUMS, bin_index, bin_sums, calibration_errors_from_sums, calibration_test,
+                          confidence_histogram, debiased_calibration_error, expected_calibration_error,
+                          reliability_bins)
+from .cka import (centred_gram, cka_matrix, gram, hsic_unbiased, linear_cka, mean_cka_to_others, mean_to_others,
+                  unbiased_cka, unbiased_cka_matrix)
 from .classification import (argmax_over_mask, masked_softmax_confidence, multilabel_top1,
                              softmax, top1)
-from .consistency import error_consistency, mean_kappas, pairwise_kappas
+from .consistency import consistency_matrix, error_consistency, expected_consistency, mean_kappas, pairwise_kappas
 from .imagenet_x import (error_ratios, factor_error_ratios, factor_prevalence, imagenet_x_error_ratios,
                          mean_error_ratio, mean_error_ratios)
 from .invariance import invariance_curve
 from .linear_probe import (CLIP_BENCHMARK_WEIGHT_DECAYS, DEFAULT_C_GRID, PROTOCOLS as PROBE_PROTOCOLS,
                            l2_normalise, linear_probe, search_weight_decay, train_linear_adamw)
+from .model_vs_human import benchmark_summary, consistency_over_levels, sixteen_class_accuracy, sixteen_class_correct
 from .robustness import ROBUSTNESS_VARIANTS, imagenet_c_summary, robustness_average
 from .shape_bias import (cue_conflict_categories, cue_conflict_category_indices,
                          cue_conflict_correct, cue_conflict_decisions, cue_conflict_shape_texture,
@@ -38,6 +43,8 @@ from .shape_bias import (cue_conflict_categories, cue_conflict_category_indices,
 from .synthetic import pug_factor_accuracy
 
 __all__ = [
+    "BIN_SUMS", "bin_index", "bin_sums", "calibration_errors_from_sums", "calibration_test",
+    "debiased_calibration_error",
     "CLIP_BENCHMARK_WEIGHT_DECAYS", "DEFAULT_C_GRID", "PROBE_PROTOCOLS", "ROBUSTNESS_VARIANTS",
     "argmax_over_mask", "centred_gram", "cka_matrix", "confidence_histogram", "cue_conflict_categories",
     "cue_conflict_category_indices", "cue_conflict_correct", "cue_conflict_decisions",
@@ -48,4 +55,7 @@ __all__ = [
     "multilabel_top1", "pairwise_kappas", "pug_factor_accuracy", "reliability_bins", "robustness_average",
     "search_weight_decay", "shape_bias", "shape_bias_from_votes", "shape_bias_per_category", "softmax", "top1",
     "train_linear_adamw",
+    "benchmark_summary", "consistency_matrix", "consistency_over_levels", "expected_consistency",
+    "sixteen_class_accuracy", "sixteen_class_correct",
+    "hsic_unbiased", "mean_to_others", "unbiased_cka", "unbiased_cka_matrix",
 ]

@@ -1,10 +1,12 @@
 """Invariance page (docs/protocols.md §7): top-1 and the mean probability of the true class
-as scale, shift and resolution grow, each point with its 95% bootstrap interval over images.
+as scale, shift and resolution grow, each point with its 95% interval over images (top-1:
+Wilson's; the mean probability: the bootstrap's).
 
 Every level of a transform scores the same images, so a change between two levels (the
 drop from the reference level to the most extreme one) is a per-image difference and its
 interval resamples images jointly across the levels (paired). Models are ranked on that
-drop only where the paired interval of their difference excludes 0.
+drop only where the interval of their difference, simultaneous over the metric's pairs,
+excludes 0.
 """
 
 from __future__ import annotations
@@ -133,7 +135,7 @@ def _curve_rows(study, key: str, transform: str, data: dict) -> list[dict]:
     rows = []
     for lv, (correct, prob) in data.items():
         c, pr = correct.astype(float), prob.astype(float)
-        iv_c, iv_p = interval(study, "mean", c), interval(study, "mean", pr)
+        iv_c, iv_p = interval(study, "mean", c), interval(study, "mean", pr, share=False)
         rows.append({"model": study.label(key), "transform": transform, "value": lv,
                      "top1": float(c.mean()), "top1_low": iv_c.low if iv_c else None,
                      "top1_high": iv_c.high if iv_c else None,
@@ -149,7 +151,7 @@ def _drop_rows(study, key: str, transform: str, data: dict, drops: dict) -> list
     if ref not in data or ref == ext:
         return []
     diff = data[ref][0].astype(float) - data[ext][0].astype(float)
-    iv = interval(study, "mean", diff)
+    iv = interval(study, "mean", diff, share=False)     # a paired difference, even when no image gains
     drops[key] = diff
     return [{"model": study.label(key), "transform": transform, "from": f"{ref:g}", "to": f"{ext:g}",
              "top-1 drop": float(diff.mean()), "drop low": iv.low if iv else None,

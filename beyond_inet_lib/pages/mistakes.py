@@ -1,7 +1,7 @@
 """Mistakes page (docs/protocols.md §1): which kinds of images each model gets wrong.
 
 - ImageNet-X error ratios per factor, each with its 95% bootstrap interval over images, the
-  mean ratio ranked only where the paired interval holds. Without ImageNet val: simulated
+  mean ratio ranked only where its interval holds (simultaneous over the metric's pairs). Without ImageNet val: simulated
   factors applied to the ImageNet sample images (a stand-in, said on the page), resampled
   by base image (an image comes with all its simulated variants).
 - Error consistency (Cohen's kappa over trials, Geirhos et al. 2020) between every pair of

@@ -5,12 +5,15 @@ names, each with its 95% bootstrap interval over images.
   are resampled (all their cells together) and the statistic is the unweighted mean over
   the cells (= the mean over corruptions of the mean over severities when every corruption
   has the same severities).
-- The paper's mean of seven: the seven datasets are independent samples; each is
-  resampled on its own and the seven replicates are averaged replicate-wise
-  (``stats.mean_of_independent``).
+- The paper's mean of seven: each dataset is resampled and the seven replicates are
+  averaged replicate-wise (``stats.mean_of_independent``). ImageNet-C and ReaL are made of
+  the same ImageNet val images (matched by val file name): they are resampled jointly, one
+  draw of val images for both (``universe=``), so the mean keeps their covariance; the
+  others (V2, A, R, Sketch, and Hard, whose converted files keep no val name) each on
+  their own.
 - ImageNet-A and -R: scored over their 200 classes (the protocol); how much the other
   convention (argmax over all 1,000) moves top-1 is shown too, from the same logits, with a
-  paired interval.
+  paired interval; "moves top-1" is McNemar's test, Holm-adjusted over the table's rows.
 - Published numbers (timm's tables for timm models, OpenCLIP's for CLIP models) beside the
   run for the same weights, flagged when this run's interval excludes them, with what in
   their preprocessing differs from this run's.
@@ -56,6 +59,8 @@ class RobustnessSettings:
 
 
 REFERENCE = "imagenet-val"       # shown beside the variants, not part of the mean
+#: the variants made of ImageNet val images whose val file name the page can read: resampled jointly
+FROM_VAL = ("imagenet-c", "imagenet-real")
 TOP1_METRIC = Metric("top-1 {variant}", "higher", paper="top1_{variant}")
 REFERENCE_METRIC = Metric(f"top-1 {REFERENCE}", "higher", paper="imagenet_top1")
 MEAN_METRIC = Metric("robustness mean of 7", "higher", paper="robustness_mean")
@@ -153,8 +158,9 @@ def score(ds, r) -> dict:
     same logits), skipped_sets (multi-label rows with an empty label set, not scored)."""
     t = r.table
     out = {"paths": t["path"].to_numpy(), "groups": None, "cells": None, "all_classes": None,
-           "skipped_sets": 0}
+           "skipped_sets": 0, "val_ids": None}
     if "corruption" in t.columns:
+        out["val_ids"] = np.array([PurePosixPath(i).name for i in image_ids(t)], dtype=object)
         out["correct"] = r.pred() == t["label"].to_numpy()
         out["corruption"] = t["corruption"].astype(str).to_numpy()
         out["severity"] = t["severity"].astype(int).to_numpy()
@@ -169,6 +175,8 @@ def score(ds, r) -> dict:
         pred = r.pred()
         out["correct"] = np.array([int(p) in s for p, s, k in zip(pred, sets, keep) if k], dtype=bool)
         out["paths"] = out["paths"][keep]
+        names = t["file_name"] if "file_name" in t.columns else [PurePosixPath(p).name for p in t["path"]]
+        out["val_ids"] = np.asarray(names, dtype=object)[keep]
         out["skipped_sets"] = int((~keep).sum())
         return out
     labels = t["label"].to_numpy()
@@ -201,15 +209,30 @@ def _metric(name: str, standin: bool) -> Metric:
     return metric.without_paper() if standin else metric  # a stand-in's number is not the paper's
 
 
+def _val_universe(answers: dict, all_scores: dict) -> pd.Index | None:
+    """The val file names of the images ImageNet-C and ReaL scored (real data only), the
+    units they are resampled by together; None when fewer than two of them ran."""
+    ids = [sc["val_ids"] for name, scores in all_scores.items() if name in FROM_VAL
+           and not answers[name].dataset.standin for sc in list(scores.values())[:1]
+           if sc.get("val_ids") is not None]
+    if len(ids) < 2:
+        return None
+    return pd.Index(np.unique(np.concatenate(ids).astype(str)))
+
+
 def _variant_section(study, page: Page, name: str, answer: Answer, scores: dict,
-                     samples: dict | None) -> None:
+                     samples: dict | None, universe: pd.Index | None = None) -> None:
     """Headline row, table row and published number per model; each model's sample for
-    the mean of seven into ``samples`` (None: not part of the mean)."""
+    the mean of seven into ``samples`` (None: not part of the mean). ``universe``: the val
+    images ImageNet-C and ReaL are resampled by, jointly (one stream for both)."""
     ds = answer.dataset
     standin = bool(ds.standin)
     metric = _metric(name, standin)
     stream = metrics.ROBUSTNESS_VARIANTS.index(name) if name in metrics.ROBUSTNESS_VARIANTS else 0
     yours = bool(ds.meta.get("user"))
+    joint = universe is not None and name in FROM_VAL and not standin
+    if joint:
+        stream = metrics.ROBUSTNESS_VARIANTS.index(FROM_VAL[0])
     for key, sc in scores.items():
         notes = ["stand-in"] if standin else ["your dataset"] if yours else []
         if sc["cells"] is not None and _unbalanced(sc):
@@ -222,8 +245,13 @@ def _variant_section(study, page: Page, name: str, answer: Answer, scores: dict,
             with_published(h, study.spec(key), name, sc["result"].view)
         page.headline.append(h)
         if samples is not None and name in metrics.ROBUSTNESS_VARIANTS:
-            samples.setdefault(key, {})[name] = sample(study, "mean", sc["correct"].astype(float), stream=stream,
-                                                      groups=sc["groups"], cells=sc["cells"])
+            if joint:    # rows grouped by their val image, among all the val images of C and ReaL
+                samples.setdefault(key, {})[name] = sample(
+                    study, "mean", sc["correct"].astype(float), stream=stream, cells=sc["cells"],
+                    groups=universe.get_indexer(sc["val_ids"].astype(str)), universe=np.arange(len(universe)))
+            else:
+                samples.setdefault(key, {})[name] = sample(study, "mean", sc["correct"].astype(float),
+                                                          stream=stream, groups=sc["groups"], cells=sc["cells"])
         page.tables["top1"].append({
             "model": study.label(key), "variant": name, "data": ds.name, "images": len(sc["result"]),
             "scored": len(sc["correct"]), "top-1": h["value"], "ci_low": h["ci_low"], "ci_high": h["ci_high"],
@@ -251,7 +279,8 @@ def _compare(study, page: Page, metric: Metric, scores: dict) -> None:
 
 def _label_space_section(study, page: Page, name: str, scores: dict) -> None:
     """ImageNet-A/R: top-1 with the argmax over the 200 classes (the protocol) and over all
-    1,000, from the same logits; the paired interval of the difference."""
+    1,000, from the same logits; the paired interval of the difference and McNemar's
+    p-value ("moves top-1" is decided over the whole table: ``_label_space_verdicts``)."""
     for key, sc in scores.items():
         if sc["all_classes"] is None:
             continue
@@ -263,7 +292,18 @@ def _label_space_section(study, page: Page, name: str, scores: dict) -> None:
             "top-1, argmax over 200": float(c200.mean()), "top-1, argmax over 1,000": float(c1000.mean()),
             "Δ (1,000 − 200)": float(c1000.mean() - c200.mean()),
             "Δ low": d.low if d else None, "Δ high": d.high if d else None,
-            "moves top-1": bool(d is not None and stats.is_significant(d))})
+            "p_value": stats.mcnemar_exact(sc["all_classes"], sc["correct"])["p_value"] if d else None})
+
+
+def _label_space_verdicts(rows: list[dict]) -> None:
+    """"moves top-1" on every row of the label-space table: McNemar's p-value Holm-adjusted
+    over the table's rows (several models x two datasets would otherwise flag some by
+    chance)."""
+    adjusted = stats.holm([np.nan if r["p_value"] is None else r["p_value"] for r in rows]) if rows else []
+    for r, p in zip(rows, adjusted):
+        del r["p_value"]
+        r["p_value (Holm)"] = None if np.isnan(p) else float(p)
+        r["moves top-1"] = bool(not np.isnan(p) and p <= 0.05)
 
 
 def _imagenet_c_section(study, page: Page, scores: dict) -> None:
@@ -307,11 +347,14 @@ def build(study, answers: dict[str, Answer]) -> Page:
     for name in ("top1", "label_space", "imagenet_c", "imagenet_c_severity", "mean"):
         page.tables[name] = []
     samples: dict = {}
+    all_scores = {name: _scores(study, answer) for name, answer in answers.items()}
+    universe = _val_universe(answers, all_scores)
     for name, answer in answers.items():
-        scores = _scores(study, answer)
-        _variant_section(study, page, name, answer, scores, None if answer.dataset.standin else samples)
+        scores = all_scores[name]
+        _variant_section(study, page, name, answer, scores, None if answer.dataset.standin else samples, universe)
         _label_space_section(study, page, name, scores)
         _imagenet_c_section(study, page, scores)
+    _label_space_verdicts(page.tables["label_space"])
     _mean_section(study, page, samples)
     page.tables = {k: frame(v) if isinstance(v, list) else v for k, v in page.tables.items()}
     page.tables["published"] = _published_table(page)

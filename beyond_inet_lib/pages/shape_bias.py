@@ -11,16 +11,16 @@ paper's log or an observer's as read. Trials are aligned by stimulus.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .. import metrics
+from .. import metrics, stats
 from ..references import aligned_correctness, observer_error_consistency, paper_value
-from .base import (Answer, Page, Request, compare, frame, gather, headline, interval, interval_text, joint,
-                   ranking_sentence)
+from .base import (Answer, Page, Request, compare, compare_replicates, frame, gather, interval,
+                   interval_text, ranking_sentence, resamples)
 from .schema import Metric, Property
 
 
@@ -34,6 +34,9 @@ KAPPA_METRIC = Metric("error consistency with humans (mean κ)", "higher", "kapp
 RUN, PAPER_LOG, HUMAN = "this run", "paper's decision log", "human observer"
 HUMANS_HOW_TO_GET = "beyond-inet data get cue-conflict-humans --root DATA_ROOT"
 #: the paper's decision logs (``references.REFERENCE_NAMES``) -> the paper's model key
+#: the levels of ``stats.OBSERVER_LEVELS``: a model's mean κ speaks for people in general
+#: (observers and stimuli); the observers among themselves only for these observers
+PEOPLE, THESE = "observers and stimuli", "stimuli"
 LOG_PAPER_KEYS = {"ConvNeXt-B sup (paper log)": "convnext_sup", "ViT-B/16 sup (paper log)": "vit_sup",
                   "ConvNeXt-B CLIP (paper log)": "convnext_clip", "ViT-B/16 CLIP (paper log)": "vit_clip"}
 
@@ -111,19 +114,31 @@ def _run_logs(study, results) -> dict:
     return out
 
 
+def _bias_interval(study, bias: float, shape_votes, texture_votes) -> stats.Interval | None:
+    """Shape bias is the share of shape decisions among the decided conflict trials: Wilson's
+    interval of n_shape of n_shape + n_texture (measured 0.95 at 1,280 trials; a model that
+    always picks the shape gets [0.92, 1] from 45 decisions, where the bootstrap gave
+    [1, 1]). None without intervals or decisions."""
+    k, n = float(np.sum(shape_votes)), float(np.sum(shape_votes) + np.sum(texture_votes))
+    if not resamples(study) or not n:
+        return None
+    low, high = stats.wilson_interval(k, n)
+    return stats.Interval(bias, float(low), float(high), 0.95, 0, len(shape_votes))
+
+
 def _score(study, name: str, source: str, log: pd.DataFrame, key: str | None, page: Page) -> dict:
     """One row of the scores table: shape bias and 16-class accuracy with their intervals
     over trials (and a headline row for this run's models)."""
     s, t = cue_votes(log)
     bias = metrics.shape_bias_from_votes(s, t)
     sb = metrics.shape_bias(log["imagename"], log["object_response"])   # the counts and 16-class accuracy
+    iv = _bias_interval(study, bias, s, t)
     if key is not None:
-        h = headline(study, key, BIAS_METRIC, metrics.shape_bias_from_votes, s, t)
+        h = study.headline_row(key, BIAS_METRIC, bias, iv)
         if np.isfinite(h["value"]):
             page.headline.append(h)
         low, high = h["ci_low"], h["ci_high"]
     else:
-        iv = interval(study, metrics.shape_bias_from_votes, s, t)
         low, high = (_finite(iv.low), _finite(iv.high)) if iv is not None else (None, None)
     acc = interval(study, "mean", correct_by_stimulus(log).to_numpy().astype(float))
     return {"model": name, "source": source, "trials": len(log), "shape bias": bias,
@@ -184,6 +199,32 @@ def _where(row: dict, lo: float, hi: float, n: int) -> str:
     return f"within the {n} observers' range"
 
 
+def _people_in_general(study, keys: list, models: np.ndarray, observers: np.ndarray,
+                       compared: list) -> tuple[dict, dict, list[dict]]:
+    """Each model's mean κ with the observers, its interval for people in general (the
+    stimuli resampled and the observers' own spread added: ``stats.observer_consistency``,
+    measured 0.95; the stimuli alone speak only for these observers) and the comparisons of
+    the ``compared`` models on the same replicates (simultaneous intervals over the pairs).
+    ``models``: (n, M) right/wrong per stimulus, ``observers``: (n, H), rows aligned."""
+    n_boot = resamples(study)
+    if not n_boot or len(models) == 0:
+        values = metrics.mean_kappas(models, observers) if len(models) else np.full(len(keys), np.nan)
+        return {k: float(values[i]) for i, k in enumerate(keys)}, {k: None for k in keys}, []
+    est, reps = stats.observer_consistency(models, observers, n_boot=n_boot, seed=study.seed, resample=PEOPLE)
+    iv = replace(stats.normal_interval(est, reps, n_units=len(observers)), resampled=PEOPLE)
+    values = {k: float(est[i]) for i, k in enumerate(keys)}
+    ivs = {k: replace(iv, estimate=float(est[i]), low=float(iv.low[i]), high=float(iv.high[i]))
+           for i, k in enumerate(keys)}
+    chosen = [i for i, k in enumerate(keys) if k in compared and np.isfinite(est[i])]
+    rows = compare_replicates(study, KAPPA_METRIC, {keys[i]: values[keys[i]] for i in chosen}, reps[:, chosen])
+    return values, ivs, rows
+
+
+def _level_note(iv) -> str:
+    """What a κ interval speaks for, said beside it."""
+    return "" if iv is None else f"interval for {stats.OBSERVER_LEVELS[iv.resampled]}"
+
+
 def _consistency_section(study, page: Page, run: dict, paper_logs: dict, humans: dict) -> None:
     """kappa of every model (run and paper logs) with every observer, trials aligned by
     stimulus; the mean over observers per model with its interval; the observers among
@@ -207,7 +248,7 @@ def _consistency_section(study, page: Page, run: dict, paper_logs: dict, humans:
     pairs = frame(pair_rows)
     page.tables["kappa_pairs"] = pairs
 
-    # this run's models: one joint interval (and paired comparisons) over the trials they share
+    # this run's models: intervals for people in general and comparisons, over the trials they share
     run_keys = list(run)
     if run_keys:
         common = observers.index
@@ -217,11 +258,10 @@ def _consistency_section(study, page: Page, run: dict, paper_logs: dict, humans:
         a = np.stack([correct_by_stimulus(run[k])[common].to_numpy(bool) for k in run_keys], axis=1)
         h = observers.loc[common].to_numpy(bool)
         meaningful = [k for k in run_keys if study.spec(k).trained] or run_keys
-        values, ivs, comps = joint(study, metrics.mean_kappas, run_keys, a, h, metric=KAPPA_METRIC,
-                                   compared=meaningful)
+        values, ivs, comps = _people_in_general(study, run_keys, a, h, meaningful)
         page.comparisons += comps
         for k in run_keys:
-            page.headline.append(study.headline_row(k, KAPPA_METRIC, values[k], ivs[k]))
+            page.headline.append(study.headline_row(k, KAPPA_METRIC, values[k], ivs[k], note=_level_note(ivs[k])))
     heads = {h["model"]: h for h in page.headline if h["metric"] == KAPPA_METRIC.name}
     for model, source, key, log in sources:
         mine = pairs[pairs["model"] == model]
@@ -232,11 +272,12 @@ def _consistency_section(study, page: Page, run: dict, paper_logs: dict, humans:
             common = observers.index.intersection(correct_by_stimulus(log).index).sort_values()
             a = correct_by_stimulus(log)[common].to_numpy(bool)[:, None]
             h = observers.loc[common].to_numpy(bool)
-            iv = interval(study, lambda x, y: metrics.mean_kappas(x, y)[0], a, h)
+            iv = _people_in_general(study, [model], a, h, [])[1][model]
             mean = float(mine["kappa"].mean())
             lo, hi = (iv.low, iv.high) if iv is not None else (None, None)
         summary.append({"model": model, "source": source, "mean κ": mean, "ci_low": _finite(lo),
                         "ci_high": _finite(hi), "mean κ [95% CI]": interval_text(mean, lo, hi),
+                        "interval speaks for": stats.OBSERVER_LEVELS[PEOPLE] if lo is not None else "",
                         "lowest": float(mine["kappa"].min()), "highest": float(mine["kappa"].max()),
                         "trials": int(mine["trials"].max())})
     if len(names) > 1:
@@ -249,9 +290,11 @@ def _consistency_section(study, page: Page, run: dict, paper_logs: dict, humans:
         summary.append({"model": f"human observers (the {len(kappas)} pairs)", "source": HUMAN, "mean κ": mean,
                         "ci_low": _finite(iv.low) if iv else None, "ci_high": _finite(iv.high) if iv else None,
                         "mean κ [95% CI]": interval_text(mean, *(iv and (iv.low, iv.high) or ())),
+                        "interval speaks for": stats.OBSERVER_LEVELS[THESE] if iv else "",
                         "lowest": float(kappas.min()), "highest": float(kappas.max()), "trials": len(hh)})
     page.tables["kappa_bars"] = frame(summary, ["model", "source", "mean κ", "ci_low", "ci_high", "lowest", "highest"])
-    page.tables["kappa_summary"] = frame(summary, ["model", "source", "mean κ [95% CI]", "lowest", "highest", "trials"])
+    page.tables["kappa_summary"] = frame(summary, ["model", "source", "mean κ [95% CI]", "interval speaks for",
+                                                   "lowest", "highest", "trials"])
 
 
 def build(study, answers: dict[str, Answer], *, humans: dict | None = None,
@@ -315,6 +358,10 @@ def findings(study, page: Page, humans_found: bool = True) -> list[str]:
             r = hh.iloc[0]
             text += (f"{'. ' if len(mine) else ''}Humans among themselves: {r['mean κ [95% CI]']} "
                      f"(from {r['lowest']:.2f} to {r['highest']:.2f} over the pairs).")
+        if summary["interval speaks for"].astype(bool).any():
+            text = text.rstrip(".") + (f". The models' intervals speak for {stats.OBSERVER_LEVELS[PEOPLE]}"
+                     + (f"; the humans' among themselves for {stats.OBSERVER_LEVELS[THESE]}" if len(hh) else "")
+                     + ".")
         sentence = ranking_sentence(page.comparisons, KAPPA_METRIC)
         out.append(text + (" " + sentence if sentence else ""))
     elif not humans_found:

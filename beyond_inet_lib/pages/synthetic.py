@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .. import stats
 from ..data import standins
-from .base import (Answer, Page, Request, common_rows, compare, frame, gather, headline, interval, interval_text,
-                   ranking_sentence, trained_or_all)
+from .base import (Answer, Page, Request, common_rows, compare, coverage_note, frame, gather, headline, interval,
+                   interval_text, ranking_sentence, trained_or_all)
 from .schema import Metric, Property
 
 
@@ -88,7 +89,7 @@ def build(study, answers: dict[str, Answer]) -> Page:
             factors_rows.append(_point(study, label, {"factor": f}, correct, groups, factor == f))
         factors_rows.append({"model": label, "factor": "mean", "top-1": h["value"], "ci_low": h["ci_low"],
                              "ci_high": h["ci_high"], "top-1 [95% CI]": interval_text(h["value"], h["ci_low"], h["ci_high"]),
-                             "images": len(correct), "paper": h["paper"]})
+                             "images": len(correct), "paper": h["paper"], "note": h["note"]})
         if "level" in t.columns:
             level = t["level"].astype(str).to_numpy()
             for f, lv in dict.fromkeys(zip(factor, level)):
@@ -127,14 +128,22 @@ def _compare(study, page: Page, metric: Metric, scored: dict) -> None:
 
 
 def _point(study, label: str, keys: dict, correct, groups, mask) -> dict:
-    """One table row: top-1 of the rows in ``mask`` with its interval over images."""
+    """One table row: top-1 of the rows in ``mask`` with its interval over images (and,
+    from fewer than six images, the coverage measured for it: ``coverage_note``)."""
     c = correct[mask].astype(float)
     iv = interval(study, "mean", c, groups=None if groups is None else groups[mask])
     value = float(c.mean())
     return {"model": label, **keys, "top-1": value, "ci_low": iv.low if iv else None,
             "ci_high": iv.high if iv else None,
-            "top-1 [95% CI]": interval_text(value, *((iv.low, iv.high) if iv else ())),
-            "images": int(mask.sum()), "paper": None}
+            "top-1 [95% CI]": interval_text(value, *((iv.low, iv.high) if iv else ())) + _shortfall(iv),
+            "images": int(mask.sum()), "paper": None, "note": coverage_note(iv)}
+
+
+def _shortfall(iv) -> str:
+    """' (covers 50%)' after an interval from fewer than six images: the coverage measured
+    for it (``stats.stated_coverage``), where no interval can reach 95%."""
+    c = stats.stated_coverage(iv.n_units) if iv is not None and iv.n_boot else None
+    return "" if c is None else f" (covers {c:.0%})"
 
 
 # ------------------------------------------------------------------------ findings
