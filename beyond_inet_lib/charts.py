@@ -523,6 +523,36 @@ def heatmap(df: pd.DataFrame, x: str, y: str, value: str, *, title: str = "",
     return chart.properties(title=title)
 
 
+def lines_by_model(df: pd.DataFrame, x: str, y: str, *, ordinal: bool = True,
+                   models: Sequence[str] | None = None, points: bool = True, title: str = "",
+                   x_title: str | None = None, y_title: str | None = None, facet: str | None = None):
+    """``y`` against ``x``, one line per model, the 95% interval as a band when the table
+    has ``ci_low`` / ``ci_high``.
+
+    ``ordinal``: ``x`` is a category kept in the table's order (the shifts of a calibration
+    page: val, V2, ..., C severity 1..5); else a quantity (a risk-coverage curve's coverage).
+    ``facet``: one panel per value of that column, in table order.
+    """
+    _require(df, ["model", x, y] + ([facet] if facet else []), "lines_by_model")
+    order = _models(df, models)
+    kind = "O" if ordinal else "Q"
+    x_kw = {"sort": _order(df, x), "axis": alt.Axis(labelAngle=-40)} if ordinal else {}
+    base = alt.Chart().encode(x=alt.X(**_enc(x, kind, title=x_title or str(x), **x_kw)))
+    color = alt.Color("model:N", scale=model_color_scale(order), title="model")
+    tips = _tooltip(df, [facet, "model", x, y, CI_LOW, CI_HIGH, "images"])
+    line = base.mark_line(point=points) if points else base.mark_line()
+    layers = [line.encode(y=alt.Y(**_enc(y, "Q", title=y_title or str(y))), color=color, tooltip=tips)]
+    if _has_interval(df):
+        layers.insert(0, base.mark_area(opacity=0.15).encode(
+            y=alt.Y(**_enc(CI_LOW, "Q", title=None)), y2=alt.Y2(CI_HIGH),
+            color=alt.Color("model:N", scale=model_color_scale(order), legend=None)))
+    chart = alt.layer(*layers, data=df).properties(width=420 if not facet else 260, height=220)
+    if facet:
+        return chart.facet(column=alt.Column(f"{_field(facet)}:N", title=None, sort=_order(df, facet)),
+                           title=title)
+    return chart.properties(title=title)
+
+
 def benchmark_scatter(df: pd.DataFrame, x: str, y: str, *, expected: pd.DataFrame | None = None,
                       models: Sequence[str] | None = None, title: str = "",
                       expected_label: str = "expected by chance"):

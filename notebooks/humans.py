@@ -109,7 +109,7 @@ nb.table(page.table("observers"))
 
 # %%
 nb.findings(page)
-report.record_page(page, report_dir)
+report.record_page(page, report_dir);
 
 # %% [markdown]
 # ## Caveats

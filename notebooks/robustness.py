@@ -98,7 +98,7 @@ nb.table(published) if len(published) else nb.finding("_No published number for 
 
 # %%
 nb.findings(page)
-report.record_page(page, report_dir)
+report.record_page(page, report_dir);
 
 # %% [markdown]
 # ## Caveats

@@ -94,7 +94,7 @@ if not page.table("kappa_bars").empty:
 
 # %%
 nb.findings(page)
-report.record_page(page, report_dir)
+report.record_page(page, report_dir);
 
 # %% [markdown]
 # ## Caveats

@@ -75,7 +75,7 @@ nb.table(page.table("summary"))
 
 # %%
 nb.findings(page)
-report.record_page(page, report_dir)
+report.record_page(page, report_dir);
 
 # %% [markdown]
 # ## Caveats

@@ -56,6 +56,7 @@ def test_every_notebook_executes_and_exports(tiny_report):
         assert "report.setup(" not in html and "import pandas" not in html, f"{prop}: code cells are shown"
         assert "Finding" in html and "Caveats" in html, f"{prop}: missing sections"
         assert "Traceback" not in html, f"{prop}: an error is shown"
+        assert "PosixPath(" not in html, f"{prop}: a return value is printed under the findings"
 
 
 def test_index_summarises_every_property_with_finite_numbers(tiny_report):

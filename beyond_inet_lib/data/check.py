@@ -16,12 +16,12 @@ from .vtab import VTAB_TASKS, vtab_dataset_name
 
 def datasets_for_profile(profile) -> list[str]:
     """The datasets a profile's report reads: the demo data, ImageNet val + ImageNet-X,
-    the profile's robustness variants, ImageNet-R (calibration), the VTAB tasks among
+    the profile's robustness variants, ImageNet-R and ImageNet-O (calibration), the VTAB tasks among
     its transfer tasks (stand-in tasks such as 'digits' need no data), PUG-ImageNet and
     the datasets of model-vs-human's benchmark its humans page reads, with their
     observers' trials."""
     names = list(DATASET_GROUPS["demo"]) + list(DATASET_GROUPS["imagenet"])
-    names += list(profile.settings("robustness").variants) + ["imagenet-r"]
+    names += list(profile.settings("robustness").variants) + ["imagenet-r"] + list(DATASET_GROUPS["ood"])
     names += [vtab_dataset_name(t) for t in profile.settings("transfer").tasks if t in VTAB_TASKS]
     names += list(DATASET_GROUPS["synthetic"])
     wanted = set(profile.settings("humans").datasets)
