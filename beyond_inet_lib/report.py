@@ -65,7 +65,10 @@ def _check_property(prop: str) -> None:
 
 
 def _headline_rows(headline: pd.DataFrame) -> list[dict]:
-    """Validate a headline table and turn it into JSON-ready rows (NaN -> None)."""
+    """Validate a headline table and turn it into JSON-ready rows (NaN -> None). A page
+    without data has no rows (and, built from an empty list, no columns): nothing to check."""
+    if len(headline) == 0:
+        return []
     missing = [c for c in HEADLINE_COLUMNS if c not in headline.columns]
     if missing:
         raise ValueError(f"record: headline table lacks column(s) {missing}; needs "
