@@ -21,7 +21,7 @@ import pandas as pd
 
 from .references import paper_value
 from .config import Profile, load_profile, progress_enabled
-from .paths import PROGRESS_ENV
+from .paths import PROGRESS_ENV, data_root_or_default, runnable
 from .data import DatasetIndex, DatasetMissing, load_dataset
 
 
@@ -41,7 +41,7 @@ def panel(title: str, body: str, kind: str = "info"):
     colours = {"info": ("#eef4fb", "#3b6ea8"), "warn": ("#fff6e5", "#b7791f"),
                "missing": ("#fdecec", "#b83232")}
     bg, fg = colours.get(kind, colours["info"])
-    body_html = html.escape(body).replace("\n", "<br>")
+    body_html = html.escape(runnable(body)).replace("\n", "<br>")
     _display(HTML(f'<div class="bi-panel bi-{kind}" style="background:{bg};border-left:4px solid {fg};'
                   f'padding:0.6em 1em;margin:0.8em 0;font-family:sans-serif">'
                   f'<b style="color:{fg}">{html.escape(title)}</b><br>{body_html}</div>'))
@@ -214,10 +214,16 @@ class Study:
             if show_missing:
                 self.panel(f"Dataset not found: {name}",
                       f"Looked at: {e.looked_at}\n" + (f"Found: {e.found}\n" if e.found else "")
-                      + f"Expected layout: {e.layout}\nGet it with: {e.how_to_get}", "missing")
+                      + f"Expected layout: {e.layout}\nGet it with: {self.how_to_get(e)}", "missing")
             return None
         self._input(name, "ok", len(ds))
         return ds
+
+    def how_to_get(self, missing: DatasetMissing) -> str:
+        """A dataset's remedy as a shell in the project runs it: this run's data root in place
+        of the DATA_ROOT placeholder, the command as ``paths.program`` says."""
+        root = data_root_or_default(self.data_root or self.profile.data_root)
+        return runnable(missing.how_to_get.replace("DATA_ROOT", str(root)))
 
     def show_missing(self, names=None, title: str = "Datasets not found"):
         """One panel listing several absent datasets (those looked up with
@@ -230,12 +236,12 @@ class Study:
         if not errs or not self.show:
             return
         rows = "".join(f"<tr><td><b>{_html.escape(e.name)}</b></td><td>{_html.escape(str(e.looked_at))}</td>"
-                       f"<td><code>{_html.escape(e.how_to_get)}</code></td></tr>" for e in errs)
+                       f"<td><code>{_html.escape(self.how_to_get(e))}</code></td></tr>" for e in errs)
         _display(HTML(
             '<div class="bi-panel bi-missing" style="background:#fdecec;border-left:4px solid #b83232;'
             'padding:0.6em 1em;margin:0.8em 0;font-family:sans-serif">'
             f'<b style="color:#b83232">{_html.escape(title)}</b> (the rest of the page uses what was found; '
-            '`beyond-inet data check` shows the expected layouts)'
+            f'`{_html.escape(runnable("beyond-inet data check"))}` shows the expected layouts)'
             '<table style="font-size:12px;margin-top:0.4em"><tr><th align=left>dataset</th>'
             f'<th align=left>looked at</th><th align=left>get it with</th></tr>{rows}</table></div>'))
 

