@@ -32,6 +32,7 @@ from .files import atomic_write_text
 from .paths import PROGRESS_ENV, PROJECT_ROOT, env_var, interpreter, runnable
 
 SUMMARY_SUFFIX = ".summary.json"
+BLAS_THREADS_ENV = "OPENBLAS_NUM_THREADS"   # numpy / scipy's BLAS (see build_report)
 HEADLINE_COLUMNS = ("model", "metric", "value")          # required
 HEADLINE_OPTIONAL = ("ci_low", "ci_high", "paper", "published", "published_source",
                      "published_flag", "better", "note")  # optional
@@ -324,7 +325,12 @@ def build_report(profile_name_or_path, data_root=None, out_dir=None, properties=
     # The kernels inherit this process's environment: with ``progress`` they show their own
     # bars (in this terminal, see ``nb.setup``), else none. papermill's bar per notebook cell
     # stays off: it said nothing about a cell building a zero-shot head for a quarter of an hour.
-    with env_var(PROGRESS_ENV, "1" if progress else "0"):
+    # numpy / scipy's BLAS runs one thread in the kernels (unless the caller chose): the pages'
+    # matrices are small (a probe on a few hundred images, CKA on 64), and with a thread per
+    # core a busy machine made each call wait out the others (a 24-image logistic regression
+    # took 20 s with two threads, 0.3 s with one). torch keeps its own threads.
+    blas_threads = os.environ.get(BLAS_THREADS_ENV) or "1"
+    with env_var(PROGRESS_ENV, "1" if progress else "0"), env_var(BLAS_THREADS_ENV, blas_threads):
         for i, prop in enumerate(props, 1):
             if progress:
                 print(f"[{i}/{len(props)}] {prop} ...", file=sys.stderr, flush=True)

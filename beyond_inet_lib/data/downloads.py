@@ -295,8 +295,8 @@ def offline_advice(names, root) -> list[str]:
     folders = ", ".join(f"{f}/" for f in dict.fromkeys(p.folder for p in plans))
     files = [_files_text([src.filename for src in p.sources]) for p in plans]
     lines = ["This machine may have no internet access. Any one of these gets them:",
-             f"  - on a connected machine run `beyond-inet data get {' '.join(keys)} --root DIR`, then copy "
-             f"{folders} from DIR into {root}/ here;"]
+             f"  - in a checkout on a connected machine run `beyond-inet data get {' '.join(keys)}` (into its "
+             f"data/), then copy {folders} from that data/ into {root}/ here;"]
     if len(files) == 1:
         lines.append(f"  - or copy {files[0]} into {root / DOWNLOADS_DIR}/ and run `{command}` here;")
     else:
