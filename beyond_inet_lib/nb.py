@@ -69,7 +69,9 @@ def table(df: pd.DataFrame, floatfmt: str = "{:.3f}", caption: str | None = None
 
     df = df.astype(object).where(df.notna(), None).map(lambda v: "–" if v is None else v)
     df.columns.name = None  # pivot tables carry a columns name that renders as an empty column
-    styled = df.to_html(index=False, float_format=lambda x: floatfmt.format(x), na_rep="–",
+    from .report import unsigned_zero
+
+    styled = df.to_html(index=False, float_format=lambda x: unsigned_zero(floatfmt.format(x)), na_rep="–",
                         border=0, classes="bi-table")
     cap = f"<p style='font-size:90%;color:#555'>{html.escape(caption)}</p>" if caption else ""
     _display(HTML(TABLE_CSS + styled + cap))

@@ -449,27 +449,63 @@ def _present(v) -> bool:
     return v is not None and not (isinstance(v, float) and math.isnan(v))
 
 
-def _cell_html(row, tied_with: list[str] = ()) -> str:
+# ------------------------------------------------------------------ numbers, one precision per metric
+def metric_decimals(values) -> int:
+    """Decimals that give the largest of ``values`` three significant digits (0.0727 -> 4,
+    0.5 -> 3, 85.5 -> 1, 1,234 -> 0): one precision for every number of a metric (its
+    values, intervals, the paper's), so that 0.500 and 0.073 line up."""
+    finite = [abs(float(v)) for v in values if isinstance(v, (int, float)) and _present(v) and v != 0]
+    if not finite:
+        return 3
+    return max(0, 2 - math.floor(math.log10(max(finite))))
+
+
+def format_fixed(v, decimals: int) -> str:
+    """``v`` with ``decimals`` decimals (thousands separated), never '-0.000': a number
+    that rounds to zero has no sign."""
+    if not _present(v):
+        return "–"
+    if not isinstance(v, (int, float)):
+        return html.escape(str(v))
+    return unsigned_zero(f"{float(v):,.{decimals}f}")
+
+
+def unsigned_zero(text: str) -> str:
+    """'-0.000' -> '0.000': a formatted number that rounds to zero shows no sign."""
+    return text[1:] if text.startswith("-") and not any(c in "123456789" for c in text) else text
+
+
+def _metric_formatter(rows) -> callable:
+    """The formatter of one metric's numbers: ``format_fixed`` at ``metric_decimals`` of all
+    of them (values, interval ends, paper and published numbers)."""
+    values = [r.get(k) for r in rows for k in ("value", "ci_low", "ci_high", "paper", "published")]
+    decimals = metric_decimals(values)
+    return lambda v: format_fixed(v, decimals)
+
+
+def _cell_html(row, tied_with: list[str] = (), fmt=format_number, best: bool = False) -> str:
     """One summary cell: the run's number and its 95% interval; the paper's number; another
     harness's published number (flagged when this run's interval excludes it); a marker
-    when the model cannot be told apart from another on this metric; notes."""
-    value = f'<span class="run">{format_number(row.get("value"))}</span>'
+    when the model cannot be told apart from another on this metric; notes. ``fmt``: the
+    metric's number format; ``best``: the model the paired intervals put ahead of the others."""
+    mark = ' <span class="winner" title="ahead of the other models: the paired 95% interval of each difference excludes 0">&#9650; best</span>' if best else ""
+    value = f'<span class="run">{fmt(row.get("value"))}</span>{mark}'
     if _present(row.get("ci_low")) and _present(row.get("ci_high")):
         value += (f' <span class="ci" title="95% bootstrap interval over images">'
-                  f'[{format_number(row["ci_low"])}, {format_number(row["ci_high"])}]</span>')
+                  f'[{fmt(row["ci_low"])}, {fmt(row["ci_high"])}]</span>')
     if tied_with:
         names = ", ".join(tied_with)
         value += (f' <span class="tie" title="not distinguishable from {html.escape(names)}: the paired '
                   f'95% interval of the difference contains 0">&asymp; n.s.</span>')
     paper = row.get("paper")
     if _present(paper):
-        value += f' <span class="paper" title="the paper\'s number">paper {format_number(paper)}</span>'
+        value += f' <span class="paper" title="the paper\'s number">paper {fmt(paper)}</span>'
     pub = row.get("published")
     if _present(pub):
         flag = bool(row.get("published_flag"))
         title = html.escape(str(row.get("published_source") or "published"))
         mark = ' <b title="this run\'s interval excludes the published number">&#9873;</b>' if flag else ""
-        value += f' <span class="published" title="{title}">published {format_number(pub)}{mark}</span>'
+        value += f' <span class="published" title="{title}">published {fmt(pub)}{mark}</span>'
     note = row.get("note")
     if isinstance(note, str) and note:
         value += f' <span class="note">{html.escape(note)}</span>'
@@ -488,11 +524,102 @@ def _ties(comparisons: pd.DataFrame) -> dict:
     return out
 
 
+# ------------------------------------------------------------------ the verdict per property
+def _holds(c: dict) -> bool:
+    return c.get("holds") is True or c.get("holds") == 1
+
+
+def metric_verdict(rows: list[dict], comparisons: list[dict]) -> dict:
+    """What a metric's paired comparisons allow one to say, from its headline ``rows`` (one
+    per model: value, ci_low, ci_high, better) and ``comparisons`` (better, worse,
+    difference, low, high, holds). Returns ``{"winner": model or None, "ahead": {model:
+    [models it beats]}, "tied": [(a, b, comparison)], "text": a sentence}``: a model is
+    named ahead of another only where the paired 95% interval of their difference excludes
+    0; the winner is the model ahead of every other one."""
+    fmt = _metric_formatter(rows + [{"value": c.get(k)} for c in comparisons for k in ("difference", "low", "high")])
+    values = {str(r["model"]): r.get("value") for r in rows}
+    direction = next((r.get("better") for r in rows if r.get("better") in BETTER_VALUES), None)
+    out = {"winner": None, "ahead": {}, "tied": [], "text": ""}
+    if len(values) < 2:
+        out["text"] = "one model: nothing to compare."
+        return out
+    if direction is None:
+        out["text"] = "a description, not a score: no model is better or worse by it."
+        return out
+    if not comparisons:
+        out["text"] = "no paired comparison (intervals off): no verdict."
+        return out
+    for c in comparisons:
+        if _holds(c):
+            out["ahead"].setdefault(c["better"], []).append(c["worse"])
+        else:
+            out["tied"].append((c["better"], c["worse"], c))
+    beaten = {w for ws in out["ahead"].values() for w in ws}
+    leaders = [m for m in values if m not in beaten]
+    if len(leaders) == 1 and set(out["ahead"].get(leaders[0], [])) == set(values) - {leaders[0]}:
+        out["winner"] = leaders[0]
+
+    def diff(c):
+        return (f"{fmt(values.get(c['better']))} vs {fmt(values.get(c['worse']))}, difference "
+                f"{fmt(c.get('difference'))} [{fmt(c.get('low'))}, {fmt(c.get('high'))}]")
+
+    word = "higher" if direction == "higher" else "lower"
+    parts = []
+    if len(values) == 2:
+        (c,) = comparisons[:1]
+        if _holds(c):
+            parts.append(f"<b>{html.escape(c['better'])}</b> is better ({word} is better): {diff(c)}.")
+        else:
+            parts.append(f"cannot tell {html.escape(c['better'])} and {html.escape(c['worse'])} apart: "
+                         f"{diff(c)} (the paired interval contains 0).")
+    else:
+        if out["winner"]:
+            parts.append(f"<b>{html.escape(out['winner'])}</b> is ahead of every other model ({word} is better).")
+        else:
+            tops = ", ".join(html.escape(m) for m in leaders)
+            parts.append(f"no single best model: {tops} are not behind any other ({word} is better).")
+        n_held, n_all = sum(_holds(c) for c in comparisons), len(comparisons)
+        parts.append(f"{n_held} of {n_all} pairs told apart by their paired interval.")
+    out["text"] = " ".join(parts)
+    return out
+
+
+def verdicts(summaries: pd.DataFrame, comparisons: pd.DataFrame) -> list[dict]:
+    """One verdict per (property, metric) of the headline table, in its order: property,
+    metric, winner, text (``metric_verdict``)."""
+    out = []
+    if summaries.empty:
+        return out
+    comps = comparisons if comparisons is not None else pd.DataFrame(columns=["property", "metric"])
+    for (prop, metric), group in summaries.groupby(["property", "metric"], sort=False):
+        rows = [{k: _json_value(v) for k, v in r.items()} for r in group.to_dict("records")]
+        mine = comps[(comps["property"] == prop) & (comps["metric"] == metric)] if len(comps) else comps
+        cs = [{k: _json_value(v) for k, v in c.items()} for c in mine.to_dict("records")]
+        out.append({"property": prop, "metric": metric, **metric_verdict(rows, cs)})
+    return out
+
+
+def verdict_html(found: list[dict], no_numbers: dict | None = None) -> str:
+    """The verdicts as a table: property, metric, what the run says in words."""
+    no_numbers = no_numbers or {}
+    if not found and not no_numbers:
+        return ""
+    body = [f'<tr><td class="prop"><a href="{v["property"]}.html">{v["property"]}</a></td>'
+            f'<td>{html.escape(str(v["metric"]))}</td>'
+            f'<td class="{"verdict won" if v["winner"] else "verdict"}">{v["text"]}</td></tr>' for v in found]
+    body += [f'<tr><td class="prop"><a href="{p}.html">{p}</a></td><td></td>'
+             f'<td class="absent">no numbers: {html.escape(why)}</td></tr>' for p, why in no_numbers.items()]
+    return ('<table class="verdicts"><thead><tr><th>property</th><th>metric</th><th>verdict</th></tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table>")
+
+
 def summary_table_html(summaries: pd.DataFrame, models: list[str], comparisons: pd.DataFrame | None = None,
                        no_numbers: dict | None = None) -> str:
-    """Metric rows x model columns: run numbers with their intervals, a marker where two
-    models cannot be told apart, paper and published numbers beside them, notes as badges;
-    one row per page that has no numbers, saying why (``no_numbers``: property -> text)."""
+    """Metric rows x model columns: run numbers with their intervals (one precision per
+    metric), the model the paired intervals put ahead of all others highlighted, a marker
+    where two models cannot be told apart, paper and published numbers beside them, notes
+    as badges; one row per page that has no numbers, saying why (``no_numbers``: property
+    -> text)."""
     no_numbers = no_numbers or {}
     if summaries.empty and not no_numbers:
         return '<p class="empty">No notebook recorded headline numbers.</p>'
@@ -500,14 +627,21 @@ def summary_table_html(summaries: pd.DataFrame, models: list[str], comparisons: 
     cols = [m for m in cols if (summaries["model"].astype(str) == m).any()]
     head = "".join(f"<th>{html.escape(m)}</th>" for m in cols)
     ties = _ties(comparisons)
+    winners = {(v["property"], v["metric"]): v["winner"] for v in verdicts(summaries, comparisons)}
     body = []
     for (prop, metric), group in summaries.groupby(["property", "metric"], sort=False):
-        by_model = {str(r["model"]): r for r in group.to_dict("records")}
+        records = group.to_dict("records")
+        by_model = {str(r["model"]): r for r in records}
+        fmt = _metric_formatter([{k: _json_value(v) for k, v in r.items()} for r in records])
         better = next((b for b in group["better"] if isinstance(b, str)), None)
         arrow = {"higher": ' <span class="better" title="higher is better">&uarr;</span>',
                  "lower": ' <span class="better" title="lower is better">&darr;</span>'}.get(better, "")
-        cells = "".join(f"<td>{_cell_html(by_model[m], ties.get((prop, metric, m), [])) if m in by_model else '–'}</td>"
-                        for m in cols)
+        win = winners.get((prop, metric))
+        cells = "".join(
+            (f'<td class="best">' if m == win else "<td>")
+            + (_cell_html(by_model[m], ties.get((prop, metric, m), []), fmt, best=m == win)
+               if m in by_model else "–") + "</td>"
+            for m in cols)
         body.append(f'<tr><td class="prop"><a href="{prop}.html">{prop}</a></td>'
                     f"<td>{html.escape(str(metric))}{arrow}</td>{cells}</tr>")
     for prop, why in no_numbers.items():
@@ -565,6 +699,8 @@ td.data { color: #7a5b00; font-size: 0.85em; max-width: 320px; }
 .skipped { color: #999; } .error { color: #c62828; font-family: monospace; font-size: 0.85em;
        white-space: pre-wrap; max-width: 700px; }
 .better { color: #666; } pre { background: #f7f7f7; padding: 0.8rem; overflow-x: auto; }
+td.best { background: #e6f4ea; } .winner { color: #1a7f37; font-size: 0.8em; font-weight: 600; }
+td.verdict { max-width: 640px; } td.verdict.won { border-left: 4px solid #1a7f37; }
 """
 
 
@@ -612,12 +748,17 @@ def write_index(out_dir: str | os.PathLike, profile, pages: dict, *, started: _d
 {len(pages)} notebook(s), {n_failed} failed</p>
 {desc}
 {notice_html}
+<h2>Verdict</h2>
+<p class="sub">What this run can tell apart: a model is called better than another only where the
+paired 95% bootstrap interval of their difference excludes 0 (same images, same resamples).</p>
+{verdict_html(verdicts(summaries, comparisons), _no_numbers(pages, payloads))}
 <h2>Summary</h2>
 <p class="sub">Run numbers in bold with their 95% bootstrap interval over images; &asymp; n.s. marks
 a model that cannot be told apart from another on that metric (paired interval of the difference
 contains 0); the paper's number beside it where the model is one of the paper's; "published":
 another harness's number for the same weights (&#9873;: outside this run's interval; hover for the
-protocol differences); highlighted notes mark untrained models or generated stand-in data.</p>
+protocol differences); highlighted notes mark untrained models or generated stand-in data; a green
+cell (&#9650; best) is the model ahead of every other on that metric.</p>
 {summary_table_html(summaries, list(profile.models), comparisons, _no_numbers(pages, payloads))}
 <h2>Pages</h2>
 {pages_table_html(pages, payloads)}
