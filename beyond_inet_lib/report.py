@@ -19,6 +19,7 @@ import json
 import math
 import os
 import platform
+import re
 import sys
 import time
 from importlib import metadata
@@ -344,6 +345,7 @@ def build_report(profile_name_or_path, data_root=None, out_dir=None, properties=
     index = write_index(out, profile, pages, started=started, duration_s=total, parameters=parameters,
                         notices=[n for n in notices if n.startswith("Not fetched")])
     print(index, flush=True)
+    print(write_single_file(out, profile.name, list(pages)), flush=True)
     result = {"profile": profile.name, "out_dir": str(out), "index": str(index),
               "ok": all(p["status"] == "ok" for p in pages.values()),
               "duration_s": total, "pages": pages}
@@ -772,5 +774,66 @@ cell (&#9650; best) is the model ahead of every other on that metric.</p>
 </body></html>
 """
     path = out / "index.html"
+    atomic_write_text(path, doc)
+    return path
+
+
+
+# ------------------------------------------------------------------------------ one file
+#: the vega bundle as ``charts.offline_bundle_html`` writes it (its own "</script" escaped)
+_BUNDLE_SCRIPT = re.compile(r'<script type="text/javascript">\s*/\* vega-embed bundle.*?</script>', re.S)
+_STYLE = re.compile(r"<style[^>]*>.*?</style>", re.S)
+_BODY = re.compile(r"<body([^>]*)>(.*)</body>", re.S)
+
+
+def single_file_path(out_dir: str | os.PathLike, profile_name: str) -> Path:
+    return Path(out_dir) / f"{profile_name}-report.html"
+
+
+def _scoped_css(css: str, scope: str) -> str:
+    """``css`` (plain rules, no @-blocks) with every selector inside ``scope`` (``body``
+    becomes the scope itself): the index's style must not restyle the pages beside it."""
+    out = []
+    for rule in css.split("}"):
+        if "{" not in rule:
+            continue
+        selectors, body = rule.split("{", 1)
+        scoped = ", ".join(scope if sel.strip() == "body" else f"{scope} {sel.strip()}"
+                           for sel in selectors.split(",") if sel.strip())
+        out.append(f"{scoped} {{{body}}}")
+    return "\n".join(out)
+
+
+def write_single_file(out_dir: str | os.PathLike, profile_name: str, props: list[str]) -> Path:
+    """``<out_dir>/<profile>-report.html``: the index and every page in one file to share,
+    offline, the chart library and the notebook style once (each page file carries its
+    own). Links between them become links within the file; the per-page files stay."""
+    out = Path(out_dir)
+    index = (out / "index.html").read_text(encoding="utf-8")
+    pages = {p: (out / f"{p}.html").read_text(encoding="utf-8") for p in props if (out / f"{p}.html").is_file()}
+    first = next(iter(pages.values()), "")
+    styles = "".join(_STYLE.findall(first[:first.find("<body")]))
+    bundle = next((m.group(0) for m in map(_BUNDLE_SCRIPT.search, pages.values()) if m), "")
+
+    def local_links(text: str) -> str:
+        text = re.sub(r'<a href="[^"/]+\.ipynb">notebook</a>', "", text)
+        text = re.sub(r'href="index\.html"', 'href="#index"', text)
+        return re.sub(r'href="([a-z_]+)\.html"', lambda m: f'href="#{m.group(1)}"' if m.group(1) in pages
+                      else m.group(0), text)
+
+    index_body = _BODY.search(index).group(2)
+    sections = [f'<section id="index">{local_links(index_body)}</section>']
+    for prop, page in pages.items():
+        attrs, body = _BODY.search(page).groups()
+        sections.append(f'<hr class="bi-between"><section id="{prop}"{attrs}>'
+                        f'{local_links(_BUNDLE_SCRIPT.sub("", body))}</section>')
+    title = re.search(r"<title>(.*?)</title>", index, re.S)
+    doc = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+           f"<title>{title.group(1) if title else 'beyond-inet report'}</title>\n{styles}\n"
+           f"<style>{_scoped_css(_INDEX_CSS, '#index')}\n"
+           "hr.bi-between { border: 0; border-top: 3px solid #bbb; margin: 3rem 0; }</style>\n"
+           f"{bundle}\n</head>\n<body>\n{''.join(sections)}\n</body></html>\n")
+    path = single_file_path(out, profile_name)
     atomic_write_text(path, doc)
     return path

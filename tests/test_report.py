@@ -291,3 +291,27 @@ def test_page_tables_show_no_negative_zero(monkeypatch):
     monkeypatch.setattr(nb, "_display", lambda obj: shown.append(obj.data))
     nb.table(pd.DataFrame({"model": ["a"], "difference": [-0.00004], "drop": [-0.0123]}))
     assert "-0.000" not in shown[0] and "<td>0.000</td>" in shown[0] and "-0.012" in shown[0]
+
+
+
+@pytest.mark.slow
+def test_the_report_is_also_one_file_to_share(built):
+    """Index and pages in one file, links within it, the chart library and the notebook
+    style once; the per-page files stay."""
+    from beyond_inet_lib import charts
+
+    root, result = built
+    out = root / "reports" / "tiny"
+    single = report.single_file_path(out, "tiny")
+    text = single.read_text()
+    probe = charts.javascript_bundle()[1000:1200]
+    assert text.count(probe) == 1                                   # one chart library
+    page = (out / "shape_bias.html").read_text()
+    style = re.search(r"<style[^>]*>(.{2000})", page, re.S).group(1)  # a slice of the notebook style
+    assert text.count(style) == 1
+    assert 'href="#shape_bias"' in text and 'href="#index"' in text and 'href="shape_bias.html"' not in text
+    assert fake.ERROR_TEXT in text and "Narration that should appear on the page" in text
+    assert fake.SOURCE_MARKER not in text and not re.search(r"<script[^>]*\bsrc\s*=", text)
+    assert (out / "shape_bias.html").is_file() and (out / "index.html").is_file()
+    pages_size = sum((out / f"{p}.html").stat().st_size for p in ("shape_bias", "calibration"))
+    assert single.stat().st_size < pages_size                        # not the pages glued together
