@@ -64,8 +64,12 @@ def findings(page):
 
 
 def table(df: pd.DataFrame, floatfmt: str = "{:.3f}", caption: str | None = None):
-    """A compact HTML table (no index) for the page."""
+    """A compact HTML table (no index) for the page; nothing for an empty one (a page
+    without its data says so in its panels, not with an empty table)."""
     from IPython.display import HTML
+
+    if df.empty:
+        return
 
     df = df.astype(object).where(df.notna(), None).map(lambda v: "–" if v is None else v)
     df.columns.name = None  # pivot tables carry a columns name that renders as an empty column

@@ -291,6 +291,9 @@ def test_page_tables_show_no_negative_zero(monkeypatch):
     monkeypatch.setattr(nb, "_display", lambda obj: shown.append(obj.data))
     nb.table(pd.DataFrame({"model": ["a"], "difference": [-0.00004], "drop": [-0.0123]}))
     assert "-0.000" not in shown[0] and "<td>0.000</td>" in shown[0] and "-0.012" in shown[0]
+    nb.table(pd.DataFrame())                      # a page without data: no empty table
+    nb.table(pd.DataFrame(columns=["model", "ECE"]))
+    assert len(shown) == 1
 
 
 
