@@ -63,7 +63,7 @@ def _cmd_data_check(a):
         print("no data root: pass --root DIR (or create ./data)", file=sys.stderr)
         return 2
     print(f"data root: {root}")
-    print(runnable(format_check_table(check_datasets(root, profile=prof)).replace("DATA_ROOT", str(root))))
+    print(runnable(format_check_table(check_datasets(root, profile=prof)), root))
     return 0
 
 

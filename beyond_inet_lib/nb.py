@@ -25,6 +25,10 @@ from .paths import PROGRESS_ENV, data_root_or_default, runnable
 from .data import DatasetIndex, DatasetMissing, load_dataset
 
 
+#: the data root of the notebook's study (``setup``): printed commands name it
+_where = {"data_root": None}
+
+
 def _display(obj):
     try:
         from IPython.display import display
@@ -41,7 +45,7 @@ def panel(title: str, body: str, kind: str = "info"):
     colours = {"info": ("#eef4fb", "#3b6ea8"), "warn": ("#fff6e5", "#b7791f"),
                "missing": ("#fdecec", "#b83232")}
     bg, fg = colours.get(kind, colours["info"])
-    body_html = html.escape(runnable(body)).replace("\n", "<br>")
+    body_html = html.escape(runnable(body, _where["data_root"])).replace("\n", "<br>")
     _display(HTML(f'<div class="bi-panel bi-{kind}" style="background:{bg};border-left:4px solid {fg};'
                   f'padding:0.6em 1em;margin:0.8em 0;font-family:sans-serif">'
                   f'<b style="color:{fg}">{html.escape(title)}</b><br>{body_html}</div>'))
@@ -51,7 +55,7 @@ def finding(markdown_text: str):
     """Show a finding computed from the numbers (a Markdown paragraph)."""
     from IPython.display import Markdown
 
-    _display(Markdown(markdown_text))
+    _display(Markdown(runnable(markdown_text, _where["data_root"])))
 
 
 def findings(page):
@@ -228,8 +232,7 @@ class Study:
     def how_to_get(self, missing: DatasetMissing) -> str:
         """A dataset's remedy as a shell in the project runs it: this run's data root in place
         of the DATA_ROOT placeholder, the command as ``paths.program`` says."""
-        root = data_root_or_default(self.data_root or self.profile.data_root)
-        return runnable(missing.how_to_get.replace("DATA_ROOT", str(root)))
+        return runnable(missing.how_to_get, data_root_or_default(self.data_root or self.profile.data_root))
 
     def show_missing(self, names=None, title: str = "Datasets not found"):
         """One panel listing several absent datasets (those looked up with
@@ -324,4 +327,5 @@ def setup(profile: str, data_root: str | None, report_dir: str | None, prop: str
 
     torch.manual_seed(prof.seed)
     np.random.seed(prof.seed)
+    _where["data_root"] = data_root_or_default(prof.data_root)
     return Study(prof, prof.resolved_data_root(), Path(report_dir) if report_dir else None, prop, models)

@@ -113,8 +113,15 @@ def interpreter() -> str:
         return shlex.quote(str(exe))
 
 
-def runnable(text: str) -> str:
+_DATA_ROOT_PLACEHOLDER = re.compile(r"(?<=--root )DATA_ROOT\b|\bDATA_ROOT(?=/)")
+
+
+def runnable(text: str, data_root: str | os.PathLike | None = None) -> str:
     """``text`` with every ``beyond-inet <subcommand>`` it names written as ``program()``
     says, so that a printed command runs as printed (messages name the command by its name;
-    this is applied where they reach the user: the command's output, the report, the pages)."""
-    return _COMMAND.sub(lambda _m: program(), str(text))
+    this is applied where they reach the user: the command's output, the report, the pages).
+    ``data_root``: put in place of the ``DATA_ROOT`` placeholder of a path or a ``--root``."""
+    text = _COMMAND.sub(lambda _m: program(), str(text))
+    if data_root is not None:
+        text = _DATA_ROOT_PLACEHOLDER.sub(lambda _m: str(data_root), text)
+    return text

@@ -86,6 +86,7 @@ def test_the_first_report_without_network_renders_every_page(tmp_path):
     # the pages without their data say so, and the index lists what was absent per page
     shape_bias = (out / "shape_bias.html").read_text()
     assert "Dataset not found: cue-conflict" in shape_bias
+    assert f"data get cue-conflict-humans --root {data}" in shape_bias and "DATA_ROOT" not in shape_bias
     index = (out / "index.html").read_text()
     for name in ("cue-conflict", "imagenet-val"):
         assert re.search(rf'<td class="data">[^<]*absent: [^<]*{name}', index), name
@@ -200,6 +201,9 @@ def test_a_printed_command_runs_as_printed_from_the_checkout():
     printed = runnable(text)
     assert printed == text.replace("beyond-inet", program())
     assert runnable(printed) == printed                          # a command already runnable stays
+    assert runnable("get it: `beyond-inet data get x --root DATA_ROOT`, or copy to DATA_ROOT/x; "
+                    "DATA_ROOT (the variable) picks the root", "/d") == (
+        f"get it: `{program()} data get x --root /d`, or copy to /d/x; DATA_ROOT (the variable) picks the root")
     command = re.search(r"`([^`]+)`", printed).group(1)
     run = subprocess.run(["bash", "-c", f"{command} --help"], cwd=PROJECT, env=env, capture_output=True,
                          text=True, timeout=120)
