@@ -86,7 +86,7 @@ def _cmd_data_get(a):
         print(runnable("data get: name one or more datasets (see `beyond-inet data check`) or --profile P"),
               file=sys.stderr)
         return 2
-    unknown = [_unknown_dataset(n) for n in names if _unknown_dataset(n)]
+    unknown = [msg for msg in map(_unknown_dataset, names) if msg]
     if unknown:
         print("\n".join(unknown), file=sys.stderr)
         return 2
@@ -157,7 +157,7 @@ def _cmd_models_get(a):
     if not keys:
         print("models get: name at least one model KEY, or --profile P", file=sys.stderr)
         return 2
-    bad = [_unknown_model(k) for k in dict.fromkeys(keys) if _unknown_model(k)]
+    bad = [msg for msg in map(_unknown_model, dict.fromkeys(keys)) if msg]
     if bad:
         print("\n".join(bad), file=sys.stderr)
         return 2
