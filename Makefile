@@ -41,7 +41,7 @@ test: $(STAMP) browser
 REHEARSAL_DIR ?= .cache/rehearsal
 REHEARSAL_SOURCE = $(or $(DATA_ROOT),data)
 rehearsal: $(STAMP)
-	$(VENV)/bin/beyond-inet data get imagenet-samples cue-conflict cue-conflict-humans cue-conflict-decisions --root $(REHEARSAL_SOURCE)
+	$(VENV)/bin/beyond-inet data get imagenet-samples cue-conflict cue-conflict-humans cue-conflict-decisions edges edges-humans silhouettes silhouettes-humans --root $(REHEARSAL_SOURCE)
 	rm -rf $(REHEARSAL_DIR)/data $(REHEARSAL_DIR)/report
 	$(VENV)/bin/beyond-inet data mock $(REHEARSAL_DIR)/data --from $(REHEARSAL_SOURCE)
 	$(VENV)/bin/beyond-inet models fake-weights convnext_sup vit_sup convnext_clip vit_clip --hub-cache $(REHEARSAL_DIR)/hub

@@ -8,7 +8,7 @@
 # Knobs (environment): N (images, default 20000), BENCH_ARGS (extra bench flags, e.g.
 # "--compile" or "--decode hybrid"), SKIP_TESTS=1.
 set -uo pipefail
-OUT=${OUT:-benchmarks/gpu-node-out}; mkdir -p "$OUT"  
+OUT=${OUT:-benchmarks/gpu-node-out}; mkdir -p "$OUT"   # the logs and bench.json go here
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
   --target /tmp/site .gpu/wheels/*.whl || { echo "wheel install failed: run make gpu-kit here first"; exit 1; }
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 BEYOND_INET_SAMPLES=$PWD/.gpu/samples

@@ -199,12 +199,12 @@ def run_bench(models=None, n=None, device="auto", batch_size=None, workers=None,
         cache = work / f"cache-{mode}"
         shutil.rmtree(cache, ignore_errors=True)
         t0 = time.perf_counter()
-        engine.predict(specs, ds, cache_dir=cache, device=device, batch_size=batch_size,
-                       num_workers=workers, precision=precision, progress=False, decode=mode,
-                       compile=compile, channels_last=True)
+        done = engine.execute(engine.plan(specs, ds, cache_dir=cache, device=device, batch_size=batch_size,
+                                          num_workers=workers, precision=precision, decode=mode,
+                                          compile=compile, channels_last=True), progress=False)
         _sync(device)
         b_by_decode[mode] = n / (time.perf_counter() - t0)
-        stages[mode] = dict(engine.LAST_PASS_STAGES)
+        stages[mode] = done.stages
         shutil.rmtree(cache, ignore_errors=True)
     decode = max(b_by_decode, key=b_by_decode.get)
     e2e = b_by_decode[decode]

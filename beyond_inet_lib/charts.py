@@ -632,3 +632,94 @@ def heatmap(df: pd.DataFrame, x: str, y: str, value: str, *, title: str = "",
                                                    header=alt.Header(labelLimit=0))),
                            columns=max(1, PAGE_WIDTH // max(1, x_step * len(xs) + 80)), title=title)
     return chart.properties(title=title)
+
+
+def lines_by_model(df: pd.DataFrame, x: str, y: str, *, ordinal: bool = True,
+                   models: Sequence[str] | None = None, points: bool = True, title: str = "",
+                   x_title: str | None = None, y_title: str | None = None, facet: str | None = None):
+    """``y`` against ``x``, one line per model, the 95% interval as a band when the table
+    has ``ci_low`` / ``ci_high``.
+
+    ``ordinal``: ``x`` is a category kept in the table's order (the shifts of a calibration
+    page: val, V2, ..., C severity 1..5); else a quantity (a risk-coverage curve's coverage).
+    ``facet``: one panel per value of that column, in table order.
+    """
+    _require(df, ["model", x, y] + ([facet] if facet else []), "lines_by_model")
+    order = _models(df, models)
+    kind = "O" if ordinal else "Q"
+    x_kw = {"sort": _order(df, x), "axis": alt.Axis(labelAngle=-40)} if ordinal else {}
+    base = alt.Chart().encode(x=alt.X(**_enc(x, kind, title=x_title or str(x), **x_kw)))
+    color = alt.Color("model:N", scale=model_color_scale(order), title="model")
+    tips = _tooltip(df, [facet, "model", x, y, CI_LOW, CI_HIGH, "images"])
+    line = base.mark_line(point=points) if points else base.mark_line()
+    layers = [line.encode(y=alt.Y(**_enc(y, "Q", title=y_title or str(y))), color=color, tooltip=tips)]
+    if _has_interval(df):
+        layers.insert(0, base.mark_area(opacity=0.15).encode(
+            y=alt.Y(**_enc(CI_LOW, "Q", title=None)), y2=alt.Y2(CI_HIGH),
+            color=alt.Color("model:N", scale=model_color_scale(order), legend=None)))
+    chart = alt.layer(*layers, data=df).properties(width=420 if not facet else 260, height=220)
+    if facet:
+        return chart.facet(column=alt.Column(f"{_field(facet)}:N", title=None, sort=_order(df, facet)),
+                           title=title)
+    return chart.properties(title=title)
+
+
+def benchmark_scatter(df: pd.DataFrame, x: str, y: str, *, expected: pd.DataFrame | None = None,
+                      models: Sequence[str] | None = None, title: str = "",
+                      expected_label: str = "expected by chance"):
+    """model-vs-human's summary scatter: one point per decision maker (``model`` column:
+    the models and the humans), ``y`` against ``x``, each labelled; the 95% intervals as
+    error bars where ``<x> low`` / ``<x> high`` (and the same for ``y``) have values.
+    ``expected``: a table with columns ``x`` and ``y`` drawn as a dashed grey line (the
+    consistency two decision makers reach by chance), named ``expected_label``."""
+    _require(df, ["model", x, y], "benchmark_scatter")
+    order = _models(df, models)
+    scale = model_color_scale(order)
+    tips = _tooltip(df, ["model", x, y, f"{x} low", f"{x} high", f"{y} low", f"{y} high"])
+    base = alt.Chart(df).encode(x=alt.X(**_enc(x, "Q", scale=alt.Scale(zero=False))),
+                                y=alt.Y(**_enc(y, "Q", scale=alt.Scale(zero=False))))
+    layers = []
+    if expected is not None and len(expected):
+        _require(expected, [x, y], "benchmark_scatter(expected=)")
+        line = expected.assign(line=expected_label)
+        layers.append(alt.Chart(line).mark_line(strokeDash=[5, 4], color="gray").encode(
+            x=alt.X(**_enc(x, "Q")), y=alt.Y(**_enc(y, "Q")),
+            tooltip=[alt.Tooltip("line:N", title="")]))
+    for axis, other in ((x, "x"), (y, "y")):
+        low, high = f"{axis} low", f"{axis} high"
+        if _has_interval(df, low, high):
+            enc = ({"x": alt.X(**_enc(low, "Q", title=x)), "x2": alt.X2(_field(high))} if other == "x" else
+                   {"y": alt.Y(**_enc(low, "Q", title=y)), "y2": alt.Y2(_field(high))})
+            layers.append(base.mark_rule(opacity=0.6).encode(
+                color=alt.Color("model:N", scale=scale, legend=None), **enc))
+    layers.append(base.mark_point(filled=True, size=90).encode(
+        color=alt.Color("model:N", scale=scale, title="model"), tooltip=tips))
+    layers.append(base.mark_text(align="left", dx=7, dy=-7, fontSize=11).encode(
+        text="model:N", color=alt.Color("model:N", scale=scale, legend=None)))
+    return alt.layer(*layers).properties(title=title, width=320, height=280)
+
+
+def level_lines(df: pd.DataFrame, value: str = "accuracy", *, level: str = "level label",
+                order: str = "level order", facet: str = "axis", models: Sequence[str] | None = None,
+                title: str = "", rule_at: float | None = None):
+    """``value`` per level of a parametric distortion, one line per model, one panel per
+    ``facet`` (a dataset and what its levels measure), the levels in ``order`` (ordinal:
+    contrast 100 % ... 1 %); the 95% interval as a band where ``ci_low`` / ``ci_high`` have
+    values; ``rule_at``: a dotted horizontal line (chance: 1/16)."""
+    _require(df, [level, order, facet, "model", value], "level_lines")
+    names = _models(df, models)
+    scale = model_color_scale(names)
+    tips = _tooltip(df, [facet, level, "model", value, CI_LOW, CI_HIGH, "trials"])
+    base = alt.Chart().encode(x=alt.X(**_enc(level, "O", sort=alt.EncodingSortField(order), title="level")))
+    layers = [base.mark_line(point=True).encode(
+        y=alt.Y(**_enc(value, "Q", scale=alt.Scale(domain=[0, 1]))),
+        color=alt.Color("model:N", scale=scale, title="model"), tooltip=tips)]
+    if _has_interval(df):
+        layers.insert(0, base.mark_area(opacity=0.15).encode(
+            y=alt.Y(**_enc(CI_LOW, "Q", title=None)), y2=alt.Y2(CI_HIGH),
+            color=alt.Color("model:N", scale=scale, legend=None)))
+    if rule_at is not None:
+        layers.append(alt.Chart().mark_rule(strokeDash=[2, 3], color="gray").encode(y=alt.datum(rule_at)))
+    return alt.layer(*layers, data=df).properties(width=190, height=150).facet(
+        facet=alt.Facet(**_enc(facet, "N", title=None, sort=_order(df, facet))), columns=4, title=title,
+    ).resolve_scale(x="independent")

@@ -302,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="execute the notebooks and write reports/<profile>/")
     r.add_argument("--profile", default="demo", help="name in params/ or a YAML path (default: demo)")
     r.add_argument("--data-root", default=None)
-    r.add_argument("--only", default=None, help="comma-separated properties (default: all eight)")
+    r.add_argument("--only", default=None, help="comma-separated properties (default: all)")
     r.add_argument("--out", default=None, help="report folder (default: reports/<profile>)")
     r.set_defaults(fn=_cmd_report)
 
@@ -368,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
         q = sub.add_parser(name, help=helptext)
         q.add_argument("--profile", default="demo", help="name in params/ or a YAML path (default: demo)")
         q.add_argument("--data-root", default=None)
-        q.add_argument("--only", default=None, help="comma-separated properties (default: all eight)")
+        q.add_argument("--only", default=None, help="comma-separated properties (default: all)")
         q.add_argument("--device", default=None,
                        help="override the profile's device (plan: e.g. cuda, for GPU workers elsewhere)")
         if name == "plan":

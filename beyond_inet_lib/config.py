@@ -1,7 +1,7 @@
 """Profiles: ``params/<name>.yaml`` -> a validated ``Profile``.
 
-A profile names the models, the data root, the sizes of each experiment and the compute
-settings. Validation happens before anything runs: an unknown or mistyped key, a value of
+A profile names the models, the data root, the sizes of each experiment (each property's
+settings, declared by its page: ``pages.PROPERTIES``) and the compute settings. Validation happens before anything runs: an unknown or mistyped key, a value of
 the wrong type, an unknown model or a bad path is a ``ProfileError`` that names the key
 and what is accepted.
 """
@@ -18,88 +18,19 @@ from pathlib import Path
 
 import yaml
 
-from .errors import ProfileError
+from .errors import ProfileError, did_you_mean
+from .pages.properties import PROPERTIES
 from .paths import PARAMS_DIR, PROJECT_ROOT, progress_enabled, resolve_cache_dir, resolve_data_root
 from .run_settings import CLIP_LOGIT_SCALES, CLIP_PROMPTS, DECODE_MODES, PRECISIONS, PREPROCESSINGS, RunSettings
 
-PROPERTIES = (
-    "mistakes", "shape_bias", "calibration", "robustness",
-    "transfer", "synthetic", "invariance", "similarity",
-)
-__all__ = ["PROPERTIES", "Profile", "ProfileError", "load_profile", "validate_profile",
+__all__ = ["Profile", "ProfileError", "load_profile", "validate_profile", "property_settings",
            "PROJECT_ROOT", "PARAMS_DIR", "resolve_data_root", "progress_enabled", "DECODE_MODES"]
 
 
-# ------------------------------------------------------------------ per-property settings
-@dataclass
-class MistakesSettings:
-    max_images: int | None = None   # ImageNet val images (None: all annotated)
-    standin_images: int = 200       # demo: sample images per simulated factor
-
-
-@dataclass
-class ShapeBiasSettings:
-    max_images: int | None = None   # cue-conflict stimuli (None: all 1,280)
-
-
-@dataclass
-class CalibrationSettings:
-    max_images: int | None = None
-    n_bins: int = 15
-    # protocol sensitivity: also run the competing conventions (interpolation, crop
-    # fraction, precision, decode path, CLIP logit scale) and show how much each moves
-    # top-1 and ECE (docs/protocols.md §0)
-    sensitivity: bool = False
-
-
-def _robustness_variants() -> tuple[str, ...]:
-    from .data.imagenet import ROBUSTNESS_VARIANTS   # on use: a profile loads without the data package
-
-    return ROBUSTNESS_VARIANTS
-
-
-@dataclass
-class RobustnessSettings:
-    variants: list[str] = field(default_factory=lambda: list(_robustness_variants()))
-    max_images: int | None = None          # per variant
-    corruption_images: int = 16            # demo stand-in: images per corruption x severity
-    corruptions: list[str] | None = None   # None: the 15 of ImageNet-C
-
-
-@dataclass
-class TransferSettings:
-    tasks: list[str] = field(default_factory=lambda: ["digits"])
-    max_train: int | None = None
-    protocol: str = "clip_benchmark"       # clip_benchmark | logreg (docs/protocols.md §5)
-    c_grid: list[float] = field(default_factory=lambda: [1e-3, 1e-2, 1e-1, 1.0, 10.0])  # logreg only
-
-
-@dataclass
-class SyntheticSettings:
-    max_images: int | None = None          # PUG-ImageNet images per factor
-    standin_images: int = 30               # demo: base images rendered per factor level
-
-
-@dataclass
-class InvarianceSettings:
-    max_images: int | None = 100
-    scales: list[float] = field(default_factory=lambda: [1.0, 1.25, 1.5, 2.0, 3.0])
-    shifts: list[int] = field(default_factory=lambda: [0, 5, 30, 75, 100])
-    resolutions: list[int] = field(default_factory=lambda: [112, 224, 336, 512, 640])
-
-
-@dataclass
-class SimilaritySettings:
-    max_images: int = 100
-    max_layers: int = 24                   # layers sampled evenly per model
-
-
-SETTINGS = {
-    "mistakes": MistakesSettings, "shape_bias": ShapeBiasSettings,
-    "calibration": CalibrationSettings, "robustness": RobustnessSettings,
-    "transfer": TransferSettings, "synthetic": SyntheticSettings,
-    "invariance": InvarianceSettings, "similarity": SimilaritySettings,
-}
+def property_settings() -> dict[str, type]:
+    """property -> its settings dataclass, in the report's order: each page declares its
+    own (``pages.PROPERTIES``); a profile's ``properties`` section is checked against them."""
+    return {name: prop.settings for name, prop in PROPERTIES.items()}
 
 
 # ---------------------------------------------------------------------------- profile
@@ -123,13 +54,16 @@ class Profile:
     standins: bool = True                 # generate stand-ins for absent benchmarks
     bootstrap: int = 1000                 # resamples per 95% interval (0: no intervals)
     fetch: list[str] = field(default_factory=list)  # datasets `make report` downloads when absent
-    properties: dict = field(default_factory=dict)
+    properties: dict = field(default_factory=dict)   # property -> its settings (given ones)
+    datasets: dict = field(default_factory=dict)     # your own datasets (data/user.py): name -> UserDataset
 
-    # ---- accessors used by notebooks
+    # ---- accessors used by the pages
     def settings(self, prop: str):
-        if prop not in SETTINGS:
-            raise ProfileError(f"unknown property {prop!r}; known: {', '.join(PROPERTIES)}")
-        return self.properties.get(prop) or SETTINGS[prop]()
+        """The settings of property ``prop``: the profile's, else its defaults."""
+        known = property_settings()
+        if prop not in known:
+            raise ProfileError(f"unknown property {prop!r}{did_you_mean(prop, known)}; known: {', '.join(known)}")
+        return self.properties.get(prop) or known[prop]()
 
     def resolved_data_root(self) -> Path | None:
         return resolve_data_root(self.data_root)
@@ -244,53 +178,19 @@ def _type_error(where: str, value, annotation) -> str:
 
 # Settings that count something (images, bins, layers): at least 1 when given.
 _COUNT_FIELDS = ("max_images", "standin_images", "n_bins", "corruption_images", "max_train", "max_layers")
-# List settings whose entries must be > 0 (a scale, a resolution, a regularisation strength)
-# or >= 0 (a shift in pixels).
-_POSITIVE_LISTS = {("invariance", "scales"), ("invariance", "resolutions"), ("transfer", "c_grid")}
-_NONNEGATIVE_LISTS = {("invariance", "shifts")}
-STANDIN_TASKS = ("digits",)   # transfer tasks generated offline (no data root needed)
 
 
 def _check_settings(prop: str, s) -> None:
-    """Value checks of one property's settings (types are already checked)."""
+    """Value checks of one property's settings (types are already checked): the counts,
+    then the settings' own ``check(where)`` where the page declares one."""
     where = f"properties.{prop}"
     for f in dataclasses.fields(s):
         v = getattr(s, f.name)
         if f.name in _COUNT_FIELDS and v is not None and v < 1:
             nullable = f.default is None
             raise ProfileError(f"{where}.{f.name}: {v}; must be >= 1" + (" (or null for all)" if nullable else ""))
-        if (prop, f.name) in _POSITIVE_LISTS and any(x <= 0 for x in v):
-            raise ProfileError(f"{where}.{f.name}: {v}; every entry must be > 0")
-        if (prop, f.name) in _NONNEGATIVE_LISTS and any(x < 0 for x in v):
-            raise ProfileError(f"{where}.{f.name}: {v}; every entry must be >= 0")
-    if prop == "robustness":
-        from .data import DATASETS, IMAGENET_C_CORRUPTIONS
-
-        for v in s.variants:
-            if v not in DATASETS:
-                close = difflib.get_close_matches(v, list(DATASETS), n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ProfileError(f"{where}.variants: unknown dataset {v!r}{hint}; "
-                                   f"known: {', '.join(sorted(DATASETS))}")
-        for c in s.corruptions or ():
-            if c not in IMAGENET_C_CORRUPTIONS:
-                close = difflib.get_close_matches(c, IMAGENET_C_CORRUPTIONS, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ProfileError(f"{where}.corruptions: unknown corruption {c!r}{hint}; "
-                                   f"accepted: {', '.join(IMAGENET_C_CORRUPTIONS)}")
-    if prop == "transfer":
-        from .data import VTAB_TASKS
-        from .metrics import PROBE_PROTOCOLS
-
-        if s.protocol not in PROBE_PROTOCOLS:
-            raise ProfileError(f"{where}.protocol: {s.protocol!r}; accepted: {', '.join(PROBE_PROTOCOLS)}")
-
-        accepted = list(STANDIN_TASKS) + list(VTAB_TASKS)
-        for t in s.tasks:
-            if t not in accepted:
-                close = difflib.get_close_matches(t, accepted, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ProfileError(f"{where}.tasks: unknown task {t!r}{hint}; accepted: {', '.join(accepted)}")
+    if hasattr(s, "check"):
+        s.check(where)
 
 
 def validate_profile(data: dict, *, check_models: bool = True, check_paths: bool = True) -> Profile:
@@ -299,16 +199,22 @@ def validate_profile(data: dict, *, check_models: bool = True, check_paths: bool
         raise ProfileError(f"profile: expected a mapping of key: value lines, got a {type(data).__name__}")
     data = dict(data or {})
     props_raw = data.pop("properties", None) or {}
+    datasets_raw = data.pop("datasets", None) or {}
     prof = _build(Profile, data, "profile")
+    if datasets_raw:  # before the properties: a robustness variant may be one of them
+        from .data.user import parse_user_datasets, register_user_datasets
+
+        prof.datasets = parse_user_datasets(datasets_raw)
+        register_user_datasets(prof.datasets)
     if not isinstance(props_raw, dict):
         raise ProfileError("profile.properties: expected a mapping of property -> settings")
     props = {}
+    known = property_settings()
     for key, value in props_raw.items():
-        if key not in SETTINGS:
-            close = difflib.get_close_matches(str(key), PROPERTIES, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ProfileError(f"profile.properties: unknown property {key!r}{hint}; accepted: {', '.join(PROPERTIES)}")
-        props[key] = _build(SETTINGS[key], {} if value is None else value, f"properties.{key}")
+        if key not in known:
+            raise ProfileError(f"profile.properties: unknown property {key!r}{did_you_mean(key, known)}; "
+                               f"accepted: {', '.join(known)}")
+        props[key] = _build(known[key], {} if value is None else value, f"properties.{key}")
         _check_settings(key, props[key])
     prof.properties = props
     for key, choices in _CHOICES.items():

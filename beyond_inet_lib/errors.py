@@ -56,3 +56,27 @@ class EngineError(UserError, RuntimeError):
 
 class DiskFull(EngineError):
     """The disk filled up while writing; what was written before is intact."""
+
+
+def did_you_mean(word, choices) -> str:
+    """' (did you mean 'x'?)' for the choice closest to ``word``, '' when none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class DatasetInvalid(UserError, ValueError):
+    """A dataset is there but cannot be used as it is (an unknown label, an empty split, a
+    missing image, a corrupt shard). ``str(err)`` says what is wrong and the fix."""
+
+    def __init__(self, name: str, problem: str, fix: str):
+        self.name, self.problem, self.fix = name, problem, fix
+
+        def stop(text):
+            return text if text.endswith(".") else text + "."
+
+        super().__init__(f"{name}: {stop(problem)}\nFix: {stop(fix)}")
+
+    def __reduce__(self):  # picklable across processes
+        return (type(self), (self.name, self.problem, self.fix))

@@ -47,10 +47,23 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV
 
 
+def read_image_bytes(path: str | Path) -> bytes:
+    """The bytes of an image file, or of an image stored in a parquet file and named by a
+    row ref (``<file>.parquet#<column>@<row>``, read in place: ``data.parquet_images``).
+    OSError when unreadable."""
+    if ".parquet#" in str(path):
+        from .data.parquet_images import is_row_ref, read_row
+
+        if is_row_ref(path):
+            return read_row(path)
+    return Path(path).read_bytes()
+
+
 def load_rgb(path: str | Path) -> Image.Image:
-    """Decode ``path`` fully into an RGB image or raise ``UnreadableImage``."""
+    """Decode ``path`` (a file or a row ref) fully into an RGB image or raise
+    ``UnreadableImage``."""
     try:
-        data = Path(path).read_bytes()
+        data = read_image_bytes(path)
     except OSError as e:
         raise UnreadableImage(f"cannot read file: {e.strerror or e}") from None
     if not data:

@@ -1,12 +1,13 @@
 """The report pipeline: jupytext -> papermill -> nbconvert -> index page.
 
-For each property (``PROPERTIES`` order) the notebook ``notebooks/<property>.py`` (a jupytext
-percent script, the only source of the notebook) is read, executed with papermill in a fresh
+For each property (``pages.PROPERTIES``, in order) its notebook ``notebooks/<property>.py`` (a
+jupytext percent script, the only source of the notebook) is read, executed with papermill in a fresh
 kernel with the parameters ``profile``, ``data_root`` and ``report_dir``, saved as
 ``reports/<profile>/<property>.ipynb`` and exported to ``reports/<profile>/<property>.html``
 without code cells. A notebook that fails does not stop the others: its page shows the error
-and the index marks it failed. While it runs, a notebook calls ``record(...)`` with its
-headline numbers; ``write_index`` gathers them into one summary table on
+and the index marks it failed. A notebook talks to this module at its two ends: ``setup``
+makes its study from the parameters, ``record_page`` records its page's headline rows
+(``pages.schema.HeadlineRow``, checked here by ``record``), comparisons and inputs; ``write_index`` gathers them into one summary table on
 ``reports/<profile>/index.html``. Every page is self-contained: no script or style is loaded
 from the network (see ``charts`` for the embedded Vega bundle).
 """
@@ -21,28 +22,28 @@ import os
 import platform
 import re
 import sys
+import tempfile
 import time
+import warnings
 from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
-from .config import PROPERTIES, load_profile
+from .config import load_profile
 from .files import atomic_write_text
-from .paths import PROGRESS_ENV, PROJECT_ROOT, env_var, interpreter, runnable
+from .pages import PROPERTIES, Study, get_property
+from .pages.schema import BETTER, HEADLINE_FIELDS, check_headline, json_value
+from .paths import PROGRESS_ENV, PROJECT_ROOT, env_var, interpreter, progress_enabled, runnable
 
 SUMMARY_SUFFIX = ".summary.json"
 BLAS_THREADS_ENV = "OPENBLAS_NUM_THREADS"   # numpy / scipy's BLAS (see build_report)
-HEADLINE_COLUMNS = ("model", "metric", "value")          # required
-HEADLINE_OPTIONAL = ("ci_low", "ci_high", "paper", "published", "published_source",
-                     "published_flag", "better", "note")  # optional
 COMPARISON_COLUMNS = ("metric", "better", "worse", "difference", "low", "high", "holds", "p_value")
 INPUT_COLUMNS = ("dataset", "status", "images", "note")
 #: files a report run writes into its folder (removed at the start of a run, so a report
 #: folder never shows what an earlier run left there)
 _OUTPUT_PATTERNS = ("*.summary.json", "*.ipynb", "*.html", "run.json")
-BETTER_VALUES = ("higher", "lower")
 
 # nbconvert's lab template loads require.js, MathJax and mermaid from a CDN. The report is
 # offline: these blocks are emptied (charts bring their own bundle; notebooks use no LaTeX
@@ -56,66 +57,75 @@ _OFFLINE_TEMPLATE = """\
 """
 
 
+# ------------------------------------------------------------------- a notebook's two ends
+def setup(profile: str, data_root: str | None, report_dir: str | None, prop: str) -> Study:
+    """A notebook's study (its first call, with its parameters): load and validate the
+    profile, resolve the data root, build the model specs, seed torch and numpy with the
+    profile's seed. Outside a report run (``report_dir`` None) progress bars show."""
+    warnings.filterwarnings("ignore")
+    os.environ.setdefault(PROGRESS_ENV, "0" if report_dir else "1")
+    if report_dir and progress_enabled():
+        # A report run that asked for progress (``build_report(progress=True)``): the bars
+        # (predictions, zero-shot heads, stand-ins, downloads) go to the terminal running the
+        # report, the kernel's inherited stderr, never into the notebook or its page.
+        sys.stderr = sys.__stderr__
+    prof = load_profile(profile, {"data_root": data_root} if data_root else None)
+    import numpy as np
+    import torch
+
+    torch.manual_seed(prof.seed)
+    np.random.seed(prof.seed)
+    from . import nb
+    from .paths import data_root_or_default
+
+    nb._where["data_root"] = data_root_or_default(prof.data_root)
+    return Study(prof, prof.resolved_data_root(), Path(report_dir) if report_dir else None, prop,
+                 prof.model_specs())
+
+
+def record_page(page, report_dir: str | os.PathLike | None) -> Path | None:
+    """A notebook's last call: ``record`` its page (a ``pages.Page``: its property,
+    headline rows, comparisons and the inputs it read) for the index. No-op without
+    ``report_dir`` (a notebook run by hand)."""
+    return record(page.property, page.headline, report_dir, comparisons=page.comparisons, inputs=page.inputs)
+
+
 # ------------------------------------------------------------------------------ record
 def summary_path(report_dir: str | os.PathLike, prop: str) -> Path:
     return Path(report_dir) / f"{prop}{SUMMARY_SUFFIX}"
 
 
-def _check_property(prop: str) -> None:
-    if prop not in PROPERTIES:
-        raise ValueError(f"unknown property {prop!r}; accepted: {', '.join(PROPERTIES)}")
-
-
-def _headline_rows(headline: pd.DataFrame) -> list[dict]:
-    """Validate a headline table and turn it into JSON-ready rows (NaN -> None). A page
-    without data has no rows (and, built from an empty list, no columns): nothing to check."""
-    if len(headline) == 0:
-        return []
-    missing = [c for c in HEADLINE_COLUMNS if c not in headline.columns]
-    if missing:
-        raise ValueError(f"record: headline table lacks column(s) {missing}; needs "
-                         f"{list(HEADLINE_COLUMNS)} and optionally {list(HEADLINE_OPTIONAL)}")
-    cols = [c for c in HEADLINE_COLUMNS + HEADLINE_OPTIONAL if c in headline.columns]
-    rows = []
-    for rec in headline[cols].to_dict("records"):
-        row = {k: _json_value(v) for k, v in rec.items()}
-        if row.get("better") is not None and row["better"] not in BETTER_VALUES:
-            raise ValueError(f"record: better={row['better']!r}; accepted: {', '.join(BETTER_VALUES)}")
-        rows.append(row)
-    return rows
-
-
-def _json_value(v):
-    if v is None:
-        return None
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    if hasattr(v, "item"):        # numpy scalar -> Python scalar
-        v = v.item()
-        return None if isinstance(v, float) and math.isnan(v) else v
-    if v is pd.NA or v is pd.NaT:
-        return None
-    return v
+def _headline_rows(headline) -> list[dict]:
+    """Headline rows (a list of mappings, or a DataFrame: one row per record) checked
+    against the schema (``pages.schema.check_headline``) and made JSON-ready."""
+    if isinstance(headline, pd.DataFrame):
+        headline = headline.to_dict("records")
+    try:
+        return check_headline(list(headline))
+    except ValueError as e:
+        raise ValueError(f"record: {e}") from None
 
 
 def _plain_rows(rows, columns) -> list[dict]:
-    return [{c: _json_value(r.get(c)) for c in columns} for r in (rows or [])]
+    return [{c: json_value(r.get(c)) for c in columns} for r in (rows or [])]
 
 
-def record(prop: str, headline: pd.DataFrame, report_dir: str | os.PathLike | None = None, *,
+def record(prop: str, headline, report_dir: str | os.PathLike | None = None, *,
            comparisons: list[dict] | None = None, inputs: list[dict] | None = None) -> Path | None:
     """Record a notebook's headline numbers for the index page.
 
-    ``headline`` columns: model, metric, value; optional ci_low / ci_high (its 95%
-    interval), paper (the paper's number), published / published_source / published_flag
-    (another harness's number, who, and whether this run's interval excludes it), better
-    ('higher' | 'lower'), note (e.g. 'untrained', 'stand-in'). ``comparisons``: paired
+    ``headline``: rows of ``pages.schema.HeadlineRow`` (a list of mappings or a DataFrame;
+    fields model, metric, value; optional ci_low / ci_high (its 95% interval), paper (the
+    paper's number), published / published_source / published_flag (another harness's
+    number, who, and whether this run's interval excludes it), better ('higher' |
+    'lower'), note (e.g. 'untrained', 'stand-in')), checked here. No rows is valid: a page
+    without its data records its inputs and no number. ``comparisons``: paired
     comparisons (``COMPARISON_COLUMNS``); ``inputs``: the datasets the page read and their
     status (``INPUT_COLUMNS``: ok | absent | stand-in). Writes
     ``<report_dir>/<prop>.summary.json`` atomically and returns its path. No-op (returns
     None) when ``report_dir`` is None, i.e. when the notebook runs interactively.
     """
-    _check_property(prop)
+    get_property(prop)
     rows = _headline_rows(headline)
     if report_dir is None:
         return None
@@ -129,7 +139,7 @@ def record(prop: str, headline: pd.DataFrame, report_dir: str | os.PathLike | No
 
 
 def read_payloads(report_dir: str | os.PathLike) -> dict[str, dict]:
-    """The recorded summary of each property under ``report_dir`` (PROPERTIES order)."""
+    """The recorded summary of each property under ``report_dir`` (``PROPERTIES`` order)."""
     out = {}
     for prop in PROPERTIES:
         path = summary_path(report_dir, prop)
@@ -149,7 +159,7 @@ def _table(payloads: dict, key: str, columns) -> pd.DataFrame:
 
 def read_summaries(report_dir: str | os.PathLike) -> pd.DataFrame:
     """All recorded headlines under ``report_dir`` as one table (property first), PROPERTIES order."""
-    return _table(read_payloads(report_dir), "rows", (*HEADLINE_COLUMNS, *HEADLINE_OPTIONAL))
+    return _table(read_payloads(report_dir), "rows", HEADLINE_FIELDS)
 
 
 def read_comparisons(report_dir: str | os.PathLike) -> pd.DataFrame:
@@ -179,15 +189,18 @@ def _read_notebook(path: Path, kernel_name: str):
     return nb
 
 
-def _ipc_kernel_manager():
+def _ipc_kernel_manager(folder: Path):
     """A kernel manager that talks to the kernel over Unix sockets, not loopback TCP: no
     port for another local user to reach, and no "Kernel is running over TCP without
-    encryption" warning per notebook in the terminal."""
+    encryption" warning per notebook in the terminal. Its connection file and sockets live
+    in ``folder`` (a temporary one), not in the kernel's working directory (the project)."""
     from jupyter_client.manager import AsyncKernelManager
 
     class IPCKernelManager(AsyncKernelManager):
         def __init__(self, **kw):
             kw.setdefault("transport", "ipc")
+            kw.setdefault("ip", str(folder / "kernel"))
+            kw.setdefault("connection_file", str(folder / "kernel.json"))
             super().__init__(**kw)
 
     return IPCKernelManager
@@ -200,10 +213,11 @@ def _execute(nb, output: Path, parameters: dict, *, kernel_name: str, cwd: Path,
     from papermill.exceptions import PapermillExecutionError
 
     try:
-        papermill.execute_notebook(
-            nb, str(output), parameters=parameters, kernel_name=kernel_name, cwd=str(cwd),
-            log_output=False, progress_bar=False, execution_timeout=timeout_per_cell,
-            kernel_manager_class=_ipc_kernel_manager())
+        with tempfile.TemporaryDirectory(prefix="beyond-inet-kernel-") as folder:
+            papermill.execute_notebook(
+                nb, str(output), parameters=parameters, kernel_name=kernel_name, cwd=str(cwd),
+                log_output=False, progress_bar=False, execution_timeout=timeout_per_cell,
+                kernel_manager_class=_ipc_kernel_manager(Path(folder)))
     except PapermillExecutionError as e:
         return {"status": "failed", "ename": e.ename, "evalue": e.evalue}
     except Exception as e:  # kernel died, timeout, bad notebook: still report the rest
@@ -267,7 +281,7 @@ def _run_property(prop: str, *, notebooks_dir: Path, out_dir: Path, parameters: 
     """Execute and export one property; never raises for a notebook's own failure."""
     import nbformat
 
-    source = notebooks_dir / f"{prop}.py"
+    source = notebooks_dir / get_property(prop).notebook
     ipynb, page = out_dir / f"{prop}.ipynb", out_dir / f"{prop}.html"
     summary_path(out_dir, prop).unlink(missing_ok=True)   # a stale headline would mislead
     ipynb.unlink(missing_ok=True)
@@ -307,7 +321,7 @@ def build_report(profile_name_or_path, data_root=None, out_dir=None, properties=
                            check_models=check_models)
     props = list(PROPERTIES if properties is None else properties)
     for p in props:
-        _check_property(p)
+        get_property(p)
     if check_models:
         check_weights(profile)
     notebooks_dir = Path(notebooks_dir or PROJECT_ROOT / "notebooks").resolve()
@@ -324,7 +338,7 @@ def build_report(profile_name_or_path, data_root=None, out_dir=None, properties=
 
     pages = {}
     # The kernels inherit this process's environment: with ``progress`` they show their own
-    # bars (in this terminal, see ``nb.setup``), else none. papermill's bar per notebook cell
+    # bars (in this terminal, see ``setup``), else none. papermill's bar per notebook cell
     # stays off: it said nothing about a cell building a zero-shot head for a quarter of an hour.
     # numpy / scipy's BLAS runs one thread in the kernels (unless the caller chose): the pages'
     # matrices are small (a probe on a few hundred images, CKA on 64), and with a thread per
@@ -540,7 +554,7 @@ def metric_verdict(rows: list[dict], comparisons: list[dict]) -> dict:
     0; the winner is the model ahead of every other one."""
     fmt = _metric_formatter(rows + [{"value": c.get(k)} for c in comparisons for k in ("difference", "low", "high")])
     values = {str(r["model"]): r.get("value") for r in rows}
-    direction = next((r.get("better") for r in rows if r.get("better") in BETTER_VALUES), None)
+    direction = next((r.get("better") for r in rows if r.get("better") in BETTER), None)
     out = {"winner": None, "ahead": {}, "tied": [], "text": ""}
     if len(values) < 2:
         out["text"] = "one model: nothing to compare."
@@ -594,9 +608,9 @@ def verdicts(summaries: pd.DataFrame, comparisons: pd.DataFrame) -> list[dict]:
         return out
     comps = comparisons if comparisons is not None else pd.DataFrame(columns=["property", "metric"])
     for (prop, metric), group in summaries.groupby(["property", "metric"], sort=False):
-        rows = [{k: _json_value(v) for k, v in r.items()} for r in group.to_dict("records")]
+        rows = [{k: json_value(v) for k, v in r.items()} for r in group.to_dict("records")]
         mine = comps[(comps["property"] == prop) & (comps["metric"] == metric)] if len(comps) else comps
-        cs = [{k: _json_value(v) for k, v in c.items()} for c in mine.to_dict("records")]
+        cs = [{k: json_value(v) for k, v in c.items()} for c in mine.to_dict("records")]
         out.append({"property": prop, "metric": metric, **metric_verdict(rows, cs)})
     return out
 
@@ -634,7 +648,7 @@ def summary_table_html(summaries: pd.DataFrame, models: list[str], comparisons: 
     for (prop, metric), group in summaries.groupby(["property", "metric"], sort=False):
         records = group.to_dict("records")
         by_model = {str(r["model"]): r for r in records}
-        fmt = _metric_formatter([{k: _json_value(v) for k, v in r.items()} for r in records])
+        fmt = _metric_formatter([{k: json_value(v) for k, v in r.items()} for r in records])
         better = next((b for b in group["better"] if isinstance(b, str)), None)
         arrow = {"higher": ' <span class="better" title="higher is better">&uarr;</span>',
                  "lower": ' <span class="better" title="lower is better">&darr;</span>'}.get(better, "")
@@ -729,7 +743,7 @@ def write_index(out_dir: str | os.PathLike, profile, pages: dict, *, started: _d
     out = Path(out_dir)
     started = started or _dt.datetime.now().astimezone()
     payloads = {p: v for p, v in read_payloads(out).items() if p in pages}
-    summaries = _table(payloads, "rows", (*HEADLINE_COLUMNS, *HEADLINE_OPTIONAL))
+    summaries = _table(payloads, "rows", HEADLINE_FIELDS)
     comparisons = _table(payloads, "comparisons", COMPARISON_COLUMNS)
     notice_html = "".join(f'<p class="notice">{html.escape(runnable(n))}</p>' for n in notices or [])
     profile_yaml = yaml.safe_dump(profile.to_dict(), sort_keys=False, allow_unicode=True)

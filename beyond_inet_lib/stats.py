@@ -1,32 +1,44 @@
 """Which differences are real: bootstrap intervals, paired comparisons, McNemar's test and
-error consistency. Pure functions: arrays in, numbers out; seeded, so a report is
-reproducible to the digit.
+the interval of error consistency (its formula: ``metrics.error_consistency``). Pure
+functions: arrays in, numbers out; seeded, so a report is reproducible to the digit.
 
 The unit of resampling is the image. When rows are cells of one image (ImageNet-C: one
 image in 75 corruption x severity cells; an image scored under several views), pass
 ``groups`` (an image id per row) and whole images are resampled with all their rows.
 
 Percentile bootstrap (Efron & Tibshirani 1993, ch. 13): draw B resamples of the n units with
-replacement, compute the statistic on each, and report the (1 - level)/2 and
-(1 + level)/2 quantiles of the B values. A paired comparison uses the SAME resamples for
-both models (their rows must be the same images in the same order), so what the two share
-(hard images) cancels in the difference.
+replacement, compute the statistic on each, and report the a and 1 - a quantiles of the B
+values. The percentile interval is too narrow in small samples (the bootstrap's spread is
+that of a sample of n, shrunk by sqrt((n - 1)/n), and it uses the normal quantile where a
+mean needs Student's t): a = (1 - level)/2 is widened to the expanded percentile interval's
+a = Phi(sqrt(n/(n - 1)) t_{n-1, (1 - level)/2}) (Hesterberg 2015), which measured coverage
+needs with tens of images or fewer (tests/test_coverage.py) and which changes nothing that
+shows at a thousand. A paired comparison uses the SAME resamples for both models (their
+rows must be the same images in the same order), so what the two share (hard images)
+cancels in the difference.
+
+Every kind of interval the report prints has its coverage measured by simulation with a
+known truth at the profiles' sizes (tests/test_coverage.py; the table is in
+docs/protocols.md, section 0).
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from .metrics import consistency as _consistency
+
 #: what a statistic argument may be: a callable of the (resampled) arrays, or "mean"
 Statistic = Callable[..., float] | str
 
-# replicate chunks hold at most this many (replicate x unit) draws / weights (~40 MB each)
-_CHUNK_CELLS = 5_000_000
+# replicate chunks hold at most this many (replicate x unit) draws / weights (~80 MB each)
+_CHUNK_CELLS = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -35,7 +47,10 @@ class Interval:
 
     ``estimate``, ``low``, ``high``: floats (or arrays, for a statistic that returns a
     vector); ``n_units``: images (or groups) resampled; ``n_failed``: replicates whose
-    statistic was NaN (left out of the quantiles; e.g. a shape bias with no decided image).
+    statistic was NaN (left out of the quantiles; e.g. a shape bias with no decided image);
+    ``resampled``: what the interval resampled, where it is not just the images, and so
+    what it speaks for (``observer_consistency_ci``: "stimuli" = these observers,
+    "observers and stimuli" = people in general).
     """
 
     estimate: float
@@ -45,6 +60,7 @@ class Interval:
     n_boot: int
     n_units: int
     n_failed: int = 0
+    resampled: str = ""
 
     def contains(self, value: float = 0.0) -> bool | np.ndarray:
         """low <= value <= high."""
@@ -69,19 +85,32 @@ def is_significant(interval: Interval) -> bool | np.ndarray:
 # ============================================================================ resampling
 
 
-def _units(n_rows: int, groups) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _units(n_rows: int, groups, universe=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(unit id per row, row order sorted by unit, unit start offsets into that order).
 
-    Without groups every row is its own unit."""
+    Without groups every row is its own unit. With ``universe`` (every unit id of a
+    population several samples share) the units are the universe's, in its sorted order,
+    units without rows included: every sample of that universe then draws the same units
+    for the same seed."""
     if groups is None:
+        if universe is not None:
+            raise ValueError("universe= needs groups= (the universe's unit id of every row)")
         ids = np.arange(n_rows)
         return ids, ids, np.arange(n_rows + 1)
     g = np.asarray(groups)
     if len(g) != n_rows:
         raise ValueError(f"groups has {len(g)} entries but the arrays have {n_rows} rows")
-    _, ids = np.unique(g, return_inverse=True)
+    if universe is None:
+        _, ids = np.unique(g, return_inverse=True)
+        n_units = int(ids.max()) + 1
+    else:
+        u = np.unique(np.asarray(universe))
+        ids = np.searchsorted(u, g)
+        if (ids >= len(u)).any() or not np.array_equal(u[np.minimum(ids, len(u) - 1)], g):
+            raise ValueError("some groups are not in the universe; it must hold every unit id of every sample")
+        n_units = len(u)
     order = np.argsort(ids, kind="stable")
-    offsets = np.concatenate([[0], np.cumsum(np.bincount(ids))])
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(ids, minlength=n_units))])
     return ids, order, offsets
 
 
@@ -89,10 +118,11 @@ def _resample_chunks(n_units: int, n_boot: int, seed: int, chunk: int):
     """Yield (chunk, n_units) arrays of unit indices drawn with replacement; one seeded
     stream, so the fast and the generic path (and models A and B) see the same resamples."""
     rng = np.random.default_rng(seed)
+    dtype = np.int32 if n_units < 2**31 else np.int64      # half the bits to draw
     done = 0
     while done < n_boot:
         size = min(chunk, n_boot - done)
-        yield rng.integers(0, n_units, size=(size, n_units))
+        yield rng.integers(0, n_units, size=(size, n_units), dtype=dtype)
         done += size
 
 
@@ -141,17 +171,21 @@ def _chunk(n_units: int, n_boot: int) -> int:
 
 
 def _unit_sums(values, ids: np.ndarray, n_units: int, cells=None) -> tuple[np.ndarray, np.ndarray]:
-    """(num, den), each (n_units, k): per unit, the sum of its values and its row count.
+    """(num, den): per unit, the sum of its values (n_units, k) and its row count
+    (n_units, 1), which serves every column.
 
     Plain mean: k = the value columns ((n,) values: k = 1). With ``cells`` (a label per
     row): k = the number of cells, column c summing the unit's rows in cell c, so that
-    num_c / den_c over any set of units is cell c's mean on those units."""
+    num_c / den_c over any set of units is cell c's mean on those units (den is then
+    (n_units, k) too)."""
     v = np.asarray(values, dtype=np.float64)
     if cells is None:
         v = v.reshape(len(v), -1)
+        # one count column serves every value column (the division broadcasts)
+        if len(ids) == n_units and n_units == len(v) and np.array_equal(ids, np.arange(n_units)):
+            return v, np.ones((n_units, 1))      # every row its own unit: nothing to sum
         num = np.stack([np.bincount(ids, weights=v[:, j], minlength=n_units) for j in range(v.shape[1])], axis=1)
-        den = np.repeat(np.bincount(ids, minlength=n_units)[:, None].astype(np.float64), v.shape[1], axis=1)
-        return num, den
+        return num, np.bincount(ids, minlength=n_units)[:, None].astype(np.float64)
     if v.ndim != 1:
         raise ValueError("with cells, values must be one value per row")
     _, cell = np.unique(np.asarray(cells), return_inverse=True)
@@ -162,18 +196,50 @@ def _unit_sums(values, ids: np.ndarray, n_units: int, cells=None) -> tuple[np.nd
     return num, den
 
 
+# the last small weight matrices drawn, by (n_units, n_boot, seed): every model of a
+# comparison, both sides of a paired interval and every sample of one universe draw the
+# same resamples, and need not draw them again (kept only while small)
+_WEIGHT_CACHE: dict = {}
+_CACHE_CELLS = 5_000_000
+
+
+def _weights(n_units: int, n_boot: int, seed: int):
+    """Yield (chunk, n_units) float arrays: w[b, u] = how often replicate b drew unit u.
+    Read-only: the same arrays may be handed out again for the same arguments."""
+    key = (int(n_units), int(n_boot), int(seed))
+    if key in _WEIGHT_CACHE:
+        yield from _WEIGHT_CACHE[key]
+        return
+    kept = [] if n_units * n_boot <= _CACHE_CELLS else None
+    for draws in _resample_chunks(n_units, n_boot, seed, _chunk(n_units, n_boot)):
+        w = np.empty(draws.shape, dtype=np.float64)
+        for row, d in zip(w, draws):        # one replicate at a time: its counts fit in cache
+            row[:] = np.bincount(d, minlength=n_units)
+        w.flags.writeable = False
+        if kept is not None:
+            kept.append(w)
+        yield w
+    if kept is not None:
+        _WEIGHT_CACHE.clear()
+        _WEIGHT_CACHE[key] = kept
+
+
 def _replicate_means(values, ids, n_units, n_boot, seed, cells=None) -> np.ndarray:
     """(n_boot, k) means of each replicate: sum_u w_u num_u / sum_u w_u den_u, w_u = times
     unit u was drawn. One matrix product per chunk of replicates, no loop over replicates."""
     num, den = _unit_sums(values, ids, n_units, cells)
     out = []
-    for draws in _resample_chunks(n_units, n_boot, seed, _chunk(n_units, n_boot)):
-        size = len(draws)
-        flat = (np.arange(size)[:, None] * n_units + draws).ravel()
-        w = np.bincount(flat, minlength=size * n_units).reshape(size, n_units).astype(np.float64)
+    for w in _weights(n_units, n_boot, seed):
         with np.errstate(invalid="ignore", divide="ignore"):
             out.append((w @ num) / (w @ den))
     return np.concatenate(out)
+
+
+def _replicate_totals(values, ids, n_units, n_boot, seed) -> np.ndarray:
+    """(n_boot, k) sums of each replicate's rows: sum_u w_u num_u (the same draws as
+    ``_replicate_means``)."""
+    num, _ = _unit_sums(values, ids, n_units)
+    return np.concatenate([w @ num for w in _weights(n_units, n_boot, seed)])
 
 
 def _mean_point(values, ids, n_units, cells=None):
@@ -214,14 +280,41 @@ def _point(statistic, arrays, ids, n_units, cells):
     return _scalar(statistic(*arrays))
 
 
-def _interval(estimate, reps: np.ndarray, level: float, n_boot: int, n_units: int) -> Interval:
+@functools.lru_cache(maxsize=256)
+def tail_probability(level: float, n_units: int = 0) -> float:
+    """The quantile a bootstrap interval at ``level`` takes on each side: (1 - level)/2, or,
+    with ``n_units`` >= 2 resampled units, the expanded percentile interval's
+    a = Phi(sqrt(n/(n - 1)) t_{n-1, (1 - level)/2}) (Hesterberg 2015, sec. 5.3), which
+    restores the coverage a percentile interval loses in small samples. 0: unexpanded."""
+    alpha = (1.0 - level) / 2
+    n = int(n_units)
+    if n < 2:
+        return alpha
+    from scipy.stats import norm, t
+
+    return float(norm.cdf(np.sqrt(n / (n - 1)) * t.ppf(alpha, n - 1)))
+
+
+def interval_from_replicates(estimate, replicates, *, level: float = 0.95, n_units: int = 0,
+                             n_boot: int | None = None) -> Interval:
+    """The (expanded) percentile interval of bootstrap ``replicates`` ((B,) or (B, k)):
+    [q_a, q_(1-a)] with a = ``tail_probability(level, n_units)``. Replicates that are NaN
+    are left out (``n_failed``); with one unit (``n_units`` == 1) there is no interval (NaN):
+    every resample is that unit."""
+    reps = np.asarray(replicates, dtype=np.float64)
+    n_boot = len(reps) if n_boot is None else n_boot
     failed = np.isnan(reps).reshape(len(reps), -1).any(axis=1)
-    if failed.all():
+    if failed.all() or n_units == 1:
         nan = np.full(np.shape(estimate), np.nan)
         return Interval(estimate, _scalar(nan), _scalar(nan), level, n_boot, n_units, int(failed.sum()))
-    alpha = (1.0 - level) / 2
-    low, high = np.nanquantile(reps, [alpha, 1.0 - alpha], axis=0)
+    alpha = tail_probability(float(level), int(n_units))
+    quantile = np.nanquantile if failed.any() else np.quantile    # nanquantile loops over columns
+    low, high = quantile(reps, [alpha, 1.0 - alpha], axis=0)
     return Interval(estimate, _scalar(low), _scalar(high), level, n_boot, n_units, int(failed.sum()))
+
+
+def _interval(estimate, reps: np.ndarray, level: float, n_boot: int, n_units: int) -> Interval:
+    return interval_from_replicates(estimate, reps, level=level, n_units=n_units, n_boot=n_boot)
 
 
 def _scalar(x):
@@ -240,12 +333,14 @@ def _check(n_boot: int, level: float):
 
 
 def bootstrap_ci(statistic: Statistic, *arrays, n_boot: int = 1000, level: float = 0.95,
-                 seed: int = 0, groups=None, cells=None) -> Interval:
+                 seed: int = 0, groups=None, cells=None, universe=None) -> Interval:
     """Percentile-bootstrap interval of ``statistic(*arrays)`` over images (rows).
 
     Each replicate draws the n units (rows, or the distinct ``groups`` values: all rows of
     a drawn group come along) with replacement, and evaluates the statistic on those rows
-    of every array; interval = [q_(1-level)/2, q_(1+level)/2] of the replicates.
+    of every array; interval = [q_a, q_(1-a)] of the replicates, a the expanded percentile
+    interval's tail (``tail_probability``: (1 - level)/2 widened for a small number of units;
+    no interval from one unit).
 
     ``statistic``:
     - ``"mean"`` (or ``np.mean``): the mean of ``arrays[0]``'s per-row values (0/1
@@ -257,12 +352,13 @@ def bootstrap_ci(statistic: Statistic, *arrays, n_boot: int = 1000, level: float
       error ratio, kappa. Arrays may be numpy arrays, lists (ragged ones too) or pandas
       objects (rows taken with ``.iloc``). Called ``n_boot`` times.
 
-    Both paths draw the same resamples for the same seed. Returns an ``Interval``.
+    Both paths draw the same resamples for the same seed. ``universe``: see
+    ``bootstrap_replicates``. Returns an ``Interval``.
     """
     _check(n_boot, level)
     if not arrays:
         raise ValueError("bootstrap_ci needs at least one array")
-    estimate, reps, n_units = _resampled(statistic, arrays, n_boot, seed, groups, cells)
+    estimate, reps, n_units = _resampled(statistic, arrays, n_boot, seed, groups, cells, universe)
     return _interval(estimate, reps, level, n_boot, n_units)
 
 
@@ -296,19 +392,37 @@ def paired_bootstrap(statistic: Statistic, arrays_a, arrays_b, *, n_boot: int = 
 
 def pairwise_ranking(statistic: Statistic, arrays_by_model: Mapping[str, object], *,
                      higher_is_better: bool = True, n_boot: int = 1000, level: float = 0.95,
-                     seed: int = 0, groups=None, cells=None) -> pd.DataFrame:
-    """For every pair of models, whether their order holds: the paired interval of
+                     seed: int = 0, groups=None, cells=None, simultaneous: bool = True) -> pd.DataFrame:
+    """For every pair of models, whether their order holds: the interval of
     statistic(better) - statistic(worse) excludes 0.
 
     ``arrays_by_model``: model -> its array (or tuple of arrays) on the same images.
     One row per pair, the better one by point estimate first: better, worse, difference
     (>= 0 when higher is better, <= 0 otherwise), low, high, holds (bool). Sorted as the
-    models rank. No correction for multiple comparisons: with many pairs, some "holds" are
-    expected by chance at the nominal level.
+    models rank.
+
+    ``simultaneous`` (the default): the intervals hold for all pairs at once
+    (``simultaneous_differences`` on every model's replicates, all drawn on the same
+    resamples), so the chance that any "holds" of this metric is false is at most
+    1 - ``level``. False: each pair's own paired percentile interval (``paired_bootstrap``),
+    with no correction for the number of pairs.
     """
     names = list(arrays_by_model)
     if len(names) < 2:
         raise ValueError("pairwise_ranking needs at least two models")
+    if simultaneous:
+        _check(n_boot, level)
+        est, cols = {}, []
+        for m in names:
+            e, reps = bootstrap_replicates(statistic, *_as_tuple(arrays_by_model[m]), n_boot=n_boot, seed=seed,
+                                           groups=groups, cells=cells)
+            if np.ndim(e):
+                raise ValueError("pairwise_ranking needs a statistic that returns one number")
+            est[m] = e
+            cols.append(np.asarray(reps, dtype=np.float64).reshape(n_boot))
+        table = simultaneous_differences(est, np.stack(cols, axis=1), higher_is_better=higher_is_better,
+                                         level=level)
+        return table[["better", "worse", "difference", "low", "high", "holds"]]
     first = tuple(_indexable(x) for x in _as_tuple(arrays_by_model[names[0]]))
     ids, _, offsets = _units(_n_rows(first), groups)
     point = {m: _point(statistic, tuple(_indexable(x) for x in _as_tuple(arrays_by_model[m])),
@@ -330,24 +444,31 @@ def pairwise_ranking(statistic: Statistic, arrays_by_model: Mapping[str, object]
 
 
 def bootstrap_replicates(statistic: Statistic, *arrays, n_boot: int = 1000, seed: int = 0,
-                         groups=None, cells=None) -> tuple[float, np.ndarray]:
+                         groups=None, cells=None, universe=None) -> tuple[float, np.ndarray]:
     """(estimate, replicates): ``bootstrap_ci``'s point estimate and its ``n_boot``
     replicate values (same resamples for the same seed), before any quantile is taken:
-    what ``mean_of_independent`` combines."""
+    what ``mean_of_independent`` combines.
+
+    ``universe``: the ids of every unit of a population several samples are drawn from
+    (every ImageNet val image, for ImageNet-C, ReaL and Hard, which are made of val
+    images), with ``groups`` the id of each row. The resamples draw from the whole universe
+    (a unit a sample lacks adds no rows to it), so two samples of one universe resampled
+    with the same seed are resampled JOINTLY: replicate b of each is made of the same drawn
+    images, and a replicate-wise mean of them keeps their covariance."""
     _check(n_boot, 0.95)
     if not arrays:
         raise ValueError("bootstrap_replicates needs at least one array")
-    estimate, reps, _ = _resampled(statistic, arrays, n_boot, seed, groups, cells)
+    estimate, reps, _ = _resampled(statistic, arrays, n_boot, seed, groups, cells, universe)
     return estimate, reps
 
 
-def _resampled(statistic, arrays, n_boot: int, seed: int, groups, cells):
+def _resampled(statistic, arrays, n_boot: int, seed: int, groups, cells, universe=None):
     """(point estimate, replicates, number of resampling units): the one resampling path."""
     arrays = tuple(_indexable(a) for a in arrays)
     n = _n_rows(arrays)
     if cells is not None and len(cells) != n:
         raise ValueError(f"cells has {len(cells)} entries but the arrays have {n} rows")
-    ids, order, offsets = _units(n, groups)
+    ids, order, offsets = _units(n, groups, universe)
     estimate = _point(statistic, arrays, ids, len(offsets) - 1, cells)
     return estimate, _replicates(statistic, arrays, ids, order, offsets, n_boot, seed, cells), len(offsets) - 1
 
@@ -366,7 +487,9 @@ def mean_of_independent(parts: Sequence[tuple[float, np.ndarray]], *, level: flo
     and the interval is the percentile interval of the B values theta*_b. Pass differences
     (estimate_a - estimate_b, reps_a - reps_b) per sample, drawn with the same seeds for
     both models, for a paired interval of the difference of two means. A replicate that is
-    NaN in any part is left out (counted in ``n_failed``). ``n_units``: reported only.
+    NaN in any part is left out (counted in ``n_failed``). ``n_units``: the units resampled
+    (the samples' images together); it sets the expanded percentile tail, 0 leaves the tail
+    (1 - level)/2 (with thousands of images the two agree to the digits shown).
     """
     if not parts:
         raise ValueError("mean_of_independent needs at least one sample")
@@ -376,29 +499,11 @@ def mean_of_independent(parts: Sequence[tuple[float, np.ndarray]], *, level: flo
         raise ValueError(f"every sample needs the same number of replicates, got {sorted(sizes)}")
     (n_boot,) = sizes
     _check(n_boot, level)
-    estimate = float(np.mean([float(e) for e, _ in parts]))
+    estimate = _scalar(np.mean([np.asarray(e, dtype=np.float64) for e, _ in parts], axis=0))
     return _interval(estimate, np.mean(np.stack(reps), axis=0), level, n_boot, n_units)
 
 
 # ================================================================== paired tests
-
-
-def _bools(x, name: str) -> np.ndarray:
-    a = np.asarray(x)
-    if a.dtype != bool:
-        if not np.isin(a, (0, 1)).all():
-            raise ValueError(f"{name} must be booleans or 0/1 per image")
-        a = a.astype(bool)
-    return a.ravel()
-
-
-def _pair(correct_a, correct_b) -> tuple[np.ndarray, np.ndarray]:
-    a, b = _bools(correct_a, "correct_a"), _bools(correct_b, "correct_b")
-    if len(a) != len(b):
-        raise ValueError(f"{len(a)} vs {len(b)} trials; both need the same images in the same order")
-    if len(a) == 0:
-        raise ValueError("no trials")
-    return a, b
 
 
 def mcnemar_exact(correct_a, correct_b) -> dict:
@@ -412,60 +517,503 @@ def mcnemar_exact(correct_a, correct_b) -> dict:
     """
     from scipy.stats import binom
 
-    a, b_ = _pair(correct_a, correct_b)
+    a, b_ = _consistency.paired_trials(correct_a, correct_b)
     table = np.array([[np.sum(a & b_), np.sum(a & ~b_)], [np.sum(~a & b_), np.sum(~a & ~b_)]])
     b, c = int(table[0, 1]), int(table[1, 0])
     p = 1.0 if b + c == 0 else min(1.0, 2.0 * float(binom.cdf(min(b, c), b + c, 0.5)))
     return {"p_value": p, "table": table, "b": b, "c": c, "n": int(len(a))}
 
 
-def _kappa(c_obs, c_exp):
-    """model-vs-human's rule: kappa = 1 when the observed consistency is 1 (also covers
-    c_exp = 1, where the formula is 0/0)."""
-    c_obs, c_exp = np.asarray(c_obs, dtype=np.float64), np.asarray(c_exp, dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        k = (c_obs - c_exp) / (1.0 - c_exp)
-    return np.where(c_obs == 1.0, 1.0, k)
-
-
-def error_consistency(correct_a, correct_b) -> dict:
-    """Error consistency (Geirhos, Meding & Wichmann 2020), as model-vs-human computes it.
-
-        c_obs = mean_i [correct_a_i == correct_b_i]      (both right or both wrong)
-        c_exp = p_a p_b + (1 - p_a)(1 - p_b),  p = accuracy
-        kappa = (c_obs - c_exp) / (1 - c_exp);  kappa = 1 when c_obs = 1
-
-    kappa is Cohen's kappa on the right/wrong labels: 0 = as consistent as two independent
-    observers with these accuracies, 1 = the same errors. Trials must be aligned (same
-    image at the same position). For cue-conflict, correct = decision equals the shape
-    category, over all trials (``metrics.cue_conflict_correct``), as model-vs-human does.
-    Returns dict: kappa, c_obs, c_exp, p_a, p_b, n.
-    """
-    a, b = _pair(correct_a, correct_b)
-    p_a, p_b = float(a.mean()), float(b.mean())
-    c_obs = float(np.mean(a == b))
-    c_exp = p_a * p_b + (1 - p_a) * (1 - p_b)
-    return {"kappa": float(_kappa(c_obs, c_exp)), "c_obs": c_obs, "c_exp": c_exp,
-            "p_a": p_a, "p_b": p_b, "n": int(len(a))}
-
-
 def error_consistency_ci(correct_a, correct_b, *, n_boot: int = 1000, level: float = 0.95,
                          seed: int = 0, groups=None) -> Interval:
-    """``error_consistency``'s kappa with a percentile-bootstrap interval over trials.
+    """``metrics.error_consistency``'s kappa with a percentile-bootstrap interval over trials.
 
     Each replicate resamples trials (or ``groups``) and recomputes p_a, p_b and c_obs from
-    the same rows, all replicates at once (kappa is a function of three means)."""
+    the same rows, all replicates at once (kappa is a function of three means). (n, k)
+    arrays: k pairs on the same trials at once (vector fields)."""
     _check(n_boot, level)
-    a, b = _pair(correct_a, correct_b)
-    values = np.column_stack([a, b, a == b]).astype(np.float64)
-    ids, _, offsets = _units(len(a), groups)
-    m = _replicate_means(values, ids, len(offsets) - 1, n_boot, seed)
-    p_a, p_b, c_obs = m[:, 0], m[:, 1], m[:, 2]
-    reps = _kappa(c_obs, p_a * p_b + (1 - p_a) * (1 - p_b))
-    return _interval(error_consistency(a, b)["kappa"], reps, level, n_boot, len(offsets) - 1)
+    shape = np.shape(correct_a)
+    if len(shape) == 2 and shape == np.shape(correct_b):
+        a2, b2 = (np.asarray(x) for x in (correct_a, correct_b))
+        pairs = [_consistency.paired_trials(a2[:, j], b2[:, j]) for j in range(shape[1])]
+    else:
+        pairs = [_consistency.paired_trials(correct_a, correct_b)]
+    values = np.column_stack([np.column_stack([a, b, a == b]) for a, b in pairs]).astype(np.float64)
+    ids, _, offsets = _units(len(values), groups)
+    m = _replicate_means(values, ids, len(offsets) - 1, n_boot, seed).reshape(n_boot, len(pairs), 3)
+    p_a, p_b, c_obs = m[..., 0], m[..., 1], m[..., 2]
+    reps = _consistency.kappa(c_obs, p_a * p_b + (1 - p_a) * (1 - p_b))
+    est = np.array([_consistency.error_consistency(a, b)["kappa"] for a, b in pairs])
+    if len(shape) != 2:
+        est, reps = float(est[0]), reps[:, 0]
+    return _interval(est, reps, level, n_boot, len(offsets) - 1)
 
 
 __all__: Sequence[str] = (
-    "Interval", "bootstrap_ci", "bootstrap_replicates", "error_consistency", "error_consistency_ci",
+    "Interval", "bootstrap_ci", "bootstrap_replicates", "error_consistency_ci",
     "is_significant", "mcnemar_exact", "mean_of_independent", "paired_bootstrap", "pairwise_ranking",
+    "rank_intervals", "ranks_from_replicates", "interval_from_replicates", "tail_probability",
+    "wilson_interval", "proportion_ci", "normal_interval", "calibration_error_ci",
+    "calibration_error_replicates", "jackknife_interval", "jackknife_replicates", "holm",
+    "simultaneous_differences", "OBSERVER_LEVELS", "observer_consistency", "observer_consistency_ci",
+    "SMALL_SAMPLE_COVERAGE", "stated_coverage", "STATED_ECE_DIFFERENCE_COVERAGE",
+    "resample_counts",
 )
+
+
+# ====================================================================== rank intervals
+
+
+def _ranks(values: np.ndarray, higher_is_better: bool) -> np.ndarray:
+    """Competition ranks along the last axis (ties share the best rank: 1, 1, 3):
+    rank_m = 1 + the number of models strictly better than m. NaN stays NaN."""
+    v = np.asarray(values, dtype=np.float64)
+    better = (v[..., None, :] > v[..., :, None]) if higher_is_better else (v[..., None, :] < v[..., :, None])
+    ranks = 1.0 + better.sum(axis=-1)
+    return np.where(np.isnan(v), np.nan, ranks)
+
+
+def ranks_from_replicates(estimates: Mapping[str, float], replicates, *, higher_is_better: bool = True,
+                          level: float = 0.95) -> pd.DataFrame:
+    """Rank of every model and its rank interval from bootstrap replicates drawn on the
+    same resamples for all models.
+
+    ``estimates``: model -> point estimate; ``replicates``: (B, M) array, column m the B
+    replicates of the m-th model of ``estimates`` (row b: one resample, every model scored
+    on it). Each resample ranks all models (competition ranks: ties share the best rank,
+    so two models with identical predictions always share theirs); a model's rank interval
+    is [the (1 - level)/2 quantile, the (1 + level)/2 quantile] of its B ranks, rounded
+    outward to whole ranks. A resample where any model is NaN is left out (``n_failed``).
+
+    Returns one row per model, best first: model, value, rank (of the point estimates),
+    rank_low, rank_high, n_boot, n_failed.
+    """
+    names = list(estimates)
+    reps = np.asarray(replicates, dtype=np.float64).reshape(-1, len(names))
+    _check(max(len(reps), 1), level)
+    point = np.array([float(estimates[m]) for m in names])
+    rank = _ranks(point, higher_is_better)
+    ok = ~np.isnan(reps).any(axis=1)
+    alpha = (1.0 - level) / 2
+    if ok.any():
+        r = _ranks(reps[ok], higher_is_better)
+        low = np.quantile(r, alpha, axis=0, method="lower")
+        high = np.quantile(r, 1.0 - alpha, axis=0, method="higher")
+    else:
+        low = high = np.full(len(names), np.nan)
+    out = pd.DataFrame({"model": names, "value": point, "rank": rank, "rank_low": low, "rank_high": high,
+                        "n_boot": len(reps), "n_failed": int((~ok).sum())})
+    finite = out["value"].notna()
+    out.loc[~finite, ["rank", "rank_low", "rank_high"]] = np.nan
+    return out.sort_values(["rank", "model"], na_position="last").reset_index(drop=True)
+
+
+def rank_intervals(statistic: Statistic, arrays_by_model: Mapping[str, object], *,
+                   higher_is_better: bool = True, n_boot: int = 1000, level: float = 0.95,
+                   seed: int = 0, groups=None, cells=None) -> pd.DataFrame:
+    """Every model's rank among ``arrays_by_model`` with a 95% rank interval.
+
+    ``arrays_by_model``: model -> its array (or tuple of arrays) on the same images, as
+    ``pairwise_ranking`` takes them. Every model is scored on the same ``n_boot``
+    resamples of the images (one seeded stream, ``groups`` resampled whole); each resample
+    ranks all models, ties sharing the best rank; see ``ranks_from_replicates`` for the
+    interval and the columns (model, value, rank, rank_low, rank_high, n_boot, n_failed).
+    A model better than every other on every resample is rank [1, 1].
+    """
+    names = list(arrays_by_model)
+    if not names:
+        raise ValueError("rank_intervals needs at least one model")
+    _check(n_boot, level)
+    estimates, columns = {}, []
+    for m in names:
+        est, reps = bootstrap_replicates(statistic, *_as_tuple(arrays_by_model[m]), n_boot=n_boot, seed=seed,
+                                         groups=groups, cells=cells)
+        if np.ndim(est):
+            raise ValueError("rank_intervals needs a statistic that returns one number")
+        estimates[m] = est
+        columns.append(np.asarray(reps, dtype=np.float64).reshape(n_boot))
+    return ranks_from_replicates(estimates, np.stack(columns, axis=1), higher_is_better=higher_is_better,
+                                 level=level)
+
+
+# ========================================================================= proportions
+
+
+def wilson_interval(successes, n, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson's score interval of a binomial proportion (Wilson 1927; Brown, Cai & DasGupta
+    2001), vectorised over ``successes`` and ``n``:
+
+        centre = (p + z^2/(2n)) / (1 + z^2/n)
+        half   = z sqrt(p(1 - p)/n + z^2/(4n^2)) / (1 + z^2/n),   p = successes / n
+
+    Unlike the bootstrap's interval it has width at 0 and at n successes (200 of 200 right:
+    [0.981, 1], not [1, 1]), and its coverage stays near the level down to tens of images.
+    Returns (low, high), clipped to [0, 1]; NaN where n = 0."""
+    from scipy.stats import norm
+
+    if not 0.0 < float(level) < 1.0:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    k = np.asarray(successes, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    if np.any(k < 0) or np.any(k > n):
+        raise ValueError("successes must lie between 0 and n")
+    z = norm.ppf(0.5 + level / 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        denom = 1.0 + z * z / n
+        centre = (p + z * z / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    low, high = np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+    # the exact ends: no rounding may cut the truth 0 (or 1) out at 0 (or n) successes
+    low, high = np.where(k == 0, 0.0, low), np.where(k == n, 1.0, high)
+    return low, high
+
+
+def proportion_ci(correct, *, level: float = 0.95) -> Interval:
+    """Top-1 (any share of images) with Wilson's score interval (``wilson_interval``).
+
+    ``correct``: 0/1 (or bool) per image, (n,) or (n, k) for k shares at once. The images
+    must be independent units: a share whose rows are cells of images (ImageNet-C) or a
+    mean over cells is a clustered mean, for ``bootstrap_ci(..., groups=)``."""
+    c = np.asarray(correct)
+    if c.dtype != bool and not np.isin(c, (0, 1)).all():
+        raise ValueError("correct must be booleans or 0/1 per image")
+    c = c.astype(np.float64)
+    if len(c) == 0:
+        raise ValueError("no images")
+    k = c.sum(axis=0)
+    low, high = wilson_interval(k, len(c), level)
+    return Interval(_scalar(k / len(c)), _scalar(low), _scalar(high), level, 0, len(c))
+
+
+# ================================================================= calibration error
+
+
+def normal_interval(estimate, replicates, *, level: float = 0.95, n_units: int = 0) -> Interval:
+    """estimate -/+ z sd(replicates): the interval of a statistic whose own estimate is
+    bias-corrected while its resamples are not (a debiased ECE, an unbiased CKA). The
+    resamples' spread estimates the standard error; their centre, which carries the
+    resampling's own bias, is not used. (B,) or (B, k) replicates; NaN ones left out."""
+    from scipy.stats import norm
+
+    reps = np.asarray(replicates, dtype=np.float64)
+    failed = np.isnan(reps).reshape(len(reps), -1).any(axis=1)
+    est = np.asarray(estimate, dtype=np.float64)
+    if (~failed).sum() < 2:
+        nan = np.full(est.shape, np.nan)
+        return Interval(_scalar(est), _scalar(nan), _scalar(nan), level, len(reps), n_units, int(failed.sum()))
+    se = np.std(reps[~failed], axis=0, ddof=1)
+    z = norm.ppf(0.5 + level / 2)
+    return Interval(_scalar(est), _scalar(est - z * se), _scalar(est + z * se), level, len(reps), n_units,
+                    int(failed.sum()))
+
+
+def _calibration_sums(confidence, correct, n_bins: int, n_boot: int, seed: int):
+    """(per-bin sums of the data (k, 3, n_bins), of every replicate (B, k, 3, n_bins)) for
+    (n,) or (n, k) confidences and correctness: k models on the same images, every model
+    on the same resamples (``metrics.BIN_SUMS``: count, sum of confidences, number right).
+
+    A replicate's sums are the images' values weighted by how often it drew each image:
+    Z' w with Z the sparse (n, k * 3 * n_bins) matrix holding each image's three values in
+    its bin's columns (three non-zeros per image and model)."""
+    from scipy import sparse
+
+    from .metrics.calibration import bin_index
+
+    conf = np.asarray(confidence, dtype=np.float64)
+    ok = np.asarray(correct)
+    if conf.shape != ok.shape:
+        raise ValueError(f"confidence {conf.shape} and correct {ok.shape} differ; one value of each per image")
+    conf2, ok2 = conf.reshape(len(conf), -1), ok.reshape(len(ok), -1).astype(np.float64)
+    n, k = conf2.shape
+    if n == 0:
+        raise ValueError("no images")
+    bins = np.stack([bin_index(conf2[:, j], n_bins) for j in range(k)], axis=1)        # (n, k)
+    cols = (np.arange(k)[None, :, None] * 3 + np.arange(3)[None, None, :]) * n_bins + bins[:, :, None]
+    vals = np.stack([np.ones_like(conf2), conf2, ok2], axis=2)                         # (n, k, 3)
+    z = sparse.csr_matrix((vals.ravel(), cols.ravel(), np.arange(0, 3 * k * n + 1, 3 * k)),
+                          shape=(n, 3 * k * n_bins))
+    zt = z.T.tocsr()
+    point = np.asarray(z.sum(axis=0)).reshape(k, 3, n_bins)
+    reps = [np.asarray(zt @ w.T).T.reshape(len(w), k, 3, n_bins) for w in _weights(n, n_boot, seed)]
+    return point, np.concatenate(reps)
+
+
+def _calibration(confidence, correct, n_bins: int, n_boot: int, seed: int):
+    """(point: the debiased ECE (k,), its replicates (B, k), the calibration test's p-values
+    (k,), images)."""
+    from .metrics.calibration import calibration_errors_from_sums, calibration_test
+
+    point, reps = _calibration_sums(confidence, correct, n_bins, n_boot, seed)
+    conf2 = np.asarray(confidence, dtype=np.float64).reshape(len(confidence), -1)
+    ok2 = np.asarray(correct).reshape(len(confidence), -1)
+    p = np.array([calibration_test(conf2[:, j], ok2[:, j], n_bins)["p_value"] for j in range(conf2.shape[1])])
+    return (calibration_errors_from_sums(point)["ece_debiased"],
+            calibration_errors_from_sums(reps)["ece_debiased"], p, len(conf2))
+
+
+def calibration_error_replicates(confidence, correct, *, n_bins: int = 15, n_boot: int = 1000,
+                                 seed: int = 0) -> tuple:
+    """(estimate, replicates) of the debiased ECE (``metrics.debiased_calibration_error``),
+    for comparisons and ranks: (n, k) inputs give (k,) estimates and (n_boot, k)
+    replicates, every model on the same resamples."""
+    _check(n_boot, 0.95)
+    point, reps, _, _ = _calibration(confidence, correct, n_bins, n_boot, seed)
+    if np.ndim(confidence) == 1:
+        return float(point[0]), reps[:, 0]
+    return point, reps
+
+
+def calibration_error_ci(confidence, correct, *, n_bins: int = 15, n_boot: int = 1000, level: float = 0.95,
+                         seed: int = 0) -> Interval:
+    """The calibration headline: the debiased ECE with an interval that covers the binned
+    ECE it estimates (docs/protocols.md §3), a perfectly calibrated model's 0 included.
+
+    - estimate: Kumar et al. (2019)'s debiased ECE (``metrics.debiased_calibration_error``);
+    - interval: estimate -/+ z sd*, sd* the standard deviation of the debiased ECE over
+      ``n_boot`` resamples of the images (``normal_interval``: the resamples' centre,
+      biased by the resampling itself, is not used);
+    - near 0: the ECE is a sum of absolute values, and no interval built from its spread
+      alone reaches a true 0 often enough. The interval reaches down to 0 whenever
+      Hosmer-Lemeshow's test of "perfectly calibrated" (``metrics.calibration_test``)
+      does not reject at 1 - ``level``: the confidence set is the interval joined with {0}
+      when the test accepts 0, so a calibrated model is covered as often as the test
+      accepts, and a miscalibrated one at least as often as by the interval alone. The
+      interval never goes below 0.
+
+    ``confidence`` (max softmax probability) and ``correct`` (0/1) per image: (n,), or
+    (n, k) for k models on the same images (one resampling; vector fields). Measured
+    coverage: tests/test_coverage.py (docs/protocols.md §0)."""
+    _check(n_boot, level)
+    point, reps, p, n_units = _calibration(confidence, correct, n_bins, n_boot, seed)
+    iv = normal_interval(point, reps, level=level, n_units=n_units)
+    low = np.maximum(np.where(p > 1 - level, np.minimum(iv.low, 0.0), iv.low), 0.0)
+    high = np.maximum(iv.high, 0.0)
+    if np.ndim(confidence) == 1:
+        return Interval(float(point[0]), float(low[0]), float(high[0]), level, n_boot, n_units, iv.n_failed)
+    return Interval(point, low, high, level, n_boot, n_units, iv.n_failed)
+
+
+# ========================================================================== jackknife
+
+
+def jackknife_interval(estimate, leave_one_out, *, level: float = 0.95) -> Interval:
+    """estimate -/+ t_(n-1) se_J with the jackknife standard error (Efron & Tibshirani
+    1993, ch. 11) of n leave-one-out values theta_(i) ((n,) or (n, k)):
+
+        se_J = sqrt((n - 1)/n sum_i (theta_(i) - mean theta_(.))^2)
+
+    For a U-statistic such as unbiased HSIC (the similarity page's CKA) it is consistent
+    and needs no resampling: a bootstrap resample repeats images, which a U-statistic's
+    "distinct samples" cannot absorb. No interval (NaN) from fewer than 3 units."""
+    from scipy.stats import t
+
+    loo = np.asarray(leave_one_out, dtype=np.float64)
+    n = len(loo)
+    est = np.asarray(estimate, dtype=np.float64)
+    if n < 3:
+        nan = np.full(est.shape, np.nan)
+        return Interval(_scalar(est), _scalar(nan), _scalar(nan), level, 0, n)
+    se = np.sqrt((n - 1) / n * np.sum((loo - loo.mean(axis=0)) ** 2, axis=0))
+    q = t.ppf(0.5 + level / 2, n - 1)
+    return Interval(_scalar(est), _scalar(est - q * se), _scalar(est + q * se), level, 0, n)
+
+
+def jackknife_replicates(estimate, leave_one_out, *, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+    """(n_boot, k) draws from N(estimate, jackknife covariance of the k statistics), the
+    k estimated jointly from the same images: replicates for what takes replicates
+    (``simultaneous_intervals``, ``ranks_from_replicates``) where the uncertainty is a
+    jackknife's. Seeded."""
+    loo = np.asarray(leave_one_out, dtype=np.float64)
+    n = len(loo)
+    loo = loo.reshape(n, -1)
+    dev = loo - loo.mean(axis=0)
+    cov = (n - 1) / n * dev.T @ dev
+    est = np.asarray(estimate, dtype=np.float64).reshape(-1)
+    rng = np.random.default_rng(seed)
+    return rng.multivariate_normal(est, cov, size=int(n_boot), method="eigh")
+
+
+# ================================================================ multiple comparisons
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm's (1979) step-down adjusted p-values: with the m p-values sorted,
+    p~_(i) = max_{j <= i} min(1, (m - j + 1) p_(j)). Rejecting where p~ <= alpha keeps the
+    chance of any false rejection among the m at most alpha. NaN stays NaN (not counted)."""
+    p = np.asarray(p_values, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    m = int(ok.sum())
+    if not m:
+        return out
+    order = np.argsort(p[ok])
+    adj = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[ok][order]))
+    vals = np.empty(m)
+    vals[order] = adj
+    out[ok] = vals
+    return out
+
+
+def simultaneous_differences(estimates: Mapping[str, float], replicates, *, higher_is_better: bool = True,
+                             level: float = 0.95) -> pd.DataFrame:
+    """Every pairwise difference of the models' statistics with SIMULTANEOUS intervals: all
+    of them cover their true differences together with probability ``level`` (max-t
+    bootstrap intervals; Westfall & Young 1993, Romano & Wolf 2005), so "A is ahead of B",
+    said whenever a pair's interval excludes 0, is wrong for ANY pair of a metric with
+    probability at most 1 - ``level``, however many pairs there are.
+
+    ``estimates``: model -> point estimate; ``replicates``: (B, M), column m the m-th
+    model's replicates, every model on the same resamples (or ``jackknife_replicates``).
+    For pair k (better by point estimate first) with replicate differences d*_bk:
+    se_k = sd_b(d*_bk), T_b = max_k |d*_bk - mean_b d*_k| / se_k, c = the ``level``
+    quantile of T_b, interval = d_k -/+ c se_k. A pair whose replicates never differ (two
+    identical models) has the interval [d, d] and takes no part in the maximum.
+
+    Returns one row per pair: better, worse, difference, low, high, holds (interval
+    excludes 0), se, critical (c; about 1.96 for one pair, 2.6 for six)."""
+    names = list(estimates)
+    reps = np.asarray(replicates, dtype=np.float64).reshape(-1, len(names))
+    reps = reps[~np.isnan(reps).any(axis=1)]
+    point = {m: float(estimates[m]) for m in names}
+    ranked = [m for m in sorted(names, key=lambda m: point[m], reverse=higher_is_better) if np.isfinite(point[m])]
+    pos = {m: i for i, m in enumerate(names)}
+    pairs = list(itertools.combinations(ranked, 2))
+    if not pairs:
+        return pd.DataFrame(columns=["better", "worse", "difference", "low", "high", "holds", "se", "critical"])
+    d_hat = np.array([point[a] - point[b] for a, b in pairs])
+    if len(reps) < 2:
+        se = np.full(len(pairs), np.nan)
+        crit = np.nan
+    else:
+        d = np.stack([reps[:, pos[a]] - reps[:, pos[b]] for a, b in pairs], axis=1)
+        se = d.std(axis=0, ddof=1)
+        moving = se > 1e-12 * np.maximum(1.0, np.abs(d).max(axis=0))
+        se = np.where(moving, se, 0.0)
+        if moving.any():
+            t = np.max(np.abs(d[:, moving] - d[:, moving].mean(axis=0)) / se[moving], axis=1)
+            crit = float(np.quantile(t, level, method="higher"))
+        else:
+            crit = 0.0
+    low, high = d_hat - crit * se, d_hat + crit * se
+    return pd.DataFrame({"better": [a for a, _ in pairs], "worse": [b for _, b in pairs], "difference": d_hat,
+                         "low": low, "high": high, "holds": (low > 0) | (high < 0), "se": se,
+                         "critical": crit})
+
+
+# ============================================================ models and human observers
+
+#: what ``observer_consistency`` may resample, and what an interval of each speaks for
+OBSERVER_LEVELS = {"stimuli": "these observers (the stimuli resampled)",
+                   "observers and stimuli": "people in general (observers and stimuli resampled)"}
+
+
+def observer_consistency(models, observers, *, n_boot: int = 1000, seed: int = 0,
+                         resample: str = "observers and stimuli") -> tuple[np.ndarray, np.ndarray]:
+    """Each model's mean error consistency with a panel of observers, and its replicates.
+
+    ``models``: (n, M) 0/1 correctness of M models on n stimuli; ``observers``: (n, H),
+    the observers' correctness on the same stimuli (rows aligned). The estimate for model
+    m is kappa_m = (1/H) sum_j kappa(m, j) (``error_consistency``).
+
+    Replicates: the stimuli are resampled (the same stimuli for every model and observer),
+    which gives kappa*_mj for every model and observer. With ``resample="stimuli"`` the
+    replicates are their means over the observers: an interval for THESE observers. With
+    "observers and stimuli" (the default), a claim about people in general must also
+    allow for which H people were tested. Their variance is that of the stimulus
+    replicates plus the between-observer variance over H, estimated by the method of
+    moments for a crossed design: the observers' sample covariance of kappa_mj less the
+    part of it that is each observer's own estimation noise (the stimulus replicates'
+    covariance within an observer minus that between two observers). Resampling the
+    observers and the stimuli both counts that noise twice (measured: 0.997 coverage for a
+    nominal 0.95). The between-observer part is added to the stimulus replicates as a
+    seeded normal draw with that covariance across models, so the replicates of several
+    models stay paired for comparisons.
+
+    Returns (estimates (M,), replicates (n_boot, M))."""
+    if resample not in OBSERVER_LEVELS:
+        raise ValueError(f"resample must be one of {sorted(OBSERVER_LEVELS)}, not {resample!r}")
+    a = np.asarray(models).reshape(len(models), -1)
+    h = np.asarray(observers).reshape(len(observers), -1)
+    if len(a) != len(h):
+        raise ValueError(f"{len(a)} model trials vs {len(h)} observer trials; rows must be the same stimuli")
+    # every column checked as right / wrong per trial (paired_trials of a column with the first observer's)
+    a = np.stack([_consistency.paired_trials(a[:, j], h[:, 0])[0] for j in range(a.shape[1])], axis=1)
+    h = np.stack([_consistency.paired_trials(h[:, j], a[:, 0])[0] for j in range(h.shape[1])], axis=1)
+    n, m_count, h_count = len(a), a.shape[1], h.shape[1]
+    same = (a[:, :, None] == h[:, None, :]).reshape(n, -1)
+    values = np.concatenate([a, h, same], axis=1).astype(np.float64)
+
+    def kappas(means):
+        p_a, p_h = means[..., :m_count], means[..., m_count:m_count + h_count]
+        c_obs = means[..., m_count + h_count:].reshape(means.shape[:-1] + (m_count, h_count))
+        c_exp = p_a[..., :, None] * p_h[..., None, :] + (1 - p_a[..., :, None]) * (1 - p_h[..., None, :])
+        return _consistency.kappa(c_obs, c_exp)                        # (..., M, H)
+
+    _check(n_boot, 0.95)
+    point = kappas(values.mean(axis=0))                                # (M, H)
+    estimate = point.mean(axis=-1)
+    k = kappas(_replicate_means(values, np.arange(n), n, n_boot, seed))   # (B, M, H)
+    reps = k.mean(axis=-1)
+    if resample == "stimuli" or h_count < 2:
+        return estimate, reps
+    # between-observer covariance of the models' kappas, less each observer's own noise
+    dev = point - estimate[:, None]                                   # (M, H)
+    spread = dev @ dev.T / (h_count - 1)
+    kd = k - k.mean(axis=0)                                           # (B, M, H)
+    within = np.einsum("bmj,bnj->mn", kd, kd) / (n_boot - 1) / h_count              # avg_j cov(k_mj, k_nj)
+    total = np.einsum("bm,bn->mn", kd.sum(axis=-1), kd.sum(axis=-1)) / (n_boot - 1)  # cov of the sums over j
+    between = (total - h_count * within) / (h_count * (h_count - 1))                 # avg_{j != l} cov(k_mj, k_nl)
+    sigma = spread - (within - between)
+    vals, vecs = np.linalg.eigh((sigma + sigma.T) / 2)
+    sigma = (vecs * np.clip(vals, 0.0, None)) @ vecs.T / h_count
+    rng = np.random.default_rng([seed, 1])                            # a stream apart from the stimuli's
+    return estimate, reps + rng.multivariate_normal(np.zeros(m_count), sigma, size=n_boot, method="eigh")
+
+
+def observer_consistency_ci(models, observers, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0,
+                            resample: str = "observers and stimuli") -> Interval:
+    """``observer_consistency`` with its interval, estimate -/+ z sd(replicates)
+    (``normal_interval``). (M,) fields; ``resampled`` names the level the interval speaks
+    for (``OBSERVER_LEVELS``)."""
+    _check(n_boot, level)
+    est, reps = observer_consistency(models, observers, n_boot=n_boot, seed=seed, resample=resample)
+    return replace(normal_interval(est, reps, level=level, n_units=len(observers)), resampled=resample)
+
+
+# ================================================================ measured shortfalls
+
+#: coverage of a nominal 95% bootstrap interval (expanded percentile) of a mean over
+#: fewer than six resampled units, as measured by tests/test_coverage.py: with so few
+#: images no bootstrap interval can reach 95% (with two, it is the range of two values), so
+#: a page states this beside such an interval
+SMALL_SAMPLE_COVERAGE = {2: 0.50, 3: 0.77, 4: 0.86, 5: 0.90}
+
+
+def stated_coverage(n_units: int) -> float | None:
+    """The measured coverage a page states beside a 95% bootstrap interval from ``n_units``
+    resampled units, when it falls short of 0.93 (``SMALL_SAMPLE_COVERAGE``); None from
+    six units on, where it is within 0.93-0.97."""
+    return SMALL_SAMPLE_COVERAGE.get(int(n_units))
+
+#: coverage of the paired interval of a difference in debiased ECE between a perfectly
+#: calibrated model and one over-confident by 0.03 (1,000 images; tests/test_coverage.py).
+#: No estimator of an absolute gap is unbiased at 0, so the calibrated model's debiased ECE
+#: stays above 0 and the difference sits too close to 0: the interval can understate a
+#: difference, never invent one (between two miscalibrated models, or two calibrated
+#: ones, coverage is within 0.93-0.97)
+STATED_ECE_DIFFERENCE_COVERAGE = 0.79
+
+
+
+# ============================================================ resamples as draw counts
+
+
+def resample_counts(n_units: int, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+    """(n_boot, n_units) draw counts: how often each unit is drawn in each resample, for the
+    SAME resamples ``bootstrap_ci`` draws with this seed. For statistics that score a
+    resample from weights instead of resampled rows (``metrics.class_calibration_replicates``,
+    ``metrics.ood_replicates``; their interval: ``interval_from_replicates``): their
+    replicates then pair with every other interval drawn with the seed."""
+    _check(n_boot, 0.95)
+    return np.vstack(list(_weights(int(n_units), int(n_boot), seed))).astype(np.int64)

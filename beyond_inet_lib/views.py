@@ -14,7 +14,9 @@ Each View runs two ways, with the same geometry (``crop_box``):
   and PIL's resampler round differently by a grey level here and there (mean |difference|
   ~1e-3 after normalisation); crops and black fill are the same pixels.
 
-Resize follows torchvision's ``Resize(int)``: the shorter side becomes ``resize``. The crop
+Resize follows torchvision's ``Resize(int)``: the shorter side becomes ``resize``; with
+``squash`` both sides become ``resize`` (the aspect ratio is not kept: what the image
+processors of many Hugging Face models do, e.g. ViT's and SigLIP's). The crop
 is a centre crop of ``crop`` pixels, optionally moved by ``shift`` pixels *of the original
 image* along its longer side (invariance experiment). Where the moved window runs past the
 image border the missing pixels are black, as in the paper's code (PROTOCOLS.md, 7).
@@ -50,6 +52,7 @@ class View:
     std: tuple[float, float, float] = IMAGENET_STD
     shift: int = 0
     antialias: bool = True
+    squash: bool = False   # resize to resize x resize, aspect ratio not kept
 
     def __post_init__(self):
         if self.interpolation not in INTERPOLATIONS:
@@ -60,13 +63,18 @@ class View:
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or v <= 0):
                 raise ValueError(f"View.{name} must be a positive int or None, got {v!r}")
+        if self.squash and not self.resize:
+            raise ValueError("View.squash needs a resize size (both sides become it)")
         # tuples, so that the dataclass stays hashable when built from lists (YAML)
         object.__setattr__(self, "mean", tuple(float(m) for m in self.mean))
         object.__setattr__(self, "std", tuple(float(s) for s in self.std))
 
     # ----- identity -------------------------------------------------------------------
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if not d["squash"]:  # every view that does not squash keeps the cache key it always had
+            del d["squash"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "View":
@@ -80,7 +88,8 @@ class View:
     def describe(self) -> str:
         parts = []
         if self.resize:
-            parts.append(f"Resize({self.resize}, {self.interpolation})")
+            size = f"{self.resize}x{self.resize}" if self.squash else f"{self.resize}"
+            parts.append(f"Resize({size}, {self.interpolation})")
         if self.crop:
             parts.append(
                 f"CenterCrop({self.crop}" + (f", shift={self.shift}px" if self.shift else "") + ")"
@@ -106,10 +115,12 @@ class View:
         mode = InterpolationMode(self.interpolation)
         steps: list = []
         if self.shift and self.crop:
-            steps.append(_ResizeShiftedCrop(self.resize, self.crop, self.shift, mode, self.antialias))
+            steps.append(_ResizeShiftedCrop(self.resize, self.crop, self.shift, mode, self.antialias,
+                                            self.squash))
         else:
             if self.resize:
-                steps.append(T.Resize(self.resize, interpolation=mode, antialias=self.antialias))
+                size = (self.resize, self.resize) if self.squash else self.resize
+                steps.append(T.Resize(size, interpolation=mode, antialias=self.antialias))
             if self.crop:
                 steps.append(T.CenterCrop(self.crop))
         return T.Compose(steps)
@@ -127,15 +138,17 @@ class View:
         return self.transform()(image)
 
 
-def crop_box(height: int, width: int, crop: int, shift: int = 0, scale: float = 1.0):
+def crop_box(height: int, width: int, crop: int, shift: int = 0, scale: float = 1.0,
+             horizontal: bool | None = None):
     """(top, left) of a ``crop`` x ``crop`` window centred in an (height, width) image and
-    moved by ``shift * scale`` pixels along the longer side (``scale`` = resized/original).
+    moved by ``shift * scale`` pixels along the longer side (``scale`` = resized/original;
+    ``horizontal`` says which side when the resize did not keep the aspect ratio).
     Rounding as torchvision's ``center_crop``."""
     top = int(round((height - crop) / 2.0))
     left = int(round((width - crop) / 2.0))
     if shift:
         d = int(round(shift * scale))
-        if width >= height:
+        if (width >= height) if horizontal is None else horizontal:
             left += d
         else:
             top += d
@@ -143,25 +156,36 @@ def crop_box(height: int, width: int, crop: int, shift: int = 0, scale: float = 
 
 
 class _ResizeShiftedCrop:
-    """Resize the shorter side, then a centre crop moved by ``shift`` original-image pixels
-    along the longer side; pixels beyond the border come out black (``F.crop`` pads)."""
+    """Resize the shorter side (or both, ``squash``), then a centre crop moved by ``shift``
+    original-image pixels along the longer side; pixels beyond the border come out black
+    (``F.crop`` pads)."""
 
-    def __init__(self, resize, crop, shift, mode, antialias):
+    def __init__(self, resize, crop, shift, mode, antialias, squash=False):
         self.resize, self.crop, self.shift = resize, crop, shift
-        self.mode, self.antialias = mode, antialias
+        self.mode, self.antialias, self.squash = mode, antialias, squash
 
     def __call__(self, img):
         from torchvision.transforms import functional as F
 
         w0, h0 = img.size
         if self.resize:
-            img = F.resize(img, self.resize, interpolation=self.mode, antialias=self.antialias)
+            size = [self.resize, self.resize] if self.squash else self.resize
+            img = F.resize(img, size, interpolation=self.mode, antialias=self.antialias)
         w, h = img.size
-        top, left = crop_box(h, w, self.crop, self.shift, scale=min(w, h) / min(w0, h0))
+        top, left = crop_box(h, w, self.crop, self.shift, **shift_scale(h0, w0, h, w, self.squash))
         return F.crop(img, top, left, self.crop, self.crop)
 
     def __repr__(self):
         return f"ResizeShiftedCrop(resize={self.resize}, crop={self.crop}, shift={self.shift})"
+
+
+def shift_scale(h0: int, w0: int, h: int, w: int, squash: bool) -> dict:
+    """``crop_box``'s ``scale`` (and, after a squash, ``horizontal``) for an (h0, w0)
+    image resized to (h, w): the shift is in pixels of the original's longer side."""
+    if not squash:
+        return {"scale": min(w, h) / min(w0, h0)}
+    horizontal = w0 >= h0
+    return {"scale": (w / w0) if horizontal else (h / h0), "horizontal": horizontal}
 
 
 def _fmt(t):
@@ -193,9 +217,9 @@ def preprocess_tensors(images: list, views: Mapping[str, View], via_float: bool 
         batch = images[idx[0]][None] if len(idx) == 1 else torch.stack([images[i] for i in idx])
         resized: dict = {}
         for k, v in views.items():
-            rk = (v.resize, v.interpolation, v.antialias)
+            rk = (v.resize, v.interpolation, v.antialias, v.squash)
             if rk not in resized:
-                resized[rk] = (_resize_uint8(batch, v.resize, v.interpolation, v.antialias, via_float)
+                resized[rk] = (_resize_uint8(batch, v.resize, v.interpolation, v.antialias, via_float, v.squash)
                                if v.resize else batch)
             crops[k].append(_crop_view(resized[rk], v, h0, w0))
         order.extend(idx)
@@ -215,16 +239,19 @@ def preprocess_tensors(images: list, views: Mapping[str, View], via_float: bool 
     return out
 
 
-def _resize_uint8(img, size: int, interpolation: str, antialias: bool, via_float: bool = False):
-    """Shorter side -> ``size`` (torchvision ``Resize(int)`` geometry) on a uint8 (3, H, W)
-    tensor; output uint8, rounded like PIL's. ``via_float``: interpolate in float32, then
-    clamp and round (what torchvision does on CUDA, where uint8 kernels do not exist)."""
+def _resize_uint8(img, size: int, interpolation: str, antialias: bool, via_float: bool = False,
+                  squash: bool = False):
+    """Shorter side -> ``size`` (torchvision ``Resize(int)`` geometry; both sides with
+    ``squash``) on a uint8 (3, H, W) tensor; output uint8, rounded like PIL's. ``via_float``:
+    interpolate in float32, then clamp and round (what torchvision does on CUDA, where
+    uint8 kernels do not exist)."""
     from torchvision.transforms.v2 import functional as F
 
     mode = F.InterpolationMode(interpolation)
+    sizes = [size, size] if squash else [size]
     if not via_float:
-        return F.resize(img, [size], interpolation=mode, antialias=antialias)
-    out = F.resize(img.float(), [size], interpolation=mode, antialias=antialias)
+        return F.resize(img, sizes, interpolation=mode, antialias=antialias)
+    out = F.resize(img.float(), sizes, interpolation=mode, antialias=antialias)
     return out.clamp_(0, 255).round_().to(img.dtype) if out.dtype != img.dtype else out
 
 
@@ -239,7 +266,7 @@ def _crop_view(img, view: View, h0: int, w0: int):
     if not view.shift:
         return F.center_crop(img, [view.crop, view.crop])
     h, w = img.shape[-2:]
-    top, left = crop_box(h, w, view.crop, view.shift, scale=min(w, h) / min(w0, h0))
+    top, left = crop_box(h, w, view.crop, view.shift, **shift_scale(h0, w0, h, w, view.squash))
     return F.crop(img, top, left, view.crop, view.crop)
 
 

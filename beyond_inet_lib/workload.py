@@ -1,8 +1,8 @@
-"""What a report reads: every prediction request the eight property pages make, from a
+"""What a report reads: every prediction request the property pages make, from a
 profile and a data root, without running a model.
 
-The requests are the pages' own: each property's ``pages.<property>.requests(study)``
-called on a quiet ``nb.Study`` (no panels shown, the same datasets, subsets, stand-ins,
+The requests are the pages' own: each property's ``requests(study)`` (``pages.PROPERTIES``)
+called on a quiet ``pages.Study`` (no panels shown, the same datasets, subsets, stand-ins,
 views, outputs, layer taps and run-settings variants). Same requests, same cache keys: a
 run that computes every request (``beyond-inet run``) leaves the notebooks nothing to
 compute. A ``pages.Request`` turns into an ``engine.Plan`` with ``request.plan(settings)``.
@@ -20,31 +20,18 @@ import dataclasses
 import time
 from typing import Callable
 
+from .pages import PROPERTIES, Study
+from .paths import resolve_data_root
 from .run_settings import RunSettings
 
 
-def _page_module(prop: str):
-    # by module path: ``pages.<property>`` itself is the page function the notebooks call
-    import importlib
-
-    return importlib.import_module(f"{__package__}.pages.{prop}")
-
-
-#: the properties whose requests a run collects, in the report's order
-PROPERTIES = ("mistakes", "shape_bias", "calibration", "robustness", "transfer", "synthetic",
-              "invariance", "similarity")
-
-
 def study(profile, prop: str, data_root=None, *, settings: RunSettings | None = None,
-          list_layers: Callable | None = None, progress: bool | None = None):
-    """A quiet ``nb.Study`` of ``prop`` (``data_root`` wins over the profile's, as in
-    ``nb.setup``; ``settings``: the engine's settings, default the profile's)."""
-    from .nb import Study
-    from .paths import resolve_data_root
-
+          list_layers: Callable | None = None, progress: bool | None = None) -> Study:
+    """A quiet ``pages.Study`` of ``prop`` (``data_root`` wins over the profile's, as in
+    ``report.setup``; ``settings``: the engine's run settings, default the profile's)."""
     root = resolve_data_root(data_root) if data_root else profile.resolved_data_root()
     return Study(profile, root, None, prop, profile.model_specs(), show=False,
-                 run=settings, list_layers=list_layers, progress=progress)
+                 run_settings=settings, list_layers=list_layers, progress=progress)
 
 
 def requests_for_profile(profile, data_root=None, properties=None, *, settings: RunSettings | None = None,
@@ -63,7 +50,7 @@ def requests_for_profile(profile, data_root=None, properties=None, *, settings: 
         if prop in wanted:
             t0 = time.perf_counter()
             st = study(profile, prop, data_root, settings=settings, list_layers=list_layers, progress=progress)
-            reqs = [dataclasses.replace(r, property=prop) for r in _page_module(prop).requests(st)]
+            reqs = [dataclasses.replace(r, property=prop) for r in PROPERTIES[prop].requests(st)]
             out += reqs
             if say:
                 absent = sorted({e.name for e in st.missing})

@@ -22,9 +22,9 @@ data_root = None
 report_dir = None
 
 # %%
-from beyond_inet_lib import charts, nb, pages
+from beyond_inet_lib import charts, nb, pages, report
 
-study = nb.setup(profile, data_root, report_dir, "invariance")
+study = report.setup(profile, data_root, report_dir, "invariance")
 study.describe_models()
 
 # %% [markdown]
@@ -40,13 +40,13 @@ study.describe_models()
 #   → CenterCrop(R) (supervised) or Resize(R) → CenterCrop(R) (CLIP). A ViT whose patch does
 #   not divide R (a /32 at 112 or 336) runs at the nearest size it does divide, said below.
 #
-# Reported: top-1 and the mean probability of the true class, each point with a 95% bootstrap
-# interval over images (the bands). Every level scores the same images, so the drop from the
+# Reported: top-1 and the mean probability of the true class, each point with a 95% interval
+# over images (the bands; Wilson's for top-1, the bootstrap's for the probability). Every level scores the same images, so the drop from the
 # untransformed level to the most extreme one is computed per image and its interval resamples
 # images jointly across the two levels.
 
 # %%
-page = pages.invariance(study)
+page = pages.invariance.compute(study)
 
 # %% [markdown]
 # ## Curves
@@ -58,14 +58,14 @@ if page.has_numbers:
                                         title="Mean probability of the true class"))
     nb.table(page.table("points"))
     if not page.table("drops").empty:
-        nb.table(page.table("drops").drop(columns=["top-1 drop", "drop low", "drop high"]))
+        nb.table(page.table("drops_shown"))
 
 # %% [markdown]
 # ## Finding
 
 # %%
 nb.findings(page)
-study.record(page)
+report.record_page(page, report_dir);
 
 # %% [markdown]
 # ## Caveats

@@ -26,9 +26,9 @@ data_root = None
 report_dir = None
 
 # %%
-from beyond_inet_lib import charts, nb, pages
+from beyond_inet_lib import charts, nb, pages, report
 
-study = nb.setup(profile, data_root, report_dir, "mistakes")
+study = report.setup(profile, data_root, report_dir, "mistakes")
 study.describe_models()
 
 # %% [markdown]
@@ -41,15 +41,15 @@ study.describe_models()
 # Without ImageNet val, simulated factors are applied to the ImageNet sample images instead.
 #
 # Every ratio carries a 95% bootstrap interval over images (a stand-in image is resampled
-# with all its simulated variants); two models are ranked only when the paired interval of
-# their difference excludes 0. *Error consistency* (Geirhos et al., 2020) is Cohen's κ on
+# with all its simulated variants); two models are ranked only when the interval of their
+# difference, simultaneous over the metric's pairs, excludes 0. *Error consistency* (Geirhos et al., 2020) is Cohen's κ on
 # right/wrong over the same images: with c_obs the share of images both get right or both
 # get wrong and c_exp = p_a p_b + (1 − p_a)(1 − p_b) from their accuracies,
 # κ = (c_obs − c_exp) / (1 − c_exp); 0 means no more shared mistakes than two independent
 # models with these accuracies, 1 the same mistakes (docs/protocols.md §1 and §0).
 
 # %%
-page = pages.mistakes(study)
+page = pages.mistakes.compute(study)
 
 # %% [markdown]
 # ## How common each factor is
@@ -97,7 +97,7 @@ nb.gallery(page.table("disagreements"))
 
 # %%
 nb.findings(page)
-study.record(page)
+report.record_page(page, report_dir);
 
 # %% [markdown]
 # ## Caveats

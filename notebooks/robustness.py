@@ -23,9 +23,9 @@ data_root = None
 report_dir = None
 
 # %%
-from beyond_inet_lib import charts, nb, pages
+from beyond_inet_lib import charts, nb, pages, report
 
-study = nb.setup(profile, data_root, report_dir, "robustness")
+study = report.setup(profile, data_root, report_dir, "robustness")
 study.describe_models()
 
 # %% [markdown]
@@ -38,14 +38,16 @@ study.describe_models()
 # severities 1–5, then over the 15 corruptions. The paper's *average* is the mean of the seven
 # variants (ImageNet val, shown when the data root has it, is not part of it).
 #
-# Every number carries a 95% bootstrap interval over images. On ImageNet-C whole images are
-# resampled, each with all its corruption × severity cells. The mean of seven treats the seven
-# datasets as independent samples: each is resampled on its own and the seven replicates are
-# averaged. Two models are ranked only when the paired interval of their difference excludes 0
-# (with McNemar's exact test for top-1 where both scored the same images; docs/protocols.md §0, §4).
+# Every number carries a 95% interval over images (Wilson's for a plain top-1). On ImageNet-C
+# whole images are resampled, each with all its corruption × severity cells. For the mean of
+# seven each dataset is resampled and the seven replicates are averaged; ImageNet-C and ReaL are
+# made of the same val images, so they are resampled by one draw of val images and the mean keeps
+# their covariance. Two models are ranked only when the interval of their difference,
+# simultaneous over the metric's pairs, excludes 0 (with McNemar's exact test, Holm-adjusted,
+# for top-1 where both scored the same images; docs/protocols.md §0, §4).
 
 # %%
-page = pages.robustness(study)
+page = pages.robustness.compute(study)
 
 # %% [markdown]
 # ## Top-1 per variant
@@ -56,9 +58,9 @@ page = pages.robustness(study)
 # %%
 if page.has_numbers:
     charts.show(charts.robustness_bars(page.table("top1")))
-    nb.table(page.table("top1").drop(columns=["top-1", "ci_low", "ci_high"]))
+    nb.table(page.table("top1_shown"))
     if not page.table("mean").empty:
-        nb.table(page.table("mean").drop(columns=["top-1", "ci_low", "ci_high"]))
+        nb.table(page.table("mean_shown"))
 
 # %% [markdown]
 # ## ImageNet-C per corruption and per severity
@@ -67,14 +69,14 @@ if page.has_numbers:
 if not page.table("imagenet_c").empty:
     charts.show(charts.grouped_bars(page.table("imagenet_c"), x="corruption", y="top-1", color="model",
                                     title="Top-1 per corruption (mean over severities)"))
-    nb.table(page.table("imagenet_c_severity").drop(columns=["top-1", "ci_low", "ci_high"]))
+    nb.table(page.table("imagenet_c_severity_shown"))
 
 # %% [markdown]
 # ## ImageNet-A and -R: 200 classes or 1,000?
 #
 # Harnesses differ here: the benchmark's protocol takes the argmax over its 200 classes, some
 # evaluations over all 1,000. Both come from the same logits; Δ is 1,000-way minus 200-way top-1
-# with its paired 95% interval.
+# with its paired 95% interval; "moves top-1" is McNemar's test, Holm-adjusted over the table.
 
 # %%
 label_space = page.table("label_space")
@@ -96,7 +98,7 @@ nb.table(published) if len(published) else nb.finding("_No published number for 
 
 # %%
 nb.findings(page)
-study.record(page)
+report.record_page(page, report_dir);
 
 # %% [markdown]
 # ## Caveats

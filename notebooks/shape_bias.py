@@ -25,9 +25,9 @@ data_root = None
 report_dir = None
 
 # %%
-from beyond_inet_lib import charts, nb, pages
+from beyond_inet_lib import charts, nb, pages, report
 
-study = nb.setup(profile, data_root, report_dir, "shape_bias")
+study = report.setup(profile, data_root, report_dir, "shape_bias")
 study.describe_models()
 
 # %% [markdown]
@@ -45,11 +45,14 @@ study.describe_models()
 # the ten human observers of Geirhos et al. Error consistency with an observer is Cohen's κ
 # on right/wrong per stimulus (right = the decision is the shape class, on all 1,280 trials,
 # aligned by stimulus): 0 = no more shared errors than chance, 1 = the same errors. Every
-# number carries a 95% bootstrap interval over stimuli; two models are ranked only when the
-# paired interval of their difference excludes 0 (docs/protocols.md §2 and §0).
+# number carries a 95% interval over stimuli; a model's mean κ with the observers has an
+# interval for people in general (the stimuli resampled plus the observers' own spread), the
+# observers among themselves one for these observers, and the table says which. Two models are
+# ranked only when the interval of their difference, simultaneous over the metric's pairs,
+# excludes 0 (docs/protocols.md §2 and §0).
 
 # %%
-page = pages.shape_bias(study)
+page = pages.shape_bias.compute(study)
 
 # %% [markdown]
 # ## Shape bias, beside the paper's logs and the human range
@@ -91,7 +94,7 @@ if not page.table("kappa_bars").empty:
 
 # %%
 nb.findings(page)
-study.record(page)
+report.record_page(page, report_dir);
 
 # %% [markdown]
 # ## Caveats

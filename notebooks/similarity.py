@@ -23,9 +23,9 @@ data_root = None
 report_dir = None
 
 # %%
-from beyond_inet_lib import charts, nb, pages
+from beyond_inet_lib import charts, nb, pages, report
 
-study = nb.setup(profile, data_root, report_dir, "similarity")
+study = report.setup(profile, data_root, report_dir, "similarity")
 study.describe_models()
 
 # %% [markdown]
@@ -39,16 +39,14 @@ study.describe_models()
 # a model (a layer × layer heatmap) and across models. The authors released no code for this
 # experiment.
 #
-# The headline, each model's mean CKA to the other models at the last tapped layer, carries a
-# 95% bootstrap interval over images. CKA is not an average over images, so it is recomputed
-# on every resample; at most 200 resamples are drawn (fewer than elsewhere in the report).
-# Linear CKA is biased upwards on a finite sample, and more so on a resample (an image drawn
-# twice counts twice): the resampled values sit above the estimate. The interval is therefore
-# the *basic* bootstrap interval, which removes that shift (shown as "bootstrap bias"), not the
-# percentile interval used elsewhere (docs/protocols.md §8 and §0).
+# The headline, each model's mean CKA to the other models at the last tapped layer, is CKA
+# from unbiased HSIC with a 95% jackknife interval over images. Linear CKA, which the heatmaps
+# show as the paper does, is biased upwards on a finite sample (by about one standard error on
+# 64 images), and no bootstrap interval of it covers its truth 95% of the time; the unbiased
+# one's jackknife interval does (docs/protocols.md §8 and §0).
 
 # %%
-page = pages.similarity(study)
+page = pages.similarity.compute(study)
 
 # %% [markdown]
 # ## Within each model
@@ -69,7 +67,7 @@ if not page.table("across").empty:
     pair = page.table("pair")
     charts.show(charts.heatmap(pair, x="layer a", y="layer b", value="CKA",
                                title=f"{pair['model a'][0]} (x) vs {pair['model b'][0]} (y), layer by layer"))
-    charts.show(charts.bar_by_model(page.table("cka_bars"), value="mean CKA to the other models (last layer)",
+    charts.show(charts.bar_by_model(page.table("cka_bars"), value=pages.similarity.METRIC.name,
                                     title="Mean CKA to the other models (last tapped layer)"))
 nb.table(page.table("summary"))
 
@@ -78,14 +76,14 @@ nb.table(page.table("summary"))
 
 # %%
 nb.findings(page)
-study.record(page)
+report.record_page(page, report_dir);
 
 # %% [markdown]
 # ## Caveats
 #
-# - CKA on a few dozen images is noisy and biased upwards for wide layers; use hundreds of images
-#   (the paper profile uses 1,000) before reading fine differences. The interval captures the
-#   sampling noise, not that bias.
+# - The heatmaps' linear CKA on a few dozen images is noisy and biased upwards for wide layers;
+#   use hundreds of images (the paper profile uses 1,000) before reading fine differences. The
+#   headline's CKA (from unbiased HSIC) removes that bias, and its interval the noise.
 # - The pooling of token sequences and feature maps is a choice (the paper did not publish one);
 #   it is the same for every model.
 # - Untrained models show the CKA structure of their architecture alone.

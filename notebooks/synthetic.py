@@ -23,9 +23,9 @@ data_root = None
 report_dir = None
 
 # %%
-from beyond_inet_lib import charts, nb, pages
+from beyond_inet_lib import charts, nb, pages, report
 
-study = nb.setup(profile, data_root, report_dir, "synthetic")
+study = report.setup(profile, data_root, report_dir, "synthetic")
 study.describe_models()
 
 # %% [markdown]
@@ -39,7 +39,7 @@ study.describe_models()
 # interval over images (the stand-in's variations of one photograph are resampled together).
 
 # %%
-page = pages.synthetic(study)
+page = pages.synthetic.compute(study)
 
 # %% [markdown]
 # ## Top-1 per varied factor
@@ -60,7 +60,7 @@ if not page.table("levels").empty:
 
 # %%
 nb.findings(page)
-study.record(page)
+report.record_page(page, report_dir);
 
 # %% [markdown]
 # ## Caveats

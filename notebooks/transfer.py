@@ -22,9 +22,9 @@ data_root = None
 report_dir = None
 
 # %%
-from beyond_inet_lib import charts, nb, pages
+from beyond_inet_lib import charts, nb, pages, report
 
-study = nb.setup(profile, data_root, report_dir, "transfer")
+study = report.setup(profile, data_root, report_dir, "transfer")
 study.describe_models()
 
 # %% [markdown]
@@ -44,7 +44,7 @@ study.describe_models()
 # task's test set is resampled on its own and the replicates are averaged.
 
 # %%
-page = pages.transfer(study)
+page = pages.transfer.compute(study)
 
 # %% [markdown]
 # ## Linear-probe test top-1 per task
@@ -53,16 +53,28 @@ page = pages.transfer(study)
 if page.has_numbers:
     charts.show(charts.grouped_bars(page.table("tasks"), x="task", y="test top-1", color="model",
                                     title="Linear-probe test top-1 (95% intervals over test images)"))
-    nb.table(page.table("tasks").drop(columns=["test top-1", "ci_low", "ci_high"]))
+    nb.table(page.table("tasks_shown"))
     if not page.table("mean").empty:
-        nb.table(page.table("mean").drop(columns=["mean test top-1", "ci_low", "ci_high"]))
+        nb.table(page.table("mean_shown"))
+
+# %% [markdown]
+# ## Your datasets: zero-shot from their class names
+#
+# A profile's own dataset with classes of its own (`datasets:` with `labels: names`) is a task
+# like the others: the linear probe on its train split, above. CLIP models also classify its
+# test images zero-shot: each class name in the model's prompt templates (the same as its
+# ImageNet head's) through the text tower, the nearest class embedding wins.
+
+# %%
+if not page.table("zero_shot").empty:
+    nb.table(page.table("zero_shot_shown"))
 
 # %% [markdown]
 # ## Finding
 
 # %%
 nb.findings(page)
-study.record(page)
+report.record_page(page, report_dir);
 
 # %% [markdown]
 # ## Caveats

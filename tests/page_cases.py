@@ -6,23 +6,21 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from beyond_inet_lib import engine, nb
+from beyond_inet_lib import engine, pages
 from beyond_inet_lib.config import load_profile
 from beyond_inet_lib.data import DatasetIndex
 from beyond_inet_lib.models import get_model
 from beyond_inet_lib.pages import Answer, Request
 
 
-def study(prop: str, models=("convnext_sup", "vit_sup"), n_boot: int = 1000, **settings) -> nb.Study:
+def study(prop: str, models=("convnext_sup", "vit_sup"), n_boot: int = 1000, **settings) -> pages.Study:
     """A Study of ``models`` (specs only: nothing is loaded) on the tiny profile, panels
     off, ``n_boot`` resamples, the property's settings overridden by ``settings``."""
-    from beyond_inet_lib.config import SETTINGS
-
     prof = load_profile("tiny")
     prof.bootstrap = n_boot
     if settings:
-        prof.properties[prop] = SETTINGS[prop](**settings)
-    return nb.Study(prof, None, None, prop, [get_model(k) for k in models], show=False)
+        prof.properties[prop] = pages.PROPERTIES[prop].settings(**settings)
+    return pages.Study(prof, None, None, prop, [get_model(k) for k in models], show=False)
 
 
 def logits_for(pred, n_classes: int = 1000, true=None, true_logit: float = 0.0) -> np.ndarray:

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from beyond_inet_lib import engine, nb
+from beyond_inet_lib import engine, pages
 from beyond_inet_lib.config import load_profile
 from beyond_inet_lib.data import DatasetIndex
 from beyond_inet_lib.models import get_model
@@ -17,11 +17,11 @@ from beyond_inet_lib.views import View
 
 
 def study(prop: str, models=("convnext_sup", "vit_sup", "vit_clip"), *, n_boot: int = 300, seed: int = 0,
-          data_root=None) -> nb.Study:
+          data_root=None) -> pages.Study:
     """A Study of ``models`` (registry keys: specs only, nothing is loaded), ``n_boot``
     resamples per interval, no panels shown."""
     profile = replace(load_profile("tiny"), bootstrap=n_boot, seed=seed)
-    return nb.Study(profile, data_root, None, prop, [get_model(k) for k in models], show=False)
+    return pages.Study(profile, data_root, None, prop, [get_model(k) for k in models], show=False)
 
 
 def logits_for(classes, n_classes: int = 1000, margin: float = 12.0) -> np.ndarray:

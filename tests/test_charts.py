@@ -325,3 +325,22 @@ def test_offline_bundle_html_is_one_guarded_script():
     assert page.count("</script>") == 1
     assert "if (!window.vegaEmbed)" in page
     assert alt.VEGALITE_VERSION in page
+
+
+def test_lines_by_model_keeps_the_shift_order_and_draws_the_interval_band():
+    df = pd.DataFrame({"model": ["a"] * 3 + ["b"] * 3, "shift": ["val", "V2", "C sev 1"] * 2,
+                       "ECE": [0.05, 0.08, 0.12, 0.03, 0.06, 0.2],
+                       "ci_low": [0.04, 0.07, 0.1, 0.02, 0.05, 0.18], "ci_high": [0.06, 0.09, 0.14, 0.04, 0.07, 0.22]})
+    band, line = layers(spec_of(charts.lines_by_model(df, "shift", "ECE", title="ECE under shift")))
+    assert band["mark"]["type"] == "area" and band["encoding"]["y2"]["field"] == "ci_high"
+    assert line["encoding"]["x"]["type"] == "ordinal"
+    assert line["encoding"]["x"]["sort"] == ["val", "V2", "C sev 1"]      # the table's order, not a-z
+    assert line["encoding"]["y"]["field"] == "ECE" and line["encoding"]["color"]["field"] == "model"
+    # a quantity on x, without an interval: one line layer; a facet per panel column
+    curve = df.drop(columns=["ci_low", "ci_high"]).assign(coverage=[0.2, 0.6, 1.0] * 2, panel="p")
+    spec = spec_of(charts.lines_by_model(curve, "coverage", "ECE", ordinal=False, points=False, facet="panel"))
+    assert spec["facet"]["column"]["field"] == "panel"
+    (only,) = spec["spec"]["layer"]
+    assert only["encoding"]["x"]["type"] == "quantitative" and only["mark"] == {"type": "line"}
+    with pytest.raises(ValueError, match="lacks column"):
+        charts.lines_by_model(df, "shift", "NLL")

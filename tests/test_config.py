@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from beyond_inet_lib import cli
-from beyond_inet_lib.config import (PARAMS_DIR, PROJECT_ROOT, PROPERTIES, Profile, ProfileError,
-                                    load_profile, validate_profile)
+from beyond_inet_lib.config import PARAMS_DIR, PROJECT_ROOT, Profile, ProfileError, load_profile, validate_profile
+from beyond_inet_lib.pages import PROPERTIES
 
 MODEL = "tiny_vit_untrained"
 
@@ -40,7 +40,7 @@ def test_unknown_key_inside_a_property():
     assert "did you mean 'n_bins'?" in msg and "accepted keys: max_images, n_bins" in msg
 
 
-def test_unknown_property_lists_all_eight():
+def test_unknown_property_lists_them_all():
     msg = error_of(profile(properties={"calibraton": {}}))
     assert "unknown property 'calibraton'" in msg and "did you mean 'calibration'?" in msg
     assert all(p in msg for p in PROPERTIES)
@@ -181,7 +181,7 @@ def test_shipped_profiles_validate(name):
     assert isinstance(prof, Profile) and prof.name == name and prof.models
     assert set(prof.properties) <= set(PROPERTIES)
     for prop in PROPERTIES:  # every property has settings, given or default
-        assert prof.settings(prop) is not None
+        assert isinstance(prof.settings(prop), PROPERTIES[prop].settings)
 
 
 # --------------------------------------------------------------------------------- CLI

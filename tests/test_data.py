@@ -386,8 +386,10 @@ def test_check_datasets_on_shared_data(shared_data):
     assert df.loc["imagenet-x", "status"] == "found"
     assert df.loc["cue-conflict-humans", ["status", "found_count"]].tolist() == ["found", 10]
     assert df.loc["cue-conflict-decisions", ["status", "found_count"]].tolist() == ["found", 6]
+    for name, count in (("edges", 160), ("silhouettes", 160), ("edges-humans", 10), ("silhouettes-humans", 10)):
+        assert df.loc[name, ["status", "found_count"]].tolist() == ["found", count]
     others = df.drop(index=["cue-conflict", "imagenet-samples", "imagenet-x", "cue-conflict-humans",
-                            "cue-conflict-decisions"])
+                            "cue-conflict-decisions", "edges", "silhouettes", "edges-humans", "silhouettes-humans"])
     assert (others["status"] == "absent").all()
     assert (others["how_to_get"].str.len() > 20).all()
     assert "image-net.org" in df.loc["imagenet-val", "how_to_get"]
@@ -396,14 +398,29 @@ def test_check_datasets_on_shared_data(shared_data):
     assert any(ln.startswith("cue-conflict") and "found" in ln and "1,280 / 1,280" in ln for ln in lines)
     assert any(ln.startswith("imagenet-a ") and "absent" in ln for ln in lines)
     assert f"get it:  beyond-inet data get imagenet-a --root {shared_data}" in text
-    assert lines[-1] == f"5 of {len(df)} datasets found"
+    assert lines[-1] == f"9 of {len(df)} datasets found"
 
 
 def test_check_datasets_for_a_profile(tmp_path):
     prof = validate_profile({"name": "t", "models": ["m"], "properties": {
         "robustness": {"variants": ["imagenet-a", "imagenet-c"]},
-        "transfer": {"tasks": ["dtd", "digits"]}}}, check_models=False, check_paths=False)
+        "transfer": {"tasks": ["dtd", "digits"]}, "humans": {"datasets": ["colour", "edges"]}}},
+        check_models=False, check_paths=False)
     df = D.check_datasets(tmp_path, prof)
     assert df["name"].tolist() == ["cue-conflict", "imagenet-samples", "cue-conflict-humans",
                                    "cue-conflict-decisions", "imagenet-val", "imagenet-x",
-                                   "imagenet-a", "imagenet-c", "imagenet-r", "vtab-dtd", "pug-imagenet"]
+                                   "imagenet-a", "imagenet-c", "imagenet-r", "imagenet-o", "vtab-dtd", "pug-imagenet",
+                                   "edges", "edges-humans", "colour", "colour-humans"]
+
+
+def test_the_default_how_to_get_is_the_download_of_the_datasets_own_source():
+    """A dataset registered without ``how_to_get`` is told to be fetched with `data get`:
+    that holds only where its source has a public download (no hand-placed file)."""
+    from beyond_inet_lib.data.downloads import public_plans
+    from beyond_inet_lib.data.registry import DATA_GET
+
+    default = [n for n, info in D.DATASETS.items() if info.how_to_get == DATA_GET.format(name=n)]
+    assert {"cue-conflict", "imagenet-samples", "imagenet-r", "pug-imagenet"} <= set(default)
+    public, manual = public_plans(default)
+    assert manual == [] and public
+    assert D.DATASETS["imagenet-r"].how_to_get == "beyond-inet data get imagenet-r --root DATA_ROOT"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from beyond_inet_lib.data.model_vs_human import BENCHMARK
 from beyond_inet_lib import cli
 from beyond_inet_lib import data as D
 from beyond_inet_lib.config import load_profile
@@ -43,8 +44,12 @@ def test_data_check_does_not_import_torch(tmp_path, profile):
 
 def test_public_plans_of_the_paper_profile():
     public, manual = public_plans(D.datasets_for_profile(load_profile("paper", check_models=False)))
+    benchmark = [n for d in BENCHMARK.values() if d.name != "cue-conflict" for n in (d.name, d.humans)]
     assert public == ["cue-conflict", "imagenet-samples", "cue-conflict-humans", "cue-conflict-decisions",
-                      "imagenet-v2", "imagenet-a", "imagenet-r", "imagenet-sketch", "imagenet-c", "pug-imagenet"]
+                      "imagenet-v2", "imagenet-a", "imagenet-r", "imagenet-sketch", "imagenet-c", "imagenet-o",
+                      "pug-imagenet",
+                      *benchmark]      # model-vs-human's 16 other datasets and their observers (humans page)
+    assert len(benchmark) == 32 and benchmark[:2] == ["edges", "edges-humans"]
     assert manual == ["imagenet-val", "imagenet-hard", "vtab"]      # 19 VTAB tasks: one archive
 
 

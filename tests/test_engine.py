@@ -409,10 +409,10 @@ def test_execute_chosen_chunks_then_the_rest(tmp_path, monkeypatch):
     kw = dict(cache_dir=tmp_path / "c", device="cpu", batch_size=4, num_workers=0, chunk_size=8)
     p = engine.plan(specs, ds, **kw)
     calls0 = {k: engine.FORWARD_CALLS[k] for k in ("x1", "x2")}
-    assert engine.execute(p, [1], progress=False) == [1]
+    assert engine.execute(p, [1], progress=False).chunks == [1]
     assert sorted(decoded) == [f"img{i:03d}.png" for i in range(8, 16)]  # once, for both models
     assert {k: engine.FORWARD_CALLS[k] - calls0[k] for k in calls0} == {"x1": 2, "x2": 2}
-    assert engine.execute(p, [1], progress=False) == []  # on disk now: never recomputed
+    assert engine.execute(p, [1], progress=False).chunks == []  # on disk now: never recomputed
     with pytest.raises(engine.EngineError, match="has not been computed"):
         engine.collect(p)
     with pytest.raises(ValueError, match="outside"):
@@ -420,7 +420,7 @@ def test_execute_chosen_chunks_then_the_rest(tmp_path, monkeypatch):
     again = engine.plan(specs, ds, **kw)
     assert again.todo_chunks == [0, 2]
     decoded.clear()
-    assert engine.execute(again, progress=False) == [0, 2]
+    assert engine.execute(again, progress=False).chunks == [0, 2]
     assert len(decoded) == 12
     assert {k: engine.FORWARD_CALLS[k] - calls0[k] for k in calls0} == {"x1": 5, "x2": 5}
     got = engine.collect(again)

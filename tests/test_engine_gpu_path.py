@@ -613,8 +613,9 @@ def test_pass_reports_where_the_host_time_went(mixed, tmp_path):
     forward runs inside queue_forward; on a GPU it would be collect_wait), the stages do
     not add up to more than the pass's wall time (the bench reports them per decode path)."""
     views = {"a": VIEWS["bilinear_in"]}
-    predict([FakeSpec(key="slowstage", sleep=0.05)], mixed, tmp_path / "c", "hybrid", views=views, batch_size=4)
-    st = engine.LAST_PASS_STAGES
+    st = engine.execute(engine.plan([FakeSpec(key="slowstage", sleep=0.05)], mixed, views, cache_dir=tmp_path / "c",
+                                    device="cpu", num_workers=0, chunk_size=8, decode="hybrid", batch_size=4),
+                        progress=False).stages
     assert set(st) == {f"{n}_s" for n in engine.passes.Stages.NAMES} | {"wall_s", "images"}
     assert st["images"] == len(mixed)
     assert st["queue_forward_s"] >= 4 * 0.05  # 4 batches (15 files, chunks of 8, batches of 4)

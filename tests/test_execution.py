@@ -13,23 +13,18 @@ import pandas as pd
 from PIL import Image
 
 from beyond_inet_lib import cli, engine, execution
-from beyond_inet_lib.config import PROPERTIES, load_profile
+from beyond_inet_lib.config import load_profile
 from beyond_inet_lib.data import DatasetIndex
 from beyond_inet_lib.execution.scheduler import MAX_ATTEMPTS, MAX_SAME_FAILURES, RunReport, Scheduler
 from beyond_inet_lib.execution.units import WorkUnit
 from beyond_inet_lib.run_settings import RunSettings
-from beyond_inet_lib.pages import Request
-from beyond_inet_lib.workload import PROPERTIES as WORKLOAD_PROPERTIES
+from beyond_inet_lib.pages import PROPERTIES, Request
 
 from cachecmp import chunk_files, tiny_profile
 from conftest import need_data
 from fakes import FakeSpec, raise_boom
 
 TWO_MODELS = ["tiny_vit_untrained", "tiny_convnext_untrained"]  # no CLIP: no zero-shot head to build
-
-
-def test_workload_covers_every_page():
-    assert list(WORKLOAD_PROPERTIES) == list(PROPERTIES)
 
 
 def test_plan_before_and_after_a_partial_run(tmp_path, capsys):

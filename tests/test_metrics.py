@@ -210,6 +210,11 @@ def test_shape_bias_small_case_and_per_category():
     assert per.loc["dog", "shape_bias"] == pytest.approx(1 / 2)
     assert per.loc["cat", "shape_bias"] == pytest.approx(1.0)
     assert per.loc["cat", "n_conflict"] == 2
+    shape, texture = M.cue_votes(names, decisions)            # the same trials, vote by vote
+    assert shape.tolist() == [1, 0, 0, 1, 0] and texture.tolist() == [0, 1, 0, 0, 0]
+    assert M.shape_bias_from_votes(shape, texture) == pytest.approx(2 / 3)
+    assert M.shape_bias_from_votes(shape[[1, 4]], texture[[1, 4]]) == 0.0   # a resample: texture only
+    assert np.isnan(M.shape_bias_from_votes(shape[[2, 4]], texture[[2, 4]]))  # nothing decided
 
 
 def test_cue_conflict_table_shipped_and_categories():
@@ -290,6 +295,23 @@ def test_factor_error_ratios_hand_case():
     assert r["a"] == pytest.approx((1 / 4) / (3 / 8))
     assert r["b"] == pytest.approx(1 / (3 / 8))
     assert M.mean_error_ratio(r) == pytest.approx(((1 / 4) + 1) / 2 / (3 / 8))
+
+
+def test_error_ratios_of_every_model_at_once_hand_case():
+    """(n, F) one-hot factors x (n, M) correctness -> (M, F); a factor without rows and a
+    model without errors are NaN, and the mean over factors leaves the NaN factor out."""
+    factors = np.array([[1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 1, 0], [0, 0, 0], [0, 0, 0]])
+    correct = np.array([[0, 1, 1], [1, 1, 1], [0, 1, 1], [0, 1, 1], [1, 1, 1], [1, 0, 1]])
+    r = M.error_ratios(factors, correct)
+    assert r.shape == (3, 3)
+    # model 0: overall error 3/6; factor 0: 1/2, factor 1: 2/2; factor 2 has no rows
+    assert r[0, :2] == pytest.approx([(1 / 2) / (3 / 6), 1 / (3 / 6)]) and np.isnan(r[0, 2])
+    # model 1: its one error is on a row without a factor: both ratios 0
+    assert r[1, :2] == pytest.approx([0, 0])
+    assert np.isnan(r[2]).all()                                   # no error at all
+    assert M.mean_error_ratios(factors, correct)[:2] == pytest.approx([(1 + 2) / 2, 0])
+    assert np.isnan(M.mean_error_ratios(factors, correct)[2])
+    assert M.error_ratios(factors, correct[:, 0]).shape == (1, 3)  # one model: (n,) correctness
 
 
 # ================================================================= robustness et al.
@@ -391,6 +413,20 @@ def test_cka_matrix_equals_pairwise():
     within = M.cka_matrix(a)
     np.testing.assert_allclose(np.diag(within), 1.0)
     np.testing.assert_allclose(within, within.T)
+
+
+def test_mean_cka_to_others_on_resampled_rows_is_the_direct_formula():
+    """From each model's uncentred Gram, on a bootstrap resample (rows repeat): the mean
+    over the other models of the HSIC form of CKA on the resampled features."""
+    rng = np.random.default_rng(1)
+    x, y, z = rng.normal(size=(50, 8)), rng.normal(size=(50, 30)) + 4.0, rng.normal(size=(50, 3))
+    rows = rng.integers(0, 50, size=50)
+    got = M.mean_cka_to_others([M.gram(v) for v in (x, y, z)], rows)
+    cka = {(i, j): _hsic_cka(u[rows], v[rows]) for i, u in enumerate((x, y, z)) for j, v in enumerate((x, y, z))}
+    assert got == pytest.approx([(cka[0, 1] + cka[0, 2]) / 2, (cka[1, 0] + cka[1, 2]) / 2,
+                                 (cka[2, 0] + cka[2, 1]) / 2], abs=1e-12)
+    xr = y[rows] - y[rows].mean(axis=0)
+    np.testing.assert_allclose(M.centred_gram(M.gram(y), rows), xr @ xr.T, atol=1e-9)
 
 
 # ==================================================================== package shape

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from beyond_inet_lib import engine, execution, metrics
-from beyond_inet_lib.config import PROPERTIES, load_profile, resolve_data_root
+from beyond_inet_lib.config import load_profile, resolve_data_root
+from beyond_inet_lib.pages import PROPERTIES
 from beyond_inet_lib.report import build_report
 
 from cachecmp import chunk_files, tiny_profile
@@ -52,9 +53,10 @@ def test_every_notebook_executes_and_exports(tiny_report):
         html = Path(page["html"]).read_text()
         assert "vegaEmbed(" in html, f"{prop}: no chart"
         assert not re.search(r"<script[^>]+src=[\"']https?:", html), f"{prop}: loads a script from the network"
-        assert "nb.setup(" not in html and "import pandas" not in html, f"{prop}: code cells are shown"
+        assert "report.setup(" not in html and "import pandas" not in html, f"{prop}: code cells are shown"
         assert "Finding" in html and "Caveats" in html, f"{prop}: missing sections"
         assert "Traceback" not in html, f"{prop}: an error is shown"
+        assert "PosixPath(" not in html, f"{prop}: a return value is printed under the findings"
 
 
 def test_index_summarises_every_property_with_finite_numbers(tiny_report):

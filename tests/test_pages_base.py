@@ -14,6 +14,7 @@ from PIL import Image
 import page_inputs as P
 from beyond_inet_lib import engine, stats
 from beyond_inet_lib.pages import base
+from beyond_inet_lib.pages.schema import Metric
 from beyond_inet_lib.views import View
 
 
@@ -21,9 +22,10 @@ def _column_means(x):
     return np.asarray(x, dtype=float).mean(axis=0)
 
 
-def test_joint_intervals_are_the_separate_and_the_paired_bootstrap():
-    """Each model's interval equals its own bootstrap, each difference's interval the paired
-    bootstrap of the two models (same seed, same resamples): one pass gives both."""
+def test_joint_intervals_are_the_separate_bootstraps_and_simultaneous_differences():
+    """Each model's interval equals its own bootstrap; the differences' intervals are the
+    simultaneous (max-t) intervals of the models' own replicates (same seed, same
+    resamples): one pass gives both."""
     rng = np.random.default_rng(1)
     n = 400
     a = rng.random(n) < 0.80          # clearly the best
@@ -33,27 +35,33 @@ def test_joint_intervals_are_the_separate_and_the_paired_bootstrap():
     x = np.stack([a, b, c], axis=1).astype(float)
     s = P.study("mistakes", models=("convnext_sup", "vit_sup", "vit_clip"), n_boot=400, seed=3)
     keys = ["convnext_sup", "vit_sup", "vit_clip"]
-    values, ivs, comps = base.joint(s, _column_means, keys, x, metric="acc")
+    values, ivs, comps = base.joint(s, _column_means, keys, x, metric=Metric("acc", "higher"))
     for i, k in enumerate(keys):
         alone = stats.bootstrap_ci("mean", x[:, i], n_boot=400, seed=3)
         assert values[k] == pytest.approx(x[:, i].mean())
         assert (ivs[k].low, ivs[k].high) == pytest.approx((alone.low, alone.high), abs=1e-12)
     by_pair = {(r["better"], r["worse"]): r for r in comps}
     la, lb, lc = (s.label(k) for k in keys)
+    reps = np.stack([stats.bootstrap_replicates("mean", x[:, i], n_boot=400, seed=3)[1] for i in range(3)], axis=1)
+    ref = stats.simultaneous_differences({la: x[:, 0].mean(), lb: x[:, 1].mean(), lc: x[:, 2].mean()}, reps)
+    ref = {(r["better"], r["worse"]): r for r in ref.to_dict("records")}
+    assert set(by_pair) == set(ref)
+    for pair, r in by_pair.items():
+        assert (r["low"], r["high"], r["holds"]) == pytest.approx((ref[pair]["low"], ref[pair]["high"],
+                                                                   ref[pair]["holds"]), abs=1e-12)
     ab = by_pair[(la, lb)]
-    paired = stats.paired_bootstrap("mean", x[:, 0], x[:, 1], n_boot=400, seed=3)
-    assert (ab["low"], ab["high"]) == pytest.approx((paired.low, paired.high), abs=1e-12)
     assert ab["holds"] and ab["difference"] > 0
+    # three pairs, covered together: wider than the pair's own paired interval
+    paired = stats.paired_bootstrap("mean", x[:, 0], x[:, 1], n_boot=400, seed=3)
+    assert ab["high"] - ab["low"] > paired.high - paired.low
     # b and c: the better one first, its difference positive, the interval oriented the same way
     (bc,) = [r for r in comps if {r["better"], r["worse"]} == {lb, lc}]
-    first, second = (1, 2) if bc["better"] == lb else (2, 1)
-    paired = stats.paired_bootstrap("mean", x[:, first], x[:, second], n_boot=400, seed=3)
-    assert bc["difference"] >= 0 and (bc["low"], bc["high"]) == pytest.approx((paired.low, paired.high), abs=1e-12)
+    assert bc["difference"] >= 0 and bc["low"] < 0 < bc["high"]
     assert not bc["holds"]
     sentence = base.ranking_sentence(comps, "acc")
     assert f"**{la}** is ahead of" in sentence
     assert f"**{lb}** is ahead" not in sentence and f"**{lc}** is ahead" not in sentence
-    assert "cannot be told apart" in sentence
+    assert "cannot be told apart" in sentence and "simultaneous over this metric's 3 pairs" in sentence
 
 
 def test_joint_lower_is_better_orients_the_difference_and_respects_compared():
@@ -61,7 +69,7 @@ def test_joint_lower_is_better_orients_the_difference_and_respects_compared():
     x = np.stack([rng.normal(1.0, 0.1, 300), rng.normal(2.0, 0.1, 300), rng.normal(1.5, 0.1, 300)], axis=1)
     s = P.study("mistakes", n_boot=200)
     keys = ["convnext_sup", "vit_sup", "vit_clip"]
-    values, ivs, comps = base.joint(s, _column_means, keys, x, metric="err", better="lower",
+    values, ivs, comps = base.joint(s, _column_means, keys, x, metric=Metric("err", "lower"),
                                     compared=["convnext_sup", "vit_sup"])
     assert len(comps) == 1                       # vit_clip has an interval but is not compared
     (r,) = comps
@@ -71,7 +79,7 @@ def test_joint_lower_is_better_orients_the_difference_and_respects_compared():
 
 def test_joint_without_intervals_still_gives_the_values():
     s = P.study("mistakes", n_boot=0)
-    values, ivs, comps = base.joint(s, _column_means, ["convnext_sup", "vit_sup"], np.eye(2), metric="m")
+    values, ivs, comps = base.joint(s, _column_means, ["convnext_sup", "vit_sup"], np.eye(2), metric=Metric("m", "higher"))
     assert values == {"convnext_sup": 0.5, "vit_sup": 0.5}
     assert ivs == {"convnext_sup": None, "vit_sup": None} and comps == []
 
@@ -111,3 +119,45 @@ def test_gallery_embeds_only_data_uris_and_escapes_captions(monkeypatch):
     assert "true: &lt;tabby&gt;<br>A: cat" in page
     nb.gallery(pd.DataFrame(columns=["image", "caption"]))
     assert len(shown) == 1                                 # nothing to show: no output
+
+
+def test_notebooks_show_page_tables_as_the_page_made_them():
+    """A notebook narrates: no column surgery on a page's tables (a table to show comes from
+    the page ready to show)."""
+    import re
+
+    from beyond_inet_lib.paths import PROJECT_ROOT
+
+    for path in sorted((PROJECT_ROOT / "notebooks").glob("*.py")):
+        code = "\n".join(line for line in path.read_text().splitlines() if not line.startswith("#"))
+        surgery = re.findall(r"\.(?:drop|rename|reindex|assign|pivot|pivot_table|melt|merge)\(|\]\[\[", code)
+        assert not surgery, f"{path.name}: {surgery}"
+
+
+def test_a_share_gets_wilsons_interval_and_few_images_say_their_coverage():
+    s = P.study("calibration", n_boot=200)
+    right = np.ones(200, dtype=bool)
+    iv = base.interval(s, "mean", right.astype(float))
+    assert iv.high == 1.0 and iv.low == pytest.approx(stats.wilson_interval(200, 200)[0]) and iv.n_boot == 0
+    assert base.is_share("mean", (right,)) and not base.is_share("mean", (right,), groups=np.arange(200))
+    assert not base.is_share("mean", (np.linspace(0, 1, 5),))
+    # a paired difference that happens to be 0/1 is not a share when the page says so
+    iv = base.interval(s, "mean", right.astype(float), share=False)
+    assert iv.n_boot == 200 and iv.low == iv.high == 1.0
+    # a mean over the cells of two images: an interval, and the coverage measured for two
+    values = np.array([1.0, 0.0, 1.0, 1.0, 0.0, 0.0])
+    h = base.headline(s, "convnext_sup", Metric("top-1 c", "higher"), "mean", values, groups=[0, 0, 0, 1, 1, 1])
+    assert h["ci_low"] is not None and "2 images" in h["note"] and "50%" in h["note"]
+    h = base.headline(s, "convnext_sup", Metric("top-1", "higher"), "mean", right.astype(float))
+    assert h["note"] == ""
+
+
+def test_compare_adjusts_mcnemar_by_holm():
+    rng = np.random.default_rng(5)
+    x = {k: rng.random(300) < p for k, p in (("convnext_sup", 0.8), ("vit_sup", 0.7), ("vit_clip", 0.65))}
+    s = P.study("calibration", models=tuple(x), n_boot=200)
+    rows = base.compare(s, Metric("top-1", "higher"), "mean", {k: v.astype(float) for k, v in x.items()},
+                        correct_by_key=x)
+    labels = {s.label(k): k for k in x}
+    raw = [stats.mcnemar_exact(x[labels[r["better"]]], x[labels[r["worse"]]])["p_value"] for r in rows]
+    assert [r["p_value"] for r in rows] == pytest.approx(list(stats.holm(raw)))

@@ -3,7 +3,6 @@ out, each checked against an independent computation."""
 
 from __future__ import annotations
 
-import importlib
 import re
 
 import numpy as np
@@ -14,11 +13,25 @@ from PIL import Image
 import page_inputs as P
 from beyond_inet_lib import metrics, stats
 
-M = importlib.import_module("beyond_inet_lib.pages.mistakes")   # pages.mistakes is also the page function
+from beyond_inet_lib.pages import mistakes as M
 
 FACTORS = ["pose", "background", "pattern", "color", "smaller", "shape", "partial_view", "subcategory",
            "texture", "larger", "darker", "object_blocking", "person_blocking", "style", "brighter",
            "multiple_objects"]   # imagenet_x.FACTORS
+
+
+def hand_ratios(factor_of_row, ok) -> dict:
+    """Error ratio per factor counted by hand, one factor at a time (an independent
+    computation: no matrix product, no shared code): errors among the factor's rows over
+    errors among all rows. ``factor_of_row``: per row a factor name (or None: counts only
+    in the overall rate); ``ok``: per row right (True) / wrong."""
+    rows = list(zip(factor_of_row, ok))
+    overall = sum(not o for _, o in rows) / len(rows)
+    out = {}
+    for f in sorted({f for f, _ in rows if f is not None}):
+        mine = [o for g, o in rows if g == f]
+        out[f] = (sum(not o for o in mine) / len(mine)) / overall
+    return out
 
 
 def imagenet_x_case(n=2000, seed=0):
@@ -43,18 +56,18 @@ def imagenet_x_case(n=2000, seed=0):
     return ds, table, logits, {"convnext_sup": pred_a, "vit_sup": pred_b, "vit_clip": pred_b}
 
 
-def test_imagenet_x_ratios_equal_the_metric_and_carry_intervals():
+def test_imagenet_x_ratios_are_the_hand_count_and_carry_intervals():
     ds, table, logits, preds = imagenet_x_case()
     s = P.study("mistakes", n_boot=200)
     page = M.build(s, {"imagenet-x": P.answer("imagenet-x", ds, logits)})
     ann = table[["file_name", "x_class", *FACTORS]].rename(columns={"x_class": "class"})
     heads = {(h["model"], h["metric"]): h for h in page.headline}
+    factor_of_row = [next(f for f in FACTORS if r[f] == 1) for r in table.to_dict("records")]
     for key, pred in preds.items():
-        ref = metrics.imagenet_x_error_ratios(pd.DataFrame({"file_name": table["file_name"], "predicted_class": pred}),
-                                              annotations=ann)
+        ref = pd.Series(hand_ratios(factor_of_row, pred == table["x_class"].to_numpy()))
         mean = heads[(s.label(key), "ImageNet-X mean error ratio")]
         texture = heads[(s.label(key), "ImageNet-X texture error ratio")]
-        assert mean["value"] == pytest.approx(metrics.mean_error_ratio(ref), rel=1e-12)
+        assert mean["value"] == pytest.approx(ref.mean(), rel=1e-12)    # the 10 factors with images
         assert texture["value"] == pytest.approx(ref["texture"], rel=1e-12)
         assert mean["ci_low"] < mean["value"] < mean["ci_high"]
         assert texture["ci_low"] < texture["value"] < texture["ci_high"]
@@ -109,8 +122,8 @@ def claims(text: str, lead: str, behind: str) -> bool:
 
 
 def test_standin_ratios_resample_base_images_with_all_their_variants():
-    """The page's interval is the bootstrap over base images of the metric itself
-    (``metrics.factor_error_ratios`` on the resampled rows), not over rows."""
+    """The page's interval is the bootstrap over base images of the mean ratio (counted by
+    hand on the resampled rows), not over rows."""
     rng = np.random.default_rng(4)
     n_base, factors = 30, ["none", "darker", "smaller"]
     rows = [{"path": f"{f}/{i:04d}.png", "label": i, "factor": f, "source_path": f"s/{i}.jpg"}
@@ -127,8 +140,9 @@ def test_standin_ratios_resample_base_images_with_all_their_variants():
     assert "stand-in" in h["note"] and h["paper"] is None
 
     def independent(path_idx):
-        t = table.iloc[path_idx].assign(correct=~wrong[path_idx])
-        return metrics.mean_error_ratio(metrics.factor_error_ratios(t, "factor", "correct").drop("none"))
+        ratios = hand_ratios([None if f == "none" else f for f in table["factor"].to_numpy()[path_idx]],
+                             ~wrong[path_idx])
+        return float(np.mean(list(ratios.values())))
 
     ref = stats.bootstrap_ci(independent, np.arange(len(table)), n_boot=150, seed=s.seed,
                              groups=table["source_path"].to_numpy())
@@ -217,11 +231,26 @@ def test_every_factor_interval_is_the_bootstrap_of_its_ratio_rare_factors_includ
     assert sorted(ratios.index) == sorted(["common", *rare])
     for f in ["common", "rare00", "rare13"]:
         def ratio(idx, f=f):
-            t = table.iloc[idx].assign(correct=~wrong[idx])
-            r = metrics.factor_error_ratios(t, "factor", "correct")
-            return r.get(f, np.nan)
+            return hand_ratios(table["factor"].to_numpy()[idx], ~wrong[idx]).get(f, np.nan)
 
         ref = stats.bootstrap_ci(ratio, np.arange(len(table)), n_boot=100, seed=s.seed,
                                  groups=table["source_path"].to_numpy())
         assert ratios.loc[f, "error ratio"] == pytest.approx(ref.estimate, rel=1e-12)
         assert (ratios.loc[f, "ci_low"], ratios.loc[f, "ci_high"]) == pytest.approx((ref.low, ref.high), rel=1e-9)
+
+
+def test_the_pages_ratios_are_the_metric_functions_output(monkeypatch):
+    """The page computes no ratio itself: what ``metrics.error_ratios`` and
+    ``metrics.mean_error_ratios`` return is what it shows (patched here to known values)."""
+    ds, _, logits, _ = imagenet_x_case(n=400)
+    s = P.study("mistakes", n_boot=0)
+    before = M.build(s, {"imagenet-x": P.answer("imagenet-x", ds, logits)})
+    monkeypatch.setattr(metrics, "mean_error_ratios", lambda factors, correct: np.arange(correct.shape[1]) + 7.0)
+    monkeypatch.setattr(metrics, "error_ratios", lambda factors, correct: np.full((correct.shape[1],
+                                                                                   factors.shape[1]), 0.25))
+    after = M.build(s, {"imagenet-x": P.answer("imagenet-x", ds, logits)})
+    means = [h["value"] for h in after.headline if h["metric"] == "ImageNet-X mean error ratio"]
+    assert means == [7.0, 8.0, 9.0] != [h["value"] for h in before.headline
+                                        if h["metric"] == "ImageNet-X mean error ratio"]
+    assert [h["value"] for h in after.headline if h["metric"] == "ImageNet-X texture error ratio"] == [0.25] * 3
+    assert set(after.table("ratios")["error ratio"]) == {0.25}

@@ -69,6 +69,10 @@ def test_masked_top1_on_imagenet_a_and_the_1000_way_convention():
     # identical predictions under both conventions: the paired interval is exactly 0
     assert vit["Δ (1,000 − 200)"] == 0 and vit["Δ low"] == 0 and vit["Δ high"] == 0 and not vit["moves top-1"]
     assert any("argmax over all 1,000" in f for f in page.findings)
+    # the table a reader sees: the interval as text, not the chart's bare numbers
+    shown = page.table("top1_shown")
+    assert len(shown) == len(page.table("top1")) and not {"top-1", "ci_low", "ci_high"} & set(shown.columns)
+    assert shown["top-1 [95% CI]"].tolist() == page.table("top1")["top-1 [95% CI]"].tolist()
 
 
 def test_published_number_outside_the_interval_is_flagged_inside_is_not():
@@ -251,3 +255,67 @@ def test_an_absent_reference_imagenet_val_is_not_a_missing_input():
     assert _reference(st) is None and st.inputs == []
     st.dataset("imagenet-a", show_missing=False)
     assert [i["dataset"] for i in st.inputs] == ["imagenet-a"]
+
+
+def test_imagenet_c_and_real_are_resampled_jointly_by_their_val_images():
+    """ImageNet-C and ReaL score the same val images (matched by file name); an image wrong
+    in one is wrong in the other. The mean of seven resamples the val images once for both:
+    its interval equals a recomputation that draws C's and ReaL's replicates from one
+    universe of val names with one seed, and the others each from their own; it is wider
+    than with C and ReaL drawn apart (their covariance is positive)."""
+    st = study("robustness", n_boot=400)
+    rng = np.random.default_rng(7)
+    n_val = 60
+    hard = rng.random(n_val) < 0.4                           # wrong in C and in ReaL alike
+    c_table, c_z = _imagenet_c(~hard)
+    names = [f"ILSVRC2012_val_{i:08d}.JPEG" for i in range(n_val)]
+    real_labels = np.arange(n_val) % 1000
+    real = pd.DataFrame({"path": [f"imagenet-real/{n}" for n in names], "file_name": names, "label": real_labels,
+                         "label_set": [[int(x)] for x in real_labels]})
+    real_z = logits_for(np.where(hard, (real_labels + 1) % 1000, real_labels))
+    answers = {"imagenet-c": answer("imagenet-c", dataset("imagenet-c", c_table), {"convnext_sup": c_z}),
+               "imagenet-real": answer("imagenet-real", dataset("imagenet-real", real), {"convnext_sup": real_z})}
+    others = {}
+    for i, name in enumerate(metrics.ROBUSTNESS_VARIANTS):
+        if name not in answers:
+            ds, z = _variant(name, 200, 0.5, seed=10 + i)
+            answers[name] = answer(name, ds, {"convnext_sup": z})
+            others[name] = ds
+    page = build(st, answers)
+    h = _headline(page, "ConvNeXt-B sup", "robustness mean of 7")
+
+    universe = np.array(sorted(names))
+    parts, apart = [], []
+    for k, name in enumerate(metrics.ROBUSTNESS_VARIANTS):
+        r = answers[name].results[("convnext_sup", "default")]
+        t = r.table
+        if name == "imagenet-c":
+            correct = (r.pred() == t["label"].to_numpy()).astype(float)
+            ids = [p.rsplit("/", 1)[1] for p in t["path"]]
+            cells = pd.factorize(t["corruption"])[0] * 10 + t["severity"].to_numpy()
+        elif name == "imagenet-real":
+            correct = np.array([p in s for p, s in zip(r.pred(), t["label_set"])], dtype=float)
+            ids, cells = list(t["file_name"]), None
+        else:
+            parts.append(None)
+            continue
+        groups = np.searchsorted(universe, ids)
+        # one stream for both: ImageNet-C's (its place among the seven)
+        joint_seed = st.seed + metrics.ROBUSTNESS_VARIANTS.index("imagenet-c")
+        parts.append(stats.bootstrap_replicates("mean", correct, n_boot=400, seed=joint_seed, groups=groups,
+                                                cells=cells, universe=np.arange(n_val)))
+        apart.append(stats.bootstrap_replicates("mean", correct, n_boot=400, seed=st.seed + 100 + k,
+                                                groups=np.asarray(ids), cells=cells))
+    # the page's other five samples, recomputed as the page draws them (own stream each)
+    from beyond_inet_lib.pages.robustness import score
+    for k, name in enumerate(metrics.ROBUSTNESS_VARIANTS):
+        if parts[k] is None:
+            sc = score(answers[name].dataset, answers[name].results[("convnext_sup", "default")])
+            parts[k] = stats.bootstrap_replicates("mean", sc["correct"].astype(float), n_boot=400,
+                                                  seed=st.seed + k, groups=sc["groups"], cells=sc["cells"])
+    ref = stats.mean_of_independent(parts)
+    assert (h["ci_low"], h["ci_high"]) == pytest.approx((ref.low, ref.high), abs=1e-12)
+    c_real = np.corrcoef(parts[metrics.ROBUSTNESS_VARIANTS.index("imagenet-c")][1],
+                         parts[metrics.ROBUSTNESS_VARIANTS.index("imagenet-real")][1])[0, 1]
+    c_apart = np.corrcoef(apart[0][1], apart[1][1])[0, 1]
+    assert c_real > 0.9 and abs(c_apart) < 0.2

@@ -4,16 +4,15 @@ against a hand count."""
 
 from __future__ import annotations
 
-import importlib
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import page_inputs as P
-from beyond_inet_lib import metrics
+from beyond_inet_lib import metrics, stats
 
-S = importlib.import_module("beyond_inet_lib.pages.shape_bias")   # pages.shape_bias is also the page function
+from beyond_inet_lib.pages import shape_bias as S
 CATS = ("airplane", "bear", "bicycle", "bird", "boat", "bottle", "car", "cat", "chair", "clock", "dog",
         "elephant", "keyboard", "knife", "oven", "truck")
 INDICES = metrics.cue_conflict_category_indices()
@@ -74,27 +73,46 @@ def test_shape_bias_is_the_hand_count_with_an_interval_that_shrinks_with_n():
         table = stimuli(n, n_same=n // 6)
         dec = decide(table, 0.6, 0.25, seed=n)
         s, page = page_for(table, {"vit_clip": dec})
-        (h,) = [h for h in page.headline if h["metric"] == S.BIAS_METRIC]
+        (h,) = [h for h in page.headline if h["metric"] == S.BIAS_METRIC.name]
         conflict = (table["shape"] != table["texture"]).to_numpy()
         n_shape = int(((dec == table["shape"]) & conflict).sum())
         n_texture = int(((dec == table["texture"]) & conflict).sum())
         assert h["value"] == pytest.approx(n_shape / (n_shape + n_texture), abs=1e-12)
-        assert h["value"] == pytest.approx(metrics.shape_bias(table["path"], dec)["shape_bias"], abs=1e-12)
         assert h["ci_low"] < h["value"] < h["ci_high"]
         assert h["paper"] == pytest.approx(0.465)              # the paper's ViT-B/16 CLIP
         widths.append(h["ci_high"] - h["ci_low"])
     assert widths[1] < widths[0] / 2                          # ~1/sqrt(10) of the width
 
 
+def test_the_pages_shape_bias_is_the_metric_functions_output(monkeypatch):
+    """The page counts no vote itself: the headline and the scores table are what
+    ``metrics.shape_bias_from_votes`` returns (patched here to shape votes only); the
+    interval is Wilson's of the shape votes among the decided trials (``metrics.cue_votes``)."""
+    table = stimuli(96, n_same=16)
+    dec = decide(table, 0.6, 0.25, seed=1)
+    _, before = page_for(table, {"vit_clip": dec}, n_boot=50)
+    monkeypatch.setattr(metrics, "shape_bias_from_votes", lambda s, t: float(np.sum(s)) / len(s))
+    _, after = page_for(table, {"vit_clip": dec}, n_boot=50)
+    (h0,), (h1,) = ([h for h in p.headline if h["metric"] == S.BIAS_METRIC.name] for p in (before, after))
+    conflict = (table["shape"] != table["texture"]).to_numpy()
+    assert h1["value"] == pytest.approx(((dec == table["shape"]) & conflict).sum() / len(table)) != h0["value"]
+    n_shape = int(((dec == table["shape"]) & conflict).sum())
+    n_texture = int(((dec == table["texture"]) & conflict).sum())
+    low, high = stats.wilson_interval(n_shape, n_shape + n_texture)
+    assert (h1["ci_low"], h1["ci_high"]) == pytest.approx((float(low), float(high)), abs=1e-12)
+    assert h0["ci_low"] < h0["value"] < h0["ci_high"]
+    assert after.table("bias_bars")["shape bias"].iloc[0] == h1["value"]
+
+
 def test_a_shape_bias_order_is_claimed_only_where_it_holds():
     big = stimuli(480)
     _, page = page_for(big, {"convnext_sup": decide(big, 0.2, 0.7, 1), "vit_sup": decide(big, 0.7, 0.2, 2)})
     (c,) = page.comparisons[:1]
-    assert c["metric"] == S.BIAS_METRIC and c["holds"]
+    assert c["metric"] == S.BIAS_METRIC.name and c["holds"]
     assert f"**{c['better']}** is ahead of {c['worse']}" in page.findings[0]
     small = stimuli(12)
     _, page = page_for(small, {"convnext_sup": decide(small, 0.5, 0.5, 1), "vit_sup": decide(small, 0.6, 0.4, 2)})
-    (c,) = [c for c in page.comparisons if c["metric"] == S.BIAS_METRIC]
+    (c,) = [c for c in page.comparisons if c["metric"] == S.BIAS_METRIC.name]
     assert not c["holds"] and "is ahead of" not in page.findings[0] and "cannot be told apart" in page.findings[0]
 
 
@@ -111,7 +129,7 @@ def test_observers_range_and_error_consistency():
     twin = pairs[(pairs["model"] == s.label("convnext_sup")) & (pairs["observer"] == "subject-02")].iloc[0]
     assert twin["kappa"] == 1.0 and twin["ci_low"] == twin["ci_high"] == 1.0
     # the headline: mean over observers of kappa by hand
-    heads = {h["model"]: h for h in page.headline if h["metric"] == S.KAPPA_METRIC}
+    heads = {h["model"]: h for h in page.headline if h["metric"] == S.KAPPA_METRIC.name}
     for key, dec in (("convnext_sup", model), ("vit_sup", other)):
         right = dec == table["shape"].to_numpy()
         kappas = []
@@ -132,6 +150,23 @@ def test_observers_range_and_error_consistency():
     assert where[s.label("convnext_sup")] == "within the 3 observers' range"
     hh = page.table("kappa_summary").iloc[-1]
     assert hh["source"] == S.HUMAN and "3 pairs" in hh["model"]
+    # the models' intervals speak for people in general: the two-level interval (stimuli
+    # resampled, the observers' spread added), wider than for these three observers alone
+    obs = pd.DataFrame({k: S.correct_by_stimulus(v) for k, v in humans.items()}).dropna()
+    runs = {k: S.correct_by_stimulus(log_of(table, d)) for k, d in (("convnext_sup", model), ("vit_sup", other))}
+    common = obs.index.intersection(runs["convnext_sup"].index).sort_values()
+    a = np.stack([runs[k][common].to_numpy(bool) for k in ("convnext_sup", "vit_sup")], axis=1)
+    h = obs.loc[common].to_numpy(bool)
+    iv = stats.observer_consistency_ci(a, h, n_boot=s.n_boot, seed=s.seed)
+    these = stats.observer_consistency_ci(a, h, n_boot=s.n_boot, seed=s.seed, resample="stimuli")
+    for i, key in enumerate(("convnext_sup", "vit_sup")):
+        head = heads[s.label(key)]
+        assert (head["ci_low"], head["ci_high"]) == pytest.approx((iv.low[i], iv.high[i]), abs=1e-12)
+        assert head["ci_high"] - head["ci_low"] > these.high[i] - these.low[i]
+        assert "people in general" in head["note"]
+    speaks = page.table("kappa_summary").set_index("source")["interval speaks for"]
+    assert "people in general" in speaks[S.RUN].iloc[0] and "these observers" in speaks[S.HUMAN]
+    assert "intervals speak for people in general" in page.findings[-1]
 
 
 def test_paper_logs_scored_by_the_same_code_beside_the_paper_number():
@@ -162,5 +197,16 @@ def test_absent_observers_panel_input_and_finding(tmp_path):
     assert {"dataset": "cue-conflict-humans", "status": "absent", "images": 0,
             "note": str(tmp_path / "reference" / "cue-conflict-humans")} in page.inputs
     assert page.table("kappa_summary").empty and page.table("human_band").empty
-    assert [h["metric"] for h in page.headline] == [S.BIAS_METRIC]
+    assert [h["metric"] for h in page.headline] == [S.BIAS_METRIC.name]
     assert "were not found" in page.findings[-1]
+
+
+def test_a_model_that_always_picks_the_shape_gets_an_interval_with_width():
+    """Every decided conflict trial goes to the shape: shape bias 1, and Wilson's interval
+    reaches below 1 (the bootstrap of trials gave [1, 1])."""
+    table = stimuli(64)
+    _, page = page_for(table, {"vit_sup": table["shape"].to_numpy()})
+    (h,) = [h for h in page.headline if h["metric"] == S.BIAS_METRIC.name]
+    low, _ = stats.wilson_interval(64, 64)
+    assert h["value"] == 1.0 and h["ci_high"] == 1.0 and h["ci_low"] == pytest.approx(float(low))
+    assert h["ci_low"] < 0.95

@@ -1,9 +1,9 @@
 """The similarity page's build is pure: hand-built layer features in, CKA tables and the
-headline (with its bootstrap interval over images) out, checked against metrics.linear_cka."""
+headline (unbiased CKA with its jackknife interval over images) out, checked against an
+independent computation leaving each image out in turn (metrics.unbiased_cka)."""
 
 from __future__ import annotations
 
-import importlib
 
 import numpy as np
 import pandas as pd
@@ -13,7 +13,7 @@ import page_inputs as P
 from beyond_inet_lib import metrics, stats
 from beyond_inet_lib.pages import base
 
-SIM = importlib.import_module("beyond_inet_lib.pages.similarity")   # pages.similarity is also the page function
+from beyond_inet_lib.pages import similarity as SIM
 KEYS = ("convnext_sup", "vit_sup", "vit_clip")
 
 
@@ -40,52 +40,84 @@ def page_for(feats, n_boot=200):
     return s, SIM.build(s, {"eval": ans})
 
 
-def test_cka_of_resampled_rows_from_the_gram_equals_linear_cka():
-    rng = np.random.default_rng(1)
-    x, y, z = rng.normal(size=(50, 8)), rng.normal(size=(50, 30)), rng.normal(size=(50, 3))
-    rows = rng.integers(0, 50, size=50)                      # a bootstrap resample: repeats
-    got = SIM.mean_cka_to_others([SIM.gram(v) for v in (x, y, z)], rows)
-    cka = {(i, j): metrics.linear_cka(u[rows], v[rows]) for i, u in enumerate((x, y, z))
-           for j, v in enumerate((x, y, z))}
-    assert got == pytest.approx([(cka[0, 1] + cka[0, 2]) / 2, (cka[1, 0] + cka[1, 2]) / 2,
-                                 (cka[2, 0] + cka[2, 1]) / 2], abs=1e-12)
+def test_the_pages_headline_is_the_metric_functions_output(monkeypatch):
+    """The page computes no CKA itself: its headline and interval come from what
+    ``metrics.unbiased_cka_matrix`` returns (patched here: model i's CKA to every other is
+    i, and its leave-one-out values the same plus a small spread)."""
+    feats = features(n=40)
+    _, before = page_for(feats, n_boot=30)
+
+    def patched(grams, leave_one_out=False):
+        m = len(grams)
+        mat = np.repeat(np.arange(1.0, m + 1)[:, None], m, axis=1)
+        loo = mat[None] + 1e-4 * np.arange(len(grams[0]))[:, None, None]
+        return (mat, loo) if leave_one_out else mat
+
+    monkeypatch.setattr(metrics, "unbiased_cka_matrix", patched)
+    s, after = page_for(feats, n_boot=30)
+    heads = {h["model"]: h for h in after.headline}
+    for i, k in enumerate(KEYS, 1):
+        h = heads[s.label(k)]
+        assert h["value"] == i != {g["model"]: g for g in before.headline}[s.label(k)]["value"]
+        assert h["ci_low"] < i < h["ci_high"] < i + 0.5
 
 
-def test_headline_is_the_mean_cka_to_the_others_with_a_basic_bootstrap_interval():
-    """The value is linear CKA of the features; the interval the basic bootstrap interval of
-    an independent computation (metrics.linear_cka on each resample's rows)."""
-    feats = features()
+def test_headline_is_the_mean_unbiased_cka_to_the_others_with_a_jackknife_interval():
+    """The value is the mean CKA from unbiased HSIC (``metrics.unbiased_cka``, pair by pair);
+    the interval the jackknife's, checked against leaving each image out and recomputing."""
+    from scipy.stats import t
+
+    feats = features(n=60)
     s, page = page_for(feats, n_boot=60)
     last = {k: v[-1] for k, v in feats.items()}
+    n = len(last["vit_sup"])
 
     def mean_cka(rows):
-        return [np.mean([metrics.linear_cka(last[k][rows], last[o][rows]) for o in KEYS if o != k]) for k in KEYS]
+        return np.array([np.mean([metrics.unbiased_cka(last[k][rows], last[o][rows]) for o in KEYS if o != k])
+                         for k in KEYS])
 
-    ref = stats.bootstrap_ci(mean_cka, np.arange(len(last["vit_sup"])), n_boot=60, seed=s.seed)
+    est = mean_cka(np.arange(n))
+    left = np.stack([mean_cka(np.delete(np.arange(n), i)) for i in range(n)])
+    se = np.sqrt((n - 1) / n * ((left - left.mean(axis=0)) ** 2).sum(axis=0))
     heads = {h["model"]: h for h in page.headline}
-    summary = page.table("summary").set_index("model")
     for i, k in enumerate(KEYS):
         h = heads[s.label(k)]
-        assert h["metric"] == SIM.METRIC and h["better"] is None
-        assert h["value"] == pytest.approx(ref.estimate[i], abs=1e-12)
-        assert (h["ci_low"], h["ci_high"]) == pytest.approx((2 * ref.estimate[i] - ref.high[i],
-                                                             2 * ref.estimate[i] - ref.low[i]), abs=1e-9)
-        # the resamples sit above the estimate (CKA's small-sample bias); the page shows by how much
-        assert summary.loc[s.label(k), "bootstrap bias"] == pytest.approx((ref.low[i] + ref.high[i]) / 2
-                                                                          - ref.estimate[i], abs=1e-9)
-    noise = s.label("vit_sup")                     # unrelated to the others: its CKA is all bias
-    assert summary.loc[noise, "bootstrap bias"] > 0
+        assert h["metric"] == SIM.METRIC.name and h["better"] is None
+        assert h["value"] == pytest.approx(est[i], abs=1e-9)
+        q = t.ppf(0.975, n - 1)
+        assert (h["ci_low"], h["ci_high"]) == pytest.approx((est[i] - q * se[i], est[i] + q * se[i]), abs=1e-9)
+    # unbiased: the unrelated model's CKA to the others is near 0, where linear CKA is not
+    noise = heads[s.label("vit_sup")]
+    assert noise["ci_low"] < 0.05 < metrics.linear_cka(last["vit_sup"], last["convnext_sup"])
     assert metrics.linear_cka(last["convnext_sup"], last["vit_clip"]) == pytest.approx(1.0)
     across = page.table("across")
     assert len(across) == 9 and across["CKA"].max() == pytest.approx(1.0)
 
 
-def test_cka_intervals_use_at_most_200_resamples(monkeypatch):
-    calls = []
-    real = stats.bootstrap_ci
-    monkeypatch.setattr(base.stats, "bootstrap_ci", lambda *a, **kw: calls.append(kw["n_boot"]) or real(*a, **kw))
-    page_for(features(n=30), n_boot=1000)
-    assert calls == [SIM.MAX_RESAMPLES]
+def test_comparisons_are_simultaneous_intervals_of_jackknife_replicates():
+    feats = features(n=60)
+    # C's last layer a noisy copy of A's (exactly equal values make a pair whose difference
+    # varies only by rounding)
+    feats["vit_clip"][-1] = feats["vit_clip"][-1] + np.random.default_rng(9).normal(scale=1.0, size=(60, 24))
+    s, page = page_for(feats, n_boot=500)
+    grams = [metrics.gram(feats[k][-1]) for k in KEYS]
+    cka, loo = metrics.unbiased_cka_matrix(grams, leave_one_out=True)
+    est, left = metrics.mean_to_others(cka), metrics.mean_to_others(loo)
+    reps = stats.jackknife_replicates(est, left, n_boot=500, seed=s.seed)
+    ref = stats.simultaneous_differences({s.label(k): est[i] for i, k in enumerate(KEYS)}, reps,
+                                         higher_is_better=False)
+    got = {(r["better"], r["worse"]): r for r in page.comparisons}
+    assert len(got) == 3
+    for r in ref.to_dict("records"):
+        g = got[(r["better"], r["worse"])]
+        assert (g["low"], g["high"], g["holds"]) == pytest.approx((r["low"], r["high"], r["holds"]), abs=1e-12)
+
+
+def test_too_few_images_give_no_headline_and_no_intervals_without_resamples():
+    s, page = page_for(features(n=4), n_boot=30)
+    assert page.headline == [] and page.comparisons == []
+    s, page = page_for(features(n=30), n_boot=0)
+    assert all(h["ci_low"] is None for h in page.headline) and len(page.headline) == 3
 
 
 def test_the_most_distinct_model_is_named_only_when_every_paired_interval_holds():

@@ -71,3 +71,22 @@ def test_stand_in_rows_of_one_photograph_are_resampled_together():
     levels = page.table("levels")
     assert set(levels["factor: level"]) == {"Camera_Roll: lv", "Object_Scale: lv", "Scene_Light: lv"}
     assert levels["top-1"].tolist() == pytest.approx([0.5] * 3)
+
+
+def test_an_interval_from_three_photographs_states_its_measured_coverage():
+    """Three photographs varied along two factors: no bootstrap interval from three units can
+    cover 95% of the time, so each row says the coverage measured for three (0.77)."""
+    rows, pred = [], []
+    for factor in ("Camera_Roll", "Object_Scale"):
+        for i, ok in enumerate((True, False, True)):
+            rows.append({"path": f"{factor}/lv/{i}.png", "label": i, "label_set": [i], "factor": factor,
+                         "level": "lv", "source_path": f"img{i}.JPEG"})
+            pred.append(i if ok else i + 1)
+    ds = dataset("pug-imagenet (stand-in)", pd.DataFrame(rows), standin=True)
+    page = build(study("synthetic", models=("convnext_sup",)),
+                 {"synthetic": answer("synthetic", ds, {"convnext_sup": logits_for(pred)})})
+    factors = page.table("factors").set_index("factor")
+    assert factors.loc["Camera_Roll", "top-1 [95% CI]"].endswith(f"(covers {stats.stated_coverage(3):.0%})")
+    assert "3 images" in factors.loc["Camera_Roll", "note"] and "3 images" in factors.loc["mean", "note"]
+    (h,) = page.headline
+    assert "covers the truth about 77%" in h["note"]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from beyond_inet_lib import references as R
-from beyond_inet_lib import stats
+from beyond_inet_lib import metrics
 from beyond_inet_lib.references.published import _rows
 from beyond_inet_lib.views import View
 from conftest import need_data
@@ -200,7 +200,7 @@ def test_error_consistency_between_two_observers():
     assert -1 <= out["low"] <= out["kappa"] <= out["high"] <= 1
     stimuli, a, b = R.aligned_correctness(humans["subject-03"], humans["subject-01"])
     assert len(stimuli) == 1280 and list(stimuli) == sorted(stimuli)
-    assert -1 <= stats.error_consistency(a, b)["kappa"] <= 1
+    assert -1 <= metrics.error_consistency(a, b)["kappa"] <= 1
 
 
 def test_reference_decision_logs():

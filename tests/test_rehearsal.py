@@ -6,7 +6,7 @@ was not found, nothing was stood in), the images each page read are the files th
 holds, and one number of each page equals a computation made here, independently of the
 page code, from the cached logits / features: ECE, the ImageNet-C mean, the VTAB probe
 (splits read from the task's own file lists), the PUG factor mean, the invariance curve,
-the ImageNet-X error ratio, shape bias, CKA. The models have random weights, so the
+the ImageNet-X error ratio, shape bias, CKA, model-vs-human's OOD accuracy. The models have random weights, so the
 numbers mean nothing about the models; that they are the right numbers of those
 predictions is what this checks.
 """
@@ -27,7 +27,7 @@ REHEARSAL = Path(os.environ.get("REHEARSAL_DIR") or "/nonexistent-rehearsal")
 REPORT = REHEARSAL / "report"
 DATA = REHEARSAL / "data"
 PAGES = ("mistakes", "shape_bias", "calibration", "robustness", "transfer", "synthetic", "invariance",
-         "similarity")
+         "similarity", "humans")
 MODELS = ("convnext_sup", "vit_sup", "convnext_clip", "vit_clip")
 IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png"}
 
@@ -103,10 +103,13 @@ def test_every_page_ran_on_every_dataset():
 
 @pytest.mark.parametrize("prop, dataset, folder", [
     ("calibration", "imagenet-val", "imagenet-val"), ("calibration", "imagenet-r", "imagenet-r"),
+    ("calibration", "imagenet-o", "imagenet-o"),
     ("robustness", "imagenet-v2", "imagenet-v2"), ("robustness", "imagenet-a", "imagenet-a"),
     ("robustness", "imagenet-sketch", "imagenet-sketch"), ("robustness", "imagenet-c", "imagenet-c"),
     ("robustness", "imagenet-real", "imagenet-val"), ("synthetic", "pug-imagenet", "pug-imagenet"),
     ("shape_bias", "cue-conflict", "cue-conflict"), ("mistakes", "imagenet-val", "imagenet-val"),
+    ("humans", "edges", "edges"), ("humans", "silhouettes", "silhouettes"), ("humans", "colour", "colour"),
+    ("humans", "eidolonIII", "eidolonIII"), ("humans", "sketch", "sketch"), ("humans", "cue-conflict", "cue-conflict"),
 ])
 def test_each_page_read_every_image_of_the_layout(prop, dataset, folder):
     """The rehearsal profile caps nothing: a page read exactly the images the layout holds."""
@@ -128,6 +131,23 @@ def test_calibration_ece_is_the_cached_logits_ece(profile, cached, key):
         if inside.any():
             ece += inside.mean() * abs(correct[inside].mean() - conf[inside].mean())
     assert value("calibration", key, "ECE (imagenet-val)") == pytest.approx(ece, abs=1e-9)
+
+
+@pytest.mark.parametrize("key", MODELS)
+def test_calibration_ood_auroc_is_the_cached_logits_auroc(cached, key):
+    """ImageNet-O, read in its real layout, against the evaluation images of its 200
+    classes: the MSP over those 200 columns, scored by scikit-learn."""
+    from sklearn.metrics import roc_auc_score
+
+    from beyond_inet_lib.data import imagenet_o_indices
+
+    mask = imagenet_o_indices()
+    r_in, r_out = result(cached, "calibration", "eval", key), result(cached, "calibration", "ood", key)
+    inside = np.isin(r_in.table["label"].to_numpy(), mask)
+    a = softmax(np.asarray(r_in.logits)[inside][:, mask]).max(axis=1)
+    b = softmax(np.asarray(r_out.logits)[:, mask]).max(axis=1)
+    ref = roc_auc_score(np.r_[np.ones(len(a)), np.zeros(len(b))], np.r_[a, b])
+    assert value("calibration", key, "AUROC imagenet-o, MSP") == pytest.approx(ref, abs=1e-9)
 
 
 @pytest.mark.parametrize("key", MODELS)
@@ -192,13 +212,10 @@ def test_synthetic_mean_over_factors(cached, key):
 
 
 def test_invariance_curve_is_the_cached_true_class_probability(profile, cached):
-    import importlib
-
     from beyond_inet_lib import pages, workload
 
-    invariance = importlib.import_module("beyond_inet_lib.pages.invariance")  # the module, not the page call
     study = workload.study(profile, "invariance", DATA, progress=False)
-    page = invariance.build(study, pages.gather(study, invariance.requests(study)))
+    page = pages.invariance.compute(study)
     curve = page.table("curve")
     scale = max(profile.settings("invariance").scales)
     for key in MODELS:
@@ -242,6 +259,47 @@ def test_shape_bias_from_the_cached_logits(cached, key):
     assert shape_hits + texture_hits > 0
     assert value("shape_bias", key, "shape bias (cue-conflict)") == pytest.approx(
         shape_hits / (shape_hits + texture_hits))
+
+
+def test_humans_every_dataset_of_the_benchmark_and_its_observers():
+    from beyond_inet_lib.data.model_vs_human import BENCHMARK
+
+    inputs = {i["dataset"]: i for i in summary("humans")["inputs"]}
+    for d in BENCHMARK.values():
+        assert inputs[d.name]["status"] == "ok" and inputs[d.name]["images"] > 0, d.name
+        assert inputs[d.humans]["status"] == "ok" and inputs[d.humans]["images"] == d.observers, d.humans
+
+
+@pytest.mark.parametrize("key", MODELS)
+def test_humans_ood_accuracy_from_the_cached_logits(cached, key):
+    """model-vs-human's OOD accuracy: per dataset the share of stimuli whose 16-class
+    decision (mean probability over each category's ImageNet indices) names the category
+    written in the file name (or its folder), over the levels the benchmark summarises;
+    then the mean over the 17 datasets."""
+    from beyond_inet_lib.data.model_vs_human import BENCHMARK
+    from beyond_inet_lib.metrics.shape_bias import cue_conflict_category_indices
+
+    cats = cue_conflict_category_indices()
+    names = sorted(cats)
+    accs = []
+    for d in BENCHMARK.values():
+        r = result(cached, "humans", d.name, key)
+        p = softmax(r.logits)
+        decision = np.array(names)[np.stack([p[:, list(cats[c])].mean(axis=1) for c in names], 1).argmax(1)]
+        right = []
+        for path, dec in zip(r.table["path"], decision):
+            fields = Path(path).name.split("_")
+            if len(fields) >= 7:          # <trial>_<tag>_dnn_<condition>_<category>_...
+                condition, category = fields[3], fields[4]
+                if d.levels and condition in d.excluded:
+                    continue
+            else:                         # <category>/<name>.png
+                category = Path(path).parent.name
+            right.append(dec == category)
+        assert right, d.name
+        accs.append(np.mean(right))
+    assert len(accs) == 17
+    assert value("humans", key, "OOD accuracy (model-vs-human)") == pytest.approx(np.mean(accs), abs=1e-12)
 
 
 def test_similarity_mean_cka_to_the_other_models(cached):

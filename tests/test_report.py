@@ -7,13 +7,15 @@ import json
 import math
 import os
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 import report_project as fake
 from beyond_inet_lib import report
-from beyond_inet_lib.config import PROPERTIES, ProfileError
+from beyond_inet_lib.config import ProfileError
+from beyond_inet_lib.pages import HEADLINE_FIELDS, PROPERTIES
 
 
 # ------------------------------------------------------------------------------ record
@@ -21,9 +23,10 @@ def headline(**extra) -> pd.DataFrame:
     return pd.DataFrame({"model": ["a", "b"], "metric": ["ECE", "ECE"], "value": [0.03, 0.14], **extra})
 
 
-def test_properties_order_comes_from_config():
+def test_properties_order_comes_from_the_one_registry():
     assert report.PROPERTIES is PROPERTIES
-    assert PROPERTIES[0] == "mistakes" and PROPERTIES[-1] == "similarity" and len(PROPERTIES) == 8
+    assert list(PROPERTIES)[0] == "mistakes" and list(PROPERTIES)[-1] == "similarity" and len(PROPERTIES) == 9
+    assert list(PROPERTIES).index("humans") == list(PROPERTIES).index("shape_bias") + 1
 
 
 def test_record_writes_summary_json(tmp_path):
@@ -32,8 +35,10 @@ def test_record_writes_summary_json(tmp_path):
     assert path == tmp_path / "calibration.summary.json"
     payload = json.loads(path.read_text())
     assert payload["property"] == "calibration"
-    assert payload["rows"][0] == {"model": "a", "metric": "ECE", "value": 0.03, "paper": 0.028,
-                                  "better": "lower", "note": ""}
+    assert payload["rows"][0] == {"model": "a", "metric": "ECE", "value": 0.03, "ci_low": None, "ci_high": None,
+                                  "paper": 0.028, "published": None, "published_source": None,
+                                  "published_flag": None, "better": "lower", "note": ""}
+    assert list(payload["rows"][0]) == list(HEADLINE_FIELDS)   # every row has every field, in order
     assert payload["rows"][1]["paper"] is None          # NaN -> null, valid JSON
     assert [p.name for p in tmp_path.iterdir()] == ["calibration.summary.json"]  # no temp left
     back = report.read_summaries(tmp_path)
@@ -45,12 +50,46 @@ def test_record_is_a_no_op_without_report_dir(tmp_path):
 
 
 @pytest.mark.parametrize("table, message", [
-    (pd.DataFrame({"model": ["a"], "value": [1.0]}), r"lacks column\(s\) \['metric'\]"),
+    (pd.DataFrame({"model": ["a"], "value": [1.0]}), r"row 0: lacks field\(s\) \['metric'\]"),
     (headline(better=["up", "lower"]), "better='up'"),
+    (headline(ci=[0.1, 0.2]), r"row 0: unknown field\(s\) \['ci'\]"),
+    ([{"model": "a", "metric": "ECE", "value": "0.03"}], "value='0.03' is not a number"),
+    (["not a row"], "expected a mapping"),
 ])
 def test_record_rejects_bad_tables(tmp_path, table, message):
     with pytest.raises(ValueError, match=message):
         report.record("calibration", table, tmp_path)
+    assert not (tmp_path / "calibration.summary.json").exists()
+
+
+@pytest.mark.parametrize("empty", [[], pd.DataFrame([]), pd.DataFrame(columns=["model", "metric", "value"])])
+def test_a_page_without_its_data_records_no_row_and_its_inputs(tmp_path, empty):
+    """An empty headline is valid (a page whose data is absent): the summary holds no row,
+    and says which inputs were absent (the index's "no numbers: its data was not found")."""
+    inputs = [{"dataset": "imagenet-r", "status": "absent", "images": 0, "note": "/data/imagenet-r"}]
+    path = report.record("calibration", empty, tmp_path, inputs=inputs)
+    payload = json.loads(path.read_text())
+    assert payload["rows"] == [] and payload["inputs"] == inputs
+    assert report._no_numbers({"calibration": {"status": "ok"}}, {"calibration": payload}) == {
+        "calibration": "its data was not found (imagenet-r)"}
+
+
+def test_headline_rows_from_a_study_carry_the_metrics_direction_and_pass_the_schema(tmp_path):
+    """A row is made in one place (``Study.headline_row``): the declared metric gives its
+    name, direction and paper number; an untrained model is noted; the schema takes it as is."""
+    from beyond_inet_lib import stats
+    from beyond_inet_lib.pages.calibration import ECE_METRIC
+    from page_inputs import study
+
+    s = study("calibration", models=("convnext_sup", "tiny_vit_untrained"))
+    iv = stats.Interval(estimate=0.05, low=0.04, high=float("inf"), level=0.95, n_boot=10, n_units=5)
+    metric = ECE_METRIC.at(dataset="imagenet-val")
+    sup, tiny = s.headline_row("convnext_sup", metric, 0.05, iv), s.headline_row("tiny_vit_untrained", metric, 0.2)
+    assert sup["metric"] == "ECE (imagenet-val)" and sup["better"] == "lower" and sup["note"] == ""
+    assert sup["paper"] == 0.028 and (sup["ci_low"], sup["ci_high"]) == (0.04, None)
+    assert tiny["paper"] is None and tiny["note"] == "untrained" and tiny["ci_low"] is None
+    payload = json.loads(report.record("calibration", [sup, tiny], tmp_path).read_text())
+    assert payload["rows"] == [dict(sup), dict(tiny)]
 
 
 def test_record_rejects_unknown_property(tmp_path):
@@ -176,20 +215,30 @@ def test_unknown_property_fails_before_anything_runs(tmp_path):
 
 def test_kernels_talk_over_unix_sockets_not_tcp(tmp_path, capfd):
     """papermill's kernel runs with transport=ipc: no loopback port, and the terminal of
-    `make report` does not get ipykernel's "running over TCP without encryption" warning."""
+    `make report` does not get ipykernel's "running over TCP without encryption" warning.
+    Its connection file and sockets live in a temporary folder, not in the kernel's working
+    directory (the project), while it runs and after."""
+    import json
+
     import nbformat
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        "import json, sys; from ipykernel.kernelapp import IPKernelApp\n"
-        "print(IPKernelApp.instance().transport)")])
+        "import json, os; from ipykernel.kernelapp import IPKernelApp\n"
+        "app = IPKernelApp.instance()\n"
+        "print(json.dumps([app.transport, app.ip, app.connection_file, os.listdir('.')]))")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    status = report._execute(nb, tmp_path / "out.ipynb", {}, kernel_name="python3", cwd=tmp_path,
+    cwd = tmp_path / "project"
+    cwd.mkdir()
+    status = report._execute(nb, tmp_path / "out.ipynb", {}, kernel_name="python3", cwd=cwd,
                              timeout_per_cell=60)
     assert status["status"] == "ok", status
-    out = nbformat.read(tmp_path / "out.ipynb", 4).cells[0].outputs[0]["text"]
-    assert out.strip() == "ipc"
+    transport, ip, connection_file, listed = json.loads(nbformat.read(tmp_path / "out.ipynb", 4).cells[0]
+                                                        .outputs[0]["text"])
+    assert transport == "ipc" and listed == []        # nothing in the working directory while it ran
+    assert Path(ip).parent == Path(connection_file).parent != cwd and Path(ip).is_absolute()
+    assert not Path(ip).parent.exists()               # the temporary folder is gone after the run
     assert "without encryption" not in capfd.readouterr().err
-    assert list(tmp_path.iterdir()) == [tmp_path / "out.ipynb"]  # no socket files left behind
+    assert list(cwd.iterdir()) == []
 
 
 BAR_NOTEBOOK = '''# %% tags=["parameters"]
@@ -199,9 +248,9 @@ report_dir = None
 
 # %%
 from tqdm import tqdm
-from beyond_inet_lib import nb
+from beyond_inet_lib import report
 from beyond_inet_lib.config import progress_enabled
-nb.setup(profile, data_root, report_dir, "shape_bias")
+report.setup(profile, data_root, report_dir, "shape_bias")
 for _ in tqdm(range(3), desc="bar_probe_6612", disable=not progress_enabled()):
     pass
 '''

@@ -209,7 +209,7 @@ def test_error_consistency_hand_case_and_sklearn():
     from sklearn.metrics import cohen_kappa_score
 
     a, b = _table(50, 10, 5, 35)
-    out = stats.error_consistency(a, b)
+    out = metrics.error_consistency(a, b)
     # p_a = .6, p_b = .55; c_obs = .85; c_exp = .6 * .55 + .4 * .45 = .51
     assert (out["p_a"], out["p_b"]) == pytest.approx((0.6, 0.55))
     assert out["c_obs"] == pytest.approx(0.85) and out["c_exp"] == pytest.approx(0.51)
@@ -219,18 +219,18 @@ def test_error_consistency_hand_case_and_sklearn():
     for _ in range(10):
         x, y = rng.uniform(size=(2, 400)) < rng.uniform(0.2, 0.9, size=(2, 1))
         y[:100] = x[:100]                       # some shared errors
-        assert stats.error_consistency(x, y)["kappa"] == pytest.approx(cohen_kappa_score(x, y), abs=1e-12)
+        assert metrics.error_consistency(x, y)["kappa"] == pytest.approx(cohen_kappa_score(x, y), abs=1e-12)
 
 
 def test_error_consistency_edge_cases_follow_model_vs_human():
     same = np.array([True, False, True, True])
-    assert stats.error_consistency(same, same)["kappa"] == 1.0
+    assert metrics.error_consistency(same, same)["kappa"] == 1.0
     all_right = np.ones(5, dtype=bool)
-    assert stats.error_consistency(all_right, all_right)["kappa"] == 1.0   # 0/0 by the formula
-    assert stats.error_consistency(same, ~same)["kappa"] == pytest.approx(
+    assert metrics.error_consistency(all_right, all_right)["kappa"] == 1.0   # 0/0 by the formula
+    assert metrics.error_consistency(same, ~same)["kappa"] == pytest.approx(
         (0.0 - (0.75 * 0.25 * 2)) / (1 - 0.375))
     with pytest.raises(ValueError, match="same images"):
-        stats.error_consistency(same, same[:3])
+        metrics.error_consistency(same, same[:3])
 
 
 def test_error_consistency_interval_equals_the_generic_bootstrap():
@@ -238,9 +238,9 @@ def test_error_consistency_interval_equals_the_generic_bootstrap():
     a = rng.uniform(size=1280) < 0.7
     b = np.where(rng.uniform(size=1280) < 0.5, a, rng.uniform(size=1280) < 0.6)
     iv = stats.error_consistency_ci(a, b, n_boot=300, seed=3)
-    generic = stats.bootstrap_ci(lambda x, y: stats.error_consistency(x, y)["kappa"], a, b,
+    generic = stats.bootstrap_ci(lambda x, y: metrics.error_consistency(x, y)["kappa"], a, b,
                                  n_boot=300, seed=3)
-    assert iv.estimate == pytest.approx(stats.error_consistency(a, b)["kappa"])
+    assert iv.estimate == pytest.approx(metrics.error_consistency(a, b)["kappa"])
     assert (iv.low, iv.high) == pytest.approx((generic.low, generic.high), abs=1e-12)
     assert -1 <= iv.low < iv.estimate < iv.high <= 1
 
@@ -253,9 +253,11 @@ def test_replicates_are_bootstrap_ci_before_the_quantiles():
     est, reps = stats.bootstrap_replicates("mean", x, n_boot=500, seed=7)
     iv = stats.bootstrap_ci("mean", x, n_boot=500, seed=7)
     assert est == iv.estimate and reps.shape == (500,)
-    assert (np.quantile(reps, 0.025), np.quantile(reps, 0.975)) == pytest.approx((iv.low, iv.high))
+    a = stats.tail_probability(0.95, 1000)       # the expanded percentile interval's tail
+    assert 0.0245 < a < 0.025
+    assert (np.quantile(reps, a), np.quantile(reps, 1 - a)) == pytest.approx((iv.low, iv.high))
     # one sample alone: the "mean of one" is that sample's own interval
-    alone = stats.mean_of_independent([(est, reps)])
+    alone = stats.mean_of_independent([(est, reps)], n_units=1000)
     assert (alone.estimate, alone.low, alone.high) == pytest.approx((iv.estimate, iv.low, iv.high))
 
 
@@ -281,3 +283,15 @@ def test_mean_of_independent_rejects_unequal_replicate_counts():
         stats.mean_of_independent([(0.5, np.zeros(10)), (0.5, np.zeros(11))])
     with pytest.raises(ValueError, match="at least one"):
         stats.mean_of_independent([])
+
+
+def test_resample_counts_are_the_resamples_bootstrap_ci_draws():
+    """A statistic scored from draw counts pairs with every other interval of the seed: its
+    replicates equal those of the resampled rows, for a statistic that is not a mean too."""
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=57)
+    counts = stats.resample_counts(len(x), n_boot=64, seed=5)
+    assert counts.shape == (64, 57) and (counts.sum(axis=1) == 57).all()
+    for statistic in (np.mean, np.median):
+        _, reps = stats.bootstrap_replicates(statistic, x, n_boot=64, seed=5)
+        np.testing.assert_allclose([statistic(np.repeat(x, c)) for c in counts], reps, rtol=0, atol=1e-12)

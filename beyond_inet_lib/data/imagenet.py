@@ -1,4 +1,5 @@
-"""The ImageNet family: val (and ReaL, ImageNet-X on its images), V2, A, R, Sketch, C, Hard.
+"""The ImageNet family: val (and ReaL, ImageNet-X on its images), V2, A, R, Sketch, C, Hard;
+and ImageNet-O, images of classes outside ImageNet-1k for out-of-distribution detection.
 
 Labels are always ImageNet-1k indices found by NAME (a WNID folder, a class-index folder,
 a file number in a label table), never by a folder's position, so a missing class shifts
@@ -20,6 +21,8 @@ from .imagenet_labels import (
     N_VAL,
     _imagenet_wnids,
     imagenet_a_indices,
+    imagenet_o_indices,
+    imagenet_o_wnids,
     imagenet_r_indices,
     imagenet_x_annotations,
     real_label_sets,
@@ -258,7 +261,6 @@ def load_imagenet_x(root: Path, which_factor: str = "top", filter_prototypes: bo
     layout="imagenet-v2/<class index 0..999>/*.jpeg (matched-frequency, 10,000 images; folder names are class indices)",
     source="https://github.com/modestyachts/ImageNetV2 (HF mirror vaishaal/ImageNetV2)",
     license="MIT (code); images: the ImageNetV2 terms (research)",
-    how_to_get="beyond-inet data get imagenet-v2 --root DATA_ROOT",
     expected_count=10_000,
     properties=("robustness",),
     folders=("imagenet-v2", "imagenetv2-matched-frequency-format-val",
@@ -299,7 +301,6 @@ def _wnid_dataset(name: str, root: Path, class_mask: np.ndarray | None, descript
     layout="imagenet-a/<wnid>/*.jpg (200 classes, 7,500 images; labels by WNID)",
     source="https://github.com/hendrycks/natural-adv-examples",
     license="MIT",
-    how_to_get="beyond-inet data get imagenet-a --root DATA_ROOT",
     expected_count=7_500,
     properties=("robustness",),
     group="robustness",
@@ -315,7 +316,6 @@ def load_imagenet_a(root: Path) -> DatasetIndex:
     layout="imagenet-r/<wnid>/*.jpg (200 classes, 30,000 images; labels by WNID)",
     source="https://github.com/hendrycks/imagenet-r",
     license="MIT",
-    how_to_get="beyond-inet data get imagenet-r --root DATA_ROOT",
     expected_count=30_000,
     properties=("robustness", "calibration"),
     group="robustness",
@@ -331,7 +331,6 @@ def load_imagenet_r(root: Path) -> DatasetIndex:
     layout="imagenet-sketch/<wnid>/*.JPEG (or imagenet-sketch/sketch/<wnid>/, or sketch/<wnid>/; 50,889 images)",
     source="https://github.com/HaohanWang/ImageNet-Sketch (HF mirror songweig/imagenet_sketch)",
     license="MIT",
-    how_to_get="beyond-inet data get imagenet-sketch --root DATA_ROOT",
     expected_count=50_889,
     properties=("robustness",),
     folders=("imagenet-sketch/sketch", "imagenet-sketch", "sketch"),
@@ -449,5 +448,49 @@ def load_imagenet_hard(root: Path) -> DatasetIndex:
                               "empty_label_sets": int((t["label_set"].str.len() == 0).sum())})
 
 
+# ---------------------------------------------------------------- ImageNet-O
+IMAGENET_O_LAYOUT = (
+    "imagenet-o/<wnid>/*.jpg (2,000 images in 200 folders, as imagenet-o.tar unpacks). The images "
+    "show classes OUTSIDE ImageNet-1k; each folder is named after the ImageNet-1k class a ResNet-50 "
+    "mistook its images for (the authors' list of 200 WNIDs ships with this package)"
+)
+
+
+@register_dataset(
+    "imagenet-o",
+    layout=IMAGENET_O_LAYOUT,
+    source="https://github.com/hendrycks/natural-adv-examples (imagenet-o.tar; Hendrycks et al. 2021)",
+    license="MIT",
+    how_to_get="beyond-inet data get imagenet-o --root DATA_ROOT",
+    expected_count=2_000,
+    properties=("calibration",),
+    group="ood",
+    title="ImageNet-O",
+)
+def load_imagenet_o(root: Path) -> DatasetIndex:
+    """ImageNet-O: ``label`` -1 (no ImageNet-1k class is right), ``wnid`` the folder, and
+    ``confused_with`` its ImageNet index; ``class_mask`` = the 200 ImageNet-O indices, the
+    columns its out-of-distribution scores use (docs/protocols.md §3). Folders outside the
+    200 are listed in ``meta['unknown_folders']`` and skipped."""
+    folder = DATASETS["imagenet-o"].folder_in(root)
+    if folder is None:
+        raise missing("imagenet-o", root)
+    index, known = wnid_to_index(), set(imagenet_o_wnids())
+    rows, unknown = [], []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        if sub.name not in known:
+            unknown.append(sub.name)
+            continue
+        for img in list_images(sub):
+            rows.append({"path": str(img.relative_to(root)), "label": -1, "wnid": sub.name,
+                         "confused_with": index[sub.name]})
+    if not rows:
+        raise missing("imagenet-o", root, found=f"no <wnid>/ folders of ImageNet-O's 200 with images in {folder}")
+    return DatasetIndex("imagenet-o", root, pd.DataFrame(rows), class_mask=imagenet_o_indices(),
+                        description="ImageNet-O (out-of-distribution: classes outside ImageNet-1k)",
+                        meta={"unknown_folders": unknown})
+
+
 DATASET_GROUPS["imagenet"] = ("imagenet-val", "imagenet-x")
 DATASET_GROUPS["robustness"] = ROBUSTNESS_VARIANTS
+DATASET_GROUPS["ood"] = ("imagenet-o",)

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .parquet_images import is_row_ref, row_file_size
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
@@ -63,8 +65,8 @@ class DatasetIndex:
         for rel in self.table["path"]:
             try:
                 size = os.path.getsize(self.root / rel)
-            except OSError:
-                size = -1
+            except OSError:  # an image inside a parquet file counts with the file's size
+                size = row_file_size(self.root / rel) if is_row_ref(rel) else -1
             h.update(f"{rel}\0{size}\n".encode())
         return h.hexdigest()[:16]
 

@@ -24,6 +24,10 @@ set holds it. Where each layout comes from:
   one of the 75 cells is there, and ImageNet-C stays the rehearsal's largest pass without
   doubling its CPU time (ImageNet-C holds 75 copies of each val image).
   The mock images are not corrupted.
+- ``imagenet-o/<wnid>/<...>.jpg``: WNID folders of ImageNet-O's 200-class list (the
+  authors' ``imagenet-o.tar`` unpacks to ``imagenet-o/<wnid>/``; file names a guess), two
+  folders of classes the mock's other datasets do not hold, filled (as ImageNet-O's are)
+  with images of other classes: the mock's samples, a layout, not anomalies.
 - ``imagenet-hard/images/NNNNN.<ext>`` + ``labels.json``: what ``data get imagenet-hard``
   writes from the published parquet shards (this package's own conversion).
 - ``pug-imagenet/<Factor>/<ClassName>/*.png``, all 10 factors: the folder levels the
@@ -41,6 +45,15 @@ set holds it. Where each layout comes from:
   CSVs copied from the source root when present, else decision logs in the same CSV
   columns over the mock's stimuli.
 - ``imagenet-samples/<wnid>_<name>.JPEG``: the chosen classes' samples (shrunk).
+- model-vs-human's benchmark (``model_vs_human``): ``edges/`` and ``silhouettes/`` as
+  ``<category>/<category><n>.png``, real stimuli copied from the source root when it has
+  them (two per category), else sample images under such names; the 14 others as
+  ``<dataset>/dnn/session-1/<trial>_<tag>_dnn_<condition>_<category>_00_<image>.png``, one
+  stimulus per level (two per category for sketch and stylized), the categories cycling
+  over the 16: the names model-vs-human's loader parses (the file names inside its release
+  archives are a guess that follows them). All 224 x 224 PNGs, as the benchmark's are. The
+  observers' trials: the real CSVs copied when the source root has them, else synthetic
+  trials (one file per observer, trials shuffled) over the mock's stimuli.
 """
 
 from __future__ import annotations
@@ -67,6 +80,7 @@ from .demo import (
 from .imagenet import IMAGENET_C_CORRUPTIONS, IMAGENET_C_SEVERITIES
 from .imagenet_labels import (
     imagenet_a_indices,
+    imagenet_o_indices,
     imagenet_r_indices,
     imagenet_wnids,
     imagenet_x_annotations,
@@ -76,10 +90,12 @@ from .imagenet_labels import (
     val_number,
 )
 from .index import spread_indices
+from .model_vs_human import BENCHMARK, image_id
 from .pug import PUG_FACTORS, pug_class_to_indices
 from .vtab import VTAB_NUM_CLASSES, VTAB_SPLIT_FILES, VTAB_TASKS, vtab_folder_names
 
 MOCK_SIDE = 64           # shorter side of the mock JPEGs, pixels
+STIMULUS_SIDE = 224      # model-vs-human's stimuli: 224 x 224 PNGs
 VTAB_COUNTS = {"train": 4, "val": 2, "test": 2}   # images per split and task
 RENDITIONS = ("art", "cartoon", "sketch", "origami", "painting", "toy")
 
@@ -132,6 +148,17 @@ class _Writer:
                 self._cache[key] = buf.getvalue()
         return self._cache[key]
 
+    def stimulus_bytes(self, label: int, k: int = 0) -> bytes:
+        """A 224 x 224 PNG of the class's sample (upscaled from the shrunk one: small files)."""
+        key = (label, k % 2, "stimulus")
+        if key not in self._cache:
+            with Image.open(io.BytesIO(self.image_bytes(label, k, "PNG"))) as im:
+                im = ImageOps.fit(im.convert("RGB"), (STIMULUS_SIDE, STIMULUS_SIDE), Image.BILINEAR)
+                buf = io.BytesIO()
+                im.save(buf, "PNG")
+                self._cache[key] = buf.getvalue()
+        return self._cache[key]
+
     def put(self, rel: str, data: bytes) -> None:
         path = self.root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -178,6 +205,7 @@ def write_mock_root(dir, source_root, images_per_class: int = 2, n_classes: int 
         _write_vtab(w, classes)
         stimuli = _write_cue_conflict(w, source / "cue-conflict", classes, images_per_class)
         _write_reference(w, source / "reference", stimuli)
+        _write_model_vs_human(w, source, classes)
         if dest.exists():
             dest.rmdir()
         os.replace(staging, dest)
@@ -191,6 +219,14 @@ def write_mock_root(dir, source_root, images_per_class: int = 2, n_classes: int 
 
 #: the classes (first of those chosen) that ImageNet-C's 75 cells hold
 IMAGENET_C_CLASSES = 2
+#: how many of ImageNet-O's folders the mock fills
+IMAGENET_O_FOLDERS = 2
+
+
+def imagenet_o_folders(classes: list[int]) -> list[int]:
+    """The ImageNet-O folders (ImageNet indices) the mock fills: the first of its 200 that
+    are not among the mock's classes, so no image is both in and out of distribution."""
+    return [int(c) for c in imagenet_o_indices() if c not in classes][:IMAGENET_O_FOLDERS]
 
 
 def _write_imagenet(w: _Writer, classes: list[int], ipc: int, wnids: list[str]) -> None:
@@ -215,6 +251,9 @@ def _write_imagenet(w: _Writer, classes: list[int], ipc: int, wnids: list[str]) 
             for corruption in IMAGENET_C_CORRUPTIONS:
                 for s in IMAGENET_C_SEVERITIES:
                     w.image(f"imagenet-c/{corruption}/{s}/{wnid}/{val_file_name(val[c][0])}", c)
+    for j, folder in enumerate(imagenet_o_folders(classes)):
+        for k in range(ipc):
+            w.image(f"imagenet-o/{wnids[folder]}/imagenet-o_{folder}_{k}.jpg", classes[-1 - j], k)
     hard.append({"file": "images/no-label.jpg", "labels": [], "origin": "objectnet"})  # Hard has empty sets
     w.image(f"imagenet-hard/{hard[-1]['file']}", classes[0], 1)
     w.put("imagenet-hard/labels.json", json.dumps(hard).encode())
@@ -282,3 +321,73 @@ def _write_reference(w: _Writer, real: Path, stimuli: list[str]) -> None:
                 answer = (shape, texture, CUE_CONFLICT_CATEGORIES[int(rng.integers(16))])[int(rng.integers(3))]
                 rows.append([f"subject-{j + 1:02d}", 1, t, 1.0, answer, shape, 0, f"{t:04d}_mock_{shape}_00_{name}"])
             w.put(f"reference/{folder}/{f}", pd.DataFrame(rows, columns=DECISION_COLUMNS).to_csv(index=False).encode())
+
+
+def _write_model_vs_human(w: _Writer, source: Path, classes: list[int]) -> None:
+    """Every dataset of model-vs-human's benchmark but cue-conflict (written above) and its
+    observers' trials (see the module docstring)."""
+    for d in BENCHMARK.values():
+        if d.name == "cue-conflict":
+            continue
+        if d.name in ("edges", "silhouettes"):
+            names = _copy_stimuli(w, d.name, source / d.name, classes)
+        else:
+            names = _write_session_stimuli(w, d, classes)
+        real = source / d.trials_folder
+        for j, f in enumerate(d.trial_files):
+            if (real / f).is_file():
+                w.put(f"{d.trials_folder}/{f}", (real / f).read_bytes())
+            else:
+                w.put(f"{d.trials_folder}/{f}", _synthetic_trials(d, j + 1, names))
+
+
+def _copy_stimuli(w: _Writer, name: str, real: Path, classes: list[int], per_category: int = 2) -> list[str]:
+    """Two stimuli per category, copied when the source root has them; their names."""
+    names = []
+    for i, cat in enumerate(CUE_CONFLICT_CATEGORIES):
+        files = sorted((real / cat).glob("*.png"))[:per_category] if (real / cat).is_dir() else []
+        if files:
+            for p in files:
+                w.put(f"{name}/{cat}/{p.name}", p.read_bytes())
+                names.append(f"{cat}/{p.name}")
+        else:
+            for k in range(per_category):
+                w.put(f"{name}/{cat}/{cat}{k + 1}.png", w.stimulus_bytes(classes[i % len(classes)], k))
+                names.append(f"{cat}/{cat}{k + 1}.png")
+    return names
+
+
+def _write_session_stimuli(w: _Writer, d, classes: list[int]) -> list[str]:
+    """One stimulus per level (a dataset without levels: two per category), named as
+    model-vs-human's loader parses them; their names."""
+    items = ([(lv, CUE_CONFLICT_CATEGORIES[i % 16]) for i, lv in enumerate(d.levels)] if d.parametric
+             else [("0", cat) for cat in CUE_CONFLICT_CATEGORIES for _ in range(2)])
+    names = []
+    for t, (level, cat) in enumerate(items, start=1):
+        if d.parametric:
+            image = f"n0{t:07d}_{t}.png"
+        else:
+            image = f"{cat}-{t:04d}-{d.source_name}-{t % 2}.png"
+        name = f"{t:04d}_{d.tag}_dnn_{level}_{cat}_00_{image}"
+        w.put(f"{d.name}/dnn/session-1/{name}", w.stimulus_bytes(classes[t % len(classes)], t))
+        names.append(name)
+    return names
+
+
+def _synthetic_trials(d, subject: int, stimuli: list[str]) -> bytes:
+    """One observer's trials over ``stimuli`` in model-vs-human's CSV format: right about
+    three times in four, otherwise another category or "na"; in a shuffled order."""
+    from .model_vs_human import parse_stimulus
+
+    rng = np.random.default_rng(1000 + subject)
+    rows = []
+    for t, k in enumerate(rng.permutation(len(stimuli)), start=1):
+        rel = stimuli[k]
+        info = parse_stimulus(rel, d, rel.split("/")[0] if "/" in rel else "")
+        level = rel.split("_")[3] if d.parametric else "0"
+        draw = rng.random()
+        answer = info["category"] if draw < 0.75 else "na" if draw > 0.97 else \
+            CUE_CONFLICT_CATEGORIES[int(rng.integers(16))]
+        rows.append([f"subject-{subject:02d}", 1, t, 1.0, answer, info["category"], level,
+                     f"{t:04d}_{d.tag}_s{subject:02d}_{level}_{info['category']}_00_{image_id(rel)}"])
+    return pd.DataFrame(rows, columns=DECISION_COLUMNS).to_csv(index=False).encode()

@@ -2,33 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from .index import count_images
-from .registry import DATASETS
-
-
-@dataclass(frozen=True)
-class Presence:
-    """What ``check_datasets`` reports for one dataset: how many items (images, or files
-    for the reference tables) were found where, against how many the full dataset has,
-    and a short text of what is missing."""
-
-    found_count: int
-    expected_count: int | None
-    path: Path | None
-    missing: str = ""
-
-    @property
-    def status(self) -> str:
-        """'found' (all there), 'partial' (some), 'absent' (none)."""
-        if self.found_count <= 0:
-            return "absent"
-        if self.expected_count and self.found_count < self.expected_count:
-            return "partial"
-        return "found"
+from .registry import DATASETS, Presence
 
 
 def missing_text(found: int, expected: int | None, folder: Path | None, canonical: Path,

@@ -37,7 +37,6 @@ def pug_class_to_indices() -> dict[str, list[int]]:
            " (88,328 images; labels by class NAME via the shipped class_to_imagenet_idx map)",
     source="https://github.com/facebookresearch/PUG (PUG: ImageNet)",
     license="CC BY-NC 4.0",
-    how_to_get="beyond-inet data get pug-imagenet --root DATA_ROOT",
     expected_count=88_328,
     properties=("synthetic",),
     folders=("pug-imagenet", "PUG_ImageNet", "pug-imagenet/PUG_ImageNet"),

@@ -11,13 +11,36 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from ..errors import DatasetMissing
 from .index import DatasetIndex
 
-if TYPE_CHECKING:
-    from .presence import Presence
+
+@dataclass(frozen=True)
+class Presence:
+    """What ``check_datasets`` reports for one dataset: how many items (images, or files
+    for the reference tables) were found where, against how many the full dataset has,
+    and a short text of what is missing."""
+
+    found_count: int
+    expected_count: int | None
+    path: Path | None
+    missing: str = ""
+
+    @property
+    def status(self) -> str:
+        """'found' (all there), 'partial' (some), 'absent' (none)."""
+        if self.found_count <= 0:
+            return "absent"
+        if self.expected_count and self.found_count < self.expected_count:
+            return "partial"
+        return "found"
+
+
+#: how to get a dataset that has a download plan (``sources.DOWNLOADS``): the default
+#: ``how_to_get`` of ``register_dataset``
+DATA_GET = "beyond-inet data get {name} --root DATA_ROOT"
 
 
 @dataclass(frozen=True)
@@ -51,15 +74,17 @@ DATASETS: dict[str, DatasetInfo] = {}
 DATASET_GROUPS: dict[str, tuple[str, ...]] = {}
 
 
-def register_dataset(name: str, *, layout: str, source: str, license: str, how_to_get: str,
+def register_dataset(name: str, *, layout: str, source: str, license: str, how_to_get: str | None = None,
                      expected_count: int | None = None, properties: tuple[str, ...] = (),
                      folders: tuple[str, ...] = (), group: str = "",
                      presence: Callable[[Path], Presence] | None = None, title: str = ""):
     """Decorator: ``loader(root: Path, **kwargs) -> DatasetIndex``, ``root`` being the
-    data root (the dataset folder is found inside it, among ``folders``)."""
+    data root (the dataset folder is found inside it, among ``folders``). ``how_to_get``:
+    the command or steps that get it (default: ``beyond-inet data get <name>``, for a
+    dataset ``data get`` downloads from its source)."""
 
     def wrap(fn):
-        DATASETS[name] = DatasetInfo(name, fn, layout, source, license, how_to_get,
+        DATASETS[name] = DatasetInfo(name, fn, layout, source, license, how_to_get or DATA_GET.format(name=name),
                                      expected_count, tuple(properties), tuple(folders) or (name,),
                                      group, presence, title or name)
         return fn

@@ -9,22 +9,28 @@ which folder below the data root it lands in, and what is checked before it is i
 | imagenet-samples | GitHub archive of EliSchwartz/imagenet-sample-images | structure: one decodable ``<wnid>_<name>.JPEG`` per class (no checksum is published) |
 | cue-conflict-humans | model-vs-human ``raw-data/cue-conflict`` CSVs (10) | SHA-256 per file |
 | cue-conflict-decisions | Beyond-INet ``inference/modelvshuman/raw-data/cue-conflict`` CSVs (5) + model-vs-human subject-01 | SHA-256 per file |
+| edges, silhouettes | model-vs-human release assets ``edge.tar.gz``, ``silhouette.tar.gz`` | every stimulus against a shipped SHA-256 manifest; missing or different ones fetched from texture-vs-shape and verified |
+| colour, contrast, ... stylized (14 more of model-vs-human's benchmark) | model-vs-human release assets ``<name>.tar.gz`` | structure: the benchmark's number of stimuli, each named with a category and a level (no checksum is published) |
+| <dataset>-humans (16 more) | model-vs-human ``raw-data/<name>`` CSVs at a pinned commit | SHA-256 per file (shipped: ``assets/model_vs_human_trials.sha256``) |
 | imagenet-val | license-gated: a tar placed by hand | md5 of ILSVRC2012_img_val.tar |
 | V2, A, R, Sketch, C, PUG | the authors' archives | unpacks into the expected layout (no published checksum) |
+| imagenet-o | the authors' archive ``imagenet-o.tar`` (beside ImageNet-A's) | md5 of the archive, as pytorch-ood and torch-uncertainty pin it |
 | imagenet-hard, vtab | placed by hand (no direct URL) | converted / unpacked offline |
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from .demo import CUE_CONFLICT_DECISION_FILES, CUE_CONFLICT_HUMAN_FILES
 from .imagenet_hard_parquet import HARD_MANUAL, convert_imagenet_hard
-from .registry import DATASET_GROUPS, DATASETS
+from .model_vs_human import BENCHMARK, MODEL_VS_HUMAN_COMMIT
+from .registry import DATASET_GROUPS, DATASETS, assets_dir
 from .transfer import HttpSettings
-from .verify import verify_cue_conflict, verify_imagenet_samples
+from .verify import verify_benchmark_stimuli, verify_cue_conflict, verify_imagenet_samples, verify_stimuli
 
 
 @dataclass(frozen=True)
@@ -153,6 +159,13 @@ DOWNLOADS: dict[str, DownloadPlan] = {
         (Source("https://people.eecs.berkeley.edu/~hendrycks/imagenet-a.tar", "imagenet-a.tar",
                 strip="imagenet-a/"),),
         ("imagenet-a",)),
+    # 2,000 images of classes outside ImageNet-1k, in the WNID folders of the ImageNet-1k
+    # classes a ResNet-50 took them for (Hendrycks et al. 2021, released beside ImageNet-A)
+    "imagenet-o": DownloadPlan(
+        "imagenet-o",
+        (Source("https://people.eecs.berkeley.edu/~hendrycks/imagenet-o.tar", "imagenet-o.tar",
+                checksum="md5:86bd7a50c1c4074fb18fc5f219d6d50b", strip="imagenet-o/"),),
+        ("imagenet-o",), verified=False),   # URL, md5 and folder as public loaders use them
     "imagenet-r": DownloadPlan(
         "imagenet-r",
         (Source("https://people.eecs.berkeley.edu/~hendrycks/imagenet-r.tar", "imagenet-r.tar",
@@ -181,6 +194,46 @@ DOWNLOADS: dict[str, DownloadPlan] = {
         (Source(None, "vtab-1k.zip", strip="vtab-1k/"),),
         (), manual=_VTAB_MANUAL, verified=False),
 }
+
+# ------------------------------------------------- model-vs-human's benchmark
+_MVH_RELEASE = "https://github.com/bethgelab/model-vs-human/releases/download/v0.1"
+_MVH_RAW_DATA = f"https://raw.githubusercontent.com/bethgelab/model-vs-human/{MODEL_VS_HUMAN_COMMIT}/raw-data"
+MODEL_VS_HUMAN_TRIALS = "model_vs_human_trials.sha256"
+
+
+def _trial_checksums() -> dict[str, str]:
+    """``<source name>/<file>.csv`` -> SHA-256 hex of the observers' trials at the pinned commit."""
+    lines = (assets_dir() / MODEL_VS_HUMAN_TRIALS).read_text().splitlines()
+    return {rel: digest for digest, rel in (ln.split(None, 1) for ln in lines if ln.strip())}
+
+
+def _benchmark_plans() -> dict[str, DownloadPlan]:
+    """The stimuli of each dataset of the benchmark (the release asset; edges and
+    silhouettes verified against their manifests and repaired from texture-vs-shape, the
+    others checked for structure), and each dataset's trials (cue-conflict's: above)."""
+    sums = _trial_checksums()
+    plans = {}
+    for d in BENCHMARK.values():
+        if d.name == "cue-conflict":
+            continue
+        manifest = d.name in ("edges", "silhouettes")
+        plans[d.name] = DownloadPlan(
+            d.name,
+            (Source(f"{_MVH_RELEASE}/{d.source_name}.tar.gz", f"{d.source_name}.tar.gz", strip=f"{d.source_name}/",
+                    include=r"\.png$" if manifest else r"(?i)\.(png|jpe?g)$"),),
+            (d.name,),
+            finish=functools.partial(verify_stimuli if manifest else verify_benchmark_stimuli, d.name),
+            verified=False)   # the release assets' member layout is model-vs-human's loader's, not seen here
+        plans[d.humans] = DownloadPlan(
+            d.trials_folder,
+            tuple(Source(f"{_MVH_RAW_DATA}/{d.source_name}/{f}", f, "sha256:" + sums[f"{d.source_name}/{f}"])
+                  for f in d.trial_files),
+            (d.humans,))
+    return plans
+
+
+DOWNLOADS.update(_benchmark_plans())
+
 #: shipped with an installed package: nothing to fetch
 SHIPPED = {"imagenet-x": "ships with the imagenet-x package"}
 

@@ -17,14 +17,16 @@ engine never reads a profile.
 
 Where to look (one job per module):
 
-- ``planning``: ``plan`` (the units of work: model x view, each one cache folder, and the
-  chunks each lacks; settings resolved), ``execute`` (compute chunks), ``collect``.
+- ``planning``: ``plan`` (the cache units: model x view, each one cache folder, and the
+  chunks each lacks; settings resolved), ``execute`` (compute chunks; returns the chunks
+  computed and the pass's stage timings), ``collect``.
 - ``passes``: the pass loop (one batch in flight, background chunk writer, stage timing).
 - ``decode``: the three decode paths ``pil`` / ``hybrid`` / ``tensor`` (its docstring is
   the reference), worker shares, JPEG triage.
 - ``forward``: the model cache, ``Runner`` (async host copies, OOM back-off, padding for
   compiled models), ``list_layers``.
-- ``cache``: folder names (the cache key), chunk files, manifests, ``cache_table``.
+- ``cache``: ``CacheUnit`` and ``Plan``, folder names (the cache key), chunk files,
+  manifests, ``cache_table``.
 - ``results``: ``Result``, ``Results``. ``device``: device resolution, out-of-memory.
 - The tensor implementation of a ``View`` lives beside it, in ``views.preprocess_tensors``.
 """
@@ -36,16 +38,15 @@ from typing import Iterable, Mapping
 from ..errors import EngineError
 from ..run_settings import RunSettings
 from ..views import preprocess_tensors
-from .cache import cache_table
+from .cache import CacheUnit, Plan, cache_table
 from .decode import resolve_decode
 from .device import resolve_device
 from .forward import FORWARD_CALLS, Runner, clear_model_cache, list_layers, load_model
-from .passes import LAST_PASS_STAGES
-from .planning import OUTPUT_KINDS, Plan, collect, execute, plan
+from .planning import OUTPUT_KINDS, Executed, collect, execute, plan
 from .results import Result, Results
 
-__all__ = ["predict", "plan", "execute", "collect", "Plan", "Result", "Results", "cache_table",
-           "list_layers", "EngineError", "FORWARD_CALLS", "LAST_PASS_STAGES", "resolve_device",
+__all__ = ["predict", "plan", "execute", "collect", "Plan", "CacheUnit", "Executed", "Result", "Results",
+           "cache_table", "list_layers", "EngineError", "FORWARD_CALLS", "resolve_device",
            "resolve_decode", "clear_model_cache", "load_model", "Runner", "preprocess_tensors",
            "OUTPUT_KINDS"]
 

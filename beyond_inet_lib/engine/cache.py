@@ -1,6 +1,8 @@
-"""The result cache on disk: one folder per unit, its key, its chunk files, its manifest.
+"""The result cache on disk: one folder per cache unit, its key, its chunk files, its
+manifest; and a ``Plan``: the cache units of one pass and the chunks each lacks.
 
-A unit is one model under one view on one dataset, with the outputs asked for. Layout::
+A cache unit (``CacheUnit``) is one model under one view on one dataset, with the outputs
+asked for. Layout::
 
     <cache>/results/<dataset>-<fingerprint>/<model>-<weights>/<view>-<outputs>/
         unit.json                       what this folder holds (for humans, cache_table)
@@ -33,6 +35,7 @@ import pandas as pd
 
 from ..errors import EngineError
 from ..files import atomic_write_bytes, short_hash, slug
+from ..run_settings import RunSettings
 from ..views import View
 from .results import Result
 
@@ -41,7 +44,7 @@ DEFAULT_CHUNK = {"cpu": 256, "cuda": 4096}
 
 
 @dataclass(frozen=True)
-class Unit:
+class CacheUnit:
     """One model under one view with its outputs: one cache folder (``dir``). ``decode``,
     ``precision`` and ``device`` are the resolved settings it is computed with (the
     first two are in its key, all three in its manifest)."""
@@ -63,6 +66,33 @@ class Unit:
     def missing_chunks(self, chunks) -> list[int]:
         """Those of ``chunks`` whose file is not (yet) on disk."""
         return [c for c in chunks if not self.chunk_path(c).exists()]
+
+
+@dataclass
+class Plan:
+    """The cache units of one pass and the chunks each lacked when planned
+    (``planning.plan`` makes one; a plain picklable value).
+
+    ``units``: one per (model, view), in models order then views order. ``missing``: unit
+    index -> chunk indices without a file at planning time. ``settings``: resolved (device,
+    precision and decode are concrete). Chunk ``c`` holds dataset rows ``c * chunk_size``
+    up to ``(c + 1) * chunk_size``."""
+
+    dataset: object          # data.DatasetIndex
+    fingerprint: str
+    units: list[CacheUnit]
+    chunk_size: int
+    settings: RunSettings
+    missing: dict[int, list[int]]
+
+    @property
+    def n_chunks(self) -> int:
+        return n_chunks(len(self.dataset), self.chunk_size)
+
+    @property
+    def todo_chunks(self) -> list[int]:
+        """Chunk indices some unit lacked at planning time, ascending."""
+        return sorted({c for cs in self.missing.values() for c in cs})
 
 
 def extra_key(clip_part: str, decode: str, precision: str = "fp32") -> str:
@@ -105,7 +135,7 @@ def load_chunk(path: Path) -> dict | None:
         return None
 
 
-def write_manifest(u: Unit, dataset, fingerprint: str) -> None:
+def write_manifest(u: CacheUnit, dataset, fingerprint: str) -> None:
     """``unit.json``: what the folder holds, written once."""
     m = u.dir / "unit.json"
     if m.exists():
@@ -118,7 +148,7 @@ def write_manifest(u: Unit, dataset, fingerprint: str) -> None:
     atomic_write_bytes(m, lambda f: f.write(json.dumps(info, indent=1).encode()))
 
 
-def read_result(u: Unit, dataset) -> Result:
+def read_result(u: CacheUnit, dataset) -> Result:
     """The unit's ``Result``: its chunk files joined, rows in dataset order. Raises
     ``EngineError`` when a chunk is not on disk (the pass has not run for it) or cannot be
     read."""

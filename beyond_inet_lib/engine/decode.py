@@ -44,7 +44,7 @@ import warnings
 
 import numpy as np
 
-from ..images import UnreadableImage, load_rgb
+from ..images import UnreadableImage, load_rgb, read_image_bytes
 from ..run_settings import DECODE_MODES
 from ..views import View, preprocess_tensors
 from .device import cat, empty_cache, is_oom
@@ -109,7 +109,10 @@ _SOF_ANY = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0x
 
 
 def read_bytes(path: str) -> np.ndarray:
-    """The file's bytes as a uint8 array (what the tensor path's workers do, and all)."""
+    """The file's bytes as a uint8 array (what the tensor path's workers do, and all); an
+    image inside a parquet file (a row ref) is read in place."""
+    if ".parquet#" in path:
+        return np.frombuffer(bytearray(read_image_bytes(path)), dtype=np.uint8)
     return np.fromfile(path, dtype=np.uint8)
 
 

@@ -7,7 +7,7 @@ decodes and writes; chunk files are written by a background thread (``ChunkWrite
 neither the host copies nor the disk stall the GPU. With ``compile`` a short last batch is
 padded to the batch size (``forward.Runner``). An interruption keeps what was computed:
 the batch in flight is collected and queued chunk writes finish before the error goes on.
-Where the host's time went is recorded per stage (``Stages``, ``LAST_PASS_STAGES``).
+Where the host's time went is measured per stage (``Stages``) and returned by ``run_pass``.
 """
 
 from __future__ import annotations
@@ -16,20 +16,13 @@ import collections
 import contextlib
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..paths import progress_enabled
-from .cache import chunk_rows, save_chunk, write_manifest
+from .cache import Plan, chunk_rows, save_chunk, write_manifest
 from .decode import decoded_batches
 from .forward import Runner, load_model
-
-if TYPE_CHECKING:
-    from .planning import Plan
-
-#: where the host's time went in the last pass that computed anything (``Stages``)
-LAST_PASS_STAGES: dict = {}
 
 
 class Stages:
@@ -88,9 +81,10 @@ class ChunkWriter:
         self._pool.shutdown(wait=True)
 
 
-def run_pass(plan: "Plan", work: dict[int, list[int]], progress: bool | None = None) -> None:
+def run_pass(plan: Plan, work: dict[int, list[int]], progress: bool | None = None) -> dict:
     """Compute and write, for each unit index in ``work``, the chunks listed for it (each
-    chunk's images decoded once for all the units that need it)."""
+    chunk's images decoded once for all the units that need it). Returns where the host's
+    time went (``Stages.summary``)."""
     import torch
 
     from ..progress import bar as progress_bar, models_label
@@ -188,6 +182,5 @@ def run_pass(plan: "Plan", work: dict[int, list[int]], progress: bool | None = N
             decoded.close()
         with stages("writer_wait"):
             writer.close()  # queued chunk writes finish: nothing computed is lost
-        LAST_PASS_STAGES.clear()
-        LAST_PASS_STAGES.update(stages.summary(n_imgs))
     writer.check()
+    return stages.summary(n_imgs)

@@ -7,8 +7,8 @@
   the precision ('auto' -> bf16 on CUDA, fp32 on CPU), the decode path ('auto' -> hybrid
   on CUDA, pil on CPU) and the chunk size, because the decode path and the precision are
   part of each unit's cache key, and the chunk size of its folder name.
-- ``execute(plan, chunks=None)``: one pass over the given chunk indices (default: every
-  chunk some unit lacks). Each chunk's images are decoded once and fed to every unit that
+- ``execute(plan, chunks=None) -> Executed``: one pass over the given chunk indices
+  (default: every chunk some unit lacks). Each chunk's images are decoded once and fed to every unit that
   lacks that chunk; whether a chunk is lacking is checked on disk at that moment, so a
   chunk already written (by this process or another) is never computed again. Separate
   processes may execute disjoint (or even the same) chunks of one plan on one cache.
@@ -24,7 +24,7 @@ from typing import Iterable, Mapping
 
 from ..run_settings import RunSettings
 from ..views import View
-from .cache import DEFAULT_CHUNK, Unit, extra_key, n_chunks, read_result, unit_dir
+from .cache import DEFAULT_CHUNK, CacheUnit, Plan, extra_key, n_chunks, read_result, unit_dir
 from .decode import resolve_decode
 from .device import resolve_device
 from .forward import as_spec
@@ -34,30 +34,14 @@ from .results import Results
 OUTPUT_KINDS = ("logits", "features", "layers")
 
 
-@dataclass
-class Plan:
-    """The units of one pass and the chunks each lacked when planned.
+@dataclass(frozen=True)
+class Executed:
+    """What ``execute`` did: the chunk indices it computed, ascending, and where the host's
+    time went in that pass (``passes.Stages.summary``: seconds per stage, wall, images;
+    {} when nothing was computed)."""
 
-    ``units``: one per (model, view), in models order then views order. ``missing``: unit
-    index -> chunk indices without a file at planning time. ``settings``: resolved (device,
-    precision and decode are concrete). Chunk ``c`` holds dataset rows ``c * chunk_size``
-    up to ``(c + 1) * chunk_size``."""
-
-    dataset: object          # data.DatasetIndex
-    fingerprint: str
-    units: list[Unit]
-    chunk_size: int
-    settings: RunSettings
-    missing: dict[int, list[int]]
-
-    @property
-    def n_chunks(self) -> int:
-        return n_chunks(len(self.dataset), self.chunk_size)
-
-    @property
-    def todo_chunks(self) -> list[int]:
-        """Chunk indices some unit lacked at planning time, ascending."""
-        return sorted({c for cs in self.missing.values() for c in cs})
+    chunks: list[int]
+    stages: dict
 
 
 def _resolve_views(spec, views, preprocessing: str) -> dict[str, View]:
@@ -97,21 +81,25 @@ def plan(models, dataset, views=None, *, outputs: Iterable[str] = ("logits",), l
                    decode=resolve_decode(s.decode, dev), compile=bool(s.compile))
     chunk_size = chunk_size or DEFAULT_CHUNK["cuda" if cuda else "cpu"]
     fingerprint = dataset.fingerprint()
-    units: list[Unit] = []
+    units: list[CacheUnit] = []
     for spec in (as_spec(m) for m in models):
+        if "logits" in outputs and getattr(spec, "labels", "imagenet") == "none":
+            raise ValueError(f"{spec.key} is a features-only model (no ImageNet-1k logits): ask it for "
+                             f"outputs=('features',) or ('layers',)")
         for vname, view in _resolve_views(spec, views, s.preprocessing).items():
             lay = tuple(layers.get(spec.key, ())) if (layers and "layers" in outputs) else None
             extra = extra_key(s.clip_logit_scale if spec.training == "clip" else "", s.decode, s.precision)
             d = unit_dir(s.cache_dir, dataset, fingerprint, spec, view, outputs, lay, chunk_size, extra)
-            units.append(Unit(spec, vname, view, outputs, lay, d, chunk_size, s.decode, s.precision, dev))
+            units.append(CacheUnit(spec, vname, view, outputs, lay, d, chunk_size, s.decode, s.precision, dev))
     every = range(n_chunks(len(dataset), chunk_size))
     missing = {u_i: u.missing_chunks(every) for u_i, u in enumerate(units)}
     return Plan(dataset, fingerprint, units, chunk_size, s, {u_i: cs for u_i, cs in missing.items() if cs})
 
 
-def execute(plan: Plan, chunks: Iterable[int] | None = None, progress: bool | None = None) -> list[int]:
+def execute(plan: Plan, chunks: Iterable[int] | None = None, progress: bool | None = None) -> Executed:
     """Compute the given chunks (default: ``plan.todo_chunks``) for every unit whose chunk
-    file is not on disk now; returns the chunk indices that were computed."""
+    file is not on disk now; returns the chunk indices that were computed and the pass's
+    stage timings (``Executed``)."""
     if chunks is None:
         chunks = plan.todo_chunks
     chunks = sorted(set(chunks))
@@ -120,9 +108,9 @@ def execute(plan: Plan, chunks: Iterable[int] | None = None, progress: bool | No
         raise ValueError(f"chunks {out_of_range} outside 0..{plan.n_chunks - 1}")
     work = {u_i: cs for u_i, u in enumerate(plan.units) if (cs := u.missing_chunks(chunks))}
     if not work:
-        return []
-    run_pass(plan, work, progress)
-    return sorted({c for cs in work.values() for c in cs})
+        return Executed([], {})
+    stages = run_pass(plan, work, progress)
+    return Executed(sorted({c for cs in work.values() for c in cs}), stages)
 
 
 def collect(plan: Plan) -> Results:

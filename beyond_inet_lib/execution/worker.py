@@ -53,9 +53,10 @@ def execute_unit(plan, wu: WorkUnit, threads: int | None = None) -> dict:
             evals[u.spec.key] += len(chunk_rows(c, plan.chunk_size, n))
     t0 = time.perf_counter()
     with torch_threads(threads):
-        computed = engine.execute(sub, chunks=wu.chunks, progress=False)
+        done = engine.execute(sub, chunks=wu.chunks, progress=False)
     wall = time.perf_counter() - t0
-    load_s = float(engine.LAST_PASS_STAGES.get("load_models_s", 0.0)) if computed else 0.0
+    computed = done.chunks
+    load_s = float(done.stages.get("load_models_s", 0.0))
     return {"unit": wu.id, "computed": computed,
             "images": sum(len(chunk_rows(c, plan.chunk_size, n)) for c in computed),
             "evaluations": dict(evals) if computed else {}, "seconds": max(wall - load_s, 1e-6),

@@ -1,17 +1,46 @@
 """ImageNet-X: error ratios per factor of variation (Idrissi et al. 2023), and how common
 each factor is among the annotated val images.
 
-Protocol: ``docs/protocols.md``, section Mistakes. The annotations come from the
+Protocol: ``docs/protocols.md``, section Mistakes. ``error_ratios`` and
+``mean_error_ratios`` are the formulas (arrays in, every model at once: what a bootstrap
+resample calls); the DataFrame functions below wrap them. The annotations come from the
 ``imagenet-x`` package (imported lazily: only these functions need it).
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
+
+
+def error_ratios(factors, correct) -> np.ndarray:
+    """Error ratio of every model on every factor (docs/protocols.md, Mistakes):
+
+        ratio[m, f] = (1 - acc_m on the rows with factor f) / (1 - acc_m on all rows)
+
+    ``factors``: (n, F) 0/1 (row i has factor f; a row may have none: it counts only in
+    the overall accuracy); ``correct``: (n,) or (n, M) 0/1 per model. NaN for a factor
+    without rows or a model without errors. Returns (M, F)."""
+    f = np.asarray(factors, dtype=np.float64).reshape(len(factors), -1)
+    err = 1.0 - np.asarray(correct, dtype=np.float64).reshape(len(f), -1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (err.T @ f / f.sum(axis=0)) / err.mean(axis=0)[:, None]
+
+
+def mean_error_ratios(factors, correct) -> np.ndarray:
+    """(M,) the unweighted mean over factors of ``error_ratios`` (the paper's plotted
+    "average"), factors without rows (NaN) left out."""
+    return _mean_over_factors(error_ratios(factors, correct))
+
+
+def _mean_over_factors(ratios: np.ndarray) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # no factor at all (a resample without one): NaN
+        return np.nanmean(ratios, axis=1)
 
 
 def factor_error_ratios(table: pd.DataFrame, factor_col: str, correct_col: str) -> pd.Series:
@@ -26,24 +55,20 @@ def factor_error_ratios(table: pd.DataFrame, factor_col: str, correct_col: str) 
         raise KeyError(f"factor_error_ratios: table lacks columns {sorted(missing)}")
     if len(table) == 0:
         raise ValueError("factor_error_ratios: empty table")
-    correct = table[correct_col].astype(float)
-    overall_error = 1.0 - correct.mean()
-    acc = correct.groupby(table[factor_col], sort=True).mean()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = (1.0 - acc) / overall_error
+    column = table[factor_col]
+    values = np.sort(column.dropna().unique())
+    onehot = column.to_numpy()[:, None] == values[None, :]
+    ratio = pd.Series(error_ratios(onehot, table[correct_col].to_numpy(dtype=np.float64))[0], index=values,
+                      name="error_ratio")
     ratio.index.name = factor_col
-    return ratio.rename("error_ratio")
+    return ratio
 
 
-def _onehot_error_ratios(table: pd.DataFrame, factors: Sequence[str], correct: pd.Series) -> pd.Series:
-    """ratio_f = (1 - acc over rows with factor f == 1) / (1 - acc over all rows)."""
-    overall_error = 1.0 - correct.mean()
-    out = {}
-    for f in factors:
-        has = table[f].to_numpy() == 1
-        acc_f = correct[has].mean() if has.any() else np.nan
-        out[f] = (1.0 - acc_f) / overall_error if overall_error > 0 else np.nan
-    return pd.Series(out, name="error_ratio", dtype=float)
+def _onehot_error_ratios(table: pd.DataFrame, factors: Sequence[str], correct) -> pd.Series:
+    """``error_ratios`` of the one-hot columns ``factors`` (1: the row has the factor)."""
+    onehot = table[list(factors)].to_numpy() == 1
+    return pd.Series(error_ratios(onehot, np.asarray(correct, dtype=np.float64))[0], index=list(factors),
+                     name="error_ratio", dtype=float)
 
 
 def imagenet_x_error_ratios(predictions: pd.DataFrame, annotations: pd.DataFrame | None = None) -> pd.Series:
@@ -75,16 +100,14 @@ def imagenet_x_error_ratios(predictions: pd.DataFrame, annotations: pd.DataFrame
     if joined.empty:
         raise ValueError("no prediction matches an ImageNet-X annotated val image; file_name "
                          "must be the ImageNet val file name, e.g. ILSVRC2012_val_00000001.JPEG")
-    correct = pd.Series(joined["predicted_class"].to_numpy() == joined["class"].to_numpy())
+    correct = joined["predicted_class"].to_numpy() == joined["class"].to_numpy()
     return _onehot_error_ratios(joined, list(imagenet_x.FACTORS), correct)
 
 
 def mean_error_ratio(series: pd.Series) -> float:
-    """Unweighted mean of the factor error ratios (the paper's plotted "average").
-
-    Factors without images (NaN) are left out of the mean.
-    """
-    return float(pd.Series(series, dtype=float).mean())
+    """Unweighted mean of one model's factor error ratios (as ``mean_error_ratios``:
+    factors without images (NaN) are left out)."""
+    return float(_mean_over_factors(np.asarray(series, dtype=np.float64).reshape(1, -1))[0])
 
 
 def factor_prevalence(which_factor: str = "top", filter_prototypes: bool = True) -> pd.DataFrame:

@@ -99,13 +99,37 @@ def _cue_conflict_frame(image_names, decisions) -> pd.DataFrame:
     return t
 
 
+def cue_votes(image_names, decisions) -> tuple[np.ndarray, np.ndarray]:
+    """Per trial (shape vote, texture vote), 0.0 / 1.0 (docs/protocols.md, Shape bias): the
+    decision equals the shape (texture) class of a conflict stimulus (shape class !=
+    texture class, parsed from its name); 0 for both on the other trials. Summed, they are
+    ``shape_bias``'s n_shape and n_texture; ``shape_bias_from_votes`` of a resample of
+    trials is its shape bias."""
+    names = [str(n) for n in image_names]
+    decision = np.array([str(d) for d in as_numpy(decisions).ravel()], dtype=object)
+    if len(names) != len(decision):
+        raise ValueError(f"{len(names)} image names but {len(decision)} decisions")
+    parsed = [cue_conflict_shape_texture(n) for n in names]
+    shape = np.array([s for s, _ in parsed], dtype=object)
+    texture = np.array([t for _, t in parsed], dtype=object)
+    conflict = shape != texture
+    return ((decision == shape) & conflict).astype(float), ((decision == texture) & conflict).astype(float)
+
+
+def shape_bias_from_votes(shape_votes, texture_votes) -> float:
+    """shape bias = n_shape / (n_shape + n_texture), the sums of ``cue_votes`` over the
+    trials given (Geirhos et al. 2019); NaN when no conflict trial was decided for either
+    cue."""
+    s, t = float(np.sum(shape_votes)), float(np.sum(texture_votes))
+    return s / (s + t) if s + t else float("nan")
+
+
 def _bias_counts(t: pd.DataFrame) -> dict:
     conflict = t[t["conflict"]]
     n_shape = int(conflict["is_shape"].sum())
     n_texture = int(conflict["is_texture"].sum())
-    decided = n_shape + n_texture
     return {
-        "shape_bias": n_shape / decided if decided else float("nan"),
+        "shape_bias": shape_bias_from_votes(conflict["is_shape"], conflict["is_texture"]),
         "accuracy": float(t["is_shape"].mean()),
         "n_shape": n_shape, "n_texture": n_texture, "n_conflict": int(len(conflict)),
         "n_images": int(len(t)),

@@ -172,12 +172,14 @@ def _tqdm_class():
     return bar_class() if progress_enabled() else _quiet_tqdm()
 
 
-def download_first(repo_id: str, filenames, revision: str | None = None, *, what: str = "") -> str:
+def download_first(repo_id: str, filenames, revision: str | None = None, *, what: str = "",
+                   missing_ok: bool = False) -> str | None:
     """Download the first of ``filenames`` that the hub repo ``repo_id`` holds into the hub
     cache (``hf_cache_dir()``), exactly as timm / open_clip would (huggingface_hub's
     ``hf_hub_download``: blobs, snapshots, refs), and return its local path. Candidates are
     tried in order (timm and open_clip prefer a .safetensors twin of a .bin).
-    ``HubUnavailable`` when the hub may not or cannot be reached or lacks the repo / files."""
+    ``HubUnavailable`` when the hub may not or cannot be reached or lacks the repo / files
+    (with ``missing_ok``, a repo without any of the files gives None)."""
     from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
     from huggingface_hub.errors import (
         EntryNotFoundError, GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError,
@@ -217,6 +219,8 @@ def download_first(repo_id: str, filenames, revision: str | None = None, *, what
                     raise  # a full disk is not the hub's fault: the caller says what to free
                 raise HubUnavailable(f"downloading {where}/{filename} from {endpoint} failed "
                                      f"({type(e).__name__}: {e})") from None
+    if missing_ok:
+        return None
     raise HubUnavailable(f"{endpoint}/{where} holds none of {', '.join(filenames)}")
 
 

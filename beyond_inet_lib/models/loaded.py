@@ -9,16 +9,13 @@ head the zero-shot head (``zeroshot.py``), s the logit scale.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .taps import LayerTaps, layer_taps
-
-if TYPE_CHECKING:
-    from .registry import ModelSpec
+from .zeroshot import zero_shot_logits
 
 
 @dataclass(frozen=True)
@@ -32,10 +29,11 @@ class Built:
 
 
 class LoadedModel(nn.Module):
-    """A loaded model: ``forward(x)`` -> (N, 1000) logits; ``features(x)`` -> (N, D) pooled
-    pre-head features; ``layer_modules(kinds)`` -> CKA taps. In eval mode."""
+    """A loaded model (``spec``: its ``ModelSpec``): ``forward(x)`` -> (N, 1000) logits;
+    ``features(x)`` -> (N, D) pooled pre-head features; ``layer_modules(kinds)`` -> CKA
+    taps. In eval mode."""
 
-    def __init__(self, spec: "ModelSpec", net: nn.Module, *, zeroshot_head=None, logit_scale=None):
+    def __init__(self, spec, net: nn.Module, *, zeroshot_head=None, logit_scale=None):
         super().__init__()
         self.spec = spec
         self.net = net  # the image network: a timm model, or a CLIP visual tower
@@ -46,15 +44,17 @@ class LoadedModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.is_clip:
-            emb = F.normalize(self.net(x), dim=-1)
-            return self.logit_scale * emb @ self.zeroshot_head.to(emb.dtype)
+            return zero_shot_logits(self.net(x), self.zeroshot_head, self.logit_scale)
         return self.net(x)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """timm: ``forward_head(forward_features(x), pre_logits=True)``; CLIP: the image
-        embedding before normalisation."""
+        embedding before normalisation; an adapter network (``hf.py``, ``python.py``): its
+        ``pooled_features(x)``."""
         if self.is_clip:
             return self.net(x)
+        if hasattr(self.net, "pooled_features"):
+            return self.net.pooled_features(x)
         return self.net.forward_head(self.net.forward_features(x), pre_logits=True)
 
     def layer_modules(self, kinds=None) -> LayerTaps:
@@ -73,6 +73,9 @@ def resize_vit_input(net: nn.Module, resolution: int) -> None:
     (bicubic, antialias=True; timm's ``resample_abs_pos_embed``), prefix tokens kept."""
     from timm.layers import resample_abs_pos_embed
 
+    if hasattr(net, "set_input_resolution"):                                 # an adapter (hf.py)
+        net.set_input_resolution(resolution)
+        return
     if hasattr(net, "set_input_size") and hasattr(net, "patch_embed"):      # timm ViT
         patch = net.patch_embed.patch_size[0]
         _check_divisible(resolution, patch)

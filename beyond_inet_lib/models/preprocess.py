@@ -12,9 +12,7 @@ import functools
 import math
 from dataclasses import dataclass
 
-from ..views import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, View
-
-_INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
+from ..views import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, INTERPOLATIONS, View
 
 
 @dataclass(frozen=True)
@@ -22,16 +20,19 @@ class Preprocess:
     """Resolution-free preprocessing recipe: at resolution R the view is
     Resize(floor(R / crop_pct), interpolation) -> CenterCrop(R) -> Normalize(mean, std)
     (timm's eval transform; crop_pct = 224/256 gives the paper's supervised
-    Resize(int(R * 256/224)), crop_pct = 1 the CLIP Resize(R))."""
+    Resize(int(R * 256/224)), crop_pct = 1 the CLIP Resize(R)). ``squash``: the resize makes
+    both sides floor(R / crop_pct) (many Hugging Face image processors, e.g. ViT's)."""
 
     crop_pct: float
     interpolation: str
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+    squash: bool = False
 
     def view(self, resolution: int) -> View:
         return View(resize=int(math.floor(resolution / self.crop_pct)), crop=int(resolution),
-                    interpolation=self.interpolation, mean=tuple(self.mean), std=tuple(self.std))
+                    interpolation=self.interpolation, mean=tuple(self.mean), std=tuple(self.std),
+                    squash=self.squash)
 
 
 SUPERVISED_PAPER = Preprocess(224 / 256, "bilinear", IMAGENET_MEAN, IMAGENET_STD)
@@ -39,7 +40,7 @@ CLIP_PAPER = Preprocess(1.0, "bicubic", CLIP_MEAN, CLIP_STD)
 
 
 def _interpolation(name: str) -> str:
-    return name if name in _INTERPOLATIONS else "bicubic"
+    return name if name in INTERPOLATIONS else "bicubic"
 
 
 def timm_pretrained_cfg(name: str) -> dict:
@@ -116,3 +117,25 @@ def open_clip_native_resolution(arch: str) -> int:
 
     size = (open_clip.get_model_config(arch) or {}).get("vision_cfg", {}).get("image_size", 224)
     return int(size[-1] if isinstance(size, (tuple, list)) else size)
+
+
+def crop_fraction(crop: int, resize: int) -> float:
+    """crop / resize, nudged where floating point would make floor(crop / fraction) one
+    pixel short of ``resize`` (so that ``Preprocess.view(crop)`` resizes to ``resize``)."""
+    pct = crop / resize
+    return pct if int(math.floor(crop / pct)) == resize else crop / (resize + 0.5)
+
+
+def preprocess_from_view(view: View) -> tuple[Preprocess, int]:
+    """(the resolution-free recipe of a fixed ``View``, its input side): Resize(r) ->
+    CenterCrop(c) is the recipe with crop fraction c / r at resolution c; a squash without
+    a crop, crop fraction 1. ``view`` must give square tensors of one size (a crop, or a
+    squash) and carry no shift; ``ValueError`` otherwise."""
+    if view.shift:
+        raise ValueError(f"a model's view cannot carry a shift ({view.describe()})")
+    if not view.resize or not (view.crop or view.squash):
+        raise ValueError(f"a model's view must resize and then crop (or squash) to one square size, so that "
+                         f"images batch; got {view.describe()}. E.g. View(resize=256, crop=224)")
+    side = view.crop or view.resize
+    return Preprocess(crop_fraction(side, view.resize), view.interpolation, view.mean, view.std,
+                      squash=view.squash), side

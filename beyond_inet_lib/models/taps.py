@@ -65,7 +65,10 @@ def layer_taps(net: nn.Module, arch: str, kinds=None) -> LayerTaps:
     if bad:
         raise ValueError(f"unknown tap kinds {bad}; accepted: {', '.join(TAP_KINDS)}")
     everything = LayerTaps()
-    {"vit": _vit_taps, "convnext": _convnext_taps}.get(arch, _generic_taps)(net, everything)
+    if hasattr(net, "find_taps"):  # an adapter (hf.py): its library names its modules its own way
+        net.find_taps(everything)
+    else:
+        {"vit": _vit_taps, "convnext": _convnext_taps}.get(arch, _generic_taps)(net, everything)
     taps = LayerTaps()
     taps.prefix_tokens = int(getattr(net, "num_prefix_tokens", 1))
     for name in everything:

@@ -345,10 +345,16 @@ class Fetched:
 
 
 def weights_origin(weights_id: str) -> tuple[str, ...]:
-    """('timm', name) | ('open_clip', arch, tag) | ('pip', dist) | ('file',) | ('random',)
-    from a spec's ``weights_id`` (a suffix after '+' names a variant of the same weights)."""
+    """('timm', name) | ('open_clip', arch, tag) | ('pip', dist) | ('file',) | ('hf', repo,
+    commit) | ('py',) | ('random',) from a spec's ``weights_id`` (a suffix after '+' names a
+    variant of the same weights)."""
     base = weights_id.split("+", 1)[0]
     kind, _, rest = base.partition(":")
+    if kind == "hf":
+        repo, _, commit = rest.partition("@")
+        return ("hf", repo, commit)
+    if kind == "py":
+        return ("py",)
     if kind == "timm":
         return ("timm", rest)
     if kind == "open_clip":
@@ -381,6 +387,13 @@ def fetch_weights(spec) -> Fetched:
     elif origin[0] == "file":
         path = Path(spec.base_key[len("file:"):].rpartition("#")[0]).expanduser()
         return Fetched(spec.key, "file", path=path, note="a file named by the key")
+    elif origin[0] == "hf":
+        from .hf import fetch
+
+        return fetch(spec)
+    elif origin[0] == "py":
+        return Fetched(spec.key, "none", note="a model built by your own Python code: copy that code "
+                                              "and whatever weights it reads")
     else:
         return Fetched(spec.key, "none", note="seeded random init: nothing to copy")
     folder = repo_folder(files.repo_id) if files else None

@@ -36,10 +36,9 @@ from torch import nn
 
 from ..files import atomic_write_bytes, slug
 from ..paths import progress_enabled
-from ..run_settings import CLIP_PROMPTS
+from ..run_settings import CLIP_LOGIT_SCALES, CLIP_PROMPTS
 
 PAPER_LOGIT_SCALE = 100.0
-CLIP_LOGIT_SCALES = ("paper", "model")
 PROMPT_TEMPLATES_ENV = "BEYOND_INET_PROMPT_TEMPLATES"
 
 
@@ -182,7 +181,7 @@ def clip_classifier(spec, built, *, device="cpu", cache_dir=None,
     else encoded on ``device`` (where the model will run) and cached; the scale is 100
     ('paper') or the model's learned exp(logit_scale) ('model')."""
     if clip_logit_scale not in CLIP_LOGIT_SCALES:
-        raise ValueError(f"clip_logit_scale={clip_logit_scale!r}; expected 'paper' or 'model'")
+        raise ValueError(f"clip_logit_scale={clip_logit_scale!r}; expected one of {CLIP_LOGIT_SCALES}")
     path = zeroshot_cache_path(spec, cache_dir)
     if path is None or not path.is_file():
         built.clip.to(device)  # encode the prompts (80,000 for the paper's set) where the model will run
@@ -191,3 +190,32 @@ def clip_classifier(spec, built, *, device="cpu", cache_dir=None,
     scale = (PAPER_LOGIT_SCALE if clip_logit_scale == "paper"
              else float(built.clip.logit_scale.detach().exp()))
     return head, scale
+
+
+def zero_shot_logits(embeddings: torch.Tensor, head: torch.Tensor, scale: float) -> torch.Tensor:
+    """s * (v / ||v||) @ head: a CLIP model's class scores from its image embeddings v
+    (N, D) and a zero-shot head (D, C) (the module docstring's formula)."""
+    return scale * F.normalize(embeddings, dim=-1) @ head.to(embeddings.dtype)
+
+
+def class_names_head(spec, classnames, *, device="cpu", cache_dir=None) -> tuple[torch.Tensor, float]:
+    """(head (D, C), the model's learned scale exp(logit_scale)) of the CLIP model ``spec``
+    for ``classnames`` (a dataset's own classes), from the templates of its prompt set, the
+    same as its ImageNet head's. Built once (the text tower is loaded for it) and cached
+    under ``<cache_dir>/zeroshot/`` by model, weights, class names and templates."""
+    names = [str(c) for c in classnames]
+    templates = _template_set(spec.prompts)[:prompt_template_limit()]
+    path = None
+    if cache_dir is not None:
+        stem = f"{slug(spec.base_key)}-{slug(spec.weights_id)}-classes-{prompts_hash(names, templates)}"
+        path = Path(cache_dir) / "zeroshot" / f"{stem}.pt"
+        if path.is_file():
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+            return saved["head"], float(saved["learned_scale"])
+    built = spec.builder()
+    built.clip.to(device)
+    head = build_zeroshot_head(built.clip, built.tokenizer, names, templates, device=device)
+    learned = float(built.clip.logit_scale.detach().exp())
+    if path is not None:
+        atomic_write_bytes(path, lambda f: torch.save({"head": head, "learned_scale": torch.tensor(learned)}, f))
+    return head, learned

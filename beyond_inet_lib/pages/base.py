@@ -11,29 +11,31 @@ A property page is built in two steps, both in the library so both are tested:
    (each with its 95% bootstrap interval and, where the model is one of the paper's, the
    paper's number), the paired comparisons between models, and the findings in words.
 
-``gather(study, requests)`` runs the predictions; ``<property>(study)`` in each page
-module is ``build(study, gather(study, requests(study)))``, the one call a notebook makes.
+``gather(study, requests)`` runs the predictions; ``compute(study)`` in each page module is
+``build(study, gather(study, requests(study)))``, the one call a notebook makes.
 
-Intervals (docs/protocols.md §0): ``stats.bootstrap_ci`` over images, seeded with the
-profile's seed, ``profile.bootstrap`` resamples (0: no intervals). Rankings: a model is
-said to be ahead of another only when the paired interval of their difference excludes 0.
+Intervals (docs/protocols.md §0, each method's coverage measured by tests/test_coverage.py):
+a share of independent images gets Wilson's interval (``stats.proportion_ci``), anything
+else the expanded percentile bootstrap over images (``stats.bootstrap_ci``), seeded with
+the profile's seed, ``profile.bootstrap`` resamples (0: no intervals); an interval from
+fewer than six images carries the coverage measured for it in its note. Rankings: a model
+is said to be ahead of another only when the SIMULTANEOUS interval of their difference
+excludes 0 (``stats.simultaneous_differences``: all pairs of a metric covered together, so
+a metric's words are wrong for any pair with probability at most 5%), in the direction its
+``schema.Metric`` declares.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
 
 from .. import stats
-
-#: index columns of a headline row (report.record validates them)
-HEADLINE_FIELDS = ("model", "metric", "value", "ci_low", "ci_high", "paper", "published",
-                   "published_source", "published_flag", "better", "note")
+from .schema import Metric, finite_or_none
 
 
 @dataclass
@@ -78,7 +80,7 @@ class Page:
     """What a property page shows.
 
     ``tables``: tidy DataFrames by name (charted and shown by the notebook);
-    ``headline``: rows for the report index (``HEADLINE_FIELDS``);
+    ``headline``: rows for the report index (``schema.HeadlineRow``);
     ``comparisons``: paired comparisons (metric, better, worse, difference, low, high,
     holds, p_value); ``findings``: Markdown paragraphs computed from the numbers;
     ``inputs``: the datasets the page read (dataset, status, images, note)."""
@@ -117,43 +119,64 @@ def resamples(study, n_boot: int | None = None) -> int:
     return 0 if not study.n_boot else int(n_boot or study.n_boot)
 
 
-def interval(study, statistic, *arrays, groups=None, cells=None, n_boot: int | None = None
-             ) -> stats.Interval | None:
-    """``stats.bootstrap_ci`` with the profile's resamples (or ``n_boot``) and seed; None
-    when the profile asks for no intervals (``bootstrap: 0``) or there is nothing to resample."""
+def is_share(statistic, arrays, groups=None, cells=None) -> bool:
+    """True for the mean of one 0/1 array whose rows are independent images (no groups, no
+    cells): a share, which gets Wilson's interval."""
+    if not (statistic == "mean" or statistic is np.mean) or len(arrays) != 1 or groups is not None \
+            or cells is not None:
+        return False
+    a = np.asarray(arrays[0])
+    return a.ndim == 1 and (a.dtype == bool or bool(np.isin(a, (0, 1)).all()))
+
+
+def interval(study, statistic, *arrays, groups=None, cells=None, n_boot: int | None = None,
+             share: bool = True) -> stats.Interval | None:
+    """The interval of ``statistic(*arrays)``: Wilson's for a share of independent images
+    (``is_share``), else ``stats.bootstrap_ci`` with the profile's resamples (or
+    ``n_boot``) and seed; None when the profile asks for no intervals (``bootstrap: 0``)
+    or there is nothing to resample. ``share=False``: never Wilson's (a mean of per-image
+    differences that happen to be 0 or 1 is not a share)."""
     n_boot = resamples(study, n_boot)
     if not n_boot or not arrays or len(arrays[0]) == 0:
         return None
+    if share and is_share(statistic, arrays, groups, cells):
+        return stats.proportion_ci(np.asarray(arrays[0]))
     return stats.bootstrap_ci(statistic, *arrays, n_boot=n_boot, seed=study.seed, groups=groups, cells=cells)
+
+
+def coverage_note(iv: stats.Interval | None) -> str:
+    """What a page says beside an interval whose measured coverage falls short of 95%
+    (fewer than six resampled images: ``stats.stated_coverage``); '' otherwise."""
+    if iv is None or not iv.n_boot:
+        return ""
+    c = stats.stated_coverage(iv.n_units)
+    if c is None:
+        return ""
+    return (f"95% interval from {iv.n_units} images: it covers the truth about {c:.0%} of the time "
+            f"(measured); too few images for more")
 
 
 def with_interval(row: dict, iv: stats.Interval | None) -> dict:
     """``row`` with ``ci_low`` / ``ci_high`` from ``iv`` (None without one)."""
-    row["ci_low"] = None if iv is None else _finite(iv.low)
-    row["ci_high"] = None if iv is None else _finite(iv.high)
+    row["ci_low"] = None if iv is None else finite_or_none(iv.low)
+    row["ci_high"] = None if iv is None else finite_or_none(iv.high)
     return row
 
 
-def headline(study, key: str, metric: str, statistic, *arrays, better: str | None = "higher",
-             paper_metric: str | None = None, note: str = "", groups=None, cells=None,
+def headline(study, key: str, metric: Metric, statistic, *arrays, note: str = "", groups=None, cells=None,
              value: float | None = None, n_boot: int | None = None) -> dict:
-    """A headline row: ``statistic(*arrays)`` (or ``value`` when given) for model ``key``,
-    its bootstrap interval, the paper's number where it has one."""
+    """A headline row of ``metric``: ``statistic(*arrays)`` (or ``value`` when given) for
+    model ``key``, its bootstrap interval, the paper's number where it has one."""
     iv = interval(study, statistic, *arrays, groups=groups, cells=cells, n_boot=n_boot)
     if value is None:
         value = iv.estimate if iv is not None else _evaluate(statistic, arrays)
-    return with_interval(study.headline_row(key, metric, value, better, paper_metric, note), iv)
+    return study.headline_row(key, metric, value, iv, "; ".join(n for n in (note, coverage_note(iv)) if n))
 
 
 def _evaluate(statistic, arrays) -> float:
     if statistic == "mean" or statistic is np.mean:
         return float(np.mean(np.asarray(arrays[0], dtype=np.float64)))
     return float(statistic(*arrays))
-
-
-def _finite(x):
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 def interval_text(value, low=None, high=None, fmt: str = "{:.3f}") -> str:
@@ -167,26 +190,29 @@ def interval_text(value, low=None, high=None, fmt: str = "{:.3f}") -> str:
 
 
 # ------------------------------------------------ means over independent samples
-def sample(study, statistic, *arrays, stream: int = 0, groups=None, cells=None) -> tuple:
-    """(estimate, replicates) of one of several independent samples whose statistics a
-    headline averages (the seven robustness datasets, the VTAB tasks' test sets);
-    replicates is None without intervals. ``stream``: the sample's number: each sample
-    draws from its own seed (``study.seed + stream``), the same for every model, so two
-    models' means are compared sample by sample on the same resamples."""
+def sample(study, statistic, *arrays, stream: int = 0, groups=None, cells=None, universe=None) -> tuple:
+    """(estimate, replicates) of one of several samples whose statistics a headline
+    averages (the seven robustness datasets, the VTAB tasks' test sets); replicates is None
+    without intervals. ``stream``: the sample's number: each sample draws from its own seed
+    (``study.seed + stream``), the same for every model, so two models' means are compared
+    sample by sample on the same resamples. Samples made of one population's images
+    (ImageNet-C and ReaL, of val) pass that population's ids as ``universe`` (``groups``:
+    each row's id) and one stream: they are then resampled jointly
+    (``stats.bootstrap_replicates``)."""
     # without intervals (bootstrap: 0) one replicate is drawn and dropped: the estimate is
     # the same statistic, computed the same way, as with them
     est, reps = stats.bootstrap_replicates(statistic, *arrays, n_boot=study.n_boot or 1,
-                                           seed=study.seed + stream, groups=groups, cells=cells)
+                                           seed=study.seed + stream, groups=groups, cells=cells, universe=universe)
     return est, (reps if study.n_boot else None)
 
 
-def combined_headline(study, key: str, metric: str, samples: list[tuple], *, better: str = "higher",
-                      paper_metric: str | None = None, note: str = "") -> dict:
-    """A headline row for the mean of several independent samples' statistics (``sample``),
-    its interval by averaging replicate-wise (``stats.mean_of_independent``)."""
+def combined_headline(study, key: str, metric: Metric, samples: list[tuple], *, note: str = "") -> dict:
+    """A headline row of ``metric`` for the mean of several samples' statistics
+    (``sample``), its interval by averaging replicate-wise (``stats.mean_of_independent``:
+    right for independent samples, and for samples of one universe resampled jointly)."""
     iv = _combined(samples)
     value = float(np.mean([float(e) for e, _ in samples]))
-    return with_interval(study.headline_row(key, metric, value, better, paper_metric, note), iv)
+    return study.headline_row(key, metric, value, iv, note)
 
 
 def _combined(samples) -> stats.Interval | None:
@@ -195,76 +221,79 @@ def _combined(samples) -> stats.Interval | None:
     return stats.mean_of_independent(samples)
 
 
-def compare_combined(study, metric: str, samples_by_key: Mapping[str, list[tuple]], *,
-                     better: str = "higher") -> list[dict]:
-    """``compare`` for a mean over independent samples: for every pair of models the
-    paired interval of the difference of their means (per sample the difference of the
-    two models' replicates, drawn on the same resamples, then averaged replicate-wise).
-    [] with fewer than two models or no intervals."""
+def compare_combined(study, metric: Metric, samples_by_key: Mapping[str, list[tuple]]) -> list[dict]:
+    """``compare`` for a mean over samples: each model's replicates of the mean (its
+    samples' replicates averaged replicate-wise, every model on the same resamples), then
+    ``compare_replicates``. [] with fewer than two models or no intervals."""
     keys = list(samples_by_key)
-    if len(keys) < 2 or not study.n_boot:
+    if len(keys) < 2 or not study.n_boot or any(r is None for k in keys for _, r in samples_by_key[k]):
         return []
     point = {k: float(np.mean([float(e) for e, _ in samples_by_key[k]])) for k in keys}
-    ranked = sorted(keys, key=lambda k: point[k], reverse=better == "higher")
-    rows = []
-    for i, a in enumerate(ranked):
-        for b in ranked[i + 1:]:
-            diffs = [(float(ea) - float(eb), np.asarray(ra) - np.asarray(rb))
-                     for (ea, ra), (eb, rb) in zip(samples_by_key[a], samples_by_key[b])]
-            iv = _combined(diffs)
-            if iv is None:
-                return []
-            rows.append({"metric": metric, "better": study.label(a), "worse": study.label(b),
-                         "difference": float(iv.estimate), "low": _finite(iv.low), "high": _finite(iv.high),
-                         "holds": bool(stats.is_significant(iv)), "p_value": None})
-    return rows
+    reps = np.stack([np.mean(np.stack([np.asarray(r, dtype=np.float64) for _, r in samples_by_key[k]]), axis=0)
+                     for k in keys], axis=1)
+    return compare_replicates(study, metric, point, reps)
 
 
 # ------------------------------------------------------------------------ comparisons
-def compare(study, metric: str, statistic, arrays_by_key: Mapping[str, object], *,
-            better: str = "higher", correct_by_key: Mapping[str, np.ndarray] | None = None,
-            groups=None, cells=None) -> list[dict]:
-    """Paired comparisons of every pair of models on the same images (``stats.pairwise_ranking``):
-    metric, better, worse (model labels, better first by point estimate), difference, low,
-    high, holds (the paired interval excludes 0); with ``correct_by_key`` (top-1
-    correctness per image) also McNemar's exact p-value. [] with fewer than two models or
-    no intervals."""
+def compare_replicates(study, metric: Metric, estimates: Mapping[str, float], replicates) -> list[dict]:
+    """Comparison rows of every pair of the models ``estimates`` (key -> point estimate)
+    from their replicates ((B, M), column m the m-th key's, every model on the same
+    resamples: bootstrap, or ``stats.jackknife_replicates``), with simultaneous intervals
+    (``stats.simultaneous_differences``) in ``metric``'s direction: metric, better, worse
+    (labels, better first), difference, low, high, holds, p_value (None)."""
+    keys = list(estimates)
+    if len(keys) < 2:
+        return []
+    labels = {k: study.label(k) for k in keys}
+    table = stats.simultaneous_differences({labels[k]: estimates[k] for k in keys}, replicates,
+                                           higher_is_better=metric.higher_is_better)
+    return [{"metric": metric.name, "better": r["better"], "worse": r["worse"], "difference": float(r["difference"]),
+             "low": finite_or_none(r["low"]), "high": finite_or_none(r["high"]), "holds": bool(r["holds"]),
+             "p_value": None} for r in table.to_dict("records")]
+
+
+def compare(study, metric: Metric, statistic, arrays_by_key: Mapping[str, object], *,
+            correct_by_key: Mapping[str, np.ndarray] | None = None, groups=None, cells=None) -> list[dict]:
+    """Paired comparisons of every pair of models on the same images (``stats.pairwise_ranking``,
+    simultaneous intervals over the metric's pairs), in ``metric``'s direction: metric (its
+    name), better, worse (model labels, better first by point estimate), difference, low,
+    high, holds (the interval excludes 0); with ``correct_by_key`` (top-1 correctness per
+    image) also McNemar's exact p-value, Holm-adjusted over the metric's pairs. [] with
+    fewer than two models or no intervals."""
     keys = [k for k in arrays_by_key]
     if len(keys) < 2 or not study.n_boot:
         return []
     labels = {k: study.label(k) for k in keys}
     ranking = stats.pairwise_ranking(statistic, {labels[k]: arrays_by_key[k] for k in keys},
-                                     higher_is_better=better == "higher", n_boot=study.n_boot,
+                                     higher_is_better=metric.higher_is_better, n_boot=study.n_boot,
                                      seed=study.seed, groups=groups, cells=cells)
     by_label = {v: k for k, v in labels.items()}
     rows = []
     for r in ranking.to_dict("records"):
-        row = {"metric": metric, "better": r["better"], "worse": r["worse"],
-               "difference": float(r["difference"]), "low": _finite(r["low"]),
-               "high": _finite(r["high"]), "holds": bool(r["holds"]), "p_value": None}
+        row = {"metric": metric.name, "better": r["better"], "worse": r["worse"],
+               "difference": float(r["difference"]), "low": finite_or_none(r["low"]),
+               "high": finite_or_none(r["high"]), "holds": bool(r["holds"]), "p_value": None}
         if correct_by_key is not None:
             a, b = correct_by_key[by_label[r["better"]]], correct_by_key[by_label[r["worse"]]]
             row["p_value"] = stats.mcnemar_exact(a, b)["p_value"]
         rows.append(row)
+    if correct_by_key is not None and rows:
+        for row, p in zip(rows, stats.holm([row["p_value"] for row in rows])):
+            row["p_value"] = float(p)
     return rows
 
 
-def joint(study, statistic, keys, *arrays, metric: str, better: str = "higher", compared=None,
-          groups=None, n_boot: int | None = None, basic: bool = False) -> tuple[dict, dict, list[dict]]:
-    """Intervals and paired comparisons of a statistic computed for all models at once.
+def joint(study, statistic, keys, *arrays, metric: Metric | None, compared=None,
+          groups=None, n_boot: int | None = None) -> tuple[dict, dict, list[dict]]:
+    """Intervals and comparisons of a statistic computed for all models at once.
 
     ``statistic(*arrays)`` returns one value per model of ``keys`` (the arrays hold every
-    model's rows for the same images: e.g. an (n, k) correctness matrix, or features whose
-    Gram matrices are shared). Each bootstrap resample is drawn once and scores every model
-    and every difference between two of ``compared`` (default: all) on it, so the interval
-    of a difference is the paired interval ``compare`` gives, at one evaluation of the
-    statistic per resample instead of two per pair.
-
-    ``basic``: the basic (reverse-percentile) interval [2 est - q_high, 2 est - q_low]
-    (Davison & Hinkley 1997, eq. 5.6) instead of the percentile one, for a statistic whose
-    resamples are biased (CKA: an image drawn twice inflates it, as a small sample does).
-    The percentile interval then sits beside the estimate, shifted by that bias, and may
-    not even contain it; the basic interval subtracts the shift.
+    model's rows for the same images: e.g. an (n, k) correctness matrix). Each bootstrap
+    resample is drawn once and scores every model on it: each model's interval is the
+    expanded percentile interval of its replicates, and the comparisons between two of
+    ``compared`` (default: all) are ``compare_replicates``'s simultaneous intervals, at one
+    evaluation of the statistic per resample. ``metric``: whose direction orders the
+    comparisons (None: intervals only, ``compared`` empty).
 
     Returns (values: key -> point estimate, intervals: key -> ``stats.Interval`` or None,
     comparisons: rows as ``compare`` makes them, better first, p_value None)."""
@@ -272,38 +301,28 @@ def joint(study, statistic, keys, *arrays, metric: str, better: str = "higher", 
     pos = {k: i for i, k in enumerate(keys)}
     point = np.asarray(statistic(*arrays), dtype=np.float64).ravel()
     values = {k: float(point[i]) for k, i in pos.items()}
+    if metric is None and compared is None:
+        compared = []
     chosen = [k for k in (keys if compared is None else compared) if math.isfinite(values[k])]
-    pairs = list(itertools.combinations(sorted(pos[k] for k in chosen), 2))
     n_boot = resamples(study, n_boot)
     if not n_boot or not arrays or len(arrays[0]) == 0:
         return values, {k: None for k in keys}, []
-
-    def with_differences(*a):
-        v = np.asarray(statistic(*a), dtype=np.float64).ravel()
-        return np.concatenate([v, [v[i] - v[j] for i, j in pairs]])
-
-    iv = stats.bootstrap_ci(with_differences, *arrays, n_boot=n_boot, seed=study.seed, groups=groups)
-    low, high = np.atleast_1d(iv.low), np.atleast_1d(iv.high)
-    if basic:
-        est = np.atleast_1d(iv.estimate)
-        low, high = 2 * est - high, 2 * est - low
-    intervals = {k: replace(iv, estimate=values[k], low=float(low[i]), high=float(high[i]))
+    _, reps = stats.bootstrap_replicates(statistic, *arrays, n_boot=n_boot, seed=study.seed, groups=groups)
+    reps = np.asarray(reps, dtype=np.float64).reshape(n_boot, len(keys))
+    units = len(arrays[0]) if groups is None else len(np.unique(np.asarray(groups)))
+    intervals = {k: stats.interval_from_replicates(values[k], reps[:, i], n_units=units, n_boot=n_boot)
                  for k, i in pos.items()}
-    ranked = sorted(chosen, key=lambda k: values[k], reverse=better == "higher")
-    rows = []
-    for b, w in itertools.combinations(ranked, 2):
-        i, j = pos[b], pos[w]
-        p = len(keys) + pairs.index((min(i, j), max(i, j)))
-        lo, hi = (low[p], high[p]) if i < j else (-high[p], -low[p])   # of value(b) - value(w)
-        rows.append({"metric": metric, "better": study.label(b), "worse": study.label(w),
-                     "difference": values[b] - values[w], "low": _finite(lo), "high": _finite(hi),
-                     "holds": bool(lo > 0 or hi < 0), "p_value": None})
+    rows = [] if metric is None else compare_replicates(study, metric, {k: values[k] for k in chosen},
+                                                        reps[:, [pos[k] for k in chosen]])
     return values, intervals, rows
 
 
-def ranking_sentence(comparisons: list[dict], metric: str, *, what: str = "") -> str:
+def ranking_sentence(comparisons: list[dict], metric: Metric | str, *, what: str = "") -> str:
     """Words for a ranking that say only what holds: 'A is ahead of B and C; B and C cannot
-    be told apart on these images.' '' when there is nothing to compare."""
+    be told apart on these images.' '' when there is nothing to compare. ``metric``: a
+    ``Metric`` or the name a row carries. Every "ahead" comes from an interval that holds
+    simultaneously for all of the metric's pairs (``compare``, ``compare_replicates``)."""
+    metric = metric.name if isinstance(metric, Metric) else metric
     rows = [c for c in comparisons if c["metric"] == metric]
     if not rows:
         return ""
@@ -317,8 +336,8 @@ def ranking_sentence(comparisons: list[dict], metric: str, *, what: str = "") ->
         parts.append(f"**{lead}** is ahead of {_join(behind)}")
     if tied:
         pairs = [f"{c['better']} and {c['worse']}" for c in tied]
-        parts.append(f"{_join(pairs, sep='; ')} cannot be told apart (the paired 95% interval of the "
-                     f"difference contains 0)")
+        parts.append(f"{_join(pairs, sep='; ')} cannot be told apart (the 95% interval of the difference, "
+                     f"simultaneous over this metric's {len(rows)} pair{'s' if len(rows) > 1 else ''}, contains 0)")
     subject = f" on {what}" if what else ""
     return f"{metric}{subject}: " + "; ".join(parts) + "."
 
@@ -404,6 +423,12 @@ def frame(rows: list[dict], columns: list[str] | None = None) -> pd.DataFrame:
     if columns is not None:
         df = df.reindex(columns=columns)
     return df
+
+
+def shown(table: pd.DataFrame, *chart_columns: str) -> pd.DataFrame:
+    """The table as a page shows it: without the columns only its chart reads (the bare
+    numbers beside their '[95% CI]' text)."""
+    return table.drop(columns=[c for c in chart_columns if c in table.columns])
 
 
 def per_model(study, results, fn: Callable) -> dict:

@@ -1,21 +1,48 @@
 """Invariance page (docs/protocols.md §7): top-1 and the mean probability of the true class
-as scale, shift and resolution grow, each point with its 95% bootstrap interval over images.
+as scale, shift and resolution grow, each point with its 95% interval over images (top-1:
+Wilson's; the mean probability: the bootstrap's).
 
 Every level of a transform scores the same images, so a change between two levels (the
 drop from the reference level to the most extreme one) is a per-image difference and its
 interval resamples images jointly across the levels (paired). Models are ranked on that
-drop only where the paired interval of their difference excludes 0.
+drop only where the interval of their difference, simultaneous over the metric's pairs,
+excludes 0.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 
+from ..errors import ProfileError
 from .base import (Answer, Page, Request, common_rows, compare, frame, gather, headline, interval,
-                   interval_text, ranking_sentence, trained_or_all)
+                   interval_text, ranking_sentence, shown, trained_or_all)
+from .schema import Metric, Property
+
+
+@dataclass
+class InvarianceSettings:
+    max_images: int | None = 100
+    scales: list[float] = field(default_factory=lambda: [1.0, 1.25, 1.5, 2.0, 3.0])
+    shifts: list[int] = field(default_factory=lambda: [0, 5, 30, 75, 100])
+    resolutions: list[int] = field(default_factory=lambda: [112, 224, 336, 512, 640])
+
+    def check(self, where: str) -> None:
+        """Scales and resolutions > 0, shifts (pixels) >= 0."""
+        for name in ("scales", "resolutions"):
+            if any(x <= 0 for x in getattr(self, name)):
+                raise ProfileError(f"{where}.{name}: {getattr(self, name)}; every entry must be > 0")
+        if any(x < 0 for x in self.shifts):
+            raise ProfileError(f"{where}.shifts: {self.shifts}; every entry must be >= 0")
+
 
 TRANSFORMS = ("scale", "shift", "resolution")
+#: top-1 at the most extreme level of a transform ({level}: formatted with :g)
+EXTREME_METRIC = Metric("top-1 at {transform} {level}", "higher", paper="invariance_{transform}_{level}")
+#: top-1 at the reference level minus at the most extreme one, per image
+DROP_METRIC = Metric("top-1 drop ({transform})", "lower")
 
 
 # ------------------------------------------------------------------------ requests
@@ -100,21 +127,21 @@ def reference_level(study, transform: str, key: str) -> float:
     return float(study.spec(key).resolution)
 
 
-def _paper_metric(transform: str, level: float) -> str:
-    return f"invariance_{transform}_{level:g}"
+def _extreme_metric(transform: str, level: float) -> Metric:
+    return EXTREME_METRIC.at(transform=transform, level=f"{level:g}")
 
 
 def _curve_rows(study, key: str, transform: str, data: dict) -> list[dict]:
     rows = []
     for lv, (correct, prob) in data.items():
         c, pr = correct.astype(float), prob.astype(float)
-        iv_c, iv_p = interval(study, "mean", c), interval(study, "mean", pr)
+        iv_c, iv_p = interval(study, "mean", c), interval(study, "mean", pr, share=False)
         rows.append({"model": study.label(key), "transform": transform, "value": lv,
                      "top1": float(c.mean()), "top1_low": iv_c.low if iv_c else None,
                      "top1_high": iv_c.high if iv_c else None,
                      "mean_true_prob": float(pr.mean()), "prob_low": iv_p.low if iv_p else None,
                      "prob_high": iv_p.high if iv_p else None,
-                     "paper": study.paper(_paper_metric(transform, lv), key), "n_images": len(c)})
+                     "paper": study.paper(_extreme_metric(transform, lv).paper, key), "n_images": len(c)})
     return rows
 
 
@@ -124,7 +151,7 @@ def _drop_rows(study, key: str, transform: str, data: dict, drops: dict) -> list
     if ref not in data or ref == ext:
         return []
     diff = data[ref][0].astype(float) - data[ext][0].astype(float)
-    iv = interval(study, "mean", diff)
+    iv = interval(study, "mean", diff, share=False)     # a paired difference, even when no image gains
     drops[key] = diff
     return [{"model": study.label(key), "transform": transform, "from": f"{ref:g}", "to": f"{ext:g}",
              "top-1 drop": float(diff.mean()), "drop low": iv.low if iv else None,
@@ -141,8 +168,7 @@ def _transform_section(study, page: Page, transform: str, results) -> None:
         page.tables["drops"] += _drop_rows(study, key, transform, data, drops)
         ext = max(data)
         correct = data[ext][0]
-        page.headline.append(headline(study, key, f"top-1 at {transform} {ext:g}", "mean", correct.astype(float),
-                                      paper_metric=_paper_metric(transform, ext)))
+        page.headline.append(headline(study, key, _extreme_metric(transform, ext), "mean", correct.astype(float)))
         extreme_correct[key] = (ext, correct)
     # models are compared where they share the extreme level and the images
     exts = {ext for ext, _ in extreme_correct.values()}
@@ -150,11 +176,11 @@ def _transform_section(study, page: Page, transform: str, results) -> None:
     if len(exts) == 1 and len(meaningful) >= 2:
         rows = common_rows({k: paths[k] for k in meaningful})
         correct = {k: meaningful[k][1][rows[k]] for k in meaningful}
-        page.comparisons += compare(study, f"top-1 at {transform} {exts.pop():g}", "mean",
+        page.comparisons += compare(study, _extreme_metric(transform, exts.pop()), "mean",
                                     {k: c.astype(float) for k, c in correct.items()}, correct_by_key=correct)
         d = {k: drops[k][rows[k]] for k in meaningful if k in drops}
         if len(d) >= 2:
-            page.comparisons += compare(study, f"top-1 drop ({transform})", "mean", d, better="lower")
+            page.comparisons += compare(study, DROP_METRIC.at(transform=transform), "mean", d)
 
 
 def build(study, answers: dict[str, Answer]) -> Page:
@@ -165,7 +191,8 @@ def build(study, answers: dict[str, Answer]) -> Page:
         if transform in answers:
             _transform_section(study, page, transform, answers[transform].results)
     curve = frame(page.tables["curve"])
-    page.tables = {"curve": curve, "drops": frame(page.tables["drops"])}
+    drops = frame(page.tables["drops"])
+    page.tables = {"curve": curve, "drops": drops, "drops_shown": shown(drops, "top-1 drop", "drop low", "drop high")}
     if not curve.empty:
         page.tables["top1"] = curve.rename(columns={"top1_low": "ci_low", "top1_high": "ci_high"})[
             ["model", "transform", "value", "top1", "ci_low", "ci_high", "paper"]]
@@ -209,7 +236,7 @@ def findings(study, page: Page) -> list[str]:
         first, last = d.iloc[0], d.iloc[-1]
         text = (f"From {transform} {first['from']} to {first['to']}, top-1 drops by "
                 + ", ".join(f"{r['model']} {_points(r)}" for _, r in d.iterrows()) + ". ")
-        ranking = ranking_sentence(page.comparisons, f"top-1 drop ({transform})")
+        ranking = ranking_sentence(page.comparisons, DROP_METRIC.at(transform=transform))
         if ranking:
             text += ranking
         elif len(d) > 1:
@@ -228,6 +255,9 @@ def _points(r) -> str:
     return text
 
 
-def invariance(study) -> Page:
+def compute(study) -> Page:
     """The invariance page: requests, predictions, tables (the notebook's one call)."""
     return build(study, gather(study, requests(study)))
+
+
+PROPERTY = Property("invariance", InvarianceSettings, requests, build, compute, metrics=(EXTREME_METRIC, DROP_METRIC))

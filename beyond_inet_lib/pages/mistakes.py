@@ -1,7 +1,7 @@
 """Mistakes page (docs/protocols.md §1): which kinds of images each model gets wrong.
 
 - ImageNet-X error ratios per factor, each with its 95% bootstrap interval over images, the
-  mean ratio ranked only where the paired interval holds. Without ImageNet val: simulated
+  mean ratio ranked only where its interval holds (simultaneous over the metric's pairs). Without ImageNet val: simulated
   factors applied to the ImageNet sample images (a stand-in, said on the page), resampled
   by base image (an image comes with all its simulated variants).
 - Error consistency (Cohen's kappa over trials, Geirhos et al. 2020) between every pair of
@@ -13,8 +13,7 @@
 from __future__ import annotations
 
 import itertools
-import warnings
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -22,12 +21,20 @@ import pandas as pd
 from .. import metrics, stats
 from .base import (Answer, Page, Request, common_result_rows, frame, gather, interval, interval_text, joint,
                    ranking_sentence, resamples, thumbnail, with_interval)
+from .schema import Metric, Property
+
+
+@dataclass
+class MistakesSettings:
+    max_images: int | None = None   # ImageNet val images (None: all annotated)
+    standin_images: int = 200       # demo: sample images per simulated factor
+
 
 #: the mean-ratio headline per mode (ImageNet-X on val, or the simulated-factor stand-in)
-MEAN_METRIC = {"imagenet-x": "ImageNet-X mean error ratio",
-               "stand-in": "mean error ratio (simulated factors)"}
-TEXTURE_METRIC = "ImageNet-X texture error ratio"
-KAPPA_METRIC = "error consistency (κ)"
+MEAN_METRIC = {"imagenet-x": Metric("ImageNet-X mean error ratio", "lower", "ratio",
+                                    paper="imagenet_x_mean_error_ratio"),
+               "stand-in": Metric("mean error ratio (simulated factors)", "lower", "ratio")}
+TEXTURE_METRIC = Metric("ImageNet-X texture error ratio", "lower", "ratio", paper="imagenet_x_texture_error_ratio")
 #: disagreement images shown, and their size
 N_DISAGREEMENTS = 8
 THUMBNAIL_PX = 96
@@ -69,36 +76,12 @@ def requests(study) -> list[Request]:
 
 
 # ---------------------------------------------------------------------- statistics
-def error_ratios(factors, correct) -> np.ndarray:
-    """Error ratio of every model on every factor at once (docs/protocols.md §1):
-
-        ratio[m, f] = (1 - acc_m on the rows with factor f) / (1 - acc_m on all rows)
-
-    ``factors``: (n, F) 0/1 (row i has factor f); ``correct``: (n,) or (n, M) 0/1 per
-    model. The same numbers as ``metrics.imagenet_x_error_ratios`` (one-hot factors) and
-    ``metrics.factor_error_ratios`` (a factor column, the baseline 'none' rows counting
-    only in the overall accuracy). NaN for a factor without rows or a model without errors.
-    Returns (M, F)."""
-    f = np.asarray(factors, dtype=np.float64).reshape(len(factors), -1)
-    err = 1.0 - np.asarray(correct, dtype=np.float64).reshape(len(f), -1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return (err.T @ f / f.sum(axis=0)) / err.mean(axis=0)[:, None]
-
-
-def mean_error_ratios(factors, correct) -> np.ndarray:
-    """(M,) unweighted mean over factors of ``error_ratios`` (factors without rows left
-    out, as ``metrics.mean_error_ratio``)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)   # a resample without any factor: NaN
-        return np.nanmean(error_ratios(factors, correct), axis=1)
-
-
 def _factor_ratio(factor, correct) -> np.ndarray:
-    return error_ratios(factor, correct)[:, 0]
+    return metrics.error_ratios(factor, correct)[:, 0]
 
 
 def _all_ratios(factors, correct) -> np.ndarray:
-    return error_ratios(factors, correct).ravel()      # model-major: (m0 f0, m0 f1, ..., m1 f0, ...)
+    return metrics.error_ratios(factors, correct).ravel()      # model-major: (m0 f0, m0 f1, ..., m1 f0, ...)
 
 
 def _factor_intervals(study, keys, names, onehot, correct, groups) -> dict:
@@ -107,13 +90,13 @@ def _factor_intervals(study, keys, names, onehot, correct, groups) -> dict:
     its quantiles, but should every resample lack some factor (many factors with one or
     two images), each factor gets its own pass."""
     cells = [(k, f) for k in keys for f in names]
-    values, ivs, _ = joint(study, _all_ratios, cells, onehot, correct, metric="", compared=[], groups=groups)
+    values, ivs, _ = joint(study, _all_ratios, cells, onehot, correct, metric=None, groups=groups)
     out = {f: ({k: values[(k, f)] for k in keys}, {k: ivs[(k, f)] for k in keys}, int(onehot[:, j].sum()))
            for j, f in enumerate(names)}
     for j, f in enumerate(names):
         lost = [k for k in keys if ivs[(k, f)] is not None and np.isnan(ivs[(k, f)].low) and np.isfinite(values[(k, f)])]
         if lost:
-            v, iv, _ = joint(study, _factor_ratio, keys, onehot[:, j], correct, metric=f, compared=[], groups=groups)
+            v, iv, _ = joint(study, _factor_ratio, keys, onehot[:, j], correct, metric=None, groups=groups)
             out[f] = (v, iv, out[f][2])
     return out
 
@@ -176,22 +159,19 @@ def _ratio_section(study, page: Page, mode: str, dataset, table, scored) -> None
     correct = np.stack([scored[k][0][rows] == truth for k in keys], axis=1)
     groups = None if mode == "imagenet-x" else table["source_path"].to_numpy()[rows]
     metric = MEAN_METRIC[mode]
-    means, mean_iv, page.comparisons = joint(study, mean_error_ratios, keys, onehot, correct, metric=metric,
-                                             better="lower", compared=_meaningful(study, keys), groups=groups)
+    means, mean_iv, page.comparisons = joint(study, metrics.mean_error_ratios, keys, onehot, correct, metric=metric,
+                                             compared=_meaningful(study, keys), groups=groups)
     per_factor = _factor_intervals(study, keys, names, onehot, correct, groups)
     note = "" if mode == "imagenet-x" else "stand-in"
     paper = mode == "imagenet-x"
     ratio_rows, summary = [], []
     for i, k in enumerate(keys):
         label = study.label(k)
-        h_mean = with_interval(study.headline_row(k, metric, means[k], "lower",
-                                                  "imagenet_x_mean_error_ratio" if paper else None, note),
-                               mean_iv[k])
+        h_mean = study.headline_row(k, metric, means[k], mean_iv[k], note)
         heads = [h_mean]
         if paper and "texture" in per_factor:
             values, ivs, _ = per_factor["texture"]
-            heads.append(with_interval(study.headline_row(k, TEXTURE_METRIC, values[k], "lower",
-                                                          "imagenet_x_texture_error_ratio"), ivs[k]))
+            heads.append(study.headline_row(k, TEXTURE_METRIC, values[k], ivs[k]))
         page.headline += [h for h in heads if np.isfinite(h["value"])]
         for name, (values, ivs, n) in per_factor.items():
             ratio_rows.append(with_interval(
@@ -233,7 +213,7 @@ def _consistency_section(study, page: Page, mode: str, table, scored) -> tuple |
     n_boot = resamples(study)
     rows, shown, kappa = [], [], {}
     for a, b in itertools.combinations(keys, 2):
-        ec = stats.error_consistency(correct[a], correct[b])
+        ec = metrics.error_consistency(correct[a], correct[b])
         iv = (stats.error_consistency_ci(correct[a], correct[b], n_boot=n_boot, seed=study.seed, groups=groups)
               if n_boot else None)
         kappa[(a, b)] = ec["kappa"]
@@ -315,7 +295,7 @@ def build(study, answers: dict[str, Answer], *, prevalence: pd.DataFrame | None 
 # ------------------------------------------------------------------------ findings
 def findings(study, page: Page) -> list[str]:
     out = []
-    heads = [h for h in page.headline if h["metric"] in MEAN_METRIC.values()]
+    heads = [h for h in page.headline if h["metric"] in {m.name for m in MEAN_METRIC.values()}]
     if heads:
         metric = heads[0]["metric"]
         shown = [h for h in heads if "untrained" not in h["note"]] or heads
@@ -359,7 +339,11 @@ def findings(study, page: Page) -> list[str]:
     return out
 
 
-def mistakes(study) -> Page:
+def compute(study) -> Page:
     """The mistakes page: requests, predictions, tables (the notebook's one call)."""
     answers = gather(study, requests(study))
     return build(study, answers, prevalence=metrics.factor_prevalence())
+
+
+PROPERTY = Property("mistakes", MistakesSettings, requests, build, compute,
+                    metrics=(*MEAN_METRIC.values(), TEXTURE_METRIC))

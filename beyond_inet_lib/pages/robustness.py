@@ -5,12 +5,15 @@ names, each with its 95% bootstrap interval over images.
   are resampled (all their cells together) and the statistic is the unweighted mean over
   the cells (= the mean over corruptions of the mean over severities when every corruption
   has the same severities).
-- The paper's mean of seven: the seven datasets are independent samples; each is
-  resampled on its own and the seven replicates are averaged replicate-wise
-  (``stats.mean_of_independent``).
+- The paper's mean of seven: each dataset is resampled and the seven replicates are
+  averaged replicate-wise (``stats.mean_of_independent``). ImageNet-C and ReaL are made of
+  the same ImageNet val images (matched by val file name): they are resampled jointly, one
+  draw of val images for both (``universe=``), so the mean keeps their covariance; the
+  others (V2, A, R, Sketch, and Hard, whose converted files keep no val name) each on
+  their own.
 - ImageNet-A and -R: scored over their 200 classes (the protocol); how much the other
   convention (argmax over all 1,000) moves top-1 is shown too, from the same logits, with a
-  paired interval.
+  paired interval; "moves top-1" is McNemar's test, Holm-adjusted over the table's rows.
 - Published numbers (timm's tables for timm models, OpenCLIP's for CLIP models) beside the
   run for the same weights, flagged when this run's interval excludes them, with what in
   their preprocessing differs from this run's.
@@ -19,20 +22,48 @@ names, each with its 95% bootstrap interval over images.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 import numpy as np
 import pandas as pd
 
 from .. import metrics, stats
-from ..data import standins
+from ..data import DATASETS, IMAGENET_C_CORRUPTIONS, ROBUSTNESS_VARIANTS, standins
+from ..errors import ProfileError, did_you_mean
 from ..references import BENCHMARKS
 from .base import (Answer, Page, Request, combined_headline, common_rows, compare, compare_combined,
                    frame, gather, headline, interval, interval_text, published_sentence,
-                   ranking_sentence, sample, trained_or_all, with_published)
+                   ranking_sentence, sample, shown, trained_or_all, with_published)
+from .schema import Metric, Property
+
+
+@dataclass
+class RobustnessSettings:
+    variants: list[str] = field(default_factory=lambda: list(ROBUSTNESS_VARIANTS))
+    max_images: int | None = None          # per variant
+    corruption_images: int = 16            # demo stand-in: images per corruption x severity
+    corruptions: list[str] | None = None   # None: the 15 of ImageNet-C
+
+    def check(self, where: str) -> None:
+        """Every variant a registered dataset, every corruption one of ImageNet-C's."""
+        for v in self.variants:
+            if v not in DATASETS:
+                raise ProfileError(f"{where}.variants: unknown dataset {v!r}{did_you_mean(v, DATASETS)}; "
+                                   f"known: {', '.join(sorted(DATASETS))}")
+        for c in self.corruptions or ():
+            if c not in IMAGENET_C_CORRUPTIONS:
+                raise ProfileError(f"{where}.corruptions: unknown corruption {c!r}"
+                                   f"{did_you_mean(c, IMAGENET_C_CORRUPTIONS)}; "
+                                   f"accepted: {', '.join(IMAGENET_C_CORRUPTIONS)}")
+
 
 REFERENCE = "imagenet-val"       # shown beside the variants, not part of the mean
-MEAN_METRIC = "robustness mean of 7"
+#: the variants made of ImageNet val images whose val file name the page can read: resampled jointly
+FROM_VAL = ("imagenet-c", "imagenet-real")
+TOP1_METRIC = Metric("top-1 {variant}", "higher", paper="top1_{variant}")
+REFERENCE_METRIC = Metric(f"top-1 {REFERENCE}", "higher", paper="imagenet_top1")
+MEAN_METRIC = Metric("robustness mean of 7", "higher", paper="robustness_mean")
 
 
 # ------------------------------------------------------------------------ requests
@@ -60,7 +91,9 @@ def _cap_images(ds, n: int | None):
     return ds.subset(np.isin(ids, keep))
 
 
-def _imagenet_c(study, s):
+def imagenet_c_dataset(study, s):
+    """ImageNet-C as the robustness settings ``s`` cap it, else its stand-in where the
+    profile allows one, else None (the calibration page reads the same images)."""
     ds = study.dataset("imagenet-c", show_missing=False, corruptions=s.corruptions)
     if ds is not None:
         return _cap_images(ds, s.max_images)
@@ -85,21 +118,36 @@ def _reference(study):
     return val
 
 
+def variants(study) -> list[str]:
+    """The profile's variants, then its own datasets of ImageNet classes (``datasets:``)
+    not among them: each is scored like a variant (not part of the mean of seven)."""
+    return list(dict.fromkeys([*study.settings.variants, *study.user_datasets(imagenet=True)]))
+
+
+def scored_rows(ds):
+    """A dataset's rows to score: its test split when it has splits (a user's dataset),
+    else every row."""
+    if "split" in ds.table.columns and (ds.table["split"] == "test").any():
+        return ds.subset((ds.table["split"] == "test").to_numpy())
+    return ds
+
+
 def requests(study) -> list[Request]:
     s = study.settings
     out = []
     val = _reference(study)
     if val is not None:
         out.append(Request(REFERENCE, val.spread(s.max_images), study.models))
-    for variant in s.variants:
+    names = variants(study)
+    for variant in names:
         if variant == "imagenet-c":
-            ds = _imagenet_c(study, s)
+            ds = imagenet_c_dataset(study, s)
         else:
             ds = study.dataset(variant, show_missing=False)
-            ds = ds.spread(s.max_images) if ds is not None else None
+            ds = scored_rows(ds).spread(s.max_images) if ds is not None else None
         if ds is not None:
             out.append(Request(variant, ds, study.models))
-    study.show_missing(s.variants, "Robustness variants not found")
+    study.show_missing(names, "Robustness variants not found")
     return out
 
 
@@ -112,8 +160,9 @@ def score(ds, r) -> dict:
     same logits), skipped_sets (multi-label rows with an empty label set, not scored)."""
     t = r.table
     out = {"paths": t["path"].to_numpy(), "groups": None, "cells": None, "all_classes": None,
-           "skipped_sets": 0}
+           "skipped_sets": 0, "val_ids": None}
     if "corruption" in t.columns:
+        out["val_ids"] = np.array([PurePosixPath(i).name for i in image_ids(t)], dtype=object)
         out["correct"] = r.pred() == t["label"].to_numpy()
         out["corruption"] = t["corruption"].astype(str).to_numpy()
         out["severity"] = t["severity"].astype(int).to_numpy()
@@ -128,6 +177,8 @@ def score(ds, r) -> dict:
         pred = r.pred()
         out["correct"] = np.array([int(p) in s for p, s, k in zip(pred, sets, keep) if k], dtype=bool)
         out["paths"] = out["paths"][keep]
+        names = t["file_name"] if "file_name" in t.columns else [PurePosixPath(p).name for p in t["path"]]
+        out["val_ids"] = np.asarray(names, dtype=object)[keep]
         out["skipped_sets"] = int((~keep).sum())
         return out
     labels = t["label"].to_numpy()
@@ -155,45 +206,65 @@ def _unbalanced(sc: dict) -> bool:
     return pairs.groupby("c")["s"].apply(frozenset).nunique() > 1
 
 
-def _paper_metric(name: str, standin: bool) -> str | None:
-    if standin:  # a stand-in's number is not comparable to the paper's
+def _metric(name: str, standin: bool) -> Metric:
+    metric = REFERENCE_METRIC if name == REFERENCE else TOP1_METRIC.at(variant=name)
+    return metric.without_paper() if standin else metric  # a stand-in's number is not the paper's
+
+
+def _val_universe(answers: dict, all_scores: dict) -> pd.Index | None:
+    """The val file names of the images ImageNet-C and ReaL scored (real data only), the
+    units they are resampled by together; None when fewer than two of them ran."""
+    ids = [sc["val_ids"] for name, scores in all_scores.items() if name in FROM_VAL
+           and not answers[name].dataset.standin for sc in list(scores.values())[:1]
+           if sc.get("val_ids") is not None]
+    if len(ids) < 2:
         return None
-    return "imagenet_top1" if name == REFERENCE else f"top1_{name}"
+    return pd.Index(np.unique(np.concatenate(ids).astype(str)))
 
 
 def _variant_section(study, page: Page, name: str, answer: Answer, scores: dict,
-                     samples: dict | None) -> None:
+                     samples: dict | None, universe: pd.Index | None = None) -> None:
     """Headline row, table row and published number per model; each model's sample for
-    the mean of seven into ``samples`` (None: not part of the mean)."""
+    the mean of seven into ``samples`` (None: not part of the mean). ``universe``: the val
+    images ImageNet-C and ReaL are resampled by, jointly (one stream for both)."""
     ds = answer.dataset
     standin = bool(ds.standin)
-    metric = f"top-1 {name}"
+    metric = _metric(name, standin)
     stream = metrics.ROBUSTNESS_VARIANTS.index(name) if name in metrics.ROBUSTNESS_VARIANTS else 0
+    yours = bool(ds.meta.get("user"))
+    joint = universe is not None and name in FROM_VAL and not standin
+    if joint:
+        stream = metrics.ROBUSTNESS_VARIANTS.index(FROM_VAL[0])
     for key, sc in scores.items():
-        notes = ["stand-in"] if standin else []
+        notes = ["stand-in"] if standin else ["your dataset"] if yours else []
         if sc["cells"] is not None and _unbalanced(sc):
             notes.append("severities differ between corruptions: mean over the cells present")
         if name == REFERENCE:
             notes.append("reference, not part of the mean")
         h = headline(study, key, metric, "mean", sc["correct"].astype(float), groups=sc["groups"],
-                     cells=sc["cells"], paper_metric=_paper_metric(name, standin), note="; ".join(notes))
+                     cells=sc["cells"], note="; ".join(notes))
         if name in BENCHMARKS and not standin:
             with_published(h, study.spec(key), name, sc["result"].view)
         page.headline.append(h)
         if samples is not None and name in metrics.ROBUSTNESS_VARIANTS:
-            samples.setdefault(key, {})[name] = sample(study, "mean", sc["correct"].astype(float), stream=stream,
-                                                      groups=sc["groups"], cells=sc["cells"])
+            if joint:    # rows grouped by their val image, among all the val images of C and ReaL
+                samples.setdefault(key, {})[name] = sample(
+                    study, "mean", sc["correct"].astype(float), stream=stream, cells=sc["cells"],
+                    groups=universe.get_indexer(sc["val_ids"].astype(str)), universe=np.arange(len(universe)))
+            else:
+                samples.setdefault(key, {})[name] = sample(study, "mean", sc["correct"].astype(float),
+                                                          stream=stream, groups=sc["groups"], cells=sc["cells"])
         page.tables["top1"].append({
             "model": study.label(key), "variant": name, "data": ds.name, "images": len(sc["result"]),
             "scored": len(sc["correct"]), "top-1": h["value"], "ci_low": h["ci_low"], "ci_high": h["ci_high"],
             "top-1 [95% CI]": interval_text(h["value"], h["ci_low"], h["ci_high"]),
             "paper": h["paper"], "published": h.get("published"),
-            "outside published": h.get("published_flag"), "stand-in": standin,
+            "outside published": h.get("published_flag"), "stand-in": standin, "your dataset": yours,
             "skipped (unreadable)": len(sc["result"].skipped), "skipped (empty label set)": sc["skipped_sets"]})
     _compare(study, page, metric, scores)
 
 
-def _compare(study, page: Page, metric: str, scores: dict) -> None:
+def _compare(study, page: Page, metric: Metric, scores: dict) -> None:
     """Paired comparisons on the images every model scored; McNemar where rows are
     independent images (not ImageNet-C's cells of one image)."""
     scores = trained_or_all(study, scores)
@@ -210,7 +281,8 @@ def _compare(study, page: Page, metric: str, scores: dict) -> None:
 
 def _label_space_section(study, page: Page, name: str, scores: dict) -> None:
     """ImageNet-A/R: top-1 with the argmax over the 200 classes (the protocol) and over all
-    1,000, from the same logits; the paired interval of the difference."""
+    1,000, from the same logits; the paired interval of the difference and McNemar's
+    p-value ("moves top-1" is decided over the whole table: ``_label_space_verdicts``)."""
     for key, sc in scores.items():
         if sc["all_classes"] is None:
             continue
@@ -222,7 +294,18 @@ def _label_space_section(study, page: Page, name: str, scores: dict) -> None:
             "top-1, argmax over 200": float(c200.mean()), "top-1, argmax over 1,000": float(c1000.mean()),
             "Δ (1,000 − 200)": float(c1000.mean() - c200.mean()),
             "Δ low": d.low if d else None, "Δ high": d.high if d else None,
-            "moves top-1": bool(d is not None and stats.is_significant(d))})
+            "p_value": stats.mcnemar_exact(sc["all_classes"], sc["correct"])["p_value"] if d else None})
+
+
+def _label_space_verdicts(rows: list[dict]) -> None:
+    """"moves top-1" on every row of the label-space table: McNemar's p-value Holm-adjusted
+    over the table's rows (several models x two datasets would otherwise flag some by
+    chance)."""
+    adjusted = stats.holm([np.nan if r["p_value"] is None else r["p_value"] for r in rows]) if rows else []
+    for r, p in zip(rows, adjusted):
+        del r["p_value"]
+        r["p_value (Holm)"] = None if np.isnan(p) else float(p)
+        r["moves top-1"] = bool(not np.isnan(p) and p <= 0.05)
 
 
 def _imagenet_c_section(study, page: Page, scores: dict) -> None:
@@ -252,7 +335,7 @@ def _mean_section(study, page: Page, samples: dict) -> None:
         return
     ordered = {k: [v[name] for name in metrics.ROBUSTNESS_VARIANTS] for k, v in full.items()}
     for key, parts in ordered.items():
-        h = combined_headline(study, key, MEAN_METRIC, parts, paper_metric="robustness_mean")
+        h = combined_headline(study, key, MEAN_METRIC, parts)
         page.headline.append(h)
         page.tables["mean"].append({"model": study.label(key), "top-1": h["value"], "ci_low": h["ci_low"],
                                     "ci_high": h["ci_high"], "paper": h["paper"],
@@ -266,14 +349,19 @@ def build(study, answers: dict[str, Answer]) -> Page:
     for name in ("top1", "label_space", "imagenet_c", "imagenet_c_severity", "mean"):
         page.tables[name] = []
     samples: dict = {}
+    all_scores = {name: _scores(study, answer) for name, answer in answers.items()}
+    universe = _val_universe(answers, all_scores)
     for name, answer in answers.items():
-        scores = _scores(study, answer)
-        _variant_section(study, page, name, answer, scores, None if answer.dataset.standin else samples)
+        scores = all_scores[name]
+        _variant_section(study, page, name, answer, scores, None if answer.dataset.standin else samples, universe)
         _label_space_section(study, page, name, scores)
         _imagenet_c_section(study, page, scores)
+    _label_space_verdicts(page.tables["label_space"])
     _mean_section(study, page, samples)
     page.tables = {k: frame(v) if isinstance(v, list) else v for k, v in page.tables.items()}
     page.tables["published"] = _published_table(page)
+    for name in ("top1", "mean", "imagenet_c_severity"):     # the charts read the numbers, the tables the text
+        page.tables[f"{name}_shown"] = shown(page.tables[name], "top-1", "ci_low", "ci_high")
     page.findings = findings(study, page)
     return page
 
@@ -296,7 +384,7 @@ def findings(study, page: Page) -> list[str]:
     variants = [v for v in dict.fromkeys(top1["variant"]) if v != REFERENCE]
     text = f"Variants evaluated: {', '.join(variants) or 'none'}. "
     for v in dict.fromkeys(top1["variant"]):
-        sentence = ranking_sentence(page.comparisons, f"top-1 {v}")
+        sentence = ranking_sentence(page.comparisons, _metric(v, False))
         if not sentence:
             g = study.meaningful(top1[top1["variant"] == v]).sort_values("top-1", ascending=False)
             best = g.iloc[0]
@@ -304,6 +392,10 @@ def findings(study, page: Page) -> list[str]:
                         f"**{best['model']}** ({best['top-1 [95% CI]']}).")
         text += sentence + " "
     out.append(text.strip())
+    yours = study.user_datasets(imagenet=True)
+    if yours:
+        out.append(f"Your own datasets ({', '.join(yours)}) are scored like the variants (their test split "
+                   f"when they have splits), over all 1,000 classes; they are not part of the paper's mean.")
     mean = page.table("mean")
     if not mean.empty:
         text = "Mean of the seven variants: " + ", ".join(
@@ -327,6 +419,10 @@ def findings(study, page: Page) -> list[str]:
     return out
 
 
-def robustness(study) -> Page:
+def compute(study) -> Page:
     """The robustness page: requests, predictions, tables (the notebook's one call)."""
     return build(study, gather(study, requests(study)))
+
+
+PROPERTY = Property("robustness", RobustnessSettings, requests, build, compute,
+                    metrics=(TOP1_METRIC, REFERENCE_METRIC, MEAN_METRIC))

@@ -10,8 +10,8 @@ paper's log or an observer's as read. Trials are aligned by stimulus.
 
 from __future__ import annotations
 
-import itertools
 import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,14 +19,24 @@ import pandas as pd
 
 from .. import metrics, stats
 from ..references import aligned_correctness, observer_error_consistency, paper_value
-from .base import (Answer, Page, Request, compare, frame, gather, headline, interval, interval_text, joint,
-                   ranking_sentence, with_interval)
+from .base import (Answer, Page, Request, compare, compare_replicates, frame, gather, interval,
+                   interval_text, ranking_sentence, resamples)
+from .schema import Metric, Property
 
-BIAS_METRIC = "shape bias (cue-conflict)"
-KAPPA_METRIC = "error consistency with humans (mean κ)"
+
+@dataclass
+class ShapeBiasSettings:
+    max_images: int | None = None   # cue-conflict stimuli (None: all 1,280)
+
+
+BIAS_METRIC = Metric("shape bias (cue-conflict)", "higher", paper="shape_bias")
+KAPPA_METRIC = Metric("error consistency with humans (mean κ)", "higher", "kappa")
 RUN, PAPER_LOG, HUMAN = "this run", "paper's decision log", "human observer"
 HUMANS_HOW_TO_GET = "beyond-inet data get cue-conflict-humans --root DATA_ROOT"
 #: the paper's decision logs (``references.REFERENCE_NAMES``) -> the paper's model key
+#: the levels of ``stats.OBSERVER_LEVELS``: a model's mean κ speaks for people in general
+#: (observers and stimuli); the observers among themselves only for these observers
+PEOPLE, THESE = "observers and stimuli", "stimuli"
 LOG_PAPER_KEYS = {"ConvNeXt-B sup (paper log)": "convnext_sup", "ViT-B/16 sup (paper log)": "vit_sup",
                   "ConvNeXt-B CLIP (paper log)": "convnext_clip", "ViT-B/16 CLIP (paper log)": "vit_clip"}
 
@@ -75,21 +85,8 @@ def decision_log(image_names, decisions) -> pd.DataFrame:
 
 
 def cue_votes(log: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Per trial (shape vote, texture vote), 0/1: the decision equals the shape (texture)
-    class of a conflict stimulus (shape != texture); 0 for both on the other trials."""
-    shape_texture = [metrics.cue_conflict_shape_texture(n) for n in log["imagename"]]
-    decision = log["object_response"].to_numpy()
-    shape = np.array([s for s, _ in shape_texture], dtype=object)
-    texture = np.array([t for _, t in shape_texture], dtype=object)
-    conflict = shape != texture
-    return ((decision == shape) & conflict).astype(float), ((decision == texture) & conflict).astype(float)
-
-
-def bias_of(shape_votes, texture_votes) -> float:
-    """shape bias = n_shape / (n_shape + n_texture) over the trials given (NaN when no
-    conflict trial was decided for either cue): ``metrics.shape_bias`` of the same trials."""
-    s, t = float(np.sum(shape_votes)), float(np.sum(texture_votes))
-    return s / (s + t) if s + t else float("nan")
+    """Per trial of a decision log (shape vote, texture vote): ``metrics.cue_votes``."""
+    return metrics.cue_votes(log["imagename"], log["object_response"])
 
 
 def correct_by_stimulus(log: pd.DataFrame) -> pd.Series:
@@ -101,24 +98,8 @@ def correct_by_stimulus(log: pd.DataFrame) -> pd.Series:
     return s
 
 
-def mean_kappas(models, observers) -> np.ndarray:
-    """(M,) mean over observers of ``stats.error_consistency`` kappa between each model's
-    column of ``models`` (n, M) and each observer's column of ``observers`` (n, H); rows
-    are the same stimuli."""
-    a, h = np.asarray(models).reshape(len(models), -1), np.asarray(observers)
-    return np.array([np.mean([stats.error_consistency(a[:, i], h[:, j])["kappa"] for j in range(h.shape[1])])
-                     for i in range(a.shape[1])])
-
-
-def pairwise_kappas(observers) -> np.ndarray:
-    """kappa of every pair of observers' columns (n, H), pairs in combinations order."""
-    h = np.asarray(observers)
-    return np.array([stats.error_consistency(h[:, i], h[:, j])["kappa"]
-                     for i, j in itertools.combinations(range(h.shape[1]), 2)])
-
-
 def _mean_pairwise_kappa(observers) -> float:
-    return float(np.mean(pairwise_kappas(observers)))
+    return float(np.mean(metrics.pairwise_kappas(observers)))
 
 
 # --------------------------------------------------------------------------- build
@@ -133,26 +114,40 @@ def _run_logs(study, results) -> dict:
     return out
 
 
+def _bias_interval(study, bias: float, shape_votes, texture_votes) -> stats.Interval | None:
+    """Shape bias is the share of shape decisions among the decided conflict trials: Wilson's
+    interval of n_shape of n_shape + n_texture (measured 0.95 at 1,280 trials; a model that
+    always picks the shape gets [0.92, 1] from 45 decisions, where the bootstrap gave
+    [1, 1]). None without intervals or decisions."""
+    k, n = float(np.sum(shape_votes)), float(np.sum(shape_votes) + np.sum(texture_votes))
+    if not resamples(study) or not n:
+        return None
+    low, high = stats.wilson_interval(k, n)
+    return stats.Interval(bias, float(low), float(high), 0.95, 0, len(shape_votes))
+
+
 def _score(study, name: str, source: str, log: pd.DataFrame, key: str | None, page: Page) -> dict:
     """One row of the scores table: shape bias and 16-class accuracy with their intervals
     over trials (and a headline row for this run's models)."""
     s, t = cue_votes(log)
-    sb = metrics.shape_bias(log["imagename"], log["object_response"])
+    bias = metrics.shape_bias_from_votes(s, t)
+    sb = metrics.shape_bias(log["imagename"], log["object_response"])   # the counts and 16-class accuracy
+    iv = _bias_interval(study, bias, s, t)
     if key is not None:
-        h = headline(study, key, BIAS_METRIC, bias_of, s, t, paper_metric="shape_bias")
+        h = study.headline_row(key, BIAS_METRIC, bias, iv)
         if np.isfinite(h["value"]):
             page.headline.append(h)
         low, high = h["ci_low"], h["ci_high"]
     else:
-        iv = interval(study, bias_of, s, t)
         low, high = (_finite(iv.low), _finite(iv.high)) if iv is not None else (None, None)
     acc = interval(study, "mean", correct_by_stimulus(log).to_numpy().astype(float))
-    return {"model": name, "source": source, "trials": len(log), "shape bias": sb["shape_bias"],
-            "ci_low": low, "ci_high": high, "shape bias [95% CI]": interval_text(sb["shape_bias"], low, high),
+    return {"model": name, "source": source, "trials": len(log), "shape bias": bias,
+            "ci_low": low, "ci_high": high, "shape bias [95% CI]": interval_text(bias, low, high),
             "16-class accuracy [95% CI]": interval_text(sb["accuracy"], *(acc and (acc.low, acc.high) or ())),
             "shape decisions": sb["n_shape"], "texture decisions": sb["n_texture"],
             "no answer": int((log["object_response"] == "na").sum()),
-            "paper": (study.paper("shape_bias", key) if key else paper_value("shape_bias", LOG_PAPER_KEYS.get(name)))}
+            "paper": (study.paper(BIAS_METRIC.paper, key) if key
+                      else paper_value(BIAS_METRIC.paper, LOG_PAPER_KEYS.get(name)))}
 
 
 def _finite(x):
@@ -170,7 +165,8 @@ def _bias_section(study, page: Page, run: dict, paper_logs: dict, humans: dict) 
     page.tables["scores"] = frame(rows, shown)
     page.tables["humans"] = frame(human_rows, shown[:1] + shown[2:-1] + ["no answer"])
     meaningful = {k: v for k, v in run.items() if study.spec(k).trained} or run
-    page.comparisons += compare(study, BIAS_METRIC, bias_of, {k: cue_votes(v) for k, v in meaningful.items()})
+    page.comparisons += compare(study, BIAS_METRIC, metrics.shape_bias_from_votes,
+                                {k: cue_votes(v) for k, v in meaningful.items()})
     if human_rows:
         hb = pd.Series([r["shape bias"] for r in human_rows], dtype=float)
         lo, mean, hi = float(hb.min()), float(hb.mean()), float(hb.max())
@@ -203,6 +199,32 @@ def _where(row: dict, lo: float, hi: float, n: int) -> str:
     return f"within the {n} observers' range"
 
 
+def _people_in_general(study, keys: list, models: np.ndarray, observers: np.ndarray,
+                       compared: list) -> tuple[dict, dict, list[dict]]:
+    """Each model's mean κ with the observers, its interval for people in general (the
+    stimuli resampled and the observers' own spread added: ``stats.observer_consistency``,
+    measured 0.95; the stimuli alone speak only for these observers) and the comparisons of
+    the ``compared`` models on the same replicates (simultaneous intervals over the pairs).
+    ``models``: (n, M) right/wrong per stimulus, ``observers``: (n, H), rows aligned."""
+    n_boot = resamples(study)
+    if not n_boot or len(models) == 0:
+        values = metrics.mean_kappas(models, observers) if len(models) else np.full(len(keys), np.nan)
+        return {k: float(values[i]) for i, k in enumerate(keys)}, {k: None for k in keys}, []
+    est, reps = stats.observer_consistency(models, observers, n_boot=n_boot, seed=study.seed, resample=PEOPLE)
+    iv = replace(stats.normal_interval(est, reps, n_units=len(observers)), resampled=PEOPLE)
+    values = {k: float(est[i]) for i, k in enumerate(keys)}
+    ivs = {k: replace(iv, estimate=float(est[i]), low=float(iv.low[i]), high=float(iv.high[i]))
+           for i, k in enumerate(keys)}
+    chosen = [i for i, k in enumerate(keys) if k in compared and np.isfinite(est[i])]
+    rows = compare_replicates(study, KAPPA_METRIC, {keys[i]: values[keys[i]] for i in chosen}, reps[:, chosen])
+    return values, ivs, rows
+
+
+def _level_note(iv) -> str:
+    """What a κ interval speaks for, said beside it."""
+    return "" if iv is None else f"interval for {stats.OBSERVER_LEVELS[iv.resampled]}"
+
+
 def _consistency_section(study, page: Page, run: dict, paper_logs: dict, humans: dict) -> None:
     """kappa of every model (run and paper logs) with every observer, trials aligned by
     stimulus; the mean over observers per model with its interval; the observers among
@@ -219,14 +241,14 @@ def _consistency_section(study, page: Page, run: dict, paper_logs: dict, humans:
             if study.n_boot:
                 ec = observer_error_consistency(log, humans[obs], n_boot=study.n_boot, seed=study.seed)
             else:
-                ec = stats.error_consistency(*aligned_correctness(log, humans[obs])[1:]) | {"low": None, "high": None}
+                ec = metrics.error_consistency(*aligned_correctness(log, humans[obs])[1:]) | {"low": None, "high": None}
             pair_rows.append({"model": model, "source": source, "observer": obs, "kappa": ec["kappa"],
                               "ci_low": _finite(ec["low"]), "ci_high": _finite(ec["high"]),
                               "c_obs": ec["c_obs"], "c_exp": ec["c_exp"], "trials": ec["n"]})
     pairs = frame(pair_rows)
     page.tables["kappa_pairs"] = pairs
 
-    # this run's models: one joint interval (and paired comparisons) over the trials they share
+    # this run's models: intervals for people in general and comparisons, over the trials they share
     run_keys = list(run)
     if run_keys:
         common = observers.index
@@ -236,11 +258,11 @@ def _consistency_section(study, page: Page, run: dict, paper_logs: dict, humans:
         a = np.stack([correct_by_stimulus(run[k])[common].to_numpy(bool) for k in run_keys], axis=1)
         h = observers.loc[common].to_numpy(bool)
         meaningful = [k for k in run_keys if study.spec(k).trained] or run_keys
-        values, ivs, comps = joint(study, mean_kappas, run_keys, a, h, metric=KAPPA_METRIC, compared=meaningful)
+        values, ivs, comps = _people_in_general(study, run_keys, a, h, meaningful)
         page.comparisons += comps
         for k in run_keys:
-            page.headline.append(with_interval(study.headline_row(k, KAPPA_METRIC, values[k], "higher"), ivs[k]))
-    heads = {h["model"]: h for h in page.headline if h["metric"] == KAPPA_METRIC}
+            page.headline.append(study.headline_row(k, KAPPA_METRIC, values[k], ivs[k], note=_level_note(ivs[k])))
+    heads = {h["model"]: h for h in page.headline if h["metric"] == KAPPA_METRIC.name}
     for model, source, key, log in sources:
         mine = pairs[pairs["model"] == model]
         if key is not None:
@@ -250,16 +272,17 @@ def _consistency_section(study, page: Page, run: dict, paper_logs: dict, humans:
             common = observers.index.intersection(correct_by_stimulus(log).index).sort_values()
             a = correct_by_stimulus(log)[common].to_numpy(bool)[:, None]
             h = observers.loc[common].to_numpy(bool)
-            iv = interval(study, lambda x, y: mean_kappas(x, y)[0], a, h)
+            iv = _people_in_general(study, [model], a, h, [])[1][model]
             mean = float(mine["kappa"].mean())
             lo, hi = (iv.low, iv.high) if iv is not None else (None, None)
         summary.append({"model": model, "source": source, "mean κ": mean, "ci_low": _finite(lo),
                         "ci_high": _finite(hi), "mean κ [95% CI]": interval_text(mean, lo, hi),
+                        "interval speaks for": stats.OBSERVER_LEVELS[PEOPLE] if lo is not None else "",
                         "lowest": float(mine["kappa"].min()), "highest": float(mine["kappa"].max()),
                         "trials": int(mine["trials"].max())})
     if len(names) > 1:
         hh = observers.to_numpy(bool)
-        kappas = pairwise_kappas(hh)
+        kappas = metrics.pairwise_kappas(hh)
         iv = interval(study, _mean_pairwise_kappa, hh)
         mean = float(kappas.mean())
         page.tables["human_kappa_band"] = frame([{"low": float(kappas.min()), "high": float(kappas.max()),
@@ -267,9 +290,11 @@ def _consistency_section(study, page: Page, run: dict, paper_logs: dict, humans:
         summary.append({"model": f"human observers (the {len(kappas)} pairs)", "source": HUMAN, "mean κ": mean,
                         "ci_low": _finite(iv.low) if iv else None, "ci_high": _finite(iv.high) if iv else None,
                         "mean κ [95% CI]": interval_text(mean, *(iv and (iv.low, iv.high) or ())),
+                        "interval speaks for": stats.OBSERVER_LEVELS[THESE] if iv else "",
                         "lowest": float(kappas.min()), "highest": float(kappas.max()), "trials": len(hh)})
     page.tables["kappa_bars"] = frame(summary, ["model", "source", "mean κ", "ci_low", "ci_high", "lowest", "highest"])
-    page.tables["kappa_summary"] = frame(summary, ["model", "source", "mean κ [95% CI]", "lowest", "highest", "trials"])
+    page.tables["kappa_summary"] = frame(summary, ["model", "source", "mean κ [95% CI]", "interval speaks for",
+                                                   "lowest", "highest", "trials"])
 
 
 def build(study, answers: dict[str, Answer], *, humans: dict | None = None,
@@ -295,7 +320,7 @@ def build(study, answers: dict[str, Answer], *, humans: dict | None = None,
 def findings(study, page: Page, humans_found: bool = True) -> list[str]:
     out = []
     scores = page.table("scores")
-    run = [h for h in page.headline if h["metric"] == BIAS_METRIC]
+    run = [h for h in page.headline if h["metric"] == BIAS_METRIC.name]
     if run:
         shown = [h for h in run if "untrained" not in h["note"]] or run
         ordered = sorted(shown, key=lambda h: -h["value"])
@@ -333,6 +358,10 @@ def findings(study, page: Page, humans_found: bool = True) -> list[str]:
             r = hh.iloc[0]
             text += (f"{'. ' if len(mine) else ''}Humans among themselves: {r['mean κ [95% CI]']} "
                      f"(from {r['lowest']:.2f} to {r['highest']:.2f} over the pairs).")
+        if summary["interval speaks for"].astype(bool).any():
+            text = text.rstrip(".") + (f". The models' intervals speak for {stats.OBSERVER_LEVELS[PEOPLE]}"
+                     + (f"; the humans' among themselves for {stats.OBSERVER_LEVELS[THESE]}" if len(hh) else "")
+                     + ".")
         sentence = ranking_sentence(page.comparisons, KAPPA_METRIC)
         out.append(text + (" " + sentence if sentence else ""))
     elif not humans_found:
@@ -341,9 +370,12 @@ def findings(study, page: Page, humans_found: bool = True) -> list[str]:
     return out
 
 
-def shape_bias(study) -> Page:
+def compute(study) -> Page:
     """The shape-bias page: requests, predictions, the decision logs of others, tables (the
     notebook's one call)."""
     answers = gather(study, requests(study))
     humans, references = reference_decisions(study)
     return build(study, answers, humans=humans, references=references)
+
+
+PROPERTY = Property("shape_bias", ShapeBiasSettings, requests, build, compute, metrics=(BIAS_METRIC, KAPPA_METRIC))

@@ -11,12 +11,26 @@ accuracy).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
+from .. import stats
 from ..data import standins
-from .base import (Answer, Page, Request, common_rows, compare, frame, gather, headline, interval, interval_text,
-                   ranking_sentence, trained_or_all)
+from .base import (Answer, Page, Request, common_rows, compare, coverage_note, frame, gather, headline, interval,
+                   interval_text, ranking_sentence, trained_or_all)
+from .schema import Metric, Property
+
+
+@dataclass
+class SyntheticSettings:
+    max_images: int | None = None          # PUG-ImageNet images per factor
+    standin_images: int = 30               # demo: base images rendered per factor level
+
+
+#: on PUG-ImageNet or its stand-in ({dataset}: its name)
+MEAN_METRIC = Metric("mean top-1 over factors ({dataset})", "higher", paper="pug_mean")
 
 
 # ------------------------------------------------------------------------ requests
@@ -44,8 +58,9 @@ def image_groups(table: pd.DataFrame) -> np.ndarray | None:
     return table["source_path"].astype(str).to_numpy() if "source_path" in table.columns else None
 
 
-def _metric(ds) -> str:
-    return f"mean top-1 over factors ({ds.name})"
+def _metric(ds) -> Metric:
+    metric = MEAN_METRIC.at(dataset=ds.name)
+    return metric.without_paper() if ds.standin else metric
 
 
 def build(study, answers: dict[str, Answer]) -> Page:
@@ -68,13 +83,13 @@ def build(study, answers: dict[str, Answer]) -> Page:
         scored[m.key] = (correct, groups, factor, t["path"].to_numpy())
         label = study.label(m.key)
         h = headline(study, m.key, _metric(ds), "mean", correct.astype(float), groups=groups, cells=factor,
-                     paper_metric=None if ds.standin else "pug_mean", note="stand-in" if ds.standin else "")
+                     note="stand-in" if ds.standin else "")
         page.headline.append(h)
         for f in dict.fromkeys(factor):
             factors_rows.append(_point(study, label, {"factor": f}, correct, groups, factor == f))
         factors_rows.append({"model": label, "factor": "mean", "top-1": h["value"], "ci_low": h["ci_low"],
                              "ci_high": h["ci_high"], "top-1 [95% CI]": interval_text(h["value"], h["ci_low"], h["ci_high"]),
-                             "images": len(correct), "paper": h["paper"]})
+                             "images": len(correct), "paper": h["paper"], "note": h["note"]})
         if "level" in t.columns:
             level = t["level"].astype(str).to_numpy()
             for f, lv in dict.fromkeys(zip(factor, level)):
@@ -98,7 +113,7 @@ def _by_factor(factors: pd.DataFrame) -> pd.DataFrame:
     return wide
 
 
-def _compare(study, page: Page, metric: str, scored: dict) -> None:
+def _compare(study, page: Page, metric: Metric, scored: dict) -> None:
     """Paired comparisons on the images every model scored; McNemar only where each row is
     its own image (PUG), not for the stand-in's variations of one photograph."""
     if len(scored) < 2:
@@ -113,14 +128,22 @@ def _compare(study, page: Page, metric: str, scored: dict) -> None:
 
 
 def _point(study, label: str, keys: dict, correct, groups, mask) -> dict:
-    """One table row: top-1 of the rows in ``mask`` with its interval over images."""
+    """One table row: top-1 of the rows in ``mask`` with its interval over images (and,
+    from fewer than six images, the coverage measured for it: ``coverage_note``)."""
     c = correct[mask].astype(float)
     iv = interval(study, "mean", c, groups=None if groups is None else groups[mask])
     value = float(c.mean())
     return {"model": label, **keys, "top-1": value, "ci_low": iv.low if iv else None,
             "ci_high": iv.high if iv else None,
-            "top-1 [95% CI]": interval_text(value, *((iv.low, iv.high) if iv else ())),
-            "images": int(mask.sum()), "paper": None}
+            "top-1 [95% CI]": interval_text(value, *((iv.low, iv.high) if iv else ())) + _shortfall(iv),
+            "images": int(mask.sum()), "paper": None, "note": coverage_note(iv)}
+
+
+def _shortfall(iv) -> str:
+    """' (covers 50%)' after an interval from fewer than six images: the coverage measured
+    for it (``stats.stated_coverage``), where no interval can reach 95%."""
+    c = stats.stated_coverage(iv.n_units) if iv is not None and iv.n_boot else None
+    return "" if c is None else f" (covers {c:.0%})"
 
 
 # ------------------------------------------------------------------------ findings
@@ -149,6 +172,9 @@ def _pct(x) -> str:
     return "–" if x is None else f"{x:.1%}"
 
 
-def synthetic(study) -> Page:
+def compute(study) -> Page:
     """The synthetic-data page: requests, predictions, tables (the notebook's one call)."""
     return build(study, gather(study, requests(study)))
+
+
+PROPERTY = Property("synthetic", SyntheticSettings, requests, build, compute, metrics=(MEAN_METRIC,))

@@ -13,16 +13,52 @@ Splits are read from the dataset's ``split`` column by the names ``train`` / ``v
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from .. import metrics
-from ..data import standins
-from ..data import VTAB_TASKS, vtab_dataset_name
+from ..data import DATASETS, VTAB_TASKS, standins, vtab_dataset_name
+from ..errors import ProfileError, did_you_mean
 from .base import (Answer, Page, Request, combined_headline, compare, compare_combined, frame, gather,
-                   headline, interval_text, ranking_sentence, sample, trained_or_all)
+                   headline, interval_text, ranking_sentence, sample, shown, trained_or_all)
+from .schema import Metric, Property
+
+#: transfer tasks generated offline (no data root needed)
+STANDIN_TASKS = ("digits",)
+
+
+@dataclass
+class TransferSettings:
+    tasks: list[str] = field(default_factory=lambda: ["digits"])
+    max_train: int | None = None
+    protocol: str = "clip_benchmark"       # clip_benchmark | logreg (docs/protocols.md §5)
+    c_grid: list[float] = field(default_factory=lambda: [1e-3, 1e-2, 1e-1, 1.0, 10.0])  # logreg only
+
+    def check(self, where: str) -> None:
+        """A known probe protocol; every task a stand-in task or a VTAB-1k task; C > 0."""
+        if self.protocol not in metrics.PROBE_PROTOCOLS:
+            raise ProfileError(f"{where}.protocol: {self.protocol!r}; accepted: {', '.join(metrics.PROBE_PROTOCOLS)}")
+        accepted = list(STANDIN_TASKS) + list(VTAB_TASKS) + user_tasks()
+        for t in self.tasks:
+            if t not in accepted:
+                raise ProfileError(f"{where}.tasks: unknown task {t!r}{did_you_mean(t, accepted)}; "
+                                   f"accepted: {', '.join(accepted)}")
+        if any(c <= 0 for c in self.c_grid):
+            raise ProfileError(f"{where}.c_grid: {self.c_grid}; every entry must be > 0")
+
+
+def user_tasks() -> list[str]:
+    """The registered datasets of classes of their own (a profile's ``datasets:``)."""
+    return [n for n, info in DATASETS.items() if info.group == "user" and "transfer" in info.properties]
+
 
 SPLITS = ("train", "val", "test")
-MEAN_METRIC = "VTAB-1k mean (19)"
+PROBE_METRIC = Metric("linear probe {task}", "higher")
+#: a CLIP model's zero-shot top-1 on a task of named classes (a profile's own dataset)
+ZERO_SHOT_METRIC = Metric("zero-shot {task}", "higher")
+YOUR_DATASET = "your dataset"
+MEAN_METRIC = Metric("VTAB-1k mean (19)", "higher", paper="vtab_mean")
 HYPERPARAMETER_NAMES = {"weight_decay": "weight decay", "C": "C"}
 
 
@@ -38,12 +74,20 @@ def _capped(ds, max_train: int | None):
     return ds.subset(keep.to_numpy())
 
 
+def task_names(study) -> list[str]:
+    """The profile's tasks, then its own datasets of classes of their own (``datasets:``)."""
+    return list(dict.fromkeys([*study.settings.tasks, *study.user_datasets(imagenet=False)]))
+
+
 def requests(study) -> list[Request]:
     s = study.settings
     out = []
-    for task in s.tasks:
+    yours = study.user_datasets(imagenet=False)
+    for task in task_names(study):
         if task == "digits":
             ds = study.standin(standins.digits_task)
+        elif task in yours:
+            ds = study.dataset(task)
         else:
             ds = study.dataset(vtab_dataset_name(task))
         if ds is not None:
@@ -88,14 +132,17 @@ def _task_section(study, page: Page, task: str, answer: Answer, samples: dict, s
                                                   "splits found": ", ".join(sorted(ds.table["split"].astype(str).unique()))})
             return
         probes[m.key] = out
-    metric = f"linear probe {task}"
+    metric = PROBE_METRIC.at(task=task)
+    yours = bool(ds.meta.get("user"))
     for key, out in probes.items():
         correct = out["test_correct"].astype(float)
-        h = headline(study, key, metric, "mean", correct, note="stand-in" if ds.standin else "")
+        h = headline(study, key, metric, "mean", correct,
+                     note="stand-in" if ds.standin else YOUR_DATASET if yours else "")
         samples.setdefault(key, {})[task] = sample(study, "mean", correct, stream=stream)
         page.headline.append(h)
         page.tables["tasks"].append({
-            "model": study.label(key), "task": task, "group": VTAB_TASKS.get(task, "stand-in"),
+            "model": study.label(key), "task": task,
+            "group": VTAB_TASKS.get(task, YOUR_DATASET if yours else "stand-in"),
             "test top-1": h["value"], "ci_low": h["ci_low"], "ci_high": h["ci_high"],
             "test top-1 [95% CI]": interval_text(h["value"], h["ci_low"], h["ci_high"]),
             "protocol": out["protocol"], "hyper-parameter": HYPERPARAMETER_NAMES[out["hyperparameter"]],
@@ -107,27 +154,72 @@ def _task_section(study, page: Page, task: str, answer: Answer, samples: dict, s
                                 correct_by_key={k: v["test_correct"] for k, v in meaningful.items()})
 
 
+def zero_shot(study, spec, result, classes) -> np.ndarray:
+    """Per test image of a task of named classes: is a CLIP model's zero-shot prediction
+    right? Its image embeddings (the task's features) against a head of the class names
+    in its prompt set's templates (``models.zeroshot.class_names_head``, cached);
+    argmax of s * cos (any s > 0: the same argmax)."""
+    import torch
+
+    from ..engine import resolve_device
+    from ..models.zeroshot import class_names_head, zero_shot_logits
+
+    head, _learned = class_names_head(spec, classes, device=resolve_device(study.run_settings.device),
+                                      cache_dir=study.cache_dir)
+    test = splits(result.table)["test"]
+    logits = zero_shot_logits(torch.from_numpy(np.asarray(result.features[test], dtype=np.float32)), head, 1.0)
+    return logits.argmax(dim=1).numpy() == result.table["label"].to_numpy()[test]
+
+
+def _zero_shot_section(study, page: Page, task: str, answer: Answer) -> None:
+    """CLIP models on a task whose classes have names (a profile's own dataset): zero-shot
+    top-1 on its test split, with its interval, beside the linear probe."""
+    classes = answer.dataset.meta.get("classes")
+    if not classes or splits(answer.dataset.table) is None:
+        return
+    metric = ZERO_SHOT_METRIC.at(task=task)
+    correct = {}
+    for m in study.models:
+        rs = answer.results.for_model(m.key)
+        if m.training != "clip" or not rs:
+            continue
+        correct[m.key] = zero_shot(study, m, next(iter(rs.values())), classes)
+        h = headline(study, m.key, metric, "mean", correct[m.key].astype(float), note=YOUR_DATASET)
+        page.headline.append(h)
+        page.tables["zero_shot"].append({
+            "model": study.label(m.key), "task": task, "classes": len(classes), "test": len(correct[m.key]),
+            "zero-shot top-1": h["value"], "ci_low": h["ci_low"], "ci_high": h["ci_high"],
+            "zero-shot top-1 [95% CI]": interval_text(h["value"], h["ci_low"], h["ci_high"])})
+    meaningful = trained_or_all(study, correct)
+    page.comparisons += compare(study, metric, "mean", {k: v.astype(float) for k, v in meaningful.items()},
+                                correct_by_key=meaningful)
+
+
 def build(study, answers: dict[str, Answer]) -> Page:
     page = Page("transfer")
     page.inputs = list(study.inputs)
-    page.tables = {"tasks": [], "missing_splits": [], "mean": []}
+    page.tables = {"tasks": [], "missing_splits": [], "mean": [], "zero_shot": []}
     samples: dict = {}
     vtab = list(VTAB_TASKS)
     for task, answer in answers.items():
         stream = vtab.index(task) if task in vtab else len(vtab)
         _task_section(study, page, task, answer, samples, stream)
+        _zero_shot_section(study, page, task, answer)
     full = {k: [v[t] for t in vtab] for k, v in samples.items() if set(vtab) <= set(v)}
     if full:
         # the 19 per-task rows give way to their mean on the index; the page keeps them
-        page.headline = [h for h in page.headline if not h["metric"].startswith("linear probe ")]
+        page.headline = [h for h in page.headline if not h["metric"].startswith(PROBE_METRIC.at(task="").name)]
         for key, parts in full.items():
-            h = combined_headline(study, key, MEAN_METRIC, parts, paper_metric="vtab_mean")
+            h = combined_headline(study, key, MEAN_METRIC, parts)
             page.headline.append(h)
             page.tables["mean"].append({"model": study.label(key), "mean test top-1": h["value"],
                                         "ci_low": h["ci_low"], "ci_high": h["ci_high"], "paper": h["paper"],
                                         "mean [95% CI]": interval_text(h["value"], h["ci_low"], h["ci_high"])})
         page.comparisons += compare_combined(study, MEAN_METRIC, trained_or_all(study, full))
     page.tables = {k: frame(v) for k, v in page.tables.items()}
+    page.tables["tasks_shown"] = shown(page.tables["tasks"], "test top-1", "ci_low", "ci_high")
+    page.tables["mean_shown"] = shown(page.tables["mean"], "mean test top-1", "ci_low", "ci_high")
+    page.tables["zero_shot_shown"] = shown(page.tables["zero_shot"], "zero-shot top-1", "ci_low", "ci_high")
     page.findings = findings(study, page)
     return page
 
@@ -164,12 +256,21 @@ def findings(study, page: Page) -> list[str]:
                    + ". The paper's VTAB-1k mean needs all 19 tasks under the data root; this run did not "
                    "have them.")
     for task in dict.fromkeys(tasks["task"]):
-        sentence = ranking_sentence(page.comparisons, f"linear probe {task}")
+        sentence = ranking_sentence(page.comparisons, PROBE_METRIC.at(task=task))
         if sentence:
             out.append(sentence)
+    zs = page.table("zero_shot")
+    for task, g in (zs.groupby("task", sort=False) if not zs.empty else ()):
+        out.append((f"Zero-shot on {task} (the CLIP models, from its {int(g['classes'].iloc[0])} class names): "
+                    + ", ".join(f"{r['model']} {r['zero-shot top-1 [95% CI]']}" for _, r in g.iterrows()) + ". "
+                    + ranking_sentence(page.comparisons, ZERO_SHOT_METRIC.at(task=task))).strip())
     return out
 
 
-def transfer(study) -> Page:
+def compute(study) -> Page:
     """The transfer page: requests, features, probes, tables (the notebook's one call)."""
     return build(study, gather(study, requests(study)))
+
+
+PROPERTY = Property("transfer", TransferSettings, requests, build, compute,
+                    metrics=(PROBE_METRIC, MEAN_METRIC, ZERO_SHOT_METRIC), features_only=True)
