@@ -29,7 +29,8 @@ from beyond_inet_lib.config import PROPERTIES
 from beyond_inet_lib.paths import PROGRAM
 
 PROJECT = Path(__file__).resolve().parent.parent
-DEMO_FETCH = ("cue-conflict", "imagenet-samples", "cue-conflict-humans", "cue-conflict-decisions")
+DEMO_FETCH = ("cue-conflict", "imagenet-samples", "cue-conflict-humans", "cue-conflict-decisions", "edges",
+              "edges-humans", "silhouettes", "silhouettes-humans")
 
 
 def _closed_port_url() -> str:

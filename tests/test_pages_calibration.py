@@ -406,3 +406,30 @@ def test_without_intervals_the_headline_is_the_debiased_ece_alone():
     (h,) = [h for h in page.headline if h["metric"] == "ECE (imagenet-val)"]
     assert h["ci_low"] is None and h["value"] == pytest.approx(
         metrics.debiased_calibration_error(conf, right["vit_sup"], s.settings.n_bins))
+
+
+def test_bf16_sensitivity_is_left_out_on_a_cpu_that_emulates_it_and_the_table_says_why(monkeypatch):
+    """bf16 autocast on a CPU without native bf16 runs ~10x slower than fp32: the precision
+    switch is not requested there, and the sensitivity table and findings say why."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from beyond_inet_lib.engine import device
+    from beyond_inet_lib.pages import calibration as cal
+    from beyond_inet_lib.pages.base import Page
+
+    assert device.slow_bf16("cpu") == (not torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    assert device.slow_bf16("cuda") is False
+    study = SimpleNamespace(run_settings=SimpleNamespace(precision="fp32", device="cpu"),
+                            settings=SimpleNamespace(sensitivity=True, n_bins=15), n_boot=0, seed=0)
+    for slow in (True, False):
+        monkeypatch.setattr(device, "slow_bf16", lambda dev, slow=slow: slow)
+        assert cal._bf16_skipped(study) is slow
+        page = Page("calibration")
+        cal._sensitivity_section(study, page, {}, {})
+        sens = page.table("sensitivity")
+        assert (len(sens) == 1 and "no native bf16" in sens["note"].iloc[0]) if slow else sens.empty
+    study.run_settings.precision = "bf16"          # the switch is then to fp32: always run
+    monkeypatch.setattr(device, "slow_bf16", lambda dev: True)
+    assert cal._bf16_skipped(study) is False
