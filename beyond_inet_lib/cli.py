@@ -2,8 +2,8 @@
 
     beyond-inet report [--profile demo] [--data-root DIR] [--only calibration,...]
     beyond-inet data check [--root DIR] [--profile P]
-    beyond-inet data get NAME... [--root DIR] [--force]
-    beyond-inet data get --profile P [--root DIR]     (everything P reads that has a public source)
+    beyond-inet data get NAME... [--root DIR] [--force] [--source auto|authors|hub]
+    beyond-inet data get --profile P [--root DIR]     (everything P reads, from its authors or the hub)
     beyond-inet data mock DIR [--from SOURCE_ROOT]
     beyond-inet models
     beyond-inet models get KEY... | --profile P
@@ -63,7 +63,10 @@ def _cmd_data_check(a):
         print("no data root: pass --root DIR (or create ./data)", file=sys.stderr)
         return 2
     print(f"data root: {root}")
-    print(runnable(format_check_table(check_datasets(root, profile=prof)), root))
+    table = check_datasets(root, profile=prof)
+    print(runnable(format_check_table(table), root))
+    if prof is not None and (table["status"] == "absent").any():
+        print(runnable(f"every absent one at once: beyond-inet data get --profile {a.profile} --root {root}", root))
     return 0
 
 
@@ -91,7 +94,8 @@ def _cmd_data_get(a):
         print("\n".join(unknown), file=sys.stderr)
         return 2
     print(f"data root: {root}")
-    report = fetch_missing(list(dict.fromkeys(names)), root, progress=True, force=a.force)
+    report = fetch_missing(list(dict.fromkeys(names)), root, progress=True, force=a.force, source=a.source,
+                           verify=True)
     print(runnable(report))
     for o in report.outcomes:
         if o.status == "failed" and o.message and o.message.strip() != o.reason:
@@ -317,6 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--root", default=None)
     g.add_argument("--profile", default=None, help="also everything this profile reads that has a public source")
     g.add_argument("--force", action="store_true", help="replace what is there")
+    g.add_argument("--source", choices=("auto", "authors", "hub"), default="auto",
+                   help="auto (default): the authors' archive where it has a public URL (or was put in "
+                        "<root>/.downloads/), else the dataset's copy on the Hugging Face hub; authors; hub")
     g.set_defaults(fn=_cmd_data_get)
     mk = dsub.add_parser("mock", help="write a miniature data root in every real layout (for rehearsals)")
     mk.add_argument("dir")

@@ -95,12 +95,18 @@ def test_imagenet_v2_release_folder_name_accepted(tmp_path):
     assert D.load_dataset("imagenet-v2", tmp_path).labels.tolist() == [5]
 
 
-@pytest.mark.parametrize("top", ["imagenet-sketch/sketch", "imagenet-sketch", "sketch"])
+@pytest.mark.parametrize("top", ["imagenet-sketch/sketch", "imagenet-sketch"])
 def test_imagenet_sketch_layouts(tmp_path, top):
     img(tmp_path / top / "n01440764" / "sketch_0.JPEG")
     img(tmp_path / top / "n01498041" / "sketch_1.jpg")
     ds = D.load_dataset("imagenet-sketch", tmp_path)
     assert ds.labels.tolist() == [0, 6] and ds.class_mask is None
+
+
+def test_imagenet_sketch_is_not_model_vs_humans_sketch(tmp_path):
+    """A root's `sketch/` is model-vs-human's sketch dataset: ImageNet-Sketch is not found there."""
+    img(tmp_path / "sketch" / "n01440764" / "sketch_0.JPEG")
+    assert D.dataset_presence("imagenet-sketch", tmp_path).status == "absent"
 
 
 def test_imagenet_c_columns_and_filters(tmp_path):

@@ -5,8 +5,9 @@ Every page ran, on every dataset of the paper in its real layout (no panel says 
 was not found, nothing was stood in), the images each page read are the files the layout
 holds, and one number of each page equals a computation made here, independently of the
 page code, from the cached logits / features: ECE, the ImageNet-C mean, the VTAB probe
-(splits read from the task's own file lists), the PUG factor mean, the invariance curve,
-the ImageNet-X error ratio, shape bias, CKA, model-vs-human's OOD accuracy. The models have random weights, so the
+(splits read from the task's own file lists, or its hub copy's shards), the PUG factor
+mean, the invariance curve, the ImageNet-X error ratio, shape bias, CKA, model-vs-human's OOD
+accuracy. The models have random weights, so the
 numbers mean nothing about the models; that they are the right numbers of those
 predictions is what this checks.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +80,16 @@ def softmax(logits) -> np.ndarray:
 
 
 def images_under(folder: Path) -> int:
-    return sum(1 for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+    """Image files below ``folder``, and image members of the webdataset shards there
+    (read with tarfile, independently of the package's reader)."""
+    n = 0
+    for f in folder.rglob("*"):
+        if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES | {".webp"}:
+            n += 1
+        elif f.is_file() and f.suffix == ".tar":
+            with tarfile.open(f) as tf:
+                n += sum(1 for m in tf if m.isfile() and Path(m.name).suffix.lower() in IMAGE_SUFFIXES | {".webp"})
+    return n
 
 
 def result(cached, prop: str, name: str, key: str, view: str | None = None):
@@ -162,14 +173,42 @@ def test_robustness_imagenet_c_is_the_mean_over_corruptions_and_severities(cache
 
 
 def _vtab_lists(task_dir: Path) -> dict[str, tuple[str, int]]:
-    """image path (as listed, relative to the task's folder) -> (split, label), from the
-    task's own lists: train800.txt, val200.txt, test.txt (lines ``images/<split>/<file> <label>``)."""
+    """image path (relative to the task's folder) -> (split, label), from what the task's
+    folder holds: its own lists (train800.txt, val200.txt, test.txt with lines
+    ``images/<split>/<file> <label>``), or split folders ``train800/<label>/<file>``, or the
+    hub's webdataset shards ``train/<n>.tar`` and ``test/<n>.tar`` (read here with tarfile:
+    train800 = the first 800 train rows in shard order, val200 = the next 200, a train
+    split under 1,000 rows cut 80 / 20; test = every test row; label = the cls member)."""
     out = {}
-    for split, listing in (("train", "train800.txt"), ("val", "val200.txt"), ("test", "test.txt")):
-        for line in (task_dir / listing).read_text().splitlines():
-            if line.strip():
-                rel, label = line.split()
-                out[rel] = (split, int(label))
+    if (task_dir / "train800.txt").is_file():
+        for split, listing in (("train", "train800.txt"), ("val", "val200.txt"), ("test", "test.txt")):
+            for line in (task_dir / listing).read_text().splitlines():
+                if line.strip():
+                    rel, label = line.split()
+                    out[rel] = (split, int(label))
+        return out
+    if (task_dir / "train800").is_dir():
+        for split, folder in (("train", "train800"), ("val", "val200"), ("test", "test")):
+            for f in (task_dir / folder).rglob("*"):
+                if f.is_file():
+                    out[str(f.relative_to(task_dir))] = (split, int(f.parent.name))
+        return out
+    for hub_split in ("train", "test"):
+        shards = sorted((task_dir / hub_split).glob("*.tar"), key=lambda p: int(p.stem))
+        rows = []
+        for shard in shards:
+            with tarfile.open(shard) as tf:
+                members = {m.name: tf.extractfile(m).read() for m in tf if m.isfile()}
+            for name in members:
+                if name.endswith(".webp"):
+                    rows.append((f"{hub_split}/{shard.name}#{name}", int(members[name[:-5] + ".cls"])))
+        if hub_split == "test":
+            out.update({rel: ("test", y) for rel, y in rows})
+        else:
+            m = min(len(rows), 1000)
+            n_train = min(800, 4 * m // 5)
+            out.update({rel: ("train", y) for rel, y in rows[:n_train]})
+            out.update({rel: ("val", y) for rel, y in rows[n_train:min(m, n_train + 200)]})
     return out
 
 
@@ -181,9 +220,10 @@ def test_transfer_vtab_mean_is_the_probe_on_the_tasks_own_splits(profile, cached
     accs = []
     for task in s.tasks:
         r = result(cached, "transfer", task, key)
-        parts = [Path(p).parts for p in r.table["path"]]          # vtab-1k/<folder>/images/...
+        parts = [Path(p).parts for p in r.table["path"]]          # vtab[-1k]/<folder>/...
         task_dir = DATA.joinpath(*parts[0][:2])
         listed = _vtab_lists(task_dir)
+        assert len(listed) == len(parts), task                     # every image of the task was read
         split = np.array([listed[str(Path(*pt[2:]))][0] for pt in parts])
         y = np.array([listed[str(Path(*pt[2:]))][1] for pt in parts])
         assert (y == r.table["label"].to_numpy()).all(), task

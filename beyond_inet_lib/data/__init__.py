@@ -19,7 +19,9 @@ Modules, one job each:
 - ``vtab``       the 19 VTAB-1k tasks
 - ``model_vs_human``  the 17 datasets of model-vs-human's benchmark and their observers' trials
 - ``downloads``  ``data get``: fetch, verify, install (``transfer``, ``archives``, ``sources``,
-                 ``verify``, ``imagenet_hard_parquet`` do the parts)
+                 ``verify``, ``imagenet_hard_parquet``, ``vtab_parquet`` do the parts; ``hub``
+                 and ``hub_get`` the Hugging Face hub's copies)
+- ``webdataset`` webdataset shards read in place (a member is ``<shard>.tar#<member>``)
 - ``mock``       a miniature data root in every real layout
 - ``standins``   small generated stand-ins for benchmarks a demo run cannot have
 """

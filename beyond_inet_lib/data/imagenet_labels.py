@@ -20,7 +20,9 @@ import pandas as pd
 from .registry import assets_dir
 
 N_VAL = 50_000
-VAL_FILE_RE = re.compile(r"^ILSVRC2012_val_(\d{8})\.[A-Za-z]+$")
+# ILSVRC2012_val_00000042.JPEG as the ILSVRC tar holds it, or ILSVRC2012_val_00000042_n01751748.JPEG
+# as the Hugging Face copy (ILSVRC/imagenet-1k, data/val_images.tar.gz) names it
+VAL_FILE_RE = re.compile(r"^ILSVRC2012_val_(\d{8})(?:_n\d{8})?\.[A-Za-z]+$")
 
 
 def imagenet_class_names() -> list[str]:
@@ -55,7 +57,8 @@ def val_file_name(number: int) -> str:
 
 
 def val_number(file_name: str) -> int | None:
-    """``ILSVRC2012_val_00000042.JPEG`` -> 42 (any extension); None for other names."""
+    """``ILSVRC2012_val_00000042.JPEG`` (or ``..._00000042_<wnid>.JPEG``) -> 42 (any
+    extension); None for other names."""
     m = VAL_FILE_RE.match(os.path.basename(str(file_name)))
     return int(m.group(1)) if m else None
 
