@@ -749,6 +749,12 @@ def findings(study, page: Page) -> list[str]:
                 if r["mean confidence"] > _top1_value(page, r["model"]) + 0.02]
         if over:
             text += f"Over-confident on average (mean confidence above accuracy): {', '.join(over)}. "
+        under = [r["model"] for _, r in summary.iterrows()
+                 if r["mean confidence"] < _top1_value(page, r["model"]) - 0.02]
+        if under:   # the reliability bars above the diagonal: the models know more than they say
+            who = "every model" if len(under) == len(summary) > 1 else ", ".join(under)
+            text += (f"Under-confident on average (mean confidence below accuracy): {who}"
+                     + (f" ({', '.join(under)})" if who == "every model" else "") + ". ")
         plug = dict(zip(summary["model"], summary["ECE (plug-in, as the paper)"]))
         for h in rows:
             if h.get("paper") is not None:
