@@ -434,13 +434,15 @@ def offline_advice(names, root) -> list[str]:
     folders = ", ".join(f"{f}/" for f in dict.fromkeys(p.folder for p in plans))
     files = [_files_text([src.filename for src in p.sources]) for p in plans]
     lines = ["This machine may have no internet access. Any one of these gets them:",
-             f"  - in a checkout on a connected machine run `beyond-inet data get {' '.join(keys)}` (into its "
-             f"data/), then copy {folders} from that data/ into {root}/ here;"]
+             "  - in a checkout on a connected machine run",
+             f"      `beyond-inet data get {' '.join(keys)}` (into its data/),",
+             f"    then copy {folders}",
+             f"    from that data/ into {root}/ here;"]
     if len(files) == 1:
         lines.append(f"  - or copy {files[0]} into {root / DOWNLOADS_DIR}/ and run `{command}` here;")
     else:
         lines.append(f"  - or copy these files into {root / DOWNLOADS_DIR}/ and run `{command}` here:")
         lines += [f"      {f}" for f in files]
-    lines.append(f"  - or set {MIRROR_ENV} to a mirror that serves those files (or BEYOND_INET_URL_REWRITE to "
-                 f"send their hosts to one) and run `{command}`.")
+    lines += [f"  - or set {MIRROR_ENV} to a mirror that serves those files (or BEYOND_INET_URL_REWRITE to "
+              "send their hosts to one)", f"    and run `{command}`."]
     return lines
