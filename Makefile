@@ -52,8 +52,10 @@ rehearsal: $(STAMP)
 	HF_HUB_OFFLINE=1 HF_HUB_CACHE=$(abspath $(REHEARSAL_DIR))/hub BEYOND_INET_PROMPT_TEMPLATES=2 \
 	  REHEARSAL_DIR=$(abspath $(REHEARSAL_DIR)) $(PY) -m pytest -q tests/test_rehearsal.py
 
+# JupyterLab refuses to start as root (containers, cloud notebooks) without --allow-root.
+LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ $(LAB_ARGS)
 
 bench: $(STAMP)
 	$(VENV)/bin/beyond-inet bench $(BENCH_ARGS)

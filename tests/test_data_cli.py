@@ -16,6 +16,7 @@ from beyond_inet_lib import cli
 from beyond_inet_lib import data as D
 from beyond_inet_lib.config import load_profile
 from beyond_inet_lib.data.downloads import public_plans
+from beyond_inet_lib.paths import program
 
 import github_server as G
 from conftest import need_data
@@ -83,7 +84,7 @@ def test_cli_data_get_offline_exits_2_with_the_command(tmp_path, monkeypatch, ca
     cap = capsys.readouterr()
     assert code == 2
     assert "FAILED         cue-conflict-humans" in cap.out and "already there  imagenet-x" in cap.out
-    assert f"to get the rest: beyond-inet data get cue-conflict-humans --root {tmp_path}" in cap.out
+    assert f"to get the rest: {program()} data get cue-conflict-humans --root {tmp_path}" in cap.out
     assert "connected machine" in cap.err
     assert not (tmp_path / "reference").exists()
 

@@ -406,3 +406,58 @@ def test_without_intervals_the_headline_is_the_debiased_ece_alone():
     (h,) = [h for h in page.headline if h["metric"] == "ECE (imagenet-val)"]
     assert h["ci_low"] is None and h["value"] == pytest.approx(
         metrics.debiased_calibration_error(conf, right["vit_sup"], s.settings.n_bins))
+
+
+def test_bf16_sensitivity_is_left_out_on_a_cpu_that_emulates_it_and_the_table_says_why(monkeypatch):
+    """bf16 autocast on a CPU without native bf16 runs ~10x slower than fp32: the precision
+    switch is not requested there, and the sensitivity table and findings say why."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from beyond_inet_lib.engine import device
+    from beyond_inet_lib.pages import calibration as cal
+    from beyond_inet_lib.pages.base import Page
+
+    assert device.slow_bf16("cpu") == (not torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    assert device.slow_bf16("cuda") is False
+    study = SimpleNamespace(run_settings=SimpleNamespace(precision="fp32", device="cpu"),
+                            settings=SimpleNamespace(sensitivity=True, n_bins=15), n_boot=0, seed=0)
+    for slow in (True, False):
+        monkeypatch.setattr(device, "slow_bf16", lambda dev, slow=slow: slow)
+        assert cal._bf16_skipped(study) is slow
+        page = Page("calibration")
+        cal._sensitivity_section(study, page, {}, {})
+        sens = page.table("sensitivity")
+        assert (len(sens) == 1 and "no native bf16" in sens["note"].iloc[0]) if slow else sens.empty
+    study.run_settings.precision = "bf16"          # the switch is then to fp32: always run
+    monkeypatch.setattr(device, "slow_bf16", lambda dev: True)
+    assert cal._bf16_skipped(study) is False
+
+
+def test_the_finding_says_when_every_model_is_under_confident():
+    """Mean confidence 0.73 / 0.58 at 88-89% top-1 (the demo's models): the finding says both
+    are under-confident; a model whose confidence matches its accuracy is named neither way."""
+    import pandas as pd
+
+    from beyond_inet_lib.pages import calibration as cal
+    from beyond_inet_lib.pages.base import Page
+    from types import SimpleNamespace
+
+    def page(confidences):
+        p = Page("calibration")
+        p.tables["summary"] = pd.DataFrame({"model": ["A", "B"], "mean confidence": confidences,
+                                            "ECE (plug-in, as the paper)": [0.1, 0.2]})
+        for m, ece in (("A", 0.1), ("B", 0.2)):
+            p.headline += [{"model": m, "metric": "ECE (imagenet-val)", "value": ece, "ci_low": 0.05,
+                            "ci_high": 0.3, "note": "", "paper": None},
+                           {"model": m, "metric": "top-1 (imagenet-val)", "value": 0.885, "ci_low": 0.8,
+                            "ci_high": 0.9, "note": "", "paper": None}]
+        return " ".join(cal.findings(SimpleNamespace(settings=SimpleNamespace(), meaningful=lambda t: t), p))
+
+    text = page([0.73, 0.58])
+    assert "Under-confident on average (mean confidence below accuracy): every model (A, B)" in text
+    assert "Over-confident" not in text
+    text = page([0.73, 0.88])
+    assert "Under-confident on average (mean confidence below accuracy): A." in text
+    assert "every model" not in text

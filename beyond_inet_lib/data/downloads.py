@@ -80,10 +80,7 @@ def find_local(root: Path, filename: str) -> Path | None:
 
 
 def _advice(name: str, plan: DownloadPlan, root: Path, src: Source) -> str:
-    return (f"\nThis machine may have no internet access. Either run `beyond-inet data get {name} --root ROOT` "
-            f"on a connected machine and copy {plan.folder}/ into {root}, or copy {src.filename} into "
-            f"{root / DOWNLOADS_DIR}/ and run the command again here (or set {MIRROR_ENV} to a mirror "
-            f"that serves {src.filename}, or BEYOND_INET_URL_REWRITE to send the hosts to a mirror).")
+    return "\n" + "\n".join(offline_advice([name], root))
 
 
 def _obtain(name: str, plan: DownloadPlan, src: Source, root: Path, http: HttpSettings,
@@ -414,3 +411,38 @@ def public_plans(names) -> tuple[list[str], list[str]]:
         if item not in bucket:
             bucket.append(item)
     return public, manual
+
+
+# ------------------------------------------------------------------ without network
+def _files_text(names: list[str], limit: int = 3) -> str:
+    """'a.csv, b.csv, ... j.csv (10 files)' for a long list, all of them for a short one."""
+    if len(names) <= limit:
+        return ", ".join(names)
+    return f"{', '.join(names[:2])}, ... {names[-1]} ({len(names)} files)"
+
+
+def offline_advice(names, root) -> list[str]:
+    """The ways to get datasets ``names`` into ``root`` when this machine cannot download
+    them, one per line: the command on a connected machine and the folders to copy; the
+    files to place in ``<root>/.downloads/``; a mirror. What ``data get`` says after a failed
+    download and the report says once before its pages."""
+    root = Path(root)
+    keys = list(dict.fromkeys(name if name in SHIPPED else plan_name_for(name) for name in names))
+    keys = [k for k in keys if k not in SHIPPED]
+    plans = [DOWNLOADS[k] for k in keys]
+    command = f"beyond-inet data get {' '.join(keys)} --root {root}"
+    folders = ", ".join(f"{f}/" for f in dict.fromkeys(p.folder for p in plans))
+    files = [_files_text([src.filename for src in p.sources]) for p in plans]
+    lines = ["This machine may have no internet access. Any one of these gets them:",
+             "  - in a checkout on a connected machine run",
+             f"      `beyond-inet data get {' '.join(keys)}` (into its data/),",
+             f"    then copy {folders}",
+             f"    from that data/ into {root}/ here;"]
+    if len(files) == 1:
+        lines.append(f"  - or copy {files[0]} into {root / DOWNLOADS_DIR}/ and run `{command}` here;")
+    else:
+        lines.append(f"  - or copy these files into {root / DOWNLOADS_DIR}/ and run `{command}` here:")
+        lines += [f"      {f}" for f in files]
+    lines += [f"  - or set {MIRROR_ENV} to a mirror that serves those files (or BEYOND_INET_URL_REWRITE to "
+              "send their hosts to one)", f"    and run `{command}`."]
+    return lines

@@ -24,7 +24,8 @@ def convert_imagenet_hard(folder: Path, progress: bool = True) -> Path:
     ({bytes, path}), ``label`` (list of ImageNet indices, or one int), ``origin`` if present.
     labels.json is written last (atomically), so an interrupted run leaves no label file."""
     import pyarrow.parquet as pq
-    from tqdm.auto import tqdm
+
+    from ..progress import bar
 
     folder = Path(folder)
     shards = sorted(p for p in folder.rglob("*.parquet") if "images" not in p.parts)
@@ -35,7 +36,7 @@ def convert_imagenet_hard(folder: Path, progress: bool = True) -> Path:
     staging.mkdir(parents=True)
     records = []
     try:
-        for shard in tqdm(shards, desc="imagenet-hard shards", disable=not progress, leave=False):
+        for shard in bar(shards, desc="imagenet-hard shards", enabled=progress, leave=False):
             pf = pq.ParquetFile(shard)
             cols = [c for c in ("image", "label", "origin") if c in pf.schema_arrow.names]
             for batch in pf.iter_batches(batch_size=256, columns=cols):

@@ -155,7 +155,7 @@ def checksum_matches(path: Path, checksum: str | None) -> bool:
 def _fetch_once(opener, url: str, part: Path, progress: bool, timeout: float, extra: dict | None = None) -> None:
     """One request: append to ``part`` from its current size (Range) or restart it when
     the server ignores the range. Raises ``_Truncated`` when the body ends early."""
-    from tqdm.auto import tqdm
+    from ..progress import bar as progress_bar
 
     start = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": "beyond-inet", **(extra or {})}
@@ -167,8 +167,8 @@ def _fetch_once(opener, url: str, part: Path, progress: bool, timeout: float, ex
         length = resp.headers.get("Content-Length")
         total = start + int(length) if length is not None else None
         with open(part, "ab" if start else "wb") as f, \
-                tqdm(total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
-                     desc=part.name[:-len(".part")], disable=not progress, leave=False) as bar:
+                progress_bar(total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
+                             desc=part.name[:-len(".part")], enabled=progress, leave=False) as bar:
             while chunk := resp.read(CHUNK_BYTES):
                 f.write(chunk)
                 bar.update(len(chunk))

@@ -76,7 +76,7 @@ def verify_stimuli(dataset: str, folder: Path, http: HttpSettings) -> dict:
     fetched from their source at the pinned commit and verified. Returns counts
     {'verified', 'refetched', 'dropped'}; raises ``DownloadError`` (or ``ChecksumMismatch``)
     when a stimulus cannot be had with the published bytes."""
-    from tqdm.auto import tqdm
+    from ..progress import bar
 
     folder = Path(folder)
     manifest = stimuli_manifest(dataset)
@@ -87,13 +87,13 @@ def verify_stimuli(dataset: str, folder: Path, http: HttpSettings) -> dict:
             p.unlink()
             dropped += 1
     bad = []
-    for rel, digest in tqdm(sorted(manifest.items()), desc=f"verifying {dataset}", unit="file",
-                            disable=not http.progress, leave=False):
+    for rel, digest in bar(sorted(manifest.items()), desc=f"verifying {dataset}", unit="file",
+                           enabled=http.progress, leave=False):
         p = folder / rel
         if not p.is_file() or hashlib.sha256(p.read_bytes()).hexdigest() != digest:
             bad.append(rel)
-    for rel in tqdm(bad, desc="fetching stimuli the archive lacked", unit="file",
-                    disable=not http.progress or not bad, leave=False):
+    for rel in bar(bad, desc="fetching stimuli the archive lacked", unit="file",
+                   enabled=http.progress and bool(bad), leave=False):
         url = file_url.format(rel=rel)
         try:
             http.download(url, folder / rel, checksum="sha256:" + manifest[rel], progress=False)
@@ -129,7 +129,8 @@ def verify_benchmark_stimuli(dataset: str, folder: Path, http: HttpSettings) -> 
 def verify_imagenet_samples(folder: Path, http: HttpSettings) -> dict:
     """Exactly one decodable ``<wnid>_<name>.JPEG`` per ImageNet class in ``folder``."""
     from PIL import Image
-    from tqdm.auto import tqdm
+
+    from ..progress import bar
 
     folder = Path(folder)
     by_wnid: dict[str, list[Path]] = {}
@@ -147,7 +148,7 @@ def verify_imagenet_samples(folder: Path, http: HttpSettings) -> dict:
                             f"ImageNet class: {'; '.join(p for p in parts if p)}. Nothing was installed; "
                             "the source may have changed.")
     broken = []
-    for w in tqdm(wnids, desc="decoding imagenet-samples", unit="file", disable=not http.progress, leave=False):
+    for w in bar(wnids, desc="decoding imagenet-samples", unit="file", enabled=http.progress, leave=False):
         p = by_wnid[w][0]
         try:
             with Image.open(p) as im:

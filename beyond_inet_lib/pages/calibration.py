@@ -117,6 +117,18 @@ def _variant_views(study, convention: str):
     return views
 
 
+#: the sensitivity row of a convention left out, and why
+BF16_SKIPPED = "not run: this CPU has no native bf16, so bf16 autocast would run about 10x slower than fp32"
+
+
+def _bf16_skipped(study) -> bool:
+    """The precision switch would be bf16 on a CPU that only emulates it."""
+    from ..engine.device import slow_bf16
+
+    rs = study.run_settings
+    return _settings_variant(study, "precision").get("precision") == "bf16" and slow_bf16(rs.device)
+
+
 def _settings_variant(study, convention: str) -> dict:
     rs = study.run_settings
     if convention == "precision":
@@ -152,6 +164,8 @@ def requests(study) -> list[Request]:
         for conv in ("interpolation", "crop fraction"):
             out.append(Request(f"sensitivity:{conv}", ds, study.models, views=_variant_views(study, conv)))
         for conv in ("precision", "resize path"):
+            if conv == "precision" and _bf16_skipped(study):
+                continue
             out.append(Request(f"sensitivity:{conv}", ds, study.models, settings=_settings_variant(study, conv)))
         clip = [m for m in study.models if m.training == "clip"]
         if clip:
@@ -684,6 +698,9 @@ def _sensitivity_section(study, page: Page, base: dict, results: dict) -> None:
         for row in rows:
             row.pop("p_value")
             row["moves top-1"] = False
+    if study.settings.sensitivity and _bf16_skipped(study):
+        rows.append({"convention": "precision", "variant": "precision=bf16", "model": "–",
+                     "note": BF16_SKIPPED})
     page.tables["sensitivity"] = frame(rows)
 
 
@@ -732,6 +749,12 @@ def findings(study, page: Page) -> list[str]:
                 if r["mean confidence"] > _top1_value(page, r["model"]) + 0.02]
         if over:
             text += f"Over-confident on average (mean confidence above accuracy): {', '.join(over)}. "
+        under = [r["model"] for _, r in summary.iterrows()
+                 if r["mean confidence"] < _top1_value(page, r["model"]) - 0.02]
+        if under:   # the reliability bars above the diagonal: the models know more than they say
+            who = "every model" if len(under) == len(summary) > 1 else ", ".join(under)
+            text += (f"Under-confident on average (mean confidence below accuracy): {who}"
+                     + (f" ({', '.join(under)})" if who == "every model" else "") + ". ")
         plug = dict(zip(summary["model"], summary["ECE (plug-in, as the paper)"]))
         for h in rows:
             if h.get("paper") is not None:
@@ -749,8 +772,12 @@ def findings(study, page: Page) -> list[str]:
     out += [t for t in (_scores_finding(page), _temperature_finding(study, page), _shift_finding(study, page),
                         _selective_finding(study, page), _ood_finding(page)) if t]
     sens = page.table("sensitivity")
+    if "note" in sens.columns:          # a convention left out: said in its row and here
+        for note in sens["note"].dropna():
+            out.append(f"Protocol sensitivity: bf16 precision {note}.")
+        sens = sens[sens["note"].isna()]
     if not sens.empty:
-        moved = sens[sens["moves top-1"]]
+        moved = sens[sens["moves top-1"].astype(bool)]
         if len(moved):
             big = moved.loc[moved["Δ top-1"].abs().idxmax()]
             out.append(f"Protocol sensitivity: {len(moved)} of {len(sens)} convention switches move top-1 "

@@ -175,10 +175,17 @@ class Study:
             if show_missing:
                 self.panel(f"Dataset not found: {name}",
                            f"Looked at: {e.looked_at}\n" + (f"Found: {e.found}\n" if e.found else "")
-                           + f"Expected layout: {e.layout}\nGet it with: {e.how_to_get}", "missing")
+                           + f"Expected layout: {e.layout}\nGet it with: {self.how_to_get(e)}", "missing")
             return None
         self._input(name, "ok", len(ds))
         return ds
+
+    def how_to_get(self, missing: DatasetMissing) -> str:
+        """A dataset's remedy as a shell in the project runs it: this run's data root in place
+        of the DATA_ROOT placeholder, the command as ``paths.program`` says."""
+        from ..paths import data_root_or_default, runnable
+
+        return runnable(missing.how_to_get, data_root_or_default(self.data_root or self.profile.data_root))
 
     def show_missing(self, names=None, title: str = "Datasets not found"):
         """One panel listing several absent datasets (those looked up with
@@ -187,7 +194,7 @@ class Study:
         if errs and self.show:
             from .. import nb
 
-            nb.missing_panel(title, [(e.name, str(e.looked_at), e.how_to_get) for e in errs])
+            nb.missing_panel(title, [(e.name, str(e.looked_at), self.how_to_get(e)) for e in errs])
 
     def imagenet_eval_set(self, max_images: int | None = None) -> DatasetIndex | None:
         """ImageNet-1k val when the data root has it; else the 1,000 ImageNet sample images
