@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from beyond_inet_lib import cli
+from beyond_inet_lib import cli, paths
 from beyond_inet_lib import data as D
 from beyond_inet_lib.config import load_profile
 from beyond_inet_lib.data import downloads as DL
@@ -252,7 +252,7 @@ def test_gated_repo_without_a_token_says_what_to_do(online, tmp_path, monkeypatc
     msg = cap.err
     for part in ("ILSVRC/imagenet-1k on the Hugging Face hub is gated: it needs HF_TOKEN",
                  f"{online.endpoint}/datasets/ILSVRC/imagenet-1k", "accept the terms",
-                 f"HF_TOKEN=hf_... beyond-inet data get imagenet-val --root {tmp_path}",
+                 f"HF_TOKEN=hf_... {paths.program()} data get imagenet-val --root {tmp_path}",
                  f"put ILSVRC2012_img_val.tar in {tmp_path}/.downloads/"):
         assert part in msg, part
     assert not any("/resolve/" in p for _o, _m, p in online.requests)     # nothing tried without a token
@@ -274,11 +274,13 @@ def test_gated_repo_with_a_token_whose_terms_are_not_accepted(online, tmp_path, 
 def test_data_check_names_the_one_command_per_absent_dataset(tmp_path, capsys):
     assert cli.main(["data", "check", "--profile", "paper", "--root", str(tmp_path)]) == 0
     out = capsys.readouterr().out
+    # commands are printed as they run from here (paths.runnable): the checkout's own script
+    cmd = paths.program()
     assert "needs HF_TOKEN" in out and "put the tar" in out
-    assert f"HF_TOKEN=hf_... beyond-inet data get imagenet-val --root {tmp_path}" in out
+    assert f"HF_TOKEN=hf_... {cmd} data get imagenet-val --root {tmp_path}" in out
     for task in D.VTAB_TASKS:
-        assert f"beyond-inet data get vtab-{task} --root {tmp_path}" in out, task
-    assert f"beyond-inet data get imagenet-hard --root {tmp_path}" in out
+        assert f"{cmd} data get vtab-{task} --root {tmp_path}" in out, task
+    assert f"{cmd} data get imagenet-hard --root {tmp_path}" in out
     assert "gdown" not in out and "huggingface-cli" not in out
 
 
