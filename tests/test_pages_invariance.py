@@ -107,3 +107,23 @@ def test_a_vit_whose_patch_does_not_divide_r_runs_at_the_nearest_r_and_the_page_
     assert note.startswith(f"{label} runs at 128 px, 352 px in place of 112, 336") and "32-px patches" in note
     # the extreme levels differ (336 vs 352): the two are not ranked on a level only one of them has
     assert not [c for c in page.comparisons if c["metric"].startswith("top-1 at resolution")]
+
+
+def test_a_model_whose_own_resolution_is_not_in_the_sweep_gets_no_drop_and_the_page_says_so():
+    """ConvNeXt runs at 224 px; a sweep of 112 and 336 has no untransformed point for it,
+    so no resolution drop is computed, and a finding says why (and how to get it)."""
+    from beyond_inet_lib.pages.invariance import native_outside_sweep
+
+    st = study("invariance", models=("convnext_sup",), resolutions=[112, 336])
+    assert native_outside_sweep(st) == ["convnext_sup"]
+    page = build(st, {"resolution": answer("resolution", _ds(),
+                                           {"convnext_sup@112": _logits(30), "convnext_sup@336": _logits(70)})})
+    assert page.table("drops").empty
+    (note,) = [f for f in page.findings if "not in the sweep" in f]
+    assert "(224 px)" in note and "112, 336" in note and "add 224" in note
+    # with 224 in the sweep there is a drop and no such note
+    st = study("invariance", models=("convnext_sup",), resolutions=[112, 224])
+    assert native_outside_sweep(st) == []
+    page = build(st, {"resolution": answer("resolution", _ds(),
+                                           {"convnext_sup@112": _logits(30), "convnext_sup": _logits(80)})})
+    assert not [f for f in page.findings if "not in the sweep" in f]
