@@ -213,14 +213,25 @@ class Study:
                    "(`beyond-inet data check`) for the paper's protocol.", "warn")
         return samples.spread(max_images)
 
-    def standin(self, build, *args, **kw) -> DatasetIndex:
-        """Build (or reuse) a generated stand-in and say so on the page."""
+    def standin(self, build, *args, select=None, **kw) -> DatasetIndex:
+        """Build (or reuse) a generated stand-in and say so on the page. ``select``: the
+        part of it this run uses (a cap); the page then counts what was used, per split
+        where the stand-in has splits, and returns that part."""
         kw.setdefault("progress", progress_enabled(self.progress))
-        ds = build(*args, cache_dir=self.cache_dir, seed=self.profile.seed, **kw)
+        full = build(*args, cache_dir=self.cache_dir, seed=self.profile.seed, **kw)
+        ds = select(full) if select is not None else full
         self.standins_used.append(ds.name)
         self._input(ds.name, "stand-in", len(ds), ds.description)
+        used = f"{len(ds)} images"
+        if len(ds) != len(full):
+            used = f"This run uses {len(ds)} of its {len(full)} images"
+        if "split" in ds.table.columns:
+            counts = ds.table["split"].astype(str).value_counts()
+            order = [n for n in ("train", "val", "test") if n in counts] + [n for n in counts.index
+                                                                            if n not in ("train", "val", "test")]
+            used += " (" + " / ".join(f"{counts[n]} {n}" for n in order) + ")"
         self.panel(f"Stand-in data: {ds.name}",
-                   f"{ds.description}\n{len(ds)} images. Numbers on this data are not comparable to the "
+                   f"{ds.description}\n{used}. Numbers on this data are not comparable to the "
                    f"paper's.", "warn")
         return ds
 
