@@ -4,6 +4,8 @@ protocol, its interval resamples test images, the VTAB mean combines the 19 task
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -95,3 +97,18 @@ def test_vtab_mean_over_19_tasks_averages_the_tasks_and_replicates():
     assert h["ci_low"] < h["value"] < h["ci_high"]
     (c,) = [c for c in page.comparisons if c["metric"] == "VTAB-1k mean (19)"]
     assert c["difference"] == 0 and not c["holds"]      # the same features: the same probe
+
+
+def test_the_stand_in_panel_counts_the_images_this_run_uses(tmp_path):
+    """With max_train, the digits stand-in panel says how many images of each split the run
+    read (it printed the stand-in's whole 800 / 200 / 797 while the run used fewer)."""
+    from beyond_inet_lib.pages import transfer
+
+    st = study("transfer", tasks=["digits"], max_train=40)
+    st.run_settings = dataclasses.replace(st.run_settings, cache_dir=str(tmp_path / "cache"))
+    (req,) = transfer.requests(st)
+    counts = req.dataset.table["split"].value_counts()
+    assert (counts["train"], counts["val"], counts["test"]) == (40, 10, 40)
+    (panel,) = [p for p in st.notes if p["title"].startswith("Stand-in data")]
+    assert "This run uses 90 images (40 train / 10 val / 40 test) of its 1797" in panel["body"]
+    assert [i["images"] for i in st.inputs if i["status"] == "stand-in"] == [90]

@@ -213,15 +213,23 @@ class Study:
                    "(`beyond-inet data check`) for the paper's protocol.", "warn")
         return samples.spread(max_images)
 
-    def standin(self, build, *args, **kw) -> DatasetIndex:
-        """Build (or reuse) a generated stand-in and say so on the page."""
+    def standin(self, build, *args, take=None, **kw) -> DatasetIndex:
+        """Build (or reuse) a generated stand-in and say so on the page. ``take``: the part
+        of it this run uses (a function of the built dataset; the panel counts that part,
+        per split where it has splits), returned instead of the whole."""
         kw.setdefault("progress", progress_enabled(self.progress))
-        ds = build(*args, cache_dir=self.cache_dir, seed=self.profile.seed, **kw)
+        whole = build(*args, cache_dir=self.cache_dir, seed=self.profile.seed, **kw)
+        ds = take(whole) if take else whole
         self.standins_used.append(ds.name)
         self._input(ds.name, "stand-in", len(ds), ds.description)
+        count = f"{len(ds)} images"
+        if "split" in ds.table:
+            per = ds.table["split"].value_counts()
+            count += " (" + " / ".join(f"{per[s]} {s}" for s in ("train", "val", "test") if s in per) + ")"
+        if len(ds) != len(whole):
+            count = f"This run uses {count} of its {len(whole)}"
         self.panel(f"Stand-in data: {ds.name}",
-                   f"{ds.description}\n{len(ds)} images. Numbers on this data are not comparable to the "
-                   f"paper's.", "warn")
+                   f"{ds.description}\n{count}. Numbers on this data are not comparable to the paper's.", "warn")
         return ds
 
     # --------------------------------------------------------------- predictions
