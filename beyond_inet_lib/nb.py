@@ -56,12 +56,15 @@ def findings(page):
         finding(text)
 
 
-def table(df: pd.DataFrame, floatfmt: str = "{:.3f}", caption: str | None = None):
-    """A compact HTML table (no index) for the page; nothing for an empty one (a page
-    without its data says so in its panels, not with an empty table)."""
+def table(df: pd.DataFrame, floatfmt: str = "{:.3f}", caption: str | None = None, absent: str | None = None):
+    """A compact HTML table (no index) for the page. An empty one draws nothing (a page
+    without its data says so in its panels), or, with ``absent``, that one line in its
+    place: a section whose data is missing says so instead of standing empty."""
     from IPython.display import HTML
 
     if df.empty:
+        if absent:
+            _display(HTML(f"<p class='bi-absent' style='color:#555;font-style:italic'>{html.escape(absent)}</p>"))
         return
 
     df = df.astype(object).where(df.notna(), None).map(lambda v: "–" if v is None else v)

@@ -63,7 +63,8 @@ if not page.table("summary").empty:   # ImageNet val (or the sample images) was 
 # ## ImageNet-R: calibration under a distribution shift
 
 # %%
-nb.table(page.table("imagenet_r"))
+nb.table(page.table("imagenet_r"), absent="Not measured in this run: ImageNet-R was not found in the data root "
+         "(the panel at the top of the page says how to get it).")
 
 # %% [markdown]
 # ## Scores beyond ECE

@@ -343,6 +343,9 @@ def test_page_tables_show_no_negative_zero(monkeypatch):
     nb.table(pd.DataFrame())                      # a page without data: no empty table
     nb.table(pd.DataFrame(columns=["model", "ECE"]))
     assert len(shown) == 1
+    # a section whose data is absent says so in one line, not with an empty heading
+    nb.table(pd.DataFrame(columns=["model", "ECE"]), absent="ImageNet-R was not found <here>")
+    assert len(shown) == 2 and "ImageNet-R was not found &lt;here&gt;" in shown[1] and "<table" not in shown[1]
 
 
 

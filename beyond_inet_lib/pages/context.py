@@ -213,26 +213,23 @@ class Study:
                    "(`beyond-inet data check`) for the paper's protocol.", "warn")
         return samples.spread(max_images)
 
-    def standin(self, build, *args, select=None, **kw) -> DatasetIndex:
-        """Build (or reuse) a generated stand-in and say so on the page. ``select``: the
-        part of it this run uses (a cap); the page then counts what was used, per split
-        where the stand-in has splits, and returns that part."""
+    def standin(self, build, *args, take=None, **kw) -> DatasetIndex:
+        """Build (or reuse) a generated stand-in and say so on the page. ``take``: the part
+        of it this run uses (a function of the built dataset; the panel counts that part,
+        per split where it has splits), returned instead of the whole."""
         kw.setdefault("progress", progress_enabled(self.progress))
-        full = build(*args, cache_dir=self.cache_dir, seed=self.profile.seed, **kw)
-        ds = select(full) if select is not None else full
+        whole = build(*args, cache_dir=self.cache_dir, seed=self.profile.seed, **kw)
+        ds = take(whole) if take else whole
         self.standins_used.append(ds.name)
         self._input(ds.name, "stand-in", len(ds), ds.description)
-        used = f"{len(ds)} images"
-        if len(ds) != len(full):
-            used = f"This run uses {len(ds)} of its {len(full)} images"
-        if "split" in ds.table.columns:
-            counts = ds.table["split"].astype(str).value_counts()
-            order = [n for n in ("train", "val", "test") if n in counts] + [n for n in counts.index
-                                                                            if n not in ("train", "val", "test")]
-            used += " (" + " / ".join(f"{counts[n]} {n}" for n in order) + ")"
+        count = f"{len(ds)} images"
+        if "split" in ds.table:
+            per = ds.table["split"].value_counts()
+            count += " (" + " / ".join(f"{per[s]} {s}" for s in ("train", "val", "test") if s in per) + ")"
+        if len(ds) != len(whole):
+            count = f"This run uses {count} of its {len(whole)}"
         self.panel(f"Stand-in data: {ds.name}",
-                   f"{ds.description}\n{used}. Numbers on this data are not comparable to the "
-                   f"paper's.", "warn")
+                   f"{ds.description}\n{count}. Numbers on this data are not comparable to the paper's.", "warn")
         return ds
 
     # --------------------------------------------------------------- predictions

@@ -65,14 +65,6 @@ def resolution_substitutes(study) -> dict[str, list[tuple[int, int]]]:
     return out
 
 
-def native_outside_sweep(study) -> list[str]:
-    """Keys of the models whose own resolution is not among the resolutions they run at
-    (EfficientNet-Lite1's 240 px in a sweep of 112, 224, ...): their resolution curve has
-    no untransformed point, so no resolution drop."""
-    return [m.key for m in study.models
-            if m.resolution not in {m.nearest_resolution(a) for a in study.settings.resolutions}]
-
-
 def _scale_views(study):
     def views(spec):
         v = spec.view(study.profile.preprocessing)
@@ -225,6 +217,21 @@ def _points_table(curve: pd.DataFrame) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------ findings
+def native_resolution_absent(study, curve: pd.DataFrame) -> list[str]:
+    """A sentence per model whose own resolution is not a point of its resolution curve:
+    its drop from the reference has no start, so the drops table has no row for it."""
+    res = curve[curve["transform"] == "resolution"] if not curve.empty else curve
+    out = []
+    for m in study.models:
+        points = res.loc[res["model"] == study.label(m.key), "value"]
+        if len(points) and float(m.resolution) not in set(points.astype(float)):
+            out.append(f"{study.label(m.key)} was trained at {m.resolution} px, which is not among the sweep's "
+                       f"resolutions ({', '.join(f'{v:g}' for v in sorted(points))} px): its resolution curve "
+                       f"is shown, but it has no drop from its own resolution (add {m.resolution} to the "
+                       f"profile's invariance resolutions to measure it).")
+    return out
+
+
 def findings(study, page: Page) -> list[str]:
     drops = page.table("drops")
     if page.table("curve").empty:
@@ -236,13 +243,7 @@ def findings(study, page: Page) -> list[str]:
                    + " in place of " + ", ".join(f"{asked}" for asked, _ in pairs)
                    + f": a ViT's input must be a whole number of its {p}-px patches, so its resolution "
                    f"curve has its own points there.")
-    if (page.table("curve")["transform"] == "resolution").any():
-        for key in native_outside_sweep(study):
-            r = study.spec(key).resolution
-            out.append(f"{study.label(key)}'s own resolution ({r} px) is not in the sweep "
-                       f"({', '.join(str(a) for a in study.settings.resolutions)}): its resolution curve has no "
-                       f"untransformed point, so it has no resolution drop; add {r} to the profile's "
-                       f"invariance resolutions to measure it.")
+    out += native_resolution_absent(study, page.table("curve"))
     for transform in TRANSFORMS:
         d = study.meaningful(drops[drops["transform"] == transform]) if not drops.empty else drops
         if d.empty:

@@ -134,7 +134,7 @@ def requests(study) -> list[Request]:
             return _capped(ds, s.max_train)
 
         if task == "digits":
-            ds = study.standin(standins.digits_task, select=cap)    # the panel counts the capped task
+            ds = study.standin(standins.digits_task, take=cap)    # the panel counts the capped task
         else:
             ds = study.dataset(task if task in yours else vtab_dataset_name(task))
             ds = cap(ds) if ds is not None else None
