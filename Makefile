@@ -36,22 +36,26 @@ test: $(STAMP) browser
 
 # The paper study rehearsed end to end on a CPU: the paper's four real architectures with
 # random weights in a private Hugging Face cache, a miniature data root in every real layout
-# (made from the ImageNet sample images of the data root), the paper's pages, then checks
-# of the numbers against independent computations from the cache (tests/test_rehearsal.py).
+# (made from the ImageNet sample images of the data root; the datasets with a copy on the
+# Hugging Face hub fetched by `data get --source hub` from miniature copies of those
+# repositories served on 127.0.0.1), the paper's pages, then checks of the numbers against
+# independent computations from the cache (tests/test_rehearsal.py).
 REHEARSAL_DIR ?= .cache/rehearsal
 REHEARSAL_SOURCE = $(or $(DATA_ROOT),data)
 rehearsal: $(STAMP)
-	$(VENV)/bin/beyond-inet data get imagenet-samples cue-conflict cue-conflict-humans cue-conflict-decisions --root $(REHEARSAL_SOURCE)
+	$(VENV)/bin/beyond-inet data get imagenet-samples cue-conflict cue-conflict-humans cue-conflict-decisions edges edges-humans silhouettes silhouettes-humans --root $(REHEARSAL_SOURCE)
 	rm -rf $(REHEARSAL_DIR)/data $(REHEARSAL_DIR)/report
-	$(VENV)/bin/beyond-inet data mock $(REHEARSAL_DIR)/data --from $(REHEARSAL_SOURCE)
+	BEYOND_INET_PROGRESS=0 $(PY) tests/hub_rehearsal_root.py $(REHEARSAL_DIR) --from $(REHEARSAL_SOURCE)
 	$(VENV)/bin/beyond-inet models fake-weights convnext_sup vit_sup convnext_clip vit_clip --hub-cache $(REHEARSAL_DIR)/hub
 	HF_HUB_OFFLINE=1 HF_HUB_CACHE=$(abspath $(REHEARSAL_DIR))/hub BEYOND_INET_PROMPT_TEMPLATES=2 \
 	  $(VENV)/bin/beyond-inet report --profile rehearsal --data-root $(REHEARSAL_DIR)/data --out $(REHEARSAL_DIR)/report
 	HF_HUB_OFFLINE=1 HF_HUB_CACHE=$(abspath $(REHEARSAL_DIR))/hub BEYOND_INET_PROMPT_TEMPLATES=2 \
 	  REHEARSAL_DIR=$(abspath $(REHEARSAL_DIR)) $(PY) -m pytest -q tests/test_rehearsal.py
 
+# JupyterLab refuses to start as root (containers, cloud notebooks) without --allow-root.
+LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ $(LAB_ARGS)
 
 bench: $(STAMP)
 	$(VENV)/bin/beyond-inet bench $(BENCH_ARGS)

@@ -5,8 +5,10 @@ Two jobs, kept apart:
 1. **Builders** take a tidy DataFrame (one row per observation, columns named below) and
    return an Altair chart (``alt.Chart`` or a layered / faceted top-level chart). They never
    compute a metric: ``metrics`` does that; a builder only maps columns to channels.
-   Colours are per model and consistent across every chart of a report
-   (``model_color_scale``). Where a ``paper`` column is present, the paper's number is drawn
+   Colours are per model and consistent across every chart of a report (``model_colors``,
+   the one mapping). Charts are sized by their content (a step per bar, row or cell, within
+   ``PAGE_WIDTH``), labels and legends are never cut, and a quantity with a known range
+   (CKA, Cohen's kappa) is always coloured on that whole range. Where a ``paper`` column is present, the paper's number is drawn
    as a hollow black tick beside the run's bar / point, so a run can be read against the
    paper at a glance.
 
@@ -38,6 +40,18 @@ MODEL_PALETTE = (
     "#eeca3b", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac",
 )
 PAPER_MARK_COLOR = "black"
+
+# Sizes (px). A page's text column is about 900 px wide: no chart is wider than PAGE_WIDTH;
+# within it each chart takes the room its content needs.
+PAGE_WIDTH = 860
+VALUE_AXIS = 420            # the length of a value axis (horizontal bars, dot plots)
+BAR_STEP = 20               # one bar
+GROUP_GAP = 16              # between two groups of bars
+PANEL = 220                 # one panel of small multiples (reliability, invariance)
+PANELS_PER_ROW = 3
+HEAT_STEP = (14, 34)        # a heatmap cell: at least, at most
+HEAT_SIDE = 320             # a heatmap's side when its cells can be that small
+TEXT_CELLS = 36             # a heatmap with at most this many cells prints each number
 PAPER_LEGEND_NOTE = "black marks: the paper's numbers"
 
 # Embed options for every chart: no export menu (it would offer to open the online editor);
@@ -157,13 +171,77 @@ def show(chart, *, bundle: bool | None = None) -> None:
 
 
 # ---------------------------------------------------------------------------- colours
-def model_color_scale(models: Iterable[str]) -> alt.Scale:
-    """One colour per model, in the given order; the same list gives the same colours. A
-    model of the report's order (``use_model_order``) keeps its colour there, whatever
-    order the chart sorts by."""
+def model_colors(models: Iterable[str]) -> dict[str, str]:
+    """model -> colour, in the given order: THE mapping every chart uses (the same list
+    gives the same colours on every chart of a report). A model of the report's order
+    (``use_model_order``) keeps its colour there, whatever order the chart sorts by."""
     models = list(dict.fromkeys(models))
-    colors = [_model_color(m, i) for i, m in enumerate(models)]
-    return alt.Scale(domain=models, range=colors)
+    return {m: _model_color(m, i) for i, m in enumerate(models)}
+
+
+def model_color_scale(models: Iterable[str]) -> alt.Scale:
+    """``model_colors`` as an Altair colour scale."""
+    colors = model_colors(models)
+    return alt.Scale(domain=list(colors), range=list(colors.values()))
+
+
+def model_legend(title: str | None = "model") -> alt.Legend:
+    """The legend of a colour per model: below the chart, one model per line, never cut."""
+    return alt.Legend(title=title, orient="bottom", direction="vertical", labelLimit=0, titleLimit=0,
+                      symbolOpacity=1)   # a layer's light fill (an interval band) would fade the swatches
+
+
+# ---------------------------------------------------------------------------- sizes
+def _clamp(v: float, low: float, high: float) -> int:
+    return int(max(low, min(high, v)))
+
+
+def group_width(n_groups: int, per_group: int) -> int:
+    """Width of vertical bars in ``n_groups`` groups of ``per_group`` bars: a step per
+    bar and a gap per group, within the page."""
+    return _clamp(n_groups * (max(1, per_group) * BAR_STEP + GROUP_GAP), 160, PAGE_WIDTH)
+
+
+def bars_height(n_rows: int, per_row: int = 1) -> int:
+    """Height of horizontal bars: ``n_rows`` rows of ``per_row`` bars each."""
+    return max(1, n_rows) * (max(1, per_row) * BAR_STEP + (GROUP_GAP if per_row > 1 else 4))
+
+
+def heat_step(n: int) -> int:
+    """The side of one heatmap cell for ``n`` rows (or columns)."""
+    return _clamp(HEAT_SIDE / max(1, n), *HEAT_STEP)
+
+
+def _label_angle(labels, room: float) -> int:
+    """0 when the longest label fits in ``room`` px (about 6.5 px a character), else -40."""
+    longest = max((len(str(x)) for x in labels), default=0)
+    return 0 if longest * 6.5 <= room else -40
+
+
+#: quantities with a known range: always coloured on all of it, whatever the run's values
+#: (a heatmap of one pair has one value: a scale fitted to it says nothing)
+VALUE_SCALES = {
+    "cka": {"domain": [0.0, 1.0], "scheme": "viridis"},
+    "kappa": {"domain": [-1.0, 1.0], "scheme": "redblue", "domainMid": 0.0},
+}
+
+
+def _value_scale(value: str, domain, data: pd.Series) -> alt.Scale:
+    """The colour scale of a heatmap's ``value``: a known quantity's whole range (see
+    ``VALUE_SCALES``: CKA, kappa / κ), else ``domain``, else the data's range (widened when
+    all values are equal, so the legend still reads)."""
+    name = str(value).strip().lower().replace("κ", "kappa")
+    known = next((v for k, v in VALUE_SCALES.items() if name == k or name.startswith(k + " ")), None)
+    if known is not None and (domain is None or list(domain) == [0.0, 1.0]):
+        return alt.Scale(**known)
+    if domain:
+        return alt.Scale(scheme="viridis", domain=list(domain))
+    vals = pd.to_numeric(data, errors="coerce").dropna()
+    if len(vals) and vals.min() == vals.max():
+        v = float(vals.iloc[0])
+        pad = abs(v) * 0.1 or 0.1
+        return alt.Scale(scheme="viridis", domain=[v - pad, v + pad])
+    return alt.Scale(scheme="viridis")
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -232,10 +310,12 @@ def _tooltip(df: pd.DataFrame, cols: Iterable[str | None]) -> list:
     return out
 
 
-def _paper_ticks(base, paper: str, tips: list):
-    """The paper's number as a black tick at the same x (and x offset) as the run's bar."""
+def _paper_ticks(base, paper: str, tips: list, axis: str = "y"):
+    """The paper's number as a black tick at the same category (and offset) as the run's
+    bar; ``axis``: the value axis ('y': vertical bars, 'x': horizontal)."""
+    channel = alt.Y if axis == "y" else alt.X
     return base.mark_tick(color=PAPER_MARK_COLOR, thickness=2).encode(
-        y=alt.Y(**_enc(paper, "Q")), tooltip=tips)
+        **{axis: channel(**_enc(paper, "Q"))}, tooltip=tips)
 
 
 #: the columns of a 95% interval (pages.base.with_interval), drawn as error bars when present
@@ -247,11 +327,13 @@ def _has_interval(df: pd.DataFrame, low: str = CI_LOW, high: str = CI_HIGH) -> b
             and pd.to_numeric(df[low], errors="coerce").notna().any())
 
 
-def _error_bars(base, low: str = CI_LOW, high: str = CI_HIGH, tips: list | None = None):
-    """The 95% interval of each bar / point as a vertical rule with caps, at the same x
-    (and x offset) as the mark it belongs to."""
+def _error_bars(base, low: str = CI_LOW, high: str = CI_HIGH, tips: list | None = None, axis: str = "y"):
+    """The 95% interval of each bar / point as a rule with caps along the value axis
+    (``axis``), at the same category (and offset) as the mark it belongs to."""
+    channel, channel2 = (alt.Y, alt.Y2) if axis == "y" else (alt.X, alt.X2)
     return base.mark_errorbar(ticks=True, color="#333").encode(
-        y=alt.Y(**_enc(low, "Q", title=None)), y2=alt.Y2(_field(high)), tooltip=tips or alt.Undefined)
+        **{axis: channel(**_enc(low, "Q", title=None)), f"{axis}2": channel2(_field(high))},
+        tooltip=tips or alt.Undefined)
 
 
 def _title(title: str, with_paper: bool):
@@ -265,31 +347,34 @@ def bar_by_model(df: pd.DataFrame, value: str, title: str = "", paper_col: str |
                  models: Sequence[str] | None = None, category: str = "model",
                  color: str | None = None, band: tuple[float, float] | pd.DataFrame | None = None,
                  band_label: str = "reference range"):
-    """One bar per ``category`` (default: model) of ``value``; the paper's number as a black
-    tick where a paper column has values.
+    """One horizontal bar per ``category`` (default: model) of ``value``, its name whole on
+    the left; the paper's number as a black tick where a paper column has values.
 
     ``color``: a second column (e.g. 'source': this run vs the paper's decision log) drawn as
-    side-by-side bars within each category. Without it, bars are coloured per model when the
+    bars side by side within each category. Without it, bars are coloured per model when the
     categories are models, else in one colour. ``band``: (low, high), or a one-row table with
     low and high columns (and optionally label; empty: no band), drawn as a grey band across
     the chart behind the bars (e.g. the range of ten human observers), named ``band_label``
-    (or the table's label) in its tooltip.
+    (or the table's label) in its tooltip. Sized by its content: a step per bar.
     """
     _require(df, [category, value], "bar_by_model")
-    xs = _models(df, models, category) if category == "model" else _order(df, category)
+    cats = _models(df, models, category) if category == "model" else _order(df, category)
     paper = _paper_col(df, paper_col)
     tips = _tooltip(df, [category, color, value, CI_LOW, CI_HIGH, paper, "note"])
-    enc = {"x": alt.X(**_enc(category, "N", sort=xs, title=None))}
+    enc = {"y": alt.Y(**_enc(category, "N", sort=cats, title=None, axis=alt.Axis(labelLimit=0)))}
+    per_row = 1
     if color is not None and color != category:
         _require(df, [color], "bar_by_model")
-        enc["xOffset"] = alt.XOffset(**_enc(color, "N", sort=_order(df, color)))
-        bar_color = alt.Color(**_enc(color, "N"))
+        offsets = _order(df, color)
+        per_row = len(offsets)
+        enc["yOffset"] = alt.YOffset(**_enc(color, "N", sort=offsets))
+        bar_color = alt.Color(**_enc(color, "N", legend=model_legend(str(color))))
     elif category == "model":
-        bar_color = alt.Color(**_enc(category, "N", scale=model_color_scale(xs), legend=None))
+        bar_color = alt.Color(**_enc(category, "N", scale=model_color_scale(cats), legend=None))
     else:
         bar_color = alt.value(MODEL_PALETTE[0])
     base = alt.Chart(df).encode(**enc)
-    layers = [base.mark_bar().encode(y=alt.Y(**_enc(value, "Q")), color=bar_color, tooltip=tips)]
+    layers = [base.mark_bar().encode(x=alt.X(**_enc(value, "Q")), color=bar_color, tooltip=tips)]
     if isinstance(band, pd.DataFrame):
         if "label" in band.columns and len(band):
             band_label = str(band["label"].iloc[0])
@@ -297,20 +382,21 @@ def bar_by_model(df: pd.DataFrame, value: str, title: str = "", paper_col: str |
     if band is not None:
         layers.insert(0, _band(band, band_label))
     if _has_interval(df):
-        layers.append(_error_bars(base, tips=tips))
+        layers.append(_error_bars(base, tips=tips, axis="x"))
     if paper is not None:
-        layers.append(_paper_ticks(base, paper, tips))
+        layers.append(_paper_ticks(base, paper, tips, axis="x"))
     chart = layers[0] if len(layers) == 1 else alt.layer(*layers)
-    return chart.properties(title=_title(title, paper is not None))
+    return chart.properties(title=_title(title, paper is not None), width=VALUE_AXIS,
+                            height=bars_height(len(cats), per_row))
 
 
 def _band(band: tuple[float, float], label: str):
-    """A grey horizontal band from band[0] to band[1] across the whole width (no x channel:
-    a rect without one spans the plot)."""
+    """A grey vertical band from band[0] to band[1] along the value axis, over the whole
+    height (no y channel: a rect without one spans the plot)."""
     low, high = (float(b) for b in band)
     data = pd.DataFrame({"band": [label], "low": [low], "high": [high]})
     return alt.Chart(data).mark_rect(color="#999", opacity=0.22).encode(
-        y=alt.Y("low:Q", title=None), y2=alt.Y2("high"),
+        x=alt.X("low:Q", title=None), x2=alt.X2("high"),
         tooltip=[alt.Tooltip("band:N", title=""), alt.Tooltip("low:Q", format=".3~f"),
                  alt.Tooltip("high:Q", format=".3~f")])
 
@@ -320,20 +406,23 @@ def grouped_bars(df: pd.DataFrame, x: str, y: str, color: str = "model", *, titl
                  x_sort: Sequence[str] | None = None, y_title: str | None = None,
                  rule_at: float | None = None):
     """Bars of ``y`` per ``x`` category, one bar per ``color`` (model) side by side, in the
-    table's order. ``rule_at``: a dashed horizontal reference line (e.g. 1 for error ratios).
+    table's order, as wide as the bars need (within the page). ``rule_at``: a dashed
+    horizontal reference line (e.g. 1 for error ratios).
     """
     _require(df, [x, y, color], "grouped_bars")
     order = _models(df, models, color)
     xs = list(x_sort) if x_sort is not None else _order(df, x)
     paper = _paper_col(df, paper_col)
     tips = _tooltip(df, [x, color, y, CI_LOW, CI_HIGH, paper, "note"])
+    width = group_width(len(xs), len(order))
+    angle = _label_angle(xs, width / max(1, len(xs)))
     base = alt.Chart(df).encode(
-        x=alt.X(**_enc(x, "N", sort=xs, title=None, axis=alt.Axis(labelAngle=-40))),
+        x=alt.X(**_enc(x, "N", sort=xs, title=None, axis=alt.Axis(labelAngle=angle, labelLimit=0))),
         xOffset=alt.XOffset(**_enc(color, "N", sort=order)),
     )
     layers = [base.mark_bar().encode(
         y=alt.Y(**_enc(y, "Q", title=y_title or str(y))),
-        color=alt.Color(**_enc(color, "N", scale=model_color_scale(order))),
+        color=alt.Color(**_enc(color, "N", scale=model_color_scale(order), legend=model_legend(str(color)))),
         tooltip=tips,
     )]
     if _has_interval(df):
@@ -344,7 +433,7 @@ def grouped_bars(df: pd.DataFrame, x: str, y: str, color: str = "model", *, titl
         layers.append(alt.Chart(pd.DataFrame({"ref": [rule_at]})).mark_rule(
             strokeDash=[4, 4], color="gray").encode(y=alt.Y("ref:Q")))
     chart = layers[0] if len(layers) == 1 else alt.layer(*layers)
-    return chart.properties(title=_title(title, paper is not None))
+    return chart.properties(title=_title(title, paper is not None), width=width, height=240)
 
 
 def error_ratio_bars(df: pd.DataFrame, value: str | None = None, *, factor: str = "factor",
@@ -373,14 +462,20 @@ def robustness_bars(df: pd.DataFrame, value: str | None = None, *, dataset: str 
     return grouped_bars(df, dataset, value, "model", title=title, models=models)
 
 
+def _panels(models: Sequence[str]) -> dict:
+    """Small multiples, one per model, ``PANELS_PER_ROW`` to a row (30 models wrap)."""
+    return {"facet": alt.Facet("model:N", sort=list(models), title=None, header=alt.Header(labelLimit=0)),
+            "columns": PANELS_PER_ROW}
+
+
 def reliability_diagram(bins_df: pd.DataFrame, *, models: Sequence[str] | None = None,
                         title: str = "Reliability diagram"):
-    """Accuracy per confidence bin, faceted per model, with the diagonal y = x.
+    """Accuracy per confidence bin, one panel per model, with the diagonal y = x.
 
     ``bins_df``: ``metrics.reliability_bins`` rows plus a model column (model, lower, upper,
     accuracy, count; mean_confidence shown in the tooltip). A perfectly calibrated model has
-    every bar top on the diagonal; bars below it are over-confident bins. Empty bins are
-    not drawn.
+    every bar top on the diagonal; bars below it are over-confident bins, bars above it
+    under-confident ones. Empty bins are not drawn.
     """
     _require(bins_df, ["model", "lower", "upper", "accuracy", "count"], "reliability_diagram")
     order = _models(bins_df, models)
@@ -396,13 +491,13 @@ def reliability_diagram(bins_df: pd.DataFrame, *, models: Sequence[str] | None =
     )
     diagonal = alt.Chart(pd.DataFrame({"x": [0.0, 1.0], "y": [0.0, 1.0]})).mark_line(
         color="gray", strokeDash=[4, 4]).encode(x="x:Q", y="y:Q")
-    return alt.layer(bars, diagonal, data=data).properties(width=180, height=180).facet(
-        column=alt.Column("model:N", sort=order, title=None), title=title)
+    return alt.layer(bars, diagonal, data=data).properties(width=PANEL, height=PANEL).facet(
+        **_panels(order), title=title)
 
 
 def confidence_histogram(df: pd.DataFrame, *, n_bins: int = 15, models: Sequence[str] | None = None,
                          title: str = "Confidence histogram"):
-    """Share of samples per confidence bin, faceted per model.
+    """Share of samples per confidence bin, one panel per model.
 
     Accepts pre-binned rows (model, lower, upper, count: ``metrics.confidence_histogram``
     plus a model column) or per-sample rows (model, confidence), binned here with
@@ -423,8 +518,7 @@ def confidence_histogram(df: pd.DataFrame, *, n_bins: int = 15, models: Sequence
         y2=alt.datum(0),
         color=alt.Color("model:N", scale=model_color_scale(order), legend=None),
         tooltip=_tooltip(binned, ["model", "lower", "upper", "count", "share"]),
-    ).properties(width=180, height=140).facet(
-        column=alt.Column("model:N", sort=order, title=None), title=title)
+    ).properties(width=PANEL, height=int(PANEL * 0.7)).facet(**_panels(order), title=title)
 
 
 def _histogram(df: pd.DataFrame, n_bins: int) -> pd.DataFrame:
@@ -456,25 +550,26 @@ def shape_bias_plot(df: pd.DataFrame, overall: pd.DataFrame | None = None, *,
     x = alt.X(**_enc(value, "Q", scale=alt.Scale(domain=[0, 1]),
                      title="fraction of shape decisions (0 = texture, 1 = shape)"))
     layers = [alt.Chart(df).mark_point(filled=True, size=70, opacity=0.85).encode(
-        x=x, y=alt.Y("category:N", title=None),
-        color=alt.Color("model:N", scale=scale, title="model"),
+        x=x, y=alt.Y("category:N", title=None, sort=_order(df, "category")),
+        color=alt.Color("model:N", scale=scale, legend=model_legend()),
         shape=alt.Shape("model:N", sort=order, legend=None),
         tooltip=_tooltip(df, ["category", "model", value, "n_shape", "n_texture"]),
     )]
     if overall is not None:
         _require(overall, ["model", "shape_bias"], "shape_bias_plot(overall=)")
         layers.append(alt.Chart(overall).mark_rule(strokeDash=[4, 3]).encode(
-            x=alt.X("shape_bias:Q"), color=alt.Color("model:N", scale=scale),
+            x=alt.X("shape_bias:Q"), color=alt.Color("model:N", scale=scale, legend=model_legend()),
             tooltip=_tooltip(overall, ["model", "shape_bias"])))
     chart = layers[0] if len(layers) == 1 else alt.layer(*layers)
-    return chart.properties(title=title, width=360)
+    return chart.properties(title=title, width=VALUE_AXIS, height=bars_height(df["category"].nunique()))
 
 
 def invariance_lines(df: pd.DataFrame, value: str = "top1", *, level: str | None = None,
                      models: Sequence[str] | None = None,
                      title: str = "Accuracy under transformations"):
-    """``value`` against the transformation's level, one line per model, one panel per
-    transform (independent x scales: scale factor, pixels, resolution).
+    """``value`` against the transformation's level, one line per model (named in the
+    legend below), one panel per transform (independent x scales: scale factor, pixels,
+    resolution).
 
     ``df`` columns: transform, model, ``value`` (y), level (x; default 'level', else
     'value' as ``metrics.invariance_curve`` names it); optional paper (hollow black points).
@@ -486,42 +581,57 @@ def invariance_lines(df: pd.DataFrame, value: str = "top1", *, level: str | None
     order = _models(df, models)
     paper = _paper_col(df, None)
     tips = _tooltip(df, ["transform", level, "model", value, paper])
+    # every layer coloured by model with the same scale and legend: Vega-Lite merges their
+    # legends into one, and drops it when any layer says legend=None
+    color = alt.Color("model:N", scale=model_color_scale(order), legend=model_legend())
     base = alt.Chart().encode(x=alt.X(**_enc(level, "Q", title="level")))
-    layers = [base.mark_line(point=True).encode(
-        y=alt.Y(**_enc(value, "Q")),
-        color=alt.Color("model:N", scale=model_color_scale(order), title="model"),
-        tooltip=tips)]
+    layers = [base.mark_line(point=True).encode(y=alt.Y(**_enc(value, "Q")), color=color, tooltip=tips)]
     if _has_interval(df):  # the 95% interval as a band around each line
         layers.insert(0, base.mark_area(opacity=0.18).encode(
-            y=alt.Y(**_enc(CI_LOW, "Q", title=None)), y2=alt.Y2(CI_HIGH),
-            color=alt.Color("model:N", scale=model_color_scale(order), legend=None)))
+            y=alt.Y(**_enc(CI_LOW, "Q", title=None)), y2=alt.Y2(CI_HIGH), color=color))
     if paper is not None:
         layers.append(base.mark_point(filled=False, color=PAPER_MARK_COLOR, size=50).encode(
             y=alt.Y(**_enc(paper, "Q")), detail="model:N", tooltip=tips))
-    return alt.layer(*layers, data=df).properties(width=200, height=180).facet(
-        column=alt.Column("transform:N", title=None, sort=_order(df, "transform")),
+    transforms = _order(df, "transform")
+    return alt.layer(*layers, data=df).properties(width=PANEL, height=int(PANEL * 0.85)).facet(
+        facet=alt.Facet("transform:N", title=None, sort=transforms), columns=PANELS_PER_ROW,
         title=_title(title, paper is not None),
     ).resolve_scale(x="independent")
 
 
 def heatmap(df: pd.DataFrame, x: str, y: str, value: str, *, title: str = "",
             facet: str | None = None, domain: Sequence[float] | None = (0.0, 1.0)):
-    """A ``value`` heatmap over ``x`` x ``y`` (e.g. linear CKA, layer x layer).
+    """A ``value`` heatmap over ``x`` x ``y`` (e.g. linear CKA, layer x layer), a cell per
+    pair sized so that every row label has its own line.
 
     Axis categories keep the table's order (layer depth), not alphabetical order.
-    ``domain``: colour range; (0, 1) suits CKA, None fits the data. ``facet``: one panel per
-    value of that column (e.g. model).
+    ``domain``: colour range; (0, 1) suits accuracies, None fits the data. A quantity with a
+    known range (``VALUE_SCALES``: CKA, kappa) is coloured on all of it unless another
+    ``domain`` is given. ``facet``: one panel per value of that column (e.g. model).
     """
     _require(df, [x, y, value] + ([facet] if facet else []), "heatmap")
-    scale = alt.Scale(scheme="viridis", domain=list(domain)) if domain else alt.Scale(scheme="viridis")
+    xs, ys = _order(df, x), _order(df, y)
+    y_step = min(heat_step(len(xs)), heat_step(len(ys)))
+    # a few columns (models) get cells wide enough for their names to read across
+    longest = max((len(str(v)) for v in xs), default=0)
+    x_step = max(y_step, min(int(longest * 6.5) + 12, (PAGE_WIDTH - 320) // max(1, len(xs))))
     chart = alt.Chart(df).mark_rect().encode(
-        x=alt.X(**_enc(x, "O", sort=_order(df, x), axis=alt.Axis(labelAngle=-60))),
-        y=alt.Y(**_enc(y, "O", sort=_order(df, y))),
-        color=alt.Color(**_enc(value, "Q", scale=scale)),
+        x=alt.X(**_enc(x, "O", sort=xs, axis=alt.Axis(labelAngle=_label_angle(xs, x_step), labelLimit=0))),
+        y=alt.Y(**_enc(y, "O", sort=ys, axis=alt.Axis(labelLimit=0))),
+        color=alt.Color(**_enc(value, "Q", scale=_value_scale(value, domain, df[value]),
+                               legend=alt.Legend(gradientLength=max(120, min(260, y_step * len(ys)))))),
         tooltip=_tooltip(df, [facet, x, y, value, CI_LOW, CI_HIGH]),
-    ).properties(width=260, height=260)
+    ).properties(width=alt.Step(x_step), height=alt.Step(y_step))
+    if len(xs) * len(ys) <= TEXT_CELLS and y_step >= 20:   # a few cells: their numbers too
+        text = alt.Chart(df).mark_text(fontSize=11).encode(
+            x=alt.X(**_enc(x, "O", sort=xs)), y=alt.Y(**_enc(y, "O", sort=ys)),
+            text=alt.Text(**_enc(value, "Q", format=".2f")),
+            color=alt.value("black"))
+        chart = alt.layer(chart, text)
     if facet:
-        return chart.facet(column=alt.Column(**_enc(facet, "N", title=None)), title=title)
+        return chart.facet(facet=alt.Facet(**_enc(facet, "N", title=None, sort=_order(df, facet),
+                                                   header=alt.Header(labelLimit=0))),
+                           columns=max(1, PAGE_WIDTH // max(1, x_step * len(xs) + 80)), title=title)
     return chart.properties(title=title)
 
 
@@ -624,3 +734,94 @@ def comparison_matrix(df: pd.DataFrame, *, title: str = ""):
                         legend=alt.Legend(title="row vs column", orient="bottom")),
         tooltip=tips,
     ).properties(width=alt.Step(step), height=alt.Step(step), title=title or str(df["metric"].iloc[0]))
+
+
+def lines_by_model(df: pd.DataFrame, x: str, y: str, *, ordinal: bool = True,
+                   models: Sequence[str] | None = None, points: bool = True, title: str = "",
+                   x_title: str | None = None, y_title: str | None = None, facet: str | None = None):
+    """``y`` against ``x``, one line per model, the 95% interval as a band when the table
+    has ``ci_low`` / ``ci_high``.
+
+    ``ordinal``: ``x`` is a category kept in the table's order (the shifts of a calibration
+    page: val, V2, ..., C severity 1..5); else a quantity (a risk-coverage curve's coverage).
+    ``facet``: one panel per value of that column, in table order.
+    """
+    _require(df, ["model", x, y] + ([facet] if facet else []), "lines_by_model")
+    order = _models(df, models)
+    kind = "O" if ordinal else "Q"
+    x_kw = {"sort": _order(df, x), "axis": alt.Axis(labelAngle=-40)} if ordinal else {}
+    base = alt.Chart().encode(x=alt.X(**_enc(x, kind, title=x_title or str(x), **x_kw)))
+    color = alt.Color("model:N", scale=model_color_scale(order), title="model")
+    tips = _tooltip(df, [facet, "model", x, y, CI_LOW, CI_HIGH, "images"])
+    line = base.mark_line(point=points) if points else base.mark_line()
+    layers = [line.encode(y=alt.Y(**_enc(y, "Q", title=y_title or str(y))), color=color, tooltip=tips)]
+    if _has_interval(df):
+        layers.insert(0, base.mark_area(opacity=0.15).encode(
+            y=alt.Y(**_enc(CI_LOW, "Q", title=None)), y2=alt.Y2(CI_HIGH),
+            color=alt.Color("model:N", scale=model_color_scale(order), legend=None)))
+    chart = alt.layer(*layers, data=df).properties(width=420 if not facet else 260, height=220)
+    if facet:
+        return chart.facet(column=alt.Column(f"{_field(facet)}:N", title=None, sort=_order(df, facet)),
+                           title=title)
+    return chart.properties(title=title)
+
+
+def benchmark_scatter(df: pd.DataFrame, x: str, y: str, *, expected: pd.DataFrame | None = None,
+                      models: Sequence[str] | None = None, title: str = "",
+                      expected_label: str = "expected by chance"):
+    """model-vs-human's summary scatter: one point per decision maker (``model`` column:
+    the models and the humans), ``y`` against ``x``, each labelled; the 95% intervals as
+    error bars where ``<x> low`` / ``<x> high`` (and the same for ``y``) have values.
+    ``expected``: a table with columns ``x`` and ``y`` drawn as a dashed grey line (the
+    consistency two decision makers reach by chance), named ``expected_label``."""
+    _require(df, ["model", x, y], "benchmark_scatter")
+    order = _models(df, models)
+    scale = model_color_scale(order)
+    tips = _tooltip(df, ["model", x, y, f"{x} low", f"{x} high", f"{y} low", f"{y} high"])
+    base = alt.Chart(df).encode(x=alt.X(**_enc(x, "Q", scale=alt.Scale(zero=False))),
+                                y=alt.Y(**_enc(y, "Q", scale=alt.Scale(zero=False))))
+    layers = []
+    if expected is not None and len(expected):
+        _require(expected, [x, y], "benchmark_scatter(expected=)")
+        line = expected.assign(line=expected_label)
+        layers.append(alt.Chart(line).mark_line(strokeDash=[5, 4], color="gray").encode(
+            x=alt.X(**_enc(x, "Q")), y=alt.Y(**_enc(y, "Q")),
+            tooltip=[alt.Tooltip("line:N", title="")]))
+    for axis, other in ((x, "x"), (y, "y")):
+        low, high = f"{axis} low", f"{axis} high"
+        if _has_interval(df, low, high):
+            enc = ({"x": alt.X(**_enc(low, "Q", title=x)), "x2": alt.X2(_field(high))} if other == "x" else
+                   {"y": alt.Y(**_enc(low, "Q", title=y)), "y2": alt.Y2(_field(high))})
+            layers.append(base.mark_rule(opacity=0.6).encode(
+                color=alt.Color("model:N", scale=scale, legend=None), **enc))
+    layers.append(base.mark_point(filled=True, size=90).encode(
+        color=alt.Color("model:N", scale=scale, title="model"), tooltip=tips))
+    layers.append(base.mark_text(align="left", dx=7, dy=-7, fontSize=11).encode(
+        text="model:N", color=alt.Color("model:N", scale=scale, legend=None)))
+    return alt.layer(*layers).properties(title=title, width=320, height=280)
+
+
+def level_lines(df: pd.DataFrame, value: str = "accuracy", *, level: str = "level label",
+                order: str = "level order", facet: str = "axis", models: Sequence[str] | None = None,
+                title: str = "", rule_at: float | None = None):
+    """``value`` per level of a parametric distortion, one line per model, one panel per
+    ``facet`` (a dataset and what its levels measure), the levels in ``order`` (ordinal:
+    contrast 100 % ... 1 %); the 95% interval as a band where ``ci_low`` / ``ci_high`` have
+    values; ``rule_at``: a dotted horizontal line (chance: 1/16)."""
+    _require(df, [level, order, facet, "model", value], "level_lines")
+    names = _models(df, models)
+    scale = model_color_scale(names)
+    tips = _tooltip(df, [facet, level, "model", value, CI_LOW, CI_HIGH, "trials"])
+    base = alt.Chart().encode(x=alt.X(**_enc(level, "O", sort=alt.EncodingSortField(order), title="level")))
+    layers = [base.mark_line(point=True).encode(
+        y=alt.Y(**_enc(value, "Q", scale=alt.Scale(domain=[0, 1]))),
+        color=alt.Color("model:N", scale=scale, title="model"), tooltip=tips)]
+    if _has_interval(df):
+        layers.insert(0, base.mark_area(opacity=0.15).encode(
+            y=alt.Y(**_enc(CI_LOW, "Q", title=None)), y2=alt.Y2(CI_HIGH),
+            color=alt.Color("model:N", scale=scale, legend=None)))
+    if rule_at is not None:
+        layers.append(alt.Chart().mark_rule(strokeDash=[2, 3], color="gray").encode(y=alt.datum(rule_at)))
+    return alt.layer(*layers, data=df).properties(width=190, height=150).facet(
+        facet=alt.Facet(**_enc(facet, "N", title=None, sort=_order(df, facet))), columns=4, title=title,
+    ).resolve_scale(x="independent")

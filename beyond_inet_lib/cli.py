@@ -2,8 +2,8 @@
 
     beyond-inet report [--profile demo] [--data-root DIR] [--only calibration,...]
     beyond-inet data check [--root DIR] [--profile P]
-    beyond-inet data get NAME... [--root DIR] [--force]
-    beyond-inet data get --profile P [--root DIR]     (everything P reads that has a public source)
+    beyond-inet data get NAME... [--root DIR] [--force] [--source auto|authors|hub]
+    beyond-inet data get --profile P [--root DIR]     (everything P reads, from its authors or the hub)
     beyond-inet data mock DIR [--from SOURCE_ROOT]
     beyond-inet models
     beyond-inet models get KEY... | --profile P
@@ -25,10 +25,25 @@ import shutil
 import sys
 from pathlib import Path
 
+from .paths import runnable
+
+
+def _existing_folder(value, option: str):
+    """``value`` when it is a folder (or not given); else a ``UserError`` that says what to do."""
+    if value is None or Path(value).expanduser().is_dir():
+        return value
+    from .errors import UserError
+
+    raise UserError(f"{option} {value}: no such folder. Give the folder that holds your datasets "
+                    f"(`beyond-inet data check --root DIR` lists what it finds there), or start an empty "
+                    f"one with `mkdir -p {value}`: the report then fetches its profile's public datasets "
+                    f"into it.")
+
 
 def _cmd_report(a):
     from .report import build_report
 
+    _existing_folder(a.data_root, "--data-root")
     props = [p.strip() for p in a.only.split(",")] if a.only else None
     out = build_report(a.profile, data_root=a.data_root, properties=props, out_dir=a.out)
     failed = [p for p, v in out["pages"].items() if v["status"] != "ok"]
@@ -42,12 +57,16 @@ def _cmd_data_check(a):
     from .data import check_datasets, format_check_table
 
     prof = load_profile(a.profile, check_models=False) if a.profile else None
+    _existing_folder(a.root, "--root")
     root = Path(a.root) if a.root else resolve_data_root(prof.data_root if prof else None)
     if root is None:
         print("no data root: pass --root DIR (or create ./data)", file=sys.stderr)
         return 2
     print(f"data root: {root}")
-    print(format_check_table(check_datasets(root, profile=prof)))
+    table = check_datasets(root, profile=prof)
+    print(runnable(format_check_table(table), root))
+    if prof is not None and (table["status"] == "absent").any():
+        print(runnable(f"every absent one at once: beyond-inet data get --profile {a.profile} --root {root}", root))
     return 0
 
 
@@ -67,19 +86,46 @@ def _cmd_data_get(a):
     else:
         root = Path(a.root) if a.root else data_root_or_default(None)
     if not names:
-        print("beyond-inet data get: name one or more datasets (see `beyond-inet data check`) or --profile P",
+        print(runnable("data get: name one or more datasets (see `beyond-inet data check`) or --profile P"),
               file=sys.stderr)
         return 2
+    unknown = [msg for msg in map(_unknown_dataset, names) if msg]
+    if unknown:
+        print("\n".join(unknown), file=sys.stderr)
+        return 2
     print(f"data root: {root}")
-    report = fetch_missing(list(dict.fromkeys(names)), root, progress=True, force=a.force)
-    print(report)
+    report = fetch_missing(list(dict.fromkeys(names)), root, progress=True, force=a.force, source=a.source,
+                           verify=True)
+    print(runnable(report))
     for o in report.outcomes:
         if o.status == "failed" and o.message and o.message.strip() != o.reason:
-            print(f"\n{o.name}: {o.message}", file=sys.stderr)
+            print(runnable(f"\n{o.name}: {o.message}"), file=sys.stderr)
     if manual:
-        print(f"not fetched automatically (no public source; `beyond-inet data get NAME` shows the steps): "
-              f"{', '.join(manual)}")
+        print(runnable(f"not fetched automatically (no public source; `beyond-inet data get NAME` shows the "
+                       f"steps): {', '.join(manual)}"))
     return 0 if report.ok else 2
+
+
+def _unknown_dataset(name: str) -> str:
+    """'' for a name ``data get`` knows; else what it knows, with the closest one."""
+    import difflib
+
+    from .data.downloads import SHIPPED, downloadable_names, plan_name_for
+
+    known = downloadable_names()
+    if name in SHIPPED:
+        return ""
+    try:
+        plan_name_for(name)
+        if name in known or not name.startswith("vtab-"):   # any vtab-* maps to the vtab plan
+            return ""
+        raise KeyError(name)
+    except KeyError:
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return (f"data get: unknown dataset {name!r}{hint}. Known: "
+                f"{', '.join(n for n in known if not n.startswith('vtab-'))}, vtab-<task> "
+                f"(`vtab`: all 19 VTAB-1k tasks).")
 
 
 def _cmd_data_mock(a):
@@ -115,12 +161,16 @@ def _cmd_models_get(a):
     if not keys:
         print("models get: name at least one model KEY, or --profile P", file=sys.stderr)
         return 2
+    bad = [msg for msg in map(_unknown_model, dict.fromkeys(keys)) if msg]
+    if bad:
+        print("\n".join(bad), file=sys.stderr)
+        return 2
     fetched, failed = [], []
     for key in dict.fromkeys(keys):
         try:
             f = fetch_weights(get_model(key))
         except WeightsNotFound as e:  # say so and go on: the others may still be fetched
-            print(f"beyond-inet: {e}\n", file=sys.stderr)
+            print(runnable(f"beyond-inet: {e}\n"), file=sys.stderr)
             failed.append(key)
             continue
         fetched.append(f)
@@ -139,6 +189,17 @@ def _cmd_models_get(a):
     if failed:
         print(f"\nNOT fetched: {', '.join(failed)} (see above)", file=sys.stderr)
     return 2 if failed else 0
+
+
+def _unknown_model(key: str) -> str:
+    """'' for a valid model key; else the registry's message (the keys it knows, the closest)."""
+    from .models import validate_model_key
+
+    try:
+        validate_model_key(key)
+        return ""
+    except (KeyError, ValueError) as e:
+        return f"models get: {e.args[0] if e.args else e}"
 
 
 def _cmd_models_fake_weights(a):
@@ -185,6 +246,7 @@ def _cmd_cache(a):
 def _study_profile(a):
     from .config import load_profile
 
+    _existing_folder(a.data_root, "--data-root")
     return load_profile(a.profile, {"data_root": a.data_root} if a.data_root else None)
 
 
@@ -244,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="execute the notebooks and write reports/<profile>/")
     r.add_argument("--profile", default="demo", help="name in params/ or a YAML path (default: demo)")
     r.add_argument("--data-root", default=None)
-    r.add_argument("--only", default=None, help="comma-separated properties (default: all eight)")
+    r.add_argument("--only", default=None, help="comma-separated properties (default: all)")
     r.add_argument("--out", default=None, help="report folder (default: reports/<profile>)")
     r.set_defaults(fn=_cmd_report)
 
@@ -259,6 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--root", default=None)
     g.add_argument("--profile", default=None, help="also everything this profile reads that has a public source")
     g.add_argument("--force", action="store_true", help="replace what is there")
+    g.add_argument("--source", choices=("auto", "authors", "hub"), default="auto",
+                   help="auto (default): the authors' archive where it has a public URL (or was put in "
+                        "<root>/.downloads/), else the dataset's copy on the Hugging Face hub; authors; hub")
     g.set_defaults(fn=_cmd_data_get)
     mk = dsub.add_parser("mock", help="write a miniature data root in every real layout (for rehearsals)")
     mk.add_argument("dir")
@@ -310,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
         q = sub.add_parser(name, help=helptext)
         q.add_argument("--profile", default="demo", help="name in params/ or a YAML path (default: demo)")
         q.add_argument("--data-root", default=None)
-        q.add_argument("--only", default=None, help="comma-separated properties (default: all eight)")
+        q.add_argument("--only", default=None, help="comma-separated properties (default: all)")
         q.add_argument("--device", default=None,
                        help="override the profile's device (plan: e.g. cuda, for GPU workers elsewhere)")
         if name == "plan":
@@ -347,8 +412,13 @@ def main(argv=None) -> int:
     try:
         return int(args.fn(args) or 0)
     except UserError as e:
-        print(f"beyond-inet: {e}", file=sys.stderr)
+        print(runnable(f"beyond-inet: {e}"), file=sys.stderr)
         return 2
+    except BrokenPipeError:   # `beyond-inet data check | head`: the reader stopped reading
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as e:
         if e.errno != errno.ENOSPC:
             raise

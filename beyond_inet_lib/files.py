@@ -79,8 +79,13 @@ def slug(text: str, max_len: int = 60) -> str:
 
 
 def file_checksum(path, algo: str = "sha256") -> str:
-    """Hex digest of a file, read in 16 MiB blocks (a weights file never sits in memory whole)."""
-    h = hashlib.new(algo)
+    """Hex digest of a file, read in 16 MiB blocks (a weights file never sits in memory whole).
+    ``algo`` is a hashlib name, or ``git-sha1``: git's blob id (SHA-1 of ``blob <size>\\0``
+    and the bytes), what the Hugging Face hub lists for a file not stored in LFS."""
+    if algo == "git-sha1":
+        h = hashlib.sha1(b"blob %d\0" % os.path.getsize(path))
+    else:
+        h = hashlib.new(algo)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 24), b""):
             h.update(block)

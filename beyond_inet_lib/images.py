@@ -1,4 +1,5 @@
-"""Reading one image file into an 8-bit RGB PIL image, whatever its mode.
+"""Reading one image file (or a webdataset member, in place) into an 8-bit RGB PIL image,
+whatever its mode.
 
 Large datasets hold odd files: CMYK and grayscale JPEGs, RGBA and 16-bit PNGs, truncated
 or empty files. Readable odd modes are converted; unreadable files raise
@@ -48,9 +49,15 @@ def to_rgb(img: Image.Image) -> Image.Image:
 
 
 def read_image_bytes(path: str | Path) -> bytes:
-    """The bytes of an image file, or of an image stored in a parquet file and named by a
-    row ref (``<file>.parquet#<column>@<row>``, read in place: ``data.parquet_images``).
-    OSError when unreadable."""
+    """The bytes of an image file, of a webdataset member named by a member ref
+    (``<shard>.tar#<member>``, read in place: ``data.webdataset``), or of an image stored in
+    a parquet file and named by a row ref (``<file>.parquet#<column>@<row>``, read in place:
+    ``data.parquet_images``). OSError when unreadable."""
+    if ".tar#" in str(path):
+        from .data.webdataset import is_member_ref, read_member
+
+        if is_member_ref(path):
+            return read_member(path)
     if ".parquet#" in str(path):
         from .data.parquet_images import is_row_ref, read_row
 
@@ -60,7 +67,7 @@ def read_image_bytes(path: str | Path) -> bytes:
 
 
 def load_rgb(path: str | Path) -> Image.Image:
-    """Decode ``path`` (a file or a row ref) fully into an RGB image or raise
+    """Decode ``path`` (a file, a webdataset member ref or a parquet row ref) fully into an RGB image or raise
     ``UnreadableImage``."""
     try:
         data = read_image_bytes(path)

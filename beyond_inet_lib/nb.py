@@ -12,6 +12,11 @@ import html
 
 import pandas as pd
 
+from .paths import runnable
+
+#: the data root of the notebook's study (``report.setup``): printed commands name it
+_where = {"data_root": None}
+
 
 def _display(obj):
     try:
@@ -29,7 +34,7 @@ def panel(title: str, body: str, kind: str = "info"):
     colours = {"info": ("#eef4fb", "#3b6ea8"), "warn": ("#fff6e5", "#b7791f"),
                "missing": ("#fdecec", "#b83232")}
     bg, fg = colours.get(kind, colours["info"])
-    body_html = html.escape(body).replace("\n", "<br>")
+    body_html = html.escape(runnable(body, _where["data_root"])).replace("\n", "<br>")
     _display(HTML(f'<div class="bi-panel bi-{kind}" style="background:{bg};border-left:4px solid {fg};'
                   f'padding:0.6em 1em;margin:0.8em 0;font-family:sans-serif">'
                   f'<b style="color:{fg}">{html.escape(title)}</b><br>{body_html}</div>'))
@@ -39,7 +44,7 @@ def finding(markdown_text: str):
     """Show a finding computed from the numbers (a Markdown paragraph)."""
     from IPython.display import Markdown
 
-    _display(Markdown(markdown_text))
+    _display(Markdown(runnable(markdown_text, _where["data_root"])))
 
 
 def findings(page):
@@ -51,13 +56,22 @@ def findings(page):
         finding(text)
 
 
-def table(df: pd.DataFrame, floatfmt: str = "{:.3f}", caption: str | None = None):
-    """A compact HTML table (no index) for the page."""
+def table(df: pd.DataFrame, floatfmt: str = "{:.3f}", caption: str | None = None, absent: str | None = None):
+    """A compact HTML table (no index) for the page. An empty one draws nothing (a page
+    without its data says so in its panels), or, with ``absent``, that one line in its
+    place: a section whose data is missing says so instead of standing empty."""
     from IPython.display import HTML
+
+    if df.empty:
+        if absent:
+            _display(HTML(f"<p class='bi-absent' style='color:#555;font-style:italic'>{html.escape(absent)}</p>"))
+        return
 
     df = df.astype(object).where(df.notna(), None).map(lambda v: "–" if v is None else v)
     df.columns.name = None  # pivot tables carry a columns name that renders as an empty column
-    styled = df.to_html(index=False, float_format=lambda x: floatfmt.format(x), na_rep="–",
+    from .report import unsigned_zero
+
+    styled = df.to_html(index=False, float_format=lambda x: unsigned_zero(floatfmt.format(x)), na_rep="–",
                         border=0, classes="bi-table")
     cap = f"<p style='font-size:90%;color:#555'>{html.escape(caption)}</p>" if caption else ""
     _display(HTML(TABLE_CSS + styled + cap))
@@ -102,7 +116,7 @@ def missing_panel(title: str, rows):
         '<div class="bi-panel bi-missing" style="background:#fdecec;border-left:4px solid #b83232;'
         'padding:0.6em 1em;margin:0.8em 0;font-family:sans-serif">'
         f'<b style="color:#b83232">{html.escape(title)}</b> (the rest of the page uses what was found; '
-        '`beyond-inet data check` shows the expected layouts)'
+        f'`{html.escape(runnable("beyond-inet data check"))}` shows the expected layouts)'
         '<table style="font-size:12px;margin-top:0.4em"><tr><th align=left>dataset</th>'
         f'<th align=left>looked at</th><th align=left>get it with</th></tr>{cells}</table></div>'))
 

@@ -1,4 +1,5 @@
-"""Where things are: the project root, the data root, the result cache; and the progress switch.
+"""Where things are: the project root, the data root, the result cache, the command as a
+shell here runs it; and the progress switch.
 
 A leaf module: it imports nothing of the package, so every room can use it without
 importing (or being imported by) the others.
@@ -13,6 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shlex
+import shutil
+import sys
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -73,3 +78,50 @@ def env_var(name: str, value: str):
             os.environ.pop(name, None)
         else:
             os.environ[name] = before
+
+
+# ------------------------------------------------------------------ the command, as printed
+PROGRAM = "beyond-inet"
+_SUBCOMMANDS = ("report", "data", "models", "bench", "cache", "plan", "run")
+_COMMAND = re.compile(rf"(?<![\w./-]){PROGRAM}(?= (?:{'|'.join(_SUBCOMMANDS)})\b)")
+
+
+def program() -> str:
+    """How a shell in the project root runs the ``beyond-inet`` command of this
+    installation: its name when the shell finds this one by it (an activated venv, a pip
+    install on PATH), else its path (``.venv/bin/beyond-inet`` in a checkout set up by
+    ``make``), else ``<this python> -m beyond_inet_lib.cli``."""
+    script = Path(sys.executable).parent / PROGRAM      # console scripts sit beside the interpreter
+    found = shutil.which(PROGRAM)
+    if script.is_file():
+        if found and Path(found).resolve() == script.resolve():
+            return PROGRAM
+        try:
+            return str(script.relative_to(PROJECT_ROOT))
+        except ValueError:
+            return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m beyond_inet_lib.cli"
+
+
+def interpreter() -> str:
+    """This Python as a shell in the project root names it (``.venv/bin/python`` in a
+    checkout set up by ``make``), for printed ``... -m pip install`` commands."""
+    exe = Path(sys.executable)
+    try:
+        return str(exe.relative_to(PROJECT_ROOT))
+    except ValueError:
+        return shlex.quote(str(exe))
+
+
+_DATA_ROOT_PLACEHOLDER = re.compile(r"(?<=--root )DATA_ROOT\b|\bDATA_ROOT(?=/)")
+
+
+def runnable(text: str, data_root: str | os.PathLike | None = None) -> str:
+    """``text`` with every ``beyond-inet <subcommand>`` it names written as ``program()``
+    says, so that a printed command runs as printed (messages name the command by its name;
+    this is applied where they reach the user: the command's output, the report, the pages).
+    ``data_root``: put in place of the ``DATA_ROOT`` placeholder of a path or a ``--root``."""
+    text = _COMMAND.sub(lambda _m: program(), str(text))
+    if data_root is not None:
+        text = _DATA_ROOT_PLACEHOLDER.sub(lambda _m: str(data_root), text)
+    return text

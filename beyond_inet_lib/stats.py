@@ -557,6 +557,7 @@ __all__: Sequence[str] = (
     "calibration_error_replicates", "jackknife_interval", "jackknife_replicates", "holm",
     "simultaneous_differences", "OBSERVER_LEVELS", "observer_consistency", "observer_consistency_ci",
     "SMALL_SAMPLE_COVERAGE", "stated_coverage", "STATED_ECE_DIFFERENCE_COVERAGE",
+    "resample_counts",
 )
 
 
@@ -1002,3 +1003,17 @@ def stated_coverage(n_units: int) -> float | None:
 #: difference, never invent one (between two miscalibrated models, or two calibrated
 #: ones, coverage is within 0.93-0.97)
 STATED_ECE_DIFFERENCE_COVERAGE = 0.79
+
+
+
+# ============================================================ resamples as draw counts
+
+
+def resample_counts(n_units: int, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+    """(n_boot, n_units) draw counts: how often each unit is drawn in each resample, for the
+    SAME resamples ``bootstrap_ci`` draws with this seed. For statistics that score a
+    resample from weights instead of resampled rows (``metrics.class_calibration_replicates``,
+    ``metrics.ood_replicates``; their interval: ``interval_from_replicates``): their
+    replicates then pair with every other interval drawn with the seed."""
+    _check(n_boot, 0.95)
+    return np.vstack(list(_weights(int(n_units), int(n_boot), seed))).astype(np.int64)

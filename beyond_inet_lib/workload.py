@@ -1,4 +1,4 @@
-"""What a report reads: every prediction request the eight property pages make, from a
+"""What a report reads: every prediction request the property pages make, from a
 profile and a data root, without running a model.
 
 The requests are the pages' own: each property's ``requests(study)`` (``pages.PROPERTIES``)

@@ -63,7 +63,85 @@ if not page.table("summary").empty:   # ImageNet val (or the sample images) was 
 # ## ImageNet-R: calibration under a distribution shift
 
 # %%
-nb.table(page.table("imagenet_r"))
+nb.table(page.table("imagenet_r"), absent="Not measured in this run: ImageNet-R was not found in the data root "
+         "(the panel at the top of the page says how to get it).")
+
+# %% [markdown]
+# ## Scores beyond ECE
+#
+# ECE looks only at the top-1 confidence, in fixed bins. The negative log-likelihood (NLL)
+# and the Brier score are proper scores of the whole predicted distribution (lower is
+# better; no binning). The equal-mass ECE puts the same number of images in every bin; the
+# adaptive calibration error (ACE) does so for every class's probability; the classwise ECE
+# averages the binned error of each class's probability over classes; QUBA's calibration
+# error is the geometric mean of ECE and ACE, the number its public table reports.
+
+# %%
+nb.table(page.table("scores"))
+if not page.table("score_bars").empty:
+    charts.show(charts.grouped_bars(page.table("score_bars"), x="score", y="value",
+                                    title="Calibration errors (lower is better)", y_title="error"))
+
+# %% [markdown]
+# ## Temperature scaling
+#
+# One number per model, T, divides the logits before the softmax: T > 1 softens an
+# over-confident model, T < 1 sharpens an under-confident one; the top-1 prediction does not
+# change. T is fitted by minimising NLL on one half of the images and scored on the other
+# half, then the halves swap and the two scores are averaged, so no image is scored by the
+# temperature it helped fit. "Scaling helps" when the paired interval of the ECE change
+# lies below 0.
+
+# %%
+nb.table(page.table("temperature"))
+if not page.table("bins_scaled").empty:
+    charts.show(charts.reliability_diagram(page.table("bins_scaled"), title="After temperature scaling"))
+
+# %% [markdown]
+# ## Calibration under shift
+#
+# A model is calibrated where it was tuned and deployed elsewhere. The same ECE on every
+# shifted dataset of the run (ImageNet-C per severity, each image's cells resampled
+# together), as trained and with the temperature fitted on all the evaluation images. The
+# first point of each line is the evaluation set itself.
+
+# %%
+if not page.table("shift_lines").empty:
+    charts.show(charts.lines_by_model(page.table("shift_lines"), x="shift", y="ECE", facet="temperature",
+                                      title="ECE against distribution shift", x_title=None))
+nb.table(page.table("shift"))
+
+# %% [markdown]
+# ## Selective prediction
+#
+# A model that may abstain answers only its most confident images. The risk-coverage curve
+# gives the error rate among the answered images against the share answered; its area
+# (AURC) is lower when the errors are the least confident images; E-AURC subtracts the area
+# of a confidence that ranks every error last. Accuracy at 80% and 90% coverage: answering
+# only that share of the images.
+
+# %%
+if not page.table("risk_coverage").empty:
+    charts.show(charts.lines_by_model(page.table("risk_coverage"), x="coverage", y="risk", ordinal=False,
+                                      points=False, title="Risk against coverage (lower is better)"))
+nb.table(page.table("selective"))
+
+# %% [markdown]
+# ## Out-of-distribution detection
+#
+# ImageNet-O holds images of none of ImageNet's classes that ResNet-50 confidently assigns to
+# one of 200 of them. Each score (maximum softmax probability, maximum logit, energy: the
+# log-sum-exp of the logits) over those 200 classes should be higher on the evaluation images
+# of the 200 classes than on ImageNet-O. AUROC: the chance an in-distribution image scores
+# above an out-of-distribution one (0.5: chance); FPR@95: the share of out-of-distribution
+# images kept when 95% of in-distribution images are kept. The two sets are resampled
+# separately for the intervals.
+
+# %%
+if not page.table("ood_bars").empty:
+    charts.show(charts.grouped_bars(page.table("ood_bars"), x="score", y="AUROC",
+                                    title="AUROC, ImageNet-O against the evaluation images", rule_at=0.5))
+nb.table(page.table("ood"))
 
 # %% [markdown]
 # ## Your datasets
@@ -92,7 +170,7 @@ nb.table(page.table("sensitivity"))
 
 # %%
 nb.findings(page)
-report.record_page(page, report_dir)
+report.record_page(page, report_dir);
 
 # %% [markdown]
 # ## Caveats

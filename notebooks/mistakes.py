@@ -97,7 +97,7 @@ nb.gallery(page.table("disagreements"))
 
 # %%
 nb.findings(page)
-report.record_page(page, report_dir)
+report.record_page(page, report_dir);
 
 # %% [markdown]
 # ## Caveats

@@ -119,7 +119,7 @@ nb.comparison_matrices(page)
 
 # %%
 nb.findings(page)
-report.record_page(page, report_dir)
+report.record_page(page, report_dir);
 
 # %% [markdown]
 # ## Caveats

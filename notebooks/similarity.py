@@ -52,9 +52,10 @@ page = pages.similarity.compute(study)
 # ## Within each model
 
 # %%
-for model, layers in page.table("within").groupby("model", sort=False):
-    charts.show(charts.heatmap(layers, x="layer a", y="layer b", value="CKA",
-                               title=f"{model}: CKA between its layers"))
+if page.has_numbers:
+    for model, layers in page.table("within").groupby("model", sort=False):
+        charts.show(charts.heatmap(layers, x="layer a", y="layer b", value="CKA",
+                                   title=f"{model}: CKA between its layers"))
 
 # %% [markdown]
 # ## Across models
@@ -75,7 +76,7 @@ nb.table(page.table("summary"))
 
 # %%
 nb.findings(page)
-report.record_page(page, report_dir)
+report.record_page(page, report_dir);
 
 # %% [markdown]
 # ## Caveats

@@ -74,7 +74,7 @@ if not page.table("zero_shot").empty:
 
 # %%
 nb.findings(page)
-report.record_page(page, report_dir)
+report.record_page(page, report_dir);
 
 # %% [markdown]
 # ## Caveats

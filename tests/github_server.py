@@ -15,6 +15,11 @@ response short after K bytes (``cut``) or ignore Range requests, and records eve
   stimulus of texture-vs-shape at the pinned commit, the model-vs-human and Beyond-INet
   decision logs;
 
+and, where the data root holds them, model-vs-human's benchmark: the release assets
+``edge.tar.gz`` and ``silhouette.tar.gz`` (302 to the storage host like cue-conflict's), the
+edge and silhouette stimuli of texture-vs-shape at its pinned commit and the observers'
+trials of ``raw-data/edge`` and ``raw-data/silhouette`` at model-vs-human's pinned commit;
+
 and returns the host rewrite that sends the real hosts to it.
 """
 
@@ -37,6 +42,29 @@ STIMULI_RAW = "/raw/rgeirhos/texture-vs-shape/ef10e3ed6e41da1af0f0f8e0dfcea40ed8
 HUMANS_RAW = "/raw/bethgelab/model-vs-human/master/raw-data/cue-conflict"
 PAPER_RAW = "/raw/kirill-vish/Beyond-INet/main/inference/modelvshuman/raw-data/cue-conflict"
 PAPER_LOGS = ("convnext-base-21k", "deit3-21k", "convnext-clip", "vit-clip", "tv-resnet50")
+MVH_COMMIT = "79ed7cd1d9ac3a114e71b6638f0a98bdd627316c"
+TVS_COMMIT = "ccd0c01d42c0a8a834e90ec141e7f24fa915dc23"
+#: our dataset -> (model-vs-human's name, texture-vs-shape's stimuli folder)
+BENCHMARK_STIMULI = {"edges": ("edge", "edges"), "silhouettes": ("silhouette", "filled-silhouettes")}
+
+
+def release(name: str) -> str:
+    """The URL path of model-vs-human's release asset ``<name>.tar.gz``."""
+    return f"/github/bethgelab/model-vs-human/releases/download/v0.1/{name}.tar.gz"
+
+
+def release_storage(name: str) -> str:
+    """Where GitHub redirects that asset (served here under ``/objects/``)."""
+    return (f"/objects/github-production-release-asset-2e65be/310143209/{name}.tar.gz"
+            "?X-Amz-Algorithm=AWS4-HMAC-SHA256&response-content-disposition=attachment")
+
+
+def stimuli_raw(dataset: str) -> str:
+    return f"/raw/rgeirhos/texture-vs-shape/{TVS_COMMIT}/stimuli/{BENCHMARK_STIMULI[dataset][1]}"
+
+
+def trials_raw(source_name: str) -> str:
+    return f"/raw/bethgelab/model-vs-human/{MVH_COMMIT}/raw-data/{source_name}"
 
 
 class Server:
@@ -144,6 +172,12 @@ def _site_files(data_root: Path) -> tuple[tuple[str, bytes], ...]:
     for who in PAPER_LOGS:
         name = f"cue-conflict_{who}_session-1.csv"
         files[f"{PAPER_RAW}/{name}"] = (logs / name).read_bytes()
+    for dataset, (source_name, _) in BENCHMARK_STIMULI.items():
+        folder, trials = data_root / dataset, data_root / "reference" / f"{source_name}-humans"
+        for p in sorted(folder.rglob("*.png")) if folder.is_dir() else []:
+            files[f"{stimuli_raw(dataset)}/{p.relative_to(folder).as_posix()}"] = p.read_bytes()
+        for p in sorted(trials.glob("*.csv")) if trials.is_dir() else []:
+            files[f"{trials_raw(source_name)}/{p.name}"] = p.read_bytes()
     return tuple(files.items())
 
 
@@ -153,6 +187,15 @@ def github_site(server: Server, data_root: Path, cue_conflict_archive: bytes | N
     server.files.update(_site_files(Path(data_root)))
     server.files[RELEASE_STORAGE] = cue_conflict_archive or tar_gz(data_root / "cue-conflict", "cue-conflict/")
     server.redirects[RELEASE] = "https://objects.githubusercontent.com" + RELEASE_STORAGE[len("/objects"):]
+    for dataset, (source_name, _) in BENCHMARK_STIMULI.items():
+        if (Path(data_root) / dataset).is_dir():
+            publish_release(server, source_name, tar_gz(Path(data_root) / dataset, f"{source_name}/"))
     return {"https://github.com": server.url + "/github",
             "https://raw.githubusercontent.com": server.url + "/raw",
             "https://objects.githubusercontent.com": server.url + "/objects"}
+
+
+def publish_release(server: Server, name: str, archive: bytes) -> None:
+    """Serve ``archive`` as model-vs-human's release asset ``<name>.tar.gz`` (with GitHub's redirect)."""
+    server.files[release_storage(name)] = archive
+    server.redirects[release(name)] = "https://objects.githubusercontent.com" + release_storage(name)[len("/objects"):]

@@ -21,11 +21,32 @@ shapes and headers huggingface_hub 2.x relies on (``file_download.py``:
 Every request is recorded in ``requests`` as (origin, method, path). No other endpoint
 is called by timm / open_clip downloads (no /api/ calls; no Xet headers are sent, so the
 plain HTTP path is taken).
+
+Dataset repositories (``HubServer(root, datasets=DIR)``): ``DIR/<org>/<name>/`` holds a
+repository's files at their repository paths, served as the hub serves a dataset repo
+(huggingface_hub's ``list_repo_tree`` and ``hf_hub_url`` shapes):
+
+``GET <endpoint>/api/datasets/<org>/<name>/tree/<revision>[/<path>]?recursive=&expand=``
+  a JSON list of ``{"type": "file", "oid": <git blob sha1>, "size", "path", "lfs": {"oid":
+  <sha256>, "size", "pointerSize"}}`` (``lfs`` for files stored in LFS: tars, parquet,
+  archives, or 10 MB and more) and ``{"type": "directory", ...}``; with ``expand`` each
+  file's ``lastCommit`` ({id, title, date}: ``commit_dates``); ``page_size`` entries per
+  page, the next page in a ``Link: <...>; rel="next"`` header.
+``HEAD|GET <endpoint>/datasets/<org>/<name>/resolve/<revision>/<path>``: as for models
+  (LFS: 302 to ``<cdn>/datasets--<org>--<name>/<sha256>``; git: 200).
+Revisions answered: ``main``, the repository's commit (``dataset_commit``) and those in
+``revisions[repo]``. ``gated[repo]`` = the tokens granted access: without an
+``Authorization`` header a resolve answers 401, with another token 403 (``X-Error-Code:
+GatedRepo``, as the hub does; the listing stays public). Faults for tests: ``corrupt``
+({(repo, path): number of answers}) serves the file with its first byte flipped that many
+times; ``cut`` ({(repo, path): n}) closes the connection after n bytes once (a resumed
+download asks the rest with Range).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import socket
 import threading
@@ -44,8 +65,16 @@ class HubServer:
     """``HubServer(root)``: serve the hub-cache-layout folder ``root``. Use as a context
     manager; ``endpoint`` is what HF_ENDPOINT should be."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, datasets: Path | None = None):
         self.root = Path(root)
+        self.datasets = Path(datasets) if datasets is not None else None
+        self.revisions: dict[str, list[str]] = {}
+        self.gated: dict[str, set[str]] = {}
+        self.commit_dates: dict[tuple[str, str], str] = {}
+        self.corrupt: dict[tuple[str, str], int] = {}
+        self.cut: dict[tuple[str, str], int] = {}
+        self.page_size = 1000
+        self._sha_cache: dict[tuple[str, int, int], str] = {}
         self.requests: list[tuple[str, str, str]] = []
         self._hub = ThreadingHTTPServer(("127.0.0.1", 0), self._handler("hub"))
         self._cdn = ThreadingHTTPServer(("127.0.0.1", 0), self._handler("cdn"))
@@ -89,9 +118,13 @@ class HubServer:
         self.requests.append((origin, h.command, h.path))
         path = h.path.split("?", 1)[0]
         if origin == "cdn":
+            if path.startswith("/datasets--"):
+                return self._dataset_blob(h, path, body)
             return self._blob(h, path, body)
         if path == "/":
             return self._send(h, 200, {"Content-Type": "text/html"}, b"<html>hub</html>", body)
+        if path.startswith(("/api/datasets/", "/datasets/")):
+            return self._dataset(h, path, body)
         m = re.fullmatch(r"/([^/]+)/([^/]+)/resolve/([^/]+)/(.+)", path)
         if not m:
             return self._error(h, 404, "EntryNotFound", "Not found", body)
@@ -150,6 +183,137 @@ class HubServer:
                 for chunk in iter(lambda: f.read(1 << 20), b""):
                     h.wfile.write(chunk)
 
+    # ------------------------------------------------------------- dataset repos
+    def _repo_folder(self, repo: str) -> Path | None:
+        if self.datasets is None:
+            return None
+        folder = self.datasets / repo
+        return folder if folder.is_dir() else None
+
+    def _sha256(self, path: Path) -> str:
+        st = path.stat()
+        key = (str(path), st.st_size, st.st_mtime_ns)
+        if key not in self._sha_cache:
+            self._sha_cache[key] = _sha256(path)
+        return self._sha_cache[key]
+
+    @staticmethod
+    def _is_lfs(rel: str, size: int) -> bool:
+        return size >= LFS_THRESHOLD or rel.endswith(_LFS_SUFFIXES + (".tar", ".parquet", ".gz", ".zip"))
+
+    def _entry(self, repo: str, folder: Path, file: Path, expand: bool) -> dict:
+        rel = file.relative_to(folder).as_posix()
+        data_size = file.stat().st_size
+        entry = {"type": "file", "size": data_size, "path": rel}
+        if self._is_lfs(rel, data_size):
+            sha = self._sha256(file)
+            pointer = f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha}\nsize {data_size}\n".encode()
+            entry.update(oid=_git_blob_sha1(pointer), lfs={"oid": sha, "size": data_size, "pointerSize": len(pointer)})
+        else:
+            entry["oid"] = _git_blob_sha1(file.read_bytes())
+        if expand:
+            entry["lastCommit"] = {"id": dataset_commit(repo), "title": "Upload",
+                                   "date": self.commit_dates.get((repo, rel), "2023-01-20T00:00:00.000Z")}
+        return entry
+
+    def _dataset(self, h, path: str, body: bool) -> None:
+        from urllib.parse import parse_qs, urlsplit
+
+        query = parse_qs(urlsplit(h.path).query)
+        m = re.fullmatch(r"/api/datasets/([^/]+/[^/]+)/tree/([^/]+)(?:/(.*))?", path) or \
+            re.fullmatch(r"/datasets/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)
+        if not m:
+            return self._error(h, 404, "EntryNotFound", "Not found", body)
+        repo, revision, rel = m.group(1), m.group(2), m.group(3) or ""
+        folder = self._repo_folder(repo)
+        if folder is None:
+            return self._error(h, 401, "RepoNotFound", "Repository not found", body)
+        commit = dataset_commit(repo)
+        if revision not in {"main", commit, *self.revisions.get(repo, ())}:
+            return self._error(h, 404, "RevisionNotFound", f"Invalid rev id: {revision}", body)
+        if path.startswith("/api/"):
+            recursive = query.get("recursive", ["False"])[0].lower() == "true"
+            expand = query.get("expand", ["False"])[0].lower() == "true"
+            base = folder / rel
+            if not base.is_dir():
+                return self._error(h, 404, "EntryNotFound", f"{rel} does not exist", body, {"X-Repo-Commit": commit})
+            found = sorted(base.rglob("*") if recursive else base.iterdir())
+            entries = []
+            for p in found:
+                if p.is_dir():
+                    entries.append({"type": "directory", "oid": "0" * 40, "size": 0,
+                                    "path": p.relative_to(folder).as_posix()})
+                else:
+                    entries.append(self._entry(repo, folder, p, expand))
+            start = int(query.get("cursor", ["0"])[0])
+            page = entries[start:start + self.page_size]
+            headers = {"Content-Type": "application/json"}
+            if start + self.page_size < len(entries):
+                nxt = (f"{self.endpoint}{path}?recursive={str(recursive)}&expand={str(expand)}"
+                       f"&cursor={start + self.page_size}")
+                headers["Link"] = f'<{nxt}>; rel="next"'
+            return self._send(h, 200, headers, json.dumps(page).encode(), body)
+        if repo in self.gated:
+            auth = h.headers.get("Authorization", "")
+            if not auth:
+                return self._error(h, 401, "GatedRepo", f"Access to dataset {repo} is restricted. You must have "
+                                   "access to it and be authenticated to access it. Please log in.", body)
+            if auth.removeprefix("Bearer ") not in self.gated[repo]:
+                return self._error(h, 403, "GatedRepo", f"Access to dataset {repo} is restricted and you are not "
+                                   "in the authorized list.", body)
+        file = folder / rel
+        if not file.is_file():
+            return self._error(h, 404, "EntryNotFound", f"{rel} does not exist on \"{revision}\"", body,
+                               {"X-Repo-Commit": commit})
+        size = file.stat().st_size
+        if self._is_lfs(rel, size):
+            sha = self._sha256(file)
+            location = f"{self.cdn}/datasets--{repo.replace('/', '--')}/{sha}?X-Amz-Signature=test"
+            return self._send(h, 302, {"Location": location, "X-Repo-Commit": commit,
+                                       "X-Linked-Etag": f'"{sha}"', "X-Linked-Size": str(size)},
+                              f"Found. Redirecting to {location}".encode(), body)
+        data = file.read_bytes()
+        return self._send(h, 200, {"ETag": f'"{_git_blob_sha1(data)}"', "X-Repo-Commit": commit,
+                                   "Accept-Ranges": "bytes"}, data, body)
+
+    def _dataset_blob(self, h, path: str, body: bool) -> None:
+        m = re.fullmatch(r"/datasets--([^/]+)--([^/]+)/([0-9a-f]{64})", path)
+        repo = f"{m.group(1)}/{m.group(2)}" if m else ""
+        folder = self._repo_folder(repo) if m else None
+        if "Authorization" in h.headers:   # the storage host never gets the hub token
+            return self._send(h, 400, {"Content-Type": "text/plain"}, b"Only one auth mechanism allowed", body)
+        file = next((p for p in sorted(folder.rglob("*")) if p.is_file() and self._is_lfs(
+            p.relative_to(folder).as_posix(), p.stat().st_size) and self._sha256(p) == m.group(3)),
+            None) if folder else None
+        if file is None:
+            return self._send(h, 404, {"Content-Type": "text/plain"}, b"NoSuchKey", body)
+        key = (repo, file.relative_to(folder).as_posix())
+        data = file.read_bytes()
+        if self.corrupt.get(key, 0) > 0 and body:
+            self.corrupt[key] -= 1
+            data = bytes([data[0] ^ 0xFF]) + data[1:]
+        start = 0
+        rng = re.fullmatch(r"bytes=(\d+)-", h.headers.get("Range", ""))
+        if rng:
+            start = int(rng.group(1))
+        h.send_response(206 if start else 200)
+        h.send_header("ETag", f'"{m.group(3)}"')
+        h.send_header("Accept-Ranges", "bytes")
+        h.send_header("Content-Type", "application/octet-stream")
+        if start:
+            h.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        h.send_header("Content-Length", str(len(data) - start))
+        h.end_headers()
+        if not body:
+            return
+        cut = self.cut.pop(key, None) if not start else None
+        if cut is not None:
+            h.wfile.write(data[start:cut])
+            h.wfile.flush()
+            h.close_connection = True
+            return
+        h.wfile.write(data[start:])
+
     def _error(self, h, status, code, message, body, extra=None):
         headers = {"X-Error-Code": code, "X-Error-Message": message,
                    "Content-Type": "application/json", **(extra or {})}
@@ -172,6 +336,11 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 24), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def dataset_commit(repo: str) -> str:
+    """The commit id the loopback hub gives dataset repository ``repo`` (stable)."""
+    return hashlib.sha1(f"dataset {repo}".encode()).hexdigest()
 
 
 def free_port() -> int:

@@ -109,3 +109,18 @@ def test_the_check_detects_a_chart_that_cannot_render(browser, tmp_path):
     assert ">The chart library is not loaded" in dom
     assert any("boom-1" in line for line in console), console
     assert any("undefinedFunction" in line for line in console), console
+
+
+def test_the_single_file_report_renders_every_chart_offline(browser, pages, tmp_path):
+    """The one-file export: the index and every page, each page's charts drawn with the one
+    chart library the file carries, nothing fetched, links within the file."""
+    single = pages / "tiny-report.html"
+    text = single.read_text()
+    page_charts = chart_ids(pages / "shape_bias.html")
+    assert sorted(set(re.findall(r'<div [^>]*\bid="(bi-chart-[0-9a-f]{12})"', text))) == page_charts
+    dom, console = load(browser, single, tmp_path / "chromium")
+    assert console == [], "console messages while rendering offline:\n" + "\n".join(console)
+    for div in page_charts:
+        assert rendered(dom, div), f"chart {div} was not rendered in the single file"
+    assert 'id="index"' in dom and 'id="shape_bias"' in dom and 'id="calibration"' in dom
+    assert fake.ERROR_TEXT in dom and "Narration that should appear on the page" in dom

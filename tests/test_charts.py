@@ -46,9 +46,9 @@ def test_bar_by_model_draws_paper_ticks_only_where_a_paper_column_has_values():
     spec = spec_of(charts.bar_by_model(df, "top-1", "ImageNet top-1"))
     bars, ticks = layers(spec)
     assert bars["mark"]["type"] == "bar" and ticks["mark"]["type"] == "tick"
-    assert bars["encoding"]["y"]["field"] == "top-1"
-    assert ticks["encoding"]["y"]["field"] == "paper"
-    assert bars["encoding"]["x"]["sort"] == MODELS
+    assert bars["encoding"]["x"]["field"] == "top-1"           # horizontal: names whole on the left
+    assert ticks["encoding"]["x"]["field"] == "paper"
+    assert bars["encoding"]["y"]["sort"] == MODELS
     assert bars["encoding"]["color"]["scale"]["domain"] == MODELS
     assert {t["field"] for t in bars["encoding"]["tooltip"]} == {"model", "top-1", "paper"}
 
@@ -61,19 +61,19 @@ def test_bar_by_model_draws_paper_ticks_only_where_a_paper_column_has_values():
 def test_bar_by_model_with_category_and_colour_columns():
     df = pd.DataFrame({"model": ["a", "a", "b"], "source": ["run", "log", "run"], "v": [0.3, 0.35, 0.4]})
     spec = spec_of(charts.bar_by_model(df, "v", "t", color="source"))
-    assert spec["encoding"]["xOffset"]["field"] == "source"
+    assert spec["encoding"]["yOffset"]["field"] == "source"
     assert spec["encoding"]["color"]["field"] == "source"
     prev = pd.DataFrame({"factor": ["pose", "texture"], "share": [0.6, 0.4]})
     spec = spec_of(charts.bar_by_model(prev, value="share", title="t", category="factor"))
-    assert spec["encoding"]["x"]["field"] == "factor"
+    assert spec["encoding"]["y"]["field"] == "factor"
     assert spec["encoding"]["color"] == {"value": charts.MODEL_PALETTE[0]}
 
 
 def test_field_names_with_dots_are_escaped():
     df = pd.DataFrame({"model": ["a"], "acc. (%)": [50.0]})
     spec = spec_of(charts.bar_by_model(df, "acc. (%)", "t"))
-    assert spec["encoding"]["y"]["field"] == "acc\\. (%)"
-    assert spec["encoding"]["y"]["title"] == "acc. (%)"
+    assert spec["encoding"]["x"]["field"] == "acc\\. (%)"
+    assert spec["encoding"]["x"]["title"] == "acc. (%)"
 
 
 def test_grouped_bars_offsets_by_model_and_keeps_table_order():
@@ -138,7 +138,7 @@ def test_reliability_diagram_facets_per_model_drops_empty_bins_and_draws_diagona
              "accuracy": (np.nan if c == 0 else acc), "mean_confidence": (edges[i] + edges[i + 1]) / 2}
             for m in ["a", "b"] for i, (c, acc) in enumerate([(0, 0), (5, 0.4), (10, 0.9)])]
     spec = spec_of(charts.reliability_diagram(pd.DataFrame(rows)))
-    assert spec["facet"]["column"]["field"] == "model"
+    assert spec["facet"]["field"] == "model" and spec["columns"] == charts.PANELS_PER_ROW
     bars, diagonal = spec["spec"]["layer"]
     assert bars["encoding"]["x"]["field"] == "lower" and bars["encoding"]["x2"]["field"] == "upper"
     assert bars["encoding"]["y"]["field"] == "accuracy"
@@ -183,7 +183,7 @@ def test_invariance_lines_facets_by_transform_with_independent_x():
     df = pd.DataFrame({"model": ["a"] * 4, "transform": ["scale", "scale", "shift", "shift"],
                        "value": [1.0, 2.0, 0, 100], "top1": [0.8, 0.6, 0.8, 0.7]})
     spec = spec_of(charts.invariance_lines(df))
-    assert spec["facet"]["column"]["field"] == "transform"
+    assert spec["facet"]["field"] == "transform"
     assert spec["resolve"]["scale"]["x"] == "independent"
     (line,) = spec["spec"]["layer"]
     assert line["encoding"]["x"]["field"] == "value" and line["encoding"]["y"]["field"] == "top1"
@@ -194,13 +194,13 @@ def test_invariance_lines_facets_by_transform_with_independent_x():
 def test_heatmap_keeps_layer_order_not_alphabetical():
     layers_ = ["block2", "block10", "block1"]
     df = pd.DataFrame([{"x": a, "y": b, "cka": float(a == b)} for a in layers_ for b in layers_])
-    spec = spec_of(charts.heatmap(df, "x", "y", "cka"))
-    assert spec["mark"]["type"] == "rect"
-    assert spec["encoding"]["x"]["sort"] == layers_ and spec["encoding"]["y"]["sort"] == layers_
-    assert spec["encoding"]["color"]["field"] == "cka"
-    assert spec["encoding"]["color"]["scale"]["domain"] == [0.0, 1.0]
+    rect, text = layers(spec_of(charts.heatmap(df, "x", "y", "cka")))
+    assert rect["mark"]["type"] == "rect" and text["mark"]["type"] == "text"   # 9 cells: numbers printed
+    assert rect["encoding"]["x"]["sort"] == layers_ and rect["encoding"]["y"]["sort"] == layers_
+    assert rect["encoding"]["color"]["field"] == "cka"
+    assert rect["encoding"]["color"]["scale"]["domain"] == [0.0, 1.0]
     faceted = spec_of(charts.heatmap(df.assign(model="a"), "x", "y", "cka", facet="model"))
-    assert faceted["facet"]["column"]["field"] == "model"
+    assert faceted["facet"]["field"] == "model"
 
 
 def test_bar_by_model_band_spans_the_chart_behind_the_bars():
@@ -208,8 +208,8 @@ def test_bar_by_model_band_spans_the_chart_behind_the_bars():
                        "ci_high": [0.35, 0.45, 0.55]})
     spec = spec_of(charts.bar_by_model(df, "shape bias", band=(0.92, 0.99), band_label="humans"))
     band, bars, errors = layers(spec)
-    assert band["mark"]["type"] == "rect" and "x" not in band["encoding"]          # full width
-    assert band["encoding"]["y"]["field"] == "low" and band["encoding"]["y2"]["field"] == "high"
+    assert band["mark"]["type"] == "rect" and "y" not in band["encoding"]          # full height
+    assert band["encoding"]["x"]["field"] == "low" and band["encoding"]["x2"]["field"] == "high"
     assert spec["datasets"][band["data"]["name"]] == [{"band": "humans", "low": 0.92, "high": 0.99}]
     assert bars["mark"]["type"] == "bar" and errors["mark"]["type"] == "errorbar"
     # a one-row table (a page's) gives the same band, named by its label; an empty one none
@@ -218,11 +218,56 @@ def test_bar_by_model_band_spans_the_chart_behind_the_bars():
     assert len(layers(spec_of(charts.bar_by_model(df, "shape bias", band=table.iloc[:0])))) == 2
 
 
+def test_charts_are_sized_by_their_content_within_the_page():
+    def bars(n):
+        return pd.DataFrame({"model": [f"model {i}" for i in range(n)], "v": np.linspace(0.1, 0.9, n)})
+    two, thirty = spec_of(charts.bar_by_model(bars(2), "v")), spec_of(charts.bar_by_model(bars(30), "v"))
+    assert two["width"] == thirty["width"] == charts.VALUE_AXIS      # the value axis: a readable length
+    assert thirty["height"] == 15 * two["height"] >= 30 * charts.BAR_STEP   # a step per bar
+    assert two["encoding"]["y"]["axis"]["labelLimit"] == 0               # names whole, never cut
+
+    def grouped(n_groups, n_models):
+        return pd.DataFrame([{"task": f"t{g}", "model": f"m{m}", "acc": 0.5}
+                             for g in range(n_groups) for m in range(n_models)])
+    widths = [spec_of(charts.grouped_bars(grouped(g, m), "task", "acc"))["width"] for g, m in ((1, 2), (15, 2), (19, 30))]
+    assert widths[0] < widths[1] <= charts.PAGE_WIDTH and widths[2] == charts.PAGE_WIDTH
+    assert widths[1] == 15 * (2 * charts.BAR_STEP + charts.GROUP_GAP)
+    legend = spec_of(charts.grouped_bars(grouped(2, 2), "task", "acc"))["encoding"]["color"]["legend"]
+    assert legend["labelLimit"] == 0 and legend["orient"] == "bottom"   # long model names whole
+
+    rows = [f"factor {f}: level {lvl}" for f in range(4) for lvl in range(8)]
+    spec = spec_of(charts.heatmap(pd.DataFrame([{"model": m, "level": r, "top-1": 0.5} for r in rows
+                                                 for m in ("a", "b")]), "model", "level", "top-1"))
+    assert spec["height"]["step"] >= charts.HEAT_STEP[0] >= 12      # 32 rows: a line each, no overlap
+
+
+def test_invariance_lines_name_the_models_in_a_legend():
+    df = pd.DataFrame({"model": ["a", "a", "b", "b"], "transform": ["scale"] * 4, "value": [1.0, 2.0] * 2,
+                       "top1": [0.8, 0.6, 0.7, 0.5], "ci_low": [0.7, 0.5, 0.6, 0.4], "ci_high": [0.9, 0.7, 0.8, 0.6]})
+    band, line = spec_of(charts.invariance_lines(df))["spec"]["layer"]
+    # a legend=None on any layer would drop the merged legend
+    assert band["encoding"]["color"]["legend"] == line["encoding"]["color"]["legend"]
+    assert line["encoding"]["color"]["legend"]["title"] == "model"
+
+
+def test_kappa_and_cka_are_coloured_on_their_whole_range():
+    one_pair = pd.DataFrame({"model a": ["a"], "model b": ["b"], "kappa": [0.70]})
+    scale = spec_of(charts.heatmap(one_pair, "model a", "model b", "kappa", domain=None))
+    color = layers(scale)[0]["encoding"]["color"]["scale"]
+    assert color["domain"] == [-1.0, 1.0] and color["domainMid"] == 0.0   # not a legend of one tick
+    cka = pd.DataFrame({"a": ["x", "y"], "b": ["x", "y"], "CKA": [0.93, 0.95]})
+    assert layers(spec_of(charts.heatmap(cka, "a", "b", "CKA", domain=None)))[0]["encoding"]["color"]["scale"][
+        "domain"] == [0.0, 1.0]
+    other = pd.DataFrame({"a": ["x"], "b": ["y"], "score": [0.4]})       # no known range: widened
+    dom = layers(spec_of(charts.heatmap(other, "a", "b", "score", domain=None)))[0]["encoding"]["color"]["scale"]["domain"]
+    assert dom[0] < 0.4 < dom[1]
+
+
 def test_heatmap_tooltip_shows_the_interval():
     df = pd.DataFrame({"a": ["x", "y"], "b": ["y", "x"], "kappa": [0.4, 0.4], "ci_low": [0.3, 0.3],
                        "ci_high": [0.5, 0.5]})
     spec = spec_of(charts.heatmap(df, "a", "b", "kappa", domain=None))
-    assert {t["field"] for t in spec["encoding"]["tooltip"]} == {"a", "b", "kappa", "ci_low", "ci_high"}
+    assert {t["field"] for t in layers(spec)[0]["encoding"]["tooltip"]} == {"a", "b", "kappa", "ci_low", "ci_high"}
 
 
 def test_missing_column_error_names_it():
@@ -280,3 +325,22 @@ def test_offline_bundle_html_is_one_guarded_script():
     assert page.count("</script>") == 1
     assert "if (!window.vegaEmbed)" in page
     assert alt.VEGALITE_VERSION in page
+
+
+def test_lines_by_model_keeps_the_shift_order_and_draws_the_interval_band():
+    df = pd.DataFrame({"model": ["a"] * 3 + ["b"] * 3, "shift": ["val", "V2", "C sev 1"] * 2,
+                       "ECE": [0.05, 0.08, 0.12, 0.03, 0.06, 0.2],
+                       "ci_low": [0.04, 0.07, 0.1, 0.02, 0.05, 0.18], "ci_high": [0.06, 0.09, 0.14, 0.04, 0.07, 0.22]})
+    band, line = layers(spec_of(charts.lines_by_model(df, "shift", "ECE", title="ECE under shift")))
+    assert band["mark"]["type"] == "area" and band["encoding"]["y2"]["field"] == "ci_high"
+    assert line["encoding"]["x"]["type"] == "ordinal"
+    assert line["encoding"]["x"]["sort"] == ["val", "V2", "C sev 1"]      # the table's order, not a-z
+    assert line["encoding"]["y"]["field"] == "ECE" and line["encoding"]["color"]["field"] == "model"
+    # a quantity on x, without an interval: one line layer; a facet per panel column
+    curve = df.drop(columns=["ci_low", "ci_high"]).assign(coverage=[0.2, 0.6, 1.0] * 2, panel="p")
+    spec = spec_of(charts.lines_by_model(curve, "coverage", "ECE", ordinal=False, points=False, facet="panel"))
+    assert spec["facet"]["column"]["field"] == "panel"
+    (only,) = spec["spec"]["layer"]
+    assert only["encoding"]["x"]["type"] == "quantitative" and only["mark"] == {"type": "line"}
+    with pytest.raises(ValueError, match="lacks column"):
+        charts.lines_by_model(df, "shift", "NLL")

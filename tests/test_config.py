@@ -40,7 +40,7 @@ def test_unknown_key_inside_a_property():
     assert "did you mean 'n_bins'?" in msg and "accepted keys: max_images, n_bins" in msg
 
 
-def test_unknown_property_lists_all_eight():
+def test_unknown_property_lists_them_all():
     msg = error_of(profile(properties={"calibraton": {}}))
     assert "unknown property 'calibraton'" in msg and "did you mean 'calibration'?" in msg
     assert all(p in msg for p in PROPERTIES)

@@ -95,12 +95,18 @@ def test_imagenet_v2_release_folder_name_accepted(tmp_path):
     assert D.load_dataset("imagenet-v2", tmp_path).labels.tolist() == [5]
 
 
-@pytest.mark.parametrize("top", ["imagenet-sketch/sketch", "imagenet-sketch", "sketch"])
+@pytest.mark.parametrize("top", ["imagenet-sketch/sketch", "imagenet-sketch"])
 def test_imagenet_sketch_layouts(tmp_path, top):
     img(tmp_path / top / "n01440764" / "sketch_0.JPEG")
     img(tmp_path / top / "n01498041" / "sketch_1.jpg")
     ds = D.load_dataset("imagenet-sketch", tmp_path)
     assert ds.labels.tolist() == [0, 6] and ds.class_mask is None
+
+
+def test_imagenet_sketch_is_not_model_vs_humans_sketch(tmp_path):
+    """A root's `sketch/` is model-vs-human's sketch dataset: ImageNet-Sketch is not found there."""
+    img(tmp_path / "sketch" / "n01440764" / "sketch_0.JPEG")
+    assert D.dataset_presence("imagenet-sketch", tmp_path).status == "absent"
 
 
 def test_imagenet_c_columns_and_filters(tmp_path):
@@ -386,8 +392,10 @@ def test_check_datasets_on_shared_data(shared_data):
     assert df.loc["imagenet-x", "status"] == "found"
     assert df.loc["cue-conflict-humans", ["status", "found_count"]].tolist() == ["found", 10]
     assert df.loc["cue-conflict-decisions", ["status", "found_count"]].tolist() == ["found", 6]
+    for name, count in (("edges", 160), ("silhouettes", 160), ("edges-humans", 10), ("silhouettes-humans", 10)):
+        assert df.loc[name, ["status", "found_count"]].tolist() == ["found", count]
     others = df.drop(index=["cue-conflict", "imagenet-samples", "imagenet-x", "cue-conflict-humans",
-                            "cue-conflict-decisions"])
+                            "cue-conflict-decisions", "edges", "silhouettes", "edges-humans", "silhouettes-humans"])
     assert (others["status"] == "absent").all()
     assert (others["how_to_get"].str.len() > 20).all()
     assert "image-net.org" in df.loc["imagenet-val", "how_to_get"]
@@ -396,17 +404,19 @@ def test_check_datasets_on_shared_data(shared_data):
     assert any(ln.startswith("cue-conflict") and "found" in ln and "1,280 / 1,280" in ln for ln in lines)
     assert any(ln.startswith("imagenet-a ") and "absent" in ln for ln in lines)
     assert f"get it:  beyond-inet data get imagenet-a --root {shared_data}" in text
-    assert lines[-1] == f"5 of {len(df)} datasets found"
+    assert lines[-1] == f"9 of {len(df)} datasets found"
 
 
 def test_check_datasets_for_a_profile(tmp_path):
     prof = validate_profile({"name": "t", "models": ["m"], "properties": {
         "robustness": {"variants": ["imagenet-a", "imagenet-c"]},
-        "transfer": {"tasks": ["dtd", "digits"]}}}, check_models=False, check_paths=False)
+        "transfer": {"tasks": ["dtd", "digits"]}, "humans": {"datasets": ["colour", "edges"]}}},
+        check_models=False, check_paths=False)
     df = D.check_datasets(tmp_path, prof)
     assert df["name"].tolist() == ["cue-conflict", "imagenet-samples", "cue-conflict-humans",
                                    "cue-conflict-decisions", "imagenet-val", "imagenet-x",
-                                   "imagenet-a", "imagenet-c", "imagenet-r", "vtab-dtd", "pug-imagenet"]
+                                   "imagenet-a", "imagenet-c", "imagenet-r", "imagenet-o", "vtab-dtd", "pug-imagenet",
+                                   "edges", "edges-humans", "colour", "colour-humans"]
 
 
 def test_the_default_how_to_get_is_the_download_of_the_datasets_own_source():

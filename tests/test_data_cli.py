@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from beyond_inet_lib.data.model_vs_human import BENCHMARK
 from beyond_inet_lib import cli
 from beyond_inet_lib import data as D
 from beyond_inet_lib.config import load_profile
 from beyond_inet_lib.data.downloads import public_plans
+from beyond_inet_lib.paths import program
 
 import github_server as G
 from conftest import need_data
@@ -42,9 +44,14 @@ def test_data_check_does_not_import_torch(tmp_path, profile):
 
 def test_public_plans_of_the_paper_profile():
     public, manual = public_plans(D.datasets_for_profile(load_profile("paper", check_models=False)))
+    vtab = [f"vtab-{t}" for t in D.VTAB_TASKS]                      # each task: its own hub copy
+    benchmark = [n for d in BENCHMARK.values() if d.name != "cue-conflict" for n in (d.name, d.humans)]
     assert public == ["cue-conflict", "imagenet-samples", "cue-conflict-humans", "cue-conflict-decisions",
-                      "imagenet-v2", "imagenet-a", "imagenet-r", "imagenet-sketch", "imagenet-c", "pug-imagenet"]
-    assert manual == ["imagenet-val", "imagenet-hard", "vtab"]      # 19 VTAB tasks: one archive
+                      "imagenet-val", "imagenet-v2", "imagenet-a", "imagenet-r", "imagenet-sketch", "imagenet-c",
+                      "imagenet-hard", "imagenet-o"] + vtab + ["pug-imagenet",
+                      *benchmark]      # model-vs-human's 16 other datasets and their observers (humans page)
+    assert len(benchmark) == 32 and benchmark[:2] == ["edges", "edges-humans"]
+    assert manual == []                                             # nothing placed by hand any more
 
 
 @pytest.fixture
@@ -77,7 +84,7 @@ def test_cli_data_get_offline_exits_2_with_the_command(tmp_path, monkeypatch, ca
     cap = capsys.readouterr()
     assert code == 2
     assert "FAILED         cue-conflict-humans" in cap.out and "already there  imagenet-x" in cap.out
-    assert f"to get the rest: beyond-inet data get cue-conflict-humans --root {tmp_path}" in cap.out
+    assert f"to get the rest: {program()} data get cue-conflict-humans --root {tmp_path}" in cap.out
     assert "connected machine" in cap.err
     assert not (tmp_path / "reference").exists()
 

@@ -226,10 +226,14 @@ def test_http_404_names_the_url(server, tmp_path):
 
 # ------------------------------------------------------------------ manual / local files
 def test_imagenet_val_is_manual_then_uses_a_placed_tar(tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))         # no saved login either
     for name in ("imagenet-val", "imagenet-real"):
-        with pytest.raises(DL.ManualDownloadRequired) as e:
-            DL.get_dataset(name, tmp_path, progress=False)
-        assert "image-net.org" in str(e.value) and f"{tmp_path}/.downloads/" in str(e.value)
+        for source in ("auto", "authors"):   # the hub needs HF_TOKEN: said before any request
+            with pytest.raises(DL.ManualDownloadRequired) as e:
+                DL.get_dataset(name, tmp_path, progress=False, source=source)
+            assert "image-net.org" in str(e.value) and f"{tmp_path}/.downloads/" in str(e.value)
+            assert f"HF_TOKEN=hf_... beyond-inet data get imagenet-val --root {tmp_path}" in str(e.value)
     tar = make_tar({f"ILSVRC2012_val_{n:08d}.JPEG": image_bytes("JPEG") for n in (1, 2)})
     (tmp_path / ".downloads").mkdir()
     (tmp_path / ".downloads/ILSVRC2012_img_val.tar").write_bytes(tar)
@@ -245,8 +249,8 @@ def test_vtab_zip_placed_in_root(tmp_path):
     members = {"vtab-1k/dtd/images/a.jpg": image_bytes("JPEG"), "vtab-1k/dtd/images/b.jpg": image_bytes("JPEG"),
                "vtab-1k/dtd/train800.txt": b"images/a.jpg 0\n", "vtab-1k/dtd/val200.txt": b"images/b.jpg 46\n",
                "vtab-1k/dtd/test.txt": b"images/b.jpg 46\n"}
-    with pytest.raises(DL.ManualDownloadRequired, match="gdown"):
-        DL.get_dataset("vtab-dtd", tmp_path, progress=False)
+    with pytest.raises(DL.ManualDownloadRequired, match=f"beyond-inet data get vtab --root {tmp_path}"):
+        DL.get_dataset("vtab-dtd", tmp_path, progress=False, source="authors")
     (tmp_path / "vtab-1k.zip").write_bytes(make_zip(members))
     assert DL.get_dataset("vtab-dtd", tmp_path, progress=False) == tmp_path / "vtab"
     ds = D.load_dataset("vtab-dtd", tmp_path)

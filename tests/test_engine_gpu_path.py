@@ -632,3 +632,43 @@ def test_a_batch_of_only_unreadable_files_is_skipped_not_fatal(tmp_path, decode)
     res = predict([FakeSpec(key="allbad")], ds, tmp_path / "c", decode, views={"a": VIEWS["bilinear_in"]})
     r = res.only("allbad")
     assert len(r) == 0 and list(r.skipped["path"]) == ["b0.jpg", "b1.jpg", "b2.jpg"]
+
+
+# ------------------------------------------------------------ webdataset members
+@pytest.mark.parametrize("decode", ["pil", "tensor", "hybrid"])
+def test_webdataset_members_decode_like_the_files(mixed, tmp_path, decode):
+    """The same images packed into a webdataset shard, read in place by member ref: the
+    same numbers and the same unreadable image as the files, on every decode path, and a
+    fingerprint that follows the shard's bytes."""
+    import io
+    import tarfile
+
+    from beyond_inet_lib.data import webdataset as W
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name in mixed.table["path"]:
+            data = (mixed.root / name).read_bytes()
+            assert name.count(".") == 1       # <key>.<ext>
+            info = tarfile.TarInfo("s" + name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    shard = tmp_path / "wds/test/0.tar"
+    shard.parent.mkdir(parents=True)
+    shard.write_bytes(buf.getvalue())
+    samples = W.read_shard(shard)
+    refs = [str(Path(s.ref()).relative_to(tmp_path / "wds")) for s in samples]
+    assert all(r.startswith("test/0.tar#s") for r in refs) and len(refs) == len(mixed)
+    wds = DatasetIndex("mixed-wds", tmp_path / "wds", pd.DataFrame({"path": refs, "label": 0}))
+    spec = FakeSpec(key="wdspath")
+    files = predict([spec], mixed, tmp_path / "c", decode)
+    members = predict([spec], wds, tmp_path / "c", decode)
+    for name in VIEWS:
+        a, b = files[("wdspath", name)], members[("wdspath", name)]
+        np.testing.assert_array_equal(b.logits, a.logits)
+        assert list(b.skipped["path"]) == ["test/0.tar#s09a_trunc.jpg"]
+        assert b.skipped["reason"].tolist() == a.skipped["reason"].tolist()
+    before = wds.fingerprint()
+    assert wds.fingerprint() == before                           # stable
+    shard.write_bytes(buf.getvalue() + b"\0" * 10240)          # another size: every key changes
+    assert wds.fingerprint() != before

@@ -15,6 +15,7 @@ from PIL import Image
 from beyond_inet_lib import cli, engine, execution
 from beyond_inet_lib.config import load_profile
 from beyond_inet_lib.data import DatasetIndex
+from beyond_inet_lib.engine.device import slow_bf16
 from beyond_inet_lib.execution.scheduler import MAX_ATTEMPTS, MAX_SAME_FAILURES, RunReport, Scheduler
 from beyond_inet_lib.execution.units import WorkUnit
 from beyond_inet_lib.run_settings import RunSettings
@@ -35,16 +36,20 @@ def test_plan_before_and_after_a_partial_run(tmp_path, capsys):
     work = execution.plan_work(prof, progress=False)
     every = {(str(u.dir), c) for p in work.plans for u in p.units for c in range(p.n_chunks)}
     # Counted by hand from params/tiny.yaml, per model: mistakes stand-in, shape bias,
-    # calibration and its four protocol variants (interpolation, crop fraction, bf16, the
-    # other resize path; the CLIP logit scale variant is for CLIP models only), ImageNet-C
-    # stand-in, synthetic stand-in, similarity: 1 chunk each; digits (450 images): 2 chunks;
-    # invariance: the plain view (= scale 1 = shift 0 = 224 px), scale 2, shift 30 and the
-    # model @112: 4 folders, 1 chunk each. 15 folders, 16 chunks per model.
-    assert len({d for d, _ in every}) == 2 * 15 and len(every) == 2 * 16
+    # calibration and its protocol variants (interpolation, crop fraction, the other resize
+    # path, and bf16 where the CPU runs it natively: a CPU that emulates it leaves it out;
+    # the CLIP logit scale variant is for CLIP models only), ImageNet-O stand-in, ImageNet-C
+    # stand-in, synthetic stand-in, similarity, the humans page's edges, silhouettes and its
+    # own spread of cue-conflict: 1 chunk each; digits (450 images): 2 chunks; invariance:
+    # the plain view (= scale 1 = shift 0 = 224 px), scale 2, shift 30 and the model @112:
+    # 4 folders, 1 chunk each. 18 folders (+1 with bf16), one chunk more than folders.
+    bf16 = 0 if slow_bf16("cpu") else 1
+    assert len({d for d, _ in every}) == 2 * (18 + bf16) and len(every) == 2 * (19 + bf16)
     assert work.todo_pairs() == every and not chunk_files(cache)
-    # one unit per dataset chunk (both models fit one unit), and one per other run settings:
-    # the bf16 and the other-resize-path variants of calibration cannot share a pass
-    assert len(work.units) == 8 + 1 + 2
+    # one unit per dataset chunk (both models fit one unit: 12 datasets, digits twice), and
+    # one per other run settings: the other-resize-path (and bf16) variants of calibration
+    # cannot share a pass
+    assert len(work.units) == 13 + 1 + bf16
 
     # one work unit completely; of another, only its first model (a unit done in part)
     first, second = work.units[0], work.units[1]

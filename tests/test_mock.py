@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from beyond_inet_lib import cli
@@ -139,3 +140,34 @@ def test_cli_data_mock(source, tmp_path, capsys):
     with pytest.raises(UserError, match="not empty"):
         mock.write_mock_root(out, source)
     assert cli.main(["data", "mock", str(out), "--from", str(source)]) == 2
+
+
+def test_imagenet_o_in_its_real_layout(root, classes):
+    """ImageNet-O's folders are classes the mock's other datasets do not hold, filled with
+    images of other classes, as the real ones are; scored over its 200-class mask."""
+    ds = D.load_dataset("imagenet-o", root)
+    folders = set(ds.table["confused_with"])
+    assert len(folders) == mock.IMAGENET_O_FOLDERS and not folders & classes
+    assert folders <= set(D.imagenet_o_indices().tolist()) and (ds.labels == -1).all()
+    assert all(Path(p).parts[:2] == ("imagenet-o", w) for p, w in zip(ds.table["path"], ds.table["wnid"]))
+    # the in-distribution side of the comparison: val images of ImageNet-O's classes exist
+    val = D.load_dataset("imagenet-val", root)
+    assert np.isin(val.labels, ds.class_mask).any()
+
+
+def test_rehearsal_calibration_page_reads_imagenet_o_in_its_real_layout(root):
+    """The rehearsal's calibration page asks for ImageNet-O from the miniature root, not a
+    stand-in: its out-of-distribution request holds every image of the layout, and the
+    shifted datasets of the robustness settings are there too."""
+    from beyond_inet_lib import pages
+    from beyond_inet_lib.config import load_profile
+    from beyond_inet_lib.models import get_model
+
+    prof = load_profile("rehearsal", {"data_root": str(root)}, check_models=False)
+    st = pages.Study(prof, root, None, "calibration", [get_model(k) for k in prof.models], show=False)
+    reqs = {r.name: r for r in pages.calibration.requests(st)}
+    ood = reqs["ood"].dataset
+    assert ood.name == "imagenet-o" and not ood.standin
+    assert len(ood) == sum(1 for p in (root / "imagenet-o").rglob("*.jpg"))
+    assert not st.standins_used
+    assert {n for n in reqs if n.startswith("shift:")} >= {"shift:imagenet-v2", "shift:imagenet-c"}

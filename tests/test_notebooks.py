@@ -56,6 +56,7 @@ def test_every_notebook_executes_and_exports(tiny_report):
         assert "report.setup(" not in html and "import pandas" not in html, f"{prop}: code cells are shown"
         assert "Finding" in html and "Caveats" in html, f"{prop}: missing sections"
         assert "Traceback" not in html, f"{prop}: an error is shown"
+        assert "PosixPath(" not in html, f"{prop}: a return value is printed under the findings"
 
 
 def test_index_summarises_every_property_with_finite_numbers(tiny_report):
@@ -85,7 +86,9 @@ def test_calibration_headline_equals_an_independent_recomputation(tiny_report):
     for key in prof.models:
         r = res.only(key)
         p = r.probs()
-        ece = metrics.expected_calibration_error(p.max(1), p.argmax(1) == r.table["label"].to_numpy())
+        # the headline is the debiased ECE (docs/protocols.md §3), of the plug-in bins
+        ece = metrics.debiased_calibration_error(p.max(1), p.argmax(1) == r.table["label"].to_numpy(),
+                                                 prof.settings("calibration").n_bins)
         from beyond_inet_lib.models import get_model
 
         label = get_model(key).label

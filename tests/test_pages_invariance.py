@@ -107,3 +107,23 @@ def test_a_vit_whose_patch_does_not_divide_r_runs_at_the_nearest_r_and_the_page_
     assert note.startswith(f"{label} runs at 128 px, 352 px in place of 112, 336") and "32-px patches" in note
     # the extreme levels differ (336 vs 352): the two are not ranked on a level only one of them has
     assert not [c for c in page.comparisons if c["metric"].startswith("top-1 at resolution")]
+
+
+def test_a_model_whose_own_resolution_is_not_swept_has_its_curve_and_the_page_says_why_no_drop():
+    """EfficientNet-Lite1 was trained at 240 px: a sweep of 112 and 224 px gives its curve
+    but no drop from its own resolution, and the page says so (the row was missing silently)."""
+    from beyond_inet_lib.pages.invariance import resolution_specs
+
+    st = study("invariance", models=("efficientnet_lite1",), resolutions=[112, 224])
+    keys = {R: spec.key for _, R, spec in resolution_specs(st)}
+    assert st.spec("efficientnet_lite1").resolution == 240 and set(keys) == {112, 224}
+    page = build(st, {"resolution": answer("resolution", _ds(), {keys[112]: _logits(30), keys[224]: _logits(70)})})
+    assert sorted(page.table("curve")["value"]) == [112.0, 224.0]
+    assert page.table("drops").empty
+    (note,) = [f for f in page.findings if "not among the sweep" in f]
+    assert note.startswith(f"{st.label('efficientnet_lite1')} was trained at 240 px") and "112, 224 px" in note
+    # a model whose own resolution is swept gets no such sentence
+    st2 = study("invariance", resolutions=[112, 224])
+    page2 = build(st2, {"resolution": answer("resolution", _ds(), {"convnext_sup@112": _logits(30),
+                                                                     "convnext_sup": _logits(80)})})
+    assert not [f for f in page2.findings if "not among the sweep" in f]

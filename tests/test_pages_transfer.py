@@ -4,6 +4,8 @@ protocol, its interval resamples test images, the VTAB mean combines the 19 task
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -95,3 +97,67 @@ def test_vtab_mean_over_19_tasks_averages_the_tasks_and_replicates():
     assert h["ci_low"] < h["value"] < h["ci_high"]
     (c,) = [c for c in page.comparisons if c["metric"] == "VTAB-1k mean (19)"]
     assert c["difference"] == 0 and not c["holds"]      # the same features: the same probe
+
+
+def _digits_study(tmp_path, max_train):
+    from beyond_inet_lib import pages
+    from beyond_inet_lib.config import load_profile
+    from beyond_inet_lib.models import get_model
+
+    prof = load_profile("tiny")
+    prof.properties["transfer"] = pages.PROPERTIES["transfer"].settings(tasks=["digits"], max_train=max_train,
+                                                                         protocol="logreg", c_grid=[1.0])
+    settings = prof.run_settings().override(cache_dir=tmp_path / "cache")
+    return pages.Study(prof, None, None, "transfer", [get_model("tiny_convnext_untrained")], show=False,
+                       run_settings=settings, progress=False)
+
+
+def test_the_stand_in_panel_counts_what_the_run_used_and_a_smaller_cap_reads_a_larger_caps_features(tmp_path):
+    """max_train 8: the panel says 18 of the 1,797 digits (8 train / 2 val / 8 test), not the
+    task's 800 / 200 / 797. Then max_train 4 computes nothing: its images are the first of
+    the cap-8 ones per split, read from that cache and cut; the probe is the one a pass on
+    the cap-4 images themselves gives."""
+    from beyond_inet_lib import engine
+    from beyond_inet_lib.data import standins
+    from beyond_inet_lib.pages import transfer as T
+
+    st8 = _digits_study(tmp_path, 8)
+    (req8,) = T.requests(st8)
+    assert len(req8.dataset) == 18
+    (panel,) = [n for n in st8.notes if n["title"].startswith("Stand-in data")]
+    assert "This run uses 18 images (8 train / 2 val / 8 test) of its 1797" in panel["body"]
+    assert [i["images"] for i in st8.inputs if i["status"] == "stand-in"] == [18]
+    page8 = build(st8, T.gather(st8, [req8]))
+    assert tuple(page8.table("tasks").iloc[0][["train", "val", "test"]]) == (8, 2, 8)
+
+    st4 = _digits_study(tmp_path, 4)
+    (req4,) = T.requests(st4)
+    assert len(req4.dataset) == 18                       # the cap-8 images, already cached
+    assert not engine.plan(st4.models, req4.dataset, outputs=("features",), settings=st4.run_settings).missing
+    (panel,) = [n for n in st4.notes if n["title"].startswith("Stand-in data")]
+    assert "This run uses 9 images (4 train / 1 val / 4 test) of its 1797" in panel["body"]
+    page4 = build(st4, T.gather(st4, [req4]))
+    row = page4.table("tasks").iloc[0]
+    assert tuple(row[["train", "val", "test"]]) == (4, 1, 4)
+    # the same numbers as features computed on the cap-4 images themselves
+    own = T._capped(st4.standin(standins.digits_task), 4)
+    direct = build(st4, {"digits": T.Answer(T.Request("digits", own, st4.models, outputs=("features",)),
+                                             st4.predict(own, outputs=("features",)))})
+    assert row["test top-1"] == pytest.approx(direct.table("tasks").iloc[0]["test top-1"])
+    # with no larger cap cached, a cap computes its own images
+    assert T.cached_superset(_digits_study(tmp_path / "other", 4), own, T._capped(own, 2)) is None
+
+
+def test_the_stand_in_panel_counts_the_images_this_run_uses(tmp_path):
+    """With max_train, the digits stand-in panel says how many images of each split the run
+    read (it printed the stand-in's whole 800 / 200 / 797 while the run used fewer)."""
+    from beyond_inet_lib.pages import transfer
+
+    st = study("transfer", tasks=["digits"], max_train=40)
+    st.run_settings = dataclasses.replace(st.run_settings, cache_dir=str(tmp_path / "cache"))
+    (req,) = transfer.requests(st)
+    counts = req.dataset.table["split"].value_counts()
+    assert (counts["train"], counts["val"], counts["test"]) == (40, 10, 40)
+    (panel,) = [p for p in st.notes if p["title"].startswith("Stand-in data")]
+    assert "This run uses 90 images (40 train / 10 val / 40 test) of its 1797" in panel["body"]
+    assert [i["images"] for i in st.inputs if i["status"] == "stand-in"] == [90]

@@ -5,8 +5,9 @@ Every page ran, on every dataset of the paper in its real layout (no panel says 
 was not found, nothing was stood in), the images each page read are the files the layout
 holds, and one number of each page equals a computation made here, independently of the
 page code, from the cached logits / features: ECE, the ImageNet-C mean, the VTAB probe
-(splits read from the task's own file lists), the PUG factor mean, the invariance curve,
-the ImageNet-X error ratio, shape bias, CKA. The models have random weights, so the
+(splits read from the task's own file lists, or its hub copy's shards), the PUG factor
+mean, the invariance curve, the ImageNet-X error ratio, shape bias, CKA, model-vs-human's OOD
+accuracy. The models have random weights, so the
 numbers mean nothing about the models; that they are the right numbers of those
 predictions is what this checks.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +29,7 @@ REHEARSAL = Path(os.environ.get("REHEARSAL_DIR") or "/nonexistent-rehearsal")
 REPORT = REHEARSAL / "report"
 DATA = REHEARSAL / "data"
 PAGES = ("mistakes", "shape_bias", "calibration", "robustness", "transfer", "synthetic", "invariance",
-         "similarity")
+         "similarity", "humans")
 MODELS = ("convnext_sup", "vit_sup", "convnext_clip", "vit_clip")
 IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png"}
 
@@ -78,7 +80,16 @@ def softmax(logits) -> np.ndarray:
 
 
 def images_under(folder: Path) -> int:
-    return sum(1 for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+    """Image files below ``folder``, and image members of the webdataset shards there
+    (read with tarfile, independently of the package's reader)."""
+    n = 0
+    for f in folder.rglob("*"):
+        if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES | {".webp"}:
+            n += 1
+        elif f.is_file() and f.suffix == ".tar":
+            with tarfile.open(f) as tf:
+                n += sum(1 for m in tf if m.isfile() and Path(m.name).suffix.lower() in IMAGE_SUFFIXES | {".webp"})
+    return n
 
 
 def result(cached, prop: str, name: str, key: str, view: str | None = None):
@@ -103,10 +114,13 @@ def test_every_page_ran_on_every_dataset():
 
 @pytest.mark.parametrize("prop, dataset, folder", [
     ("calibration", "imagenet-val", "imagenet-val"), ("calibration", "imagenet-r", "imagenet-r"),
+    ("calibration", "imagenet-o", "imagenet-o"),
     ("robustness", "imagenet-v2", "imagenet-v2"), ("robustness", "imagenet-a", "imagenet-a"),
     ("robustness", "imagenet-sketch", "imagenet-sketch"), ("robustness", "imagenet-c", "imagenet-c"),
     ("robustness", "imagenet-real", "imagenet-val"), ("synthetic", "pug-imagenet", "pug-imagenet"),
     ("shape_bias", "cue-conflict", "cue-conflict"), ("mistakes", "imagenet-val", "imagenet-val"),
+    ("humans", "edges", "edges"), ("humans", "silhouettes", "silhouettes"), ("humans", "colour", "colour"),
+    ("humans", "eidolonIII", "eidolonIII"), ("humans", "sketch", "sketch"), ("humans", "cue-conflict", "cue-conflict"),
 ])
 def test_each_page_read_every_image_of_the_layout(prop, dataset, folder):
     """The rehearsal profile caps nothing: a page read exactly the images the layout holds."""
@@ -131,6 +145,23 @@ def test_calibration_ece_is_the_cached_logits_ece(profile, cached, key):
 
 
 @pytest.mark.parametrize("key", MODELS)
+def test_calibration_ood_auroc_is_the_cached_logits_auroc(cached, key):
+    """ImageNet-O, read in its real layout, against the evaluation images of its 200
+    classes: the MSP over those 200 columns, scored by scikit-learn."""
+    from sklearn.metrics import roc_auc_score
+
+    from beyond_inet_lib.data import imagenet_o_indices
+
+    mask = imagenet_o_indices()
+    r_in, r_out = result(cached, "calibration", "eval", key), result(cached, "calibration", "ood", key)
+    inside = np.isin(r_in.table["label"].to_numpy(), mask)
+    a = softmax(np.asarray(r_in.logits)[inside][:, mask]).max(axis=1)
+    b = softmax(np.asarray(r_out.logits)[:, mask]).max(axis=1)
+    ref = roc_auc_score(np.r_[np.ones(len(a)), np.zeros(len(b))], np.r_[a, b])
+    assert value("calibration", key, "AUROC imagenet-o, MSP") == pytest.approx(ref, abs=1e-9)
+
+
+@pytest.mark.parametrize("key", MODELS)
 def test_robustness_imagenet_c_is_the_mean_over_corruptions_and_severities(cached, key):
     r = result(cached, "robustness", "imagenet-c", key)
     # the cell of each image, from its path: <corruption>/<severity>/<wnid>/<file>
@@ -142,14 +173,42 @@ def test_robustness_imagenet_c_is_the_mean_over_corruptions_and_severities(cache
 
 
 def _vtab_lists(task_dir: Path) -> dict[str, tuple[str, int]]:
-    """image path (as listed, relative to the task's folder) -> (split, label), from the
-    task's own lists: train800.txt, val200.txt, test.txt (lines ``images/<split>/<file> <label>``)."""
+    """image path (relative to the task's folder) -> (split, label), from what the task's
+    folder holds: its own lists (train800.txt, val200.txt, test.txt with lines
+    ``images/<split>/<file> <label>``), or split folders ``train800/<label>/<file>``, or the
+    hub's webdataset shards ``train/<n>.tar`` and ``test/<n>.tar`` (read here with tarfile:
+    train800 = the first 800 train rows in shard order, val200 = the next 200, a train
+    split under 1,000 rows cut 80 / 20; test = every test row; label = the cls member)."""
     out = {}
-    for split, listing in (("train", "train800.txt"), ("val", "val200.txt"), ("test", "test.txt")):
-        for line in (task_dir / listing).read_text().splitlines():
-            if line.strip():
-                rel, label = line.split()
-                out[rel] = (split, int(label))
+    if (task_dir / "train800.txt").is_file():
+        for split, listing in (("train", "train800.txt"), ("val", "val200.txt"), ("test", "test.txt")):
+            for line in (task_dir / listing).read_text().splitlines():
+                if line.strip():
+                    rel, label = line.split()
+                    out[rel] = (split, int(label))
+        return out
+    if (task_dir / "train800").is_dir():
+        for split, folder in (("train", "train800"), ("val", "val200"), ("test", "test")):
+            for f in (task_dir / folder).rglob("*"):
+                if f.is_file():
+                    out[str(f.relative_to(task_dir))] = (split, int(f.parent.name))
+        return out
+    for hub_split in ("train", "test"):
+        shards = sorted((task_dir / hub_split).glob("*.tar"), key=lambda p: int(p.stem))
+        rows = []
+        for shard in shards:
+            with tarfile.open(shard) as tf:
+                members = {m.name: tf.extractfile(m).read() for m in tf if m.isfile()}
+            for name in members:
+                if name.endswith(".webp"):
+                    rows.append((f"{hub_split}/{shard.name}#{name}", int(members[name[:-5] + ".cls"])))
+        if hub_split == "test":
+            out.update({rel: ("test", y) for rel, y in rows})
+        else:
+            m = min(len(rows), 1000)
+            n_train = min(800, 4 * m // 5)
+            out.update({rel: ("train", y) for rel, y in rows[:n_train]})
+            out.update({rel: ("val", y) for rel, y in rows[n_train:min(m, n_train + 200)]})
     return out
 
 
@@ -161,9 +220,10 @@ def test_transfer_vtab_mean_is_the_probe_on_the_tasks_own_splits(profile, cached
     accs = []
     for task in s.tasks:
         r = result(cached, "transfer", task, key)
-        parts = [Path(p).parts for p in r.table["path"]]          # vtab-1k/<folder>/images/...
+        parts = [Path(p).parts for p in r.table["path"]]          # vtab[-1k]/<folder>/...
         task_dir = DATA.joinpath(*parts[0][:2])
         listed = _vtab_lists(task_dir)
+        assert len(listed) == len(parts), task                     # every image of the task was read
         split = np.array([listed[str(Path(*pt[2:]))][0] for pt in parts])
         y = np.array([listed[str(Path(*pt[2:]))][1] for pt in parts])
         assert (y == r.table["label"].to_numpy()).all(), task
@@ -239,6 +299,47 @@ def test_shape_bias_from_the_cached_logits(cached, key):
     assert shape_hits + texture_hits > 0
     assert value("shape_bias", key, "shape bias (cue-conflict)") == pytest.approx(
         shape_hits / (shape_hits + texture_hits))
+
+
+def test_humans_every_dataset_of_the_benchmark_and_its_observers():
+    from beyond_inet_lib.data.model_vs_human import BENCHMARK
+
+    inputs = {i["dataset"]: i for i in summary("humans")["inputs"]}
+    for d in BENCHMARK.values():
+        assert inputs[d.name]["status"] == "ok" and inputs[d.name]["images"] > 0, d.name
+        assert inputs[d.humans]["status"] == "ok" and inputs[d.humans]["images"] == d.observers, d.humans
+
+
+@pytest.mark.parametrize("key", MODELS)
+def test_humans_ood_accuracy_from_the_cached_logits(cached, key):
+    """model-vs-human's OOD accuracy: per dataset the share of stimuli whose 16-class
+    decision (mean probability over each category's ImageNet indices) names the category
+    written in the file name (or its folder), over the levels the benchmark summarises;
+    then the mean over the 17 datasets."""
+    from beyond_inet_lib.data.model_vs_human import BENCHMARK
+    from beyond_inet_lib.metrics.shape_bias import cue_conflict_category_indices
+
+    cats = cue_conflict_category_indices()
+    names = sorted(cats)
+    accs = []
+    for d in BENCHMARK.values():
+        r = result(cached, "humans", d.name, key)
+        p = softmax(r.logits)
+        decision = np.array(names)[np.stack([p[:, list(cats[c])].mean(axis=1) for c in names], 1).argmax(1)]
+        right = []
+        for path, dec in zip(r.table["path"], decision):
+            fields = Path(path).name.split("_")
+            if len(fields) >= 7:          # <trial>_<tag>_dnn_<condition>_<category>_...
+                condition, category = fields[3], fields[4]
+                if d.levels and condition in d.excluded:
+                    continue
+            else:                         # <category>/<name>.png
+                category = Path(path).parent.name
+            right.append(dec == category)
+        assert right, d.name
+        accs.append(np.mean(right))
+    assert len(accs) == 17
+    assert value("humans", key, "OOD accuracy (model-vs-human)") == pytest.approx(np.mean(accs), abs=1e-12)
 
 
 def test_similarity_mean_cka_to_the_other_models(cached):

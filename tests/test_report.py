@@ -25,7 +25,8 @@ def headline(**extra) -> pd.DataFrame:
 
 def test_properties_order_comes_from_the_one_registry():
     assert report.PROPERTIES is PROPERTIES
-    assert list(PROPERTIES)[0] == "mistakes" and list(PROPERTIES)[-1] == "similarity" and len(PROPERTIES) == 8
+    assert list(PROPERTIES)[0] == "mistakes" and list(PROPERTIES)[-1] == "similarity" and len(PROPERTIES) == 9
+    assert list(PROPERTIES).index("humans") == list(PROPERTIES).index("shape_bias") + 1
 
 
 def test_record_writes_summary_json(tmp_path):
@@ -280,3 +281,95 @@ def test_report_progress_goes_to_the_terminal_never_into_the_notebook(tmp_path, 
     executed = nbformat.read(out["pages"]["shape_bias"]["ipynb"], 4)
     assert "bar_probe_6612" not in json.dumps([c.get("outputs", []) for c in executed.cells])
     assert os.environ["BEYOND_INET_PROGRESS"] == "yes-before"   # this process's own switch is restored
+
+
+# ------------------------------------------------------------------------------ verdicts and precision
+def test_one_precision_per_metric_and_no_negative_zero():
+    # one metric's numbers share the decimals that give its largest three significant digits
+    fmt = report._metric_formatter([{"value": 0.5, "ci_low": 0.35, "ci_high": 0.65},
+                                    {"value": 0.0727, "ci_low": 0.0586, "ci_high": 0.0892}])
+    assert [fmt(v) for v in (0.5, 0.35, 0.0727, 0.0586)] == ["0.500", "0.350", "0.073", "0.059"]
+    ece = report._metric_formatter([{"value": 0.0727, "ci_low": 0.0586, "ci_high": 0.0892}])
+    assert ece(0.0727) == "0.0727" and ece(0.0586) == "0.0586"
+    assert report.metric_decimals([85.52, 80.1]) == 1 and report.metric_decimals([1234.5]) == 0
+    assert report.format_fixed(-0.00004, 3) == "0.000" and report.format_fixed(-0.0004, 4) == "-0.0004"
+    assert report.format_fixed(1234.5, 0) == "1,234" and report.format_fixed(None, 3) == "–"
+
+
+def _rows(values, better="higher"):
+    return [{"model": m, "metric": "m", "value": v, "better": better} for m, v in values.items()]
+
+
+def _cmp(better, worse, diff, low, high):
+    return {"metric": "m", "better": better, "worse": worse, "difference": diff, "low": low, "high": high,
+            "holds": not (low <= 0 <= high)}
+
+
+def test_verdict_names_a_winner_only_where_the_paired_interval_holds():
+    two = report.metric_verdict(_rows({"A": 0.27, "B": 0.22}), [_cmp("A", "B", 0.05, 0.02, 0.08)])
+    assert two["winner"] == "A" and "<b>A</b> is better" in two["text"] and "[0.020, 0.080]" in two["text"]
+    tie = report.metric_verdict(_rows({"A": 0.27, "B": 0.26}), [_cmp("A", "B", 0.01, -0.02, 0.04)])
+    assert tie["winner"] is None and "cannot tell A and B apart" in tie["text"]
+    lower = report.metric_verdict(_rows({"A": 0.07, "B": 0.15}, "lower"), [_cmp("A", "B", -0.08, -0.1, -0.05)])
+    assert lower["winner"] == "A" and "lower is better" in lower["text"]
+    # three models: A beats both, B and C tied -> A wins; A ~ B, both beat C -> no single best
+    three = [_cmp("A", "B", 0.1, 0.05, 0.15), _cmp("A", "C", 0.12, 0.06, 0.18), _cmp("B", "C", 0.02, -0.01, 0.05)]
+    assert report.metric_verdict(_rows({"A": 0.9, "B": 0.8, "C": 0.78}), three)["winner"] == "A"
+    split = [_cmp("A", "B", 0.01, -0.02, 0.04), _cmp("A", "C", 0.2, 0.1, 0.3), _cmp("B", "C", 0.19, 0.1, 0.28)]
+    v = report.metric_verdict(_rows({"A": 0.9, "B": 0.89, "C": 0.7}), split)
+    assert v["winner"] is None and "no single best model: A, B" in v["text"] and "2 of 3 pairs" in v["text"]
+    # a description (no direction) or a single model: no verdict
+    assert report.metric_verdict(_rows({"A": 0.9, "B": 0.9}, None), [])["winner"] is None
+    assert "nothing to compare" in report.metric_verdict(_rows({"A": 0.9}), [])["text"]
+
+
+def test_summary_table_highlights_the_winner_and_the_index_has_verdicts():
+    s = pd.DataFrame([{"property": "calibration", "model": m, "metric": "ECE", "value": v, "better": "lower",
+                       "ci_low": v - 0.01, "ci_high": v + 0.01} for m, v in (("a", 0.0727), ("b", 0.15))])
+    c = pd.DataFrame([{"property": "calibration", **_cmp("a", "b", -0.0773, -0.09, -0.06)}])
+    c["metric"] = "ECE"
+    page = report.summary_table_html(s, models=["a", "b"], comparisons=c)
+    assert re.search(r'<td class="best"><span class="run">0\.073</span>', page)
+    assert page.count('class="best"') == 1
+    (v,) = report.verdicts(s, c)
+    assert v["winner"] == "a" and v["property"] == "calibration"
+    assert "a</b> is better" in report.verdict_html([v])
+
+
+def test_page_tables_show_no_negative_zero(monkeypatch):
+    from beyond_inet_lib import nb
+
+    shown = []
+    monkeypatch.setattr(nb, "_display", lambda obj: shown.append(obj.data))
+    nb.table(pd.DataFrame({"model": ["a"], "difference": [-0.00004], "drop": [-0.0123]}))
+    assert "-0.000" not in shown[0] and "<td>0.000</td>" in shown[0] and "-0.012" in shown[0]
+    nb.table(pd.DataFrame())                      # a page without data: no empty table
+    nb.table(pd.DataFrame(columns=["model", "ECE"]))
+    assert len(shown) == 1
+    # a section whose data is absent says so in one line, not with an empty heading
+    nb.table(pd.DataFrame(columns=["model", "ECE"]), absent="ImageNet-R was not found <here>")
+    assert len(shown) == 2 and "ImageNet-R was not found &lt;here&gt;" in shown[1] and "<table" not in shown[1]
+
+
+
+@pytest.mark.slow
+def test_the_report_is_also_one_file_to_share(built):
+    """Index and pages in one file, links within it, the chart library and the notebook
+    style once; the per-page files stay."""
+    from beyond_inet_lib import charts
+
+    root, result = built
+    out = root / "reports" / "tiny"
+    single = report.single_file_path(out, "tiny")
+    text = single.read_text()
+    probe = charts.javascript_bundle()[1000:1200]
+    assert text.count(probe) == 1                                   # one chart library
+    page = (out / "shape_bias.html").read_text()
+    style = re.search(r"<style[^>]*>(.{2000})", page, re.S).group(1)  # a slice of the notebook style
+    assert text.count(style) == 1
+    assert 'href="#shape_bias"' in text and 'href="#index"' in text and 'href="shape_bias.html"' not in text
+    assert fake.ERROR_TEXT in text and "Narration that should appear on the page" in text
+    assert fake.SOURCE_MARKER not in text and not re.search(r"<script[^>]*\bsrc\s*=", text)
+    assert (out / "shape_bias.html").is_file() and (out / "index.html").is_file()
+    pages_size = sum((out / f"{p}.html").stat().st_size for p in ("shape_bias", "calibration"))
+    assert single.stat().st_size < pages_size                        # not the pages glued together

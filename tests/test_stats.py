@@ -300,3 +300,15 @@ def test_pairwise_ranking_equals_paired_bootstrap_per_pair():
             iv = stats.paired_bootstrap(statistic, models[r["better"]], models[r["worse"]], n_boot=200,
                                         seed=5, groups=groups)
             assert (r["difference"], r["low"], r["high"]) == pytest.approx((iv.estimate, iv.low, iv.high), abs=1e-12)
+
+
+def test_resample_counts_are_the_resamples_bootstrap_ci_draws():
+    """A statistic scored from draw counts pairs with every other interval of the seed: its
+    replicates equal those of the resampled rows, for a statistic that is not a mean too."""
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=57)
+    counts = stats.resample_counts(len(x), n_boot=64, seed=5)
+    assert counts.shape == (64, 57) and (counts.sum(axis=1) == 57).all()
+    for statistic in (np.mean, np.median):
+        _, reps = stats.bootstrap_replicates(statistic, x, n_boot=64, seed=5)
+        np.testing.assert_allclose([statistic(np.repeat(x, c)) for c in counts], reps, rtol=0, atol=1e-12)

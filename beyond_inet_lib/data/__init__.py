@@ -13,12 +13,15 @@ Modules, one job each:
 - ``presence``   how much of a dataset is below a root (``Presence``)
 - ``check``      the ``data check`` table, the datasets a profile reads
 - ``imagenet_labels``  class order, names, A/R lists, ReaL sets, ImageNet-X annotations
-- ``imagenet``   val, ReaL, ImageNet-X, V2, A, R, Sketch, C, Hard
+- ``imagenet``   val, ReaL, ImageNet-X, V2, A, R, Sketch, C, Hard, O
 - ``demo``       cue-conflict stimuli, ImageNet sample images, the decision logs
 - ``pug``        PUG-ImageNet
 - ``vtab``       the 19 VTAB-1k tasks
+- ``model_vs_human``  the 17 datasets of model-vs-human's benchmark and their observers' trials
 - ``downloads``  ``data get``: fetch, verify, install (``transfer``, ``archives``, ``sources``,
-                 ``verify``, ``imagenet_hard_parquet`` do the parts)
+                 ``verify``, ``imagenet_hard_parquet``, ``vtab_parquet`` do the parts; ``hub``
+                 and ``hub_get`` the Hugging Face hub's copies)
+- ``webdataset`` webdataset shards read in place (a member is ``<shard>.tar#<member>``)
 - ``mock``       a miniature data root in every real layout
 - ``standins``   small generated stand-ins for benchmarks a demo run cannot have
 """
@@ -26,7 +29,7 @@ Modules, one job each:
 from ..errors import DatasetMissing
 # the catalogue modules register their datasets on import; this order is the order of
 # the `data check` table
-from . import demo, imagenet, pug, vtab  # noqa: F401
+from . import demo, imagenet, pug, vtab, model_vs_human  # noqa: F401
 from .check import CHECK_COLUMNS, check_datasets, datasets_for_profile, format_check_table
 from .demo import CUE_CONFLICT_CATEGORIES, parse_cue_conflict_name
 from .downloads import FetchReport, fetch_missing, get_dataset
@@ -41,6 +44,7 @@ from .imagenet_labels import (
     N_VAL,
     imagenet_a_indices,
     imagenet_class_names,
+    imagenet_o_indices,
     imagenet_r_indices,
     imagenet_real_labels,
     imagenet_wnids,
@@ -61,7 +65,7 @@ __all__ = [
     "DatasetInfo", "DatasetMissing", "IMAGENET_C_CORRUPTIONS", "IMAGENET_C_SEVERITIES",
     "IMAGE_EXTENSIONS", "N_VAL", "PUG_FACTORS", "Presence", "ROBUSTNESS_VARIANTS", "VTAB_NUM_CLASSES", "VTAB_TASKS",
     "VTAB_TEST_SIZES", "check_datasets", "count_images", "dataset_presence", "datasets_for_profile", "fetch_missing",
-    "format_check_table", "get_dataset", "imagenet_a_indices", "imagenet_class_names", "imagenet_r_indices",
+    "format_check_table", "get_dataset", "imagenet_a_indices", "imagenet_class_names", "imagenet_o_indices", "imagenet_r_indices",
     "imagenet_real_labels", "imagenet_wnids", "imagenet_x_annotations", "list_images", "load_dataset",
     "load_vtab", "parse_cue_conflict_name", "pug_class_to_indices", "read_hard_labels",
     "read_val_labels", "register_dataset", "spread_indices", "timm_info_file", "val_file_name",

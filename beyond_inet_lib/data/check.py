@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..paths import resolve_data_root
+from .model_vs_human import BENCHMARK
 from .presence import Presence, dataset_presence
 from .registry import DATASET_GROUPS, DATASETS
 from .vtab import VTAB_TASKS, vtab_dataset_name
@@ -15,12 +16,16 @@ from .vtab import VTAB_TASKS, vtab_dataset_name
 
 def datasets_for_profile(profile) -> list[str]:
     """The datasets a profile's report reads: the demo data, ImageNet val + ImageNet-X,
-    the profile's robustness variants, ImageNet-R (calibration), the VTAB tasks among
-    its transfer tasks (stand-in tasks such as 'digits' need no data) and PUG-ImageNet."""
+    the profile's robustness variants, ImageNet-R and ImageNet-O (calibration), the VTAB tasks among
+    its transfer tasks (stand-in tasks such as 'digits' need no data), PUG-ImageNet and
+    the datasets of model-vs-human's benchmark its humans page reads, with their
+    observers' trials."""
     names = list(DATASET_GROUPS["demo"]) + list(DATASET_GROUPS["imagenet"])
-    names += list(profile.settings("robustness").variants) + ["imagenet-r"]
+    names += list(profile.settings("robustness").variants) + ["imagenet-r"] + list(DATASET_GROUPS["ood"])
     names += [vtab_dataset_name(t) for t in profile.settings("transfer").tasks if t in VTAB_TASKS]
     names += list(DATASET_GROUPS["synthetic"])
+    wanted = set(profile.settings("humans").datasets)
+    names += [n for d in BENCHMARK.values() if d.name in wanted for n in (d.name, d.humans)]
     names += list(getattr(profile, "datasets", None) or ())   # the profile's own (data/user.py)
     return list(dict.fromkeys(n for n in names if n in DATASETS))
 

@@ -1,4 +1,5 @@
-"""The ImageNet family: val (and ReaL, ImageNet-X on its images), V2, A, R, Sketch, C, Hard.
+"""The ImageNet family: val (and ReaL, ImageNet-X on its images), V2, A, R, Sketch, C, Hard;
+and ImageNet-O, images of classes outside ImageNet-1k for out-of-distribution detection.
 
 Labels are always ImageNet-1k indices found by NAME (a WNID folder, a class-index folder,
 a file number in a label table), never by a folder's position, so a missing class shifts
@@ -20,6 +21,8 @@ from .imagenet_labels import (
     N_VAL,
     _imagenet_wnids,
     imagenet_a_indices,
+    imagenet_o_indices,
+    imagenet_o_wnids,
     imagenet_r_indices,
     imagenet_x_annotations,
     real_label_sets,
@@ -30,7 +33,7 @@ from .imagenet_labels import (
 )
 from .index import DatasetIndex, count_images, list_images
 from .presence import Presence, missing_text
-from .registry import DATASET_GROUPS, DATASETS, missing, register_dataset
+from .registry import DATASET_GROUPS, DATASETS, missing, register_dataset, webdataset_rows
 
 WNID_RE = re.compile(r"^n\d{8}$")
 
@@ -70,8 +73,9 @@ def wnid_folder_rows(root: Path, folder: Path) -> tuple[list[dict], list[str]]:
 VAL_LABEL_FILES = ("LOC_val_solution.csv", "val_labels.txt")
 VAL_LAYOUT = (
     "imagenet-val/<wnid>/ILSVRC2012_val_XXXXXXXX.JPEG (class folders) OR flat "
-    "imagenet-val/ILSVRC2012_val_00000001.JPEG ... (as ILSVRC2012_img_val.tar unpacks). Flat "
-    "layout labels, first found in imagenet-val/ or the data root: LOC_val_solution.csv (Kaggle: "
+    "imagenet-val/ILSVRC2012_val_00000001.JPEG ... (as ILSVRC2012_img_val.tar unpacks; or "
+    "ILSVRC2012_val_00000001_<wnid>.JPEG, as the hub's val_images.tar.gz holds them). Flat layout labels, "
+    "first found in imagenet-val/ or the data root: LOC_val_solution.csv (Kaggle: "
     "ImageId,PredictionString; the first WNID counts), val_labels.txt (one class index 0-999 per "
     "line in file-number order, or '<file name> <index>' lines; indices in sorted-WNID order), "
     "else the val labels shipped in the imagenet-x package (all 50,000)"
@@ -151,11 +155,13 @@ def _val_rows_flat(root: Path, folder: Path) -> tuple[list[dict], str]:
 @register_dataset(
     "imagenet-val",
     layout=VAL_LAYOUT,
-    source="https://image-net.org/download.php (ILSVRC2012_img_val.tar, 6.3 GB; needs an account)",
+    source=("https://image-net.org/download.php (ILSVRC2012_img_val.tar, 6.3 GB; needs an account), or the hub's "
+            "ILSVRC/imagenet-1k data/val_images.tar.gz (gated)"),
     license="ImageNet terms of access (non-commercial research; registration required)",
-    how_to_get=("license-gated: log in at image-net.org, download ILSVRC2012_img_val.tar, then either "
-                "`mkdir -p DATA_ROOT/imagenet-val && tar -xf ILSVRC2012_img_val.tar -C DATA_ROOT/imagenet-val` "
-                "or put the tar in DATA_ROOT/.downloads/ and run `beyond-inet data get imagenet-val --root DATA_ROOT`"),
+    how_to_get=("needs HF_TOKEN (license-gated): accept the terms at https://huggingface.co/datasets/ILSVRC/imagenet-1k, "
+                "then `HF_TOKEN=hf_... beyond-inet data get imagenet-val --root DATA_ROOT` (6.7 GB); or put the tar "
+                "here: ILSVRC2012_img_val.tar (image-net.org) in DATA_ROOT/.downloads/, then "
+                "`beyond-inet data get imagenet-val --root DATA_ROOT`"),
     expected_count=N_VAL,
     properties=("mistakes", "calibration", "invariance", "similarity"),
     folders=("imagenet-val", "imagenet/val", "val"),
@@ -193,7 +199,8 @@ def _val_presence(root: Path) -> Presence:
     layout="the imagenet-val images (any accepted layout); labels ship with timm (imagenet_real_labels.json)",
     source="https://github.com/google-research/reassessed-imagenet (labels, via timm); images = ImageNet val",
     license="labels Apache-2.0; images ImageNet terms",
-    how_to_get="get imagenet-val (license-gated, see `beyond-inet data get imagenet-val`); the ReaL labels are shipped",
+    how_to_get=("the imagenet-val images (license-gated): `HF_TOKEN=hf_... beyond-inet data get imagenet-val --root "
+                "DATA_ROOT` (see imagenet-val); the ReaL labels are shipped"),
     expected_count=N_VAL,
     properties=("robustness",),
     folders=("imagenet-val", "imagenet/val", "val"),
@@ -255,7 +262,8 @@ def load_imagenet_x(root: Path, which_factor: str = "top", filter_prototypes: bo
 # ============================================================================
 @register_dataset(
     "imagenet-v2",
-    layout="imagenet-v2/<class index 0..999>/*.jpeg (matched-frequency, 10,000 images; folder names are class indices)",
+    layout=("imagenet-v2/<class index 0..999>/*.jpeg (matched-frequency, 10,000 images; folder names are class "
+            "indices) OR CLIP_benchmark's webdataset copy imagenet-v2/test/<n>.tar (read in place; cls = class index)"),
     source="https://github.com/modestyachts/ImageNetV2 (HF mirror vaishaal/ImageNetV2)",
     license="MIT (code); images: the ImageNetV2 terms (research)",
     expected_count=10_000,
@@ -270,6 +278,10 @@ def load_imagenet_v2(root: Path) -> DatasetIndex:
     if folder is None:
         raise missing("imagenet-v2", root)
     wnids = _imagenet_wnids()
+    hub = _hub_copy_rows("imagenet-v2", root, folder, lambda cls: cls)
+    if hub is not None:
+        return DatasetIndex("imagenet-v2", root, pd.DataFrame(hub), description="ImageNetV2 matched-frequency",
+                            meta={"layout": "webdataset"})
     rows = []
     for sub in sorted((p for p in folder.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)):
         label = int(sub.name)  # ImageNetV2's folders ARE class indices (0..999), not positions
@@ -282,10 +294,41 @@ def load_imagenet_v2(root: Path) -> DatasetIndex:
     return DatasetIndex("imagenet-v2", root, pd.DataFrame(rows), description="ImageNetV2 matched-frequency")
 
 
-def _wnid_dataset(name: str, root: Path, class_mask: np.ndarray | None, description: str) -> DatasetIndex:
+def _hub_copy_rows(name: str, root: Path, folder: Path, to_index) -> list[dict] | None:
+    """Rows of CLIP_benchmark's webdataset copy of ``name`` (``folder/test/*.tar``, read in
+    place), each ``cls`` turned into an ImageNet-1k index by ``to_index``; None when the
+    folder holds no such copy."""
+    rows = webdataset_rows(name, root, folder / "test")
+    if rows is None:
+        return None
+    wnids = _imagenet_wnids()
+    out = []
+    for r in rows:
+        try:
+            cls = int(r["label"])
+            label = int(to_index(cls)) if cls >= 0 else -1
+            if not 0 <= label < 1000:
+                raise ValueError(label)
+        except (ValueError, IndexError):
+            raise missing(name, root, found=f"{r['path']}: label {r['label']!r} is not a class of this "
+                                            "copy") from None
+        out.append({"path": r["path"], "label": label, "wnid": wnids[label]})
+    if not out:
+        raise missing(name, root, found=f"shards in {folder / 'test'} without image samples")
+    return out
+
+
+def _wnid_dataset(name: str, root: Path, class_mask: np.ndarray | None, description: str,
+                  cls_to_index=lambda cls: cls) -> DatasetIndex:
+    """A dataset in WNID folders, or in CLIP_benchmark's webdataset copy (whose ``cls`` is
+    mapped to an ImageNet index by ``cls_to_index``)."""
     folder = DATASETS[name].folder_in(root)
     if folder is None:
         raise missing(name, root)
+    hub = _hub_copy_rows(name, root, folder, cls_to_index)
+    if hub is not None:
+        return DatasetIndex(name, root, pd.DataFrame(hub), class_mask=class_mask, description=description,
+                            meta={"layout": "webdataset"})
     rows, unknown = wnid_folder_rows(root, folder)
     if not rows:
         raise missing(name, root, found=f"no <wnid>/ folders with images in {folder}")
@@ -295,7 +338,8 @@ def _wnid_dataset(name: str, root: Path, class_mask: np.ndarray | None, descript
 
 @register_dataset(
     "imagenet-a",
-    layout="imagenet-a/<wnid>/*.jpg (200 classes, 7,500 images; labels by WNID)",
+    layout=("imagenet-a/<wnid>/*.jpg (200 classes, 7,500 images; labels by WNID) OR CLIP_benchmark's webdataset "
+            "copy imagenet-a/test/<n>.tar (read in place; cls = position among the 200 WNIDs)"),
     source="https://github.com/hendrycks/natural-adv-examples",
     license="MIT",
     expected_count=7_500,
@@ -304,13 +348,17 @@ def _wnid_dataset(name: str, root: Path, class_mask: np.ndarray | None, descript
     title="ImageNet-A",
 )
 def load_imagenet_a(root: Path) -> DatasetIndex:
-    """Labels by WNID -> 1,000-class index; ``class_mask`` = the 200 ImageNet-A indices."""
-    return _wnid_dataset("imagenet-a", root, imagenet_a_indices(), "ImageNet-A (natural adversarial)")
+    """Labels by WNID -> 1,000-class index (CLIP_benchmark's copy: ``cls`` = the position
+    among the 200 WNIDs, sorted, as torchvision's ImageFolder numbers them); ``class_mask``
+    = the 200 ImageNet-A indices."""
+    mask = imagenet_a_indices()
+    return _wnid_dataset("imagenet-a", root, mask, "ImageNet-A (natural adversarial)", lambda cls: mask[cls])
 
 
 @register_dataset(
     "imagenet-r",
-    layout="imagenet-r/<wnid>/*.jpg (200 classes, 30,000 images; labels by WNID)",
+    layout=("imagenet-r/<wnid>/*.jpg (200 classes, 30,000 images; labels by WNID) OR CLIP_benchmark's webdataset "
+            "copy imagenet-r/test/<n>.tar (read in place; cls = position among the 200 WNIDs)"),
     source="https://github.com/hendrycks/imagenet-r",
     license="MIT",
     expected_count=30_000,
@@ -319,18 +367,21 @@ def load_imagenet_a(root: Path) -> DatasetIndex:
     title="ImageNet-R",
 )
 def load_imagenet_r(root: Path) -> DatasetIndex:
-    """Labels by WNID -> 1,000-class index; ``class_mask`` = the 200 ImageNet-R indices."""
-    return _wnid_dataset("imagenet-r", root, imagenet_r_indices(), "ImageNet-R (renditions)")
+    """Labels by WNID -> 1,000-class index (CLIP_benchmark's copy: ``cls`` = the position
+    among the 200 WNIDs, sorted); ``class_mask`` = the 200 ImageNet-R indices."""
+    mask = imagenet_r_indices()
+    return _wnid_dataset("imagenet-r", root, mask, "ImageNet-R (renditions)", lambda cls: mask[cls])
 
 
 @register_dataset(
     "imagenet-sketch",
-    layout="imagenet-sketch/<wnid>/*.JPEG (or imagenet-sketch/sketch/<wnid>/, or sketch/<wnid>/; 50,889 images)",
+    layout=("imagenet-sketch/<wnid>/*.JPEG (or imagenet-sketch/sketch/<wnid>/, or sketch/<wnid>/; 50,889 images) "
+            "OR CLIP_benchmark's webdataset copy imagenet-sketch/test/<n>.tar (read in place; cls = class index)"),
     source="https://github.com/HaohanWang/ImageNet-Sketch (HF mirror songweig/imagenet_sketch)",
     license="MIT",
     expected_count=50_889,
     properties=("robustness",),
-    folders=("imagenet-sketch/sketch", "imagenet-sketch", "sketch"),
+    folders=("imagenet-sketch/sketch", "imagenet-sketch"),  # `sketch/` is model-vs-human's sketch
     group="robustness",
     title="ImageNet-Sketch",
 )
@@ -414,9 +465,8 @@ def _parse_int_list(text: str) -> list[int]:
     layout=HARD_LAYOUT,
     source="https://huggingface.co/datasets/taesiri/imagenet-hard (Taesiri et al. 2023)",
     license="MIT",
-    how_to_get=("`huggingface-cli download taesiri/imagenet-hard --repo-type dataset --local-dir "
-                "DATA_ROOT/imagenet-hard/hf` on a connected machine, then `beyond-inet data get imagenet-hard "
-                "--root DATA_ROOT` (converts the parquet shards to images + labels.json, offline)"),
+    how_to_get=("beyond-inet data get imagenet-hard --root DATA_ROOT  (the authors' parquet shards from the hub, "
+                "taesiri/imagenet-hard, converted to images + labels.json)"),
     expected_count=10_980,
     properties=("robustness",),
     group="robustness",
@@ -445,5 +495,49 @@ def load_imagenet_hard(root: Path) -> DatasetIndex:
                               "empty_label_sets": int((t["label_set"].str.len() == 0).sum())})
 
 
+# ---------------------------------------------------------------- ImageNet-O
+IMAGENET_O_LAYOUT = (
+    "imagenet-o/<wnid>/*.jpg (2,000 images in 200 folders, as imagenet-o.tar unpacks). The images "
+    "show classes OUTSIDE ImageNet-1k; each folder is named after the ImageNet-1k class a ResNet-50 "
+    "mistook its images for (the authors' list of 200 WNIDs ships with this package)"
+)
+
+
+@register_dataset(
+    "imagenet-o",
+    layout=IMAGENET_O_LAYOUT,
+    source="https://github.com/hendrycks/natural-adv-examples (imagenet-o.tar; Hendrycks et al. 2021)",
+    license="MIT",
+    how_to_get="beyond-inet data get imagenet-o --root DATA_ROOT",
+    expected_count=2_000,
+    properties=("calibration",),
+    group="ood",
+    title="ImageNet-O",
+)
+def load_imagenet_o(root: Path) -> DatasetIndex:
+    """ImageNet-O: ``label`` -1 (no ImageNet-1k class is right), ``wnid`` the folder, and
+    ``confused_with`` its ImageNet index; ``class_mask`` = the 200 ImageNet-O indices, the
+    columns its out-of-distribution scores use (docs/protocols.md §3). Folders outside the
+    200 are listed in ``meta['unknown_folders']`` and skipped."""
+    folder = DATASETS["imagenet-o"].folder_in(root)
+    if folder is None:
+        raise missing("imagenet-o", root)
+    index, known = wnid_to_index(), set(imagenet_o_wnids())
+    rows, unknown = [], []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        if sub.name not in known:
+            unknown.append(sub.name)
+            continue
+        for img in list_images(sub):
+            rows.append({"path": str(img.relative_to(root)), "label": -1, "wnid": sub.name,
+                         "confused_with": index[sub.name]})
+    if not rows:
+        raise missing("imagenet-o", root, found=f"no <wnid>/ folders of ImageNet-O's 200 with images in {folder}")
+    return DatasetIndex("imagenet-o", root, pd.DataFrame(rows), class_mask=imagenet_o_indices(),
+                        description="ImageNet-O (out-of-distribution: classes outside ImageNet-1k)",
+                        meta={"unknown_folders": unknown})
+
+
 DATASET_GROUPS["imagenet"] = ("imagenet-val", "imagenet-x")
 DATASET_GROUPS["robustness"] = ROBUSTNESS_VARIANTS
+DATASET_GROUPS["ood"] = ("imagenet-o",)

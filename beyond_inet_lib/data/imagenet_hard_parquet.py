@@ -11,11 +11,10 @@ from pathlib import Path
 from ..errors import ManualDownloadRequired
 
 HARD_MANUAL = (
-    "ImageNet-Hard is published as parquet shards on the Hugging Face hub (file names change between revisions).\n"
-    "  1. On a connected machine: huggingface-cli download taesiri/imagenet-hard --repo-type dataset "
-    "--local-dir {root}/imagenet-hard/hf\n"
-    "  2. Run `beyond-inet data get imagenet-hard --root {root}`: it converts the shards to "
-    "imagenet-hard/images/ + labels.json, offline."
+    "ImageNet-Hard is published as parquet shards on the Hugging Face hub (taesiri/imagenet-hard).\n"
+    "  `beyond-inet data get imagenet-hard --root {root}` fetches them (verified) and converts them to\n"
+    "  imagenet-hard/images/ + labels.json. Shards copied by hand below {root}/imagenet-hard/ are converted\n"
+    "  instead, offline."
 )
 
 
@@ -25,7 +24,8 @@ def convert_imagenet_hard(folder: Path, progress: bool = True) -> Path:
     ({bytes, path}), ``label`` (list of ImageNet indices, or one int), ``origin`` if present.
     labels.json is written last (atomically), so an interrupted run leaves no label file."""
     import pyarrow.parquet as pq
-    from tqdm.auto import tqdm
+
+    from ..progress import bar
 
     folder = Path(folder)
     shards = sorted(p for p in folder.rglob("*.parquet") if "images" not in p.parts)
@@ -36,7 +36,7 @@ def convert_imagenet_hard(folder: Path, progress: bool = True) -> Path:
     staging.mkdir(parents=True)
     records = []
     try:
-        for shard in tqdm(shards, desc="imagenet-hard shards", disable=not progress, leave=False):
+        for shard in bar(shards, desc="imagenet-hard shards", enabled=progress, leave=False):
             pf = pq.ParquetFile(shard)
             cols = [c for c in ("image", "label", "origin") if c in pf.schema_arrow.names]
             for batch in pf.iter_batches(batch_size=256, columns=cols):
@@ -56,7 +56,7 @@ def convert_imagenet_hard(folder: Path, progress: bool = True) -> Path:
 
 def _write_hard_image(row: dict, i: int, staging: Path) -> dict:
     img = row["image"]
-    suffix = Path(str(img.get("path") or "")).suffix.lower() or _sniff_suffix(img["bytes"])
+    suffix = Path(str(img.get("path") or "")).suffix.lower() or image_suffix(img["bytes"])
     name = f"{i:05d}{suffix}"
     (staging / name).write_bytes(img["bytes"])
     label = row.get("label")
@@ -67,9 +67,12 @@ def _write_hard_image(row: dict, i: int, staging: Path) -> dict:
     return rec
 
 
-def _sniff_suffix(data: bytes) -> str:
+def image_suffix(data: bytes) -> str:
+    """The file suffix of encoded image bytes, from their magic number ('.img' if unknown)."""
     if data[:3] == b"\xff\xd8\xff":
         return ".jpg"
     if data[:8] == b"\x89PNG\r\n\x1a\n":
         return ".png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return ".webp"
     return ".img"

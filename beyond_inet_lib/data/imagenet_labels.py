@@ -1,6 +1,7 @@
 """ImageNet-1k label facts that ship with installed packages: the class order (WNIDs),
 class names, the 200-class lists of ImageNet-A/R, the ReaL label sets, the val labels and
-the ImageNet-X annotations. Nothing here reads the data root.
+the ImageNet-X annotations; ImageNet-O's 200 class folders (shipped in ``assets/``). Nothing
+here reads the data root.
 
 Class indices are in sorted-WNID order (timm's, torchvision's and imagenet-x's).
 """
@@ -16,8 +17,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .registry import assets_dir
+
 N_VAL = 50_000
-VAL_FILE_RE = re.compile(r"^ILSVRC2012_val_(\d{8})\.[A-Za-z]+$")
+# ILSVRC2012_val_00000042.JPEG as the ILSVRC tar holds it, or ILSVRC2012_val_00000042_n01751748.JPEG
+# as the Hugging Face copy (ILSVRC/imagenet-1k, data/val_images.tar.gz) names it
+VAL_FILE_RE = re.compile(r"^ILSVRC2012_val_(\d{8})(?:_n\d{8})?\.[A-Za-z]+$")
 
 
 def imagenet_class_names() -> list[str]:
@@ -52,7 +57,8 @@ def val_file_name(number: int) -> str:
 
 
 def val_number(file_name: str) -> int | None:
-    """``ILSVRC2012_val_00000042.JPEG`` -> 42 (any extension); None for other names."""
+    """``ILSVRC2012_val_00000042.JPEG`` (or ``..._00000042_<wnid>.JPEG``) -> 42 (any
+    extension); None for other names."""
     m = VAL_FILE_RE.match(os.path.basename(str(file_name)))
     return int(m.group(1)) if m else None
 
@@ -91,6 +97,22 @@ def imagenet_a_wnids() -> list[str]:
 def imagenet_r_wnids() -> list[str]:
     """The 200 WNIDs of ImageNet-R (the folder names of the release)."""
     return list(_read_lines("imagenet_r_synsets.txt"))
+
+
+@functools.lru_cache(maxsize=None)
+def imagenet_o_wnids() -> tuple[str, ...]:
+    """The 200 WNIDs ImageNet-O's images are filed under: ImageNet-1k classes a ResNet-50
+    confidently (and wrongly) predicted for these images of other classes. The list of the
+    authors' evaluation code (github.com/hendrycks/natural-adv-examples,
+    ``eval_many_models.py``, MIT), shipped in ``assets/imagenet_o_wnids.txt``."""
+    return tuple((assets_dir() / "imagenet_o_wnids.txt").read_text().split())
+
+
+def imagenet_o_indices() -> np.ndarray:
+    """The 200 ImageNet-1k indices of ImageNet-O's folders (ascending): the columns its
+    out-of-distribution scores use, and the classes of its in-distribution val images."""
+    index = wnid_to_index()
+    return np.array(sorted(index[w] for w in imagenet_o_wnids()), dtype=np.int64)
 
 
 @functools.lru_cache(maxsize=None)

@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import webdataset
 from .parquet_images import is_row_ref, row_file_size
+from .webdataset import is_member_ref, member_stat
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -22,7 +24,8 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 class DatasetIndex:
     """The files of one dataset and their labels.
 
-    ``table`` columns: ``path`` (str, relative to ``root``), ``label`` (int ImageNet-1k
+    ``table`` columns: ``path`` (str, relative to ``root``: a file, or a webdataset member
+    ``<shard>.tar#<member>`` read in place), ``label`` (int ImageNet-1k
     index, -1 when an image has no single label), plus dataset-specific columns
     (``texture``/``shape`` for cue-conflict, ``factor``/``level`` for stand-ins,
     ``corruption``/``severity`` for ImageNet-C, ``label_set`` for multi-label sets,
@@ -60,13 +63,20 @@ class DatasetIndex:
 
     def fingerprint(self) -> str:
         """Hash of the file list (relative path + size): part of every cache key, so a
-        changed or re-ordered dataset is never served stale results."""
+        changed or re-ordered dataset is never served stale results. A webdataset member
+        (``<shard>.tar#<member>``) counts with its shard's size, modification time and
+        inode and its own size: a truncated shard, or one fetched again after failing its
+        checksum (a new file), changes the key of every image in it (a copied data root
+        recomputes the results of its shards once)."""
         h = hashlib.sha1(self.name.encode())
         for rel in self.table["path"]:
-            try:
-                size = os.path.getsize(self.root / rel)
-            except OSError:  # an image inside a parquet file counts with the file's size
-                size = row_file_size(self.root / rel) if is_row_ref(rel) else -1
+            if is_member_ref(rel):
+                size = "%d:%d:%d:%d" % member_stat(self.root / rel)
+            else:
+                try:
+                    size = os.path.getsize(self.root / rel)
+                except OSError:  # an image inside a parquet file counts with the file's size
+                    size = row_file_size(self.root / rel) if is_row_ref(rel) else -1
             h.update(f"{rel}\0{size}\n".encode())
         return h.hexdigest()[:16]
 
@@ -121,3 +131,23 @@ def count_images(folder: Path | None) -> int:
     if folder is None or not Path(folder).is_dir():
         return 0
     return sum(sum(1 for f in files if is_image_name(f)) for _d, _s, files in os.walk(folder))
+
+
+def shard_rows(root: Path, folder: Path, label_ext: str = "cls") -> list[dict] | None:
+    """One row per image sample of the webdataset shards directly in ``folder`` (natural
+    shard order, then shard order): ``path`` = its member ref relative to ``root``
+    (``<shard>.tar#<member>``, read in place), ``label`` = the text of its ``label_ext``
+    member ('' when absent). None when ``folder`` holds no shard; ``webdataset.ShardError``
+    names a truncated one."""
+    shards = webdataset.list_shards(folder)
+    if not shards:
+        return None
+    root = Path(root)
+    rows = []
+    for smp in webdataset.iter_samples(shards):
+        if smp.image is None:
+            continue
+        rel = Path(smp.shard).relative_to(root).as_posix()
+        rows.append({"path": webdataset.member_ref(rel, smp.image.name),
+                     "label": smp.text(label_ext) if label_ext in smp.members else ""})
+    return rows

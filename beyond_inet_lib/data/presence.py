@@ -7,6 +7,7 @@ from typing import Callable
 
 from .index import count_images
 from .registry import DATASETS, Presence
+from .webdataset import count_image_samples
 
 
 def missing_text(found: int, expected: int | None, folder: Path | None, canonical: Path,
@@ -22,10 +23,11 @@ def missing_text(found: int, expected: int | None, folder: Path | None, canonica
 
 
 def count_presence(name: str, root: Path) -> Presence:
-    """The default check: image files in the dataset's folder against its expected count."""
+    """The default check: image files in the dataset's folder, or the images of the
+    webdataset shards in it or its split folders (a hub copy), against its expected count."""
     info = DATASETS[name]
     folder = info.folder_in(root)
-    n = count_images(folder)
+    n = count_images(folder) + (count_image_samples(folder) if folder is not None else 0)
     return Presence(n, info.expected_count, folder or info.canonical_folder(root),
                     missing_text(n, info.expected_count, folder, info.canonical_folder(root)))
 

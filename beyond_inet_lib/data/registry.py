@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import DatasetMissing
-from .index import DatasetIndex
+from .index import DatasetIndex, shard_rows
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,19 @@ def missing(name: str, root: Path, found: str = "") -> DatasetMissing:
     info = DATASETS[name]
     looked = " or ".join(str(Path(root) / f) for f in info.folders)
     return DatasetMissing(name, looked, info.layout, info.how_to_get.replace("DATA_ROOT", str(root)), found)
+
+
+def webdataset_rows(name: str, root: Path, folder: Path) -> list[dict] | None:
+    """``index.shard_rows`` of dataset ``name``'s shards in ``folder`` (label = the ``cls``
+    text); a truncated or unreadable shard is a ``DatasetMissing`` that names it and the
+    command that fetches it again. None when ``folder`` holds no shard."""
+    from .webdataset import ShardError
+
+    try:
+        return shard_rows(root, folder)
+    except ShardError as e:
+        raise missing(name, root, found=f"{e}. `beyond-inet data get {name} --root {root}` checks every "
+                                        "shard against the hub's checksums and fetches the bad ones again") from None
 
 
 def load_dataset(name: str, root, **kwargs) -> DatasetIndex:

@@ -24,6 +24,7 @@ import http.client
 import os
 import socket
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,14 @@ RETRIES_AFTER_PROGRESS = 5
 
 class _Truncated(ConnectionError):
     """The server closed the connection before sending all announced bytes."""
+
+
+class HttpStatus(DownloadError):
+    """The server answered with an error status: ``status`` and its ``headers``."""
+
+    def __init__(self, message: str, status: int, headers: dict):
+        super().__init__(message)
+        self.status, self.headers = status, headers
 
 
 # --------------------------------------------------------------------- settings
@@ -91,9 +100,10 @@ class HttpSettings:
     timeout: float | None = None
     rewrite: dict = field(default=None, hash=False, compare=False)
 
-    def download(self, url: str, dest: Path, checksum: str | None = None, progress: bool | None = None) -> Path:
+    def download(self, url: str, dest: Path, checksum: str | None = None, progress: bool | None = None,
+                 headers: dict | None = None) -> Path:
         return download(url, dest, checksum=checksum, timeout=self.timeout, rewrite=self.rewrite,
-                        progress=self.progress if progress is None else progress)
+                        progress=self.progress if progress is None else progress, headers=headers)
 
 
 # ------------------------------------------------------------------- the opener
@@ -121,7 +131,13 @@ def _opener(rewrite: dict[str, str], read_s: float) -> urllib.request.OpenerDire
 
     class Redirects(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, req, fp, code, msg, headers, newurl):
-            return super().redirect_request(req, fp, code, msg, headers, rewrite_url(newurl, rewrite))
+            new = super().redirect_request(req, fp, code, msg, headers, rewrite_url(newurl, rewrite))
+            if new is not None and urllib.parse.urlsplit(new.full_url).netloc != urllib.parse.urlsplit(
+                    req.full_url).netloc:
+                # a token is for the host it was given to: the hub's LFS files redirect to a
+                # storage host whose signed URL carries its own authorisation
+                new.remove_header("Authorization")
+            return new
 
     return urllib.request.build_opener(Http(), Https(), Redirects())
 
@@ -136,13 +152,13 @@ def checksum_matches(path: Path, checksum: str | None) -> bool:
 
 
 # -------------------------------------------------------------------- download
-def _fetch_once(opener, url: str, part: Path, progress: bool, timeout: float) -> None:
+def _fetch_once(opener, url: str, part: Path, progress: bool, timeout: float, extra: dict | None = None) -> None:
     """One request: append to ``part`` from its current size (Range) or restart it when
     the server ignores the range. Raises ``_Truncated`` when the body ends early."""
-    from tqdm.auto import tqdm
+    from ..progress import bar as progress_bar
 
     start = part.stat().st_size if part.exists() else 0
-    headers = {"User-Agent": "beyond-inet"}
+    headers = {"User-Agent": "beyond-inet", **(extra or {})}
     if start:
         headers["Range"] = f"bytes={start}-"
     with opener.open(urllib.request.Request(url, headers=headers), timeout=timeout) as resp:
@@ -151,8 +167,8 @@ def _fetch_once(opener, url: str, part: Path, progress: bool, timeout: float) ->
         length = resp.headers.get("Content-Length")
         total = start + int(length) if length is not None else None
         with open(part, "ab" if start else "wb") as f, \
-                tqdm(total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
-                     desc=part.name[:-len(".part")], disable=not progress, leave=False) as bar:
+                progress_bar(total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
+                             desc=part.name[:-len(".part")], enabled=progress, leave=False) as bar:
             while chunk := resp.read(CHUNK_BYTES):
                 f.write(chunk)
                 bar.update(len(chunk))
@@ -162,10 +178,12 @@ def _fetch_once(opener, url: str, part: Path, progress: bool, timeout: float) ->
 
 def download(url: str, dest: Path, *, checksum: str | None = None, progress: bool = True,
              timeout: float | None = None, retries: int = RETRIES_AFTER_PROGRESS,
-             rewrite: dict[str, str] | None = None) -> Path:
+             rewrite: dict[str, str] | None = None, headers: dict | None = None) -> Path:
     """Fetch ``url`` (after host rewrites) to ``dest`` through ``dest.part``, resuming with
     HTTP Range; retry (resuming) while attempts make progress; verify ``checksum``; rename
-    into place. ``timeout``: the connect timeout (None: $BEYOND_INET_TIMEOUT, default 5 s)."""
+    into place. ``timeout``: the connect timeout (None: $BEYOND_INET_TIMEOUT, default 5 s).
+    ``headers``: extra request headers (a hub token), never sent on to another host when
+    redirected. An HTTP error status raises ``HttpStatus`` (a ``DownloadError``) with it."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
@@ -177,12 +195,12 @@ def download(url: str, dest: Path, *, checksum: str | None = None, progress: boo
     while True:
         before = part.stat().st_size if part.exists() else 0
         try:
-            _fetch_once(opener, target, part, progress, timeout)
+            _fetch_once(opener, target, part, progress, timeout, headers)
             break
         except urllib.error.HTTPError as e:
             if e.code == 416 and before:  # range past the end: the .part is already whole
                 break
-            raise DownloadError(f"{shown}: HTTP {e.code} {e.reason}") from None
+            raise HttpStatus(f"{shown}: HTTP {e.code} {e.reason}", e.code, dict(e.headers or {})) from None
         except (urllib.error.URLError, http.client.HTTPException, socket.timeout, ConnectionError, OSError) as e:
             after = part.stat().st_size if part.exists() else 0
             if after > before and retries > 0:

@@ -33,6 +33,8 @@ decodes for every batch; on the tensor paths each share crosses from its worker 
 into two tensors (``pack``: JPEG bytes, decoded images). A batch whose images are too
 large to resize at once on the GPU is resized in parts (``preprocess_in_parts``).
 Unreadable files are skipped and listed, never fatal; odd image modes are converted.
+A path may be a webdataset member ref (``<shard>.tar#<member>``): its bytes are read in
+place from the shard (``data.webdataset``) and decoded exactly like a file's.
 """
 
 from __future__ import annotations
@@ -109,9 +111,9 @@ _SOF_ANY = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0x
 
 
 def read_bytes(path: str) -> np.ndarray:
-    """The file's bytes as a uint8 array (what the tensor path's workers do, and all); an
-    image inside a parquet file (a row ref) is read in place."""
-    if ".parquet#" in path:
+    """The file's bytes as a uint8 array (what the tensor path's workers do, and all); a
+    webdataset member ref or an image inside a parquet file (a row ref) is read in place."""
+    if ".tar#" in path or ".parquet#" in path:
         return np.frombuffer(bytearray(read_image_bytes(path)), dtype=np.uint8)
     return np.fromfile(path, dtype=np.uint8)
 

@@ -45,3 +45,16 @@ def cat(tensors: list):
     import torch
 
     return tensors[0] if len(tensors) == 1 else torch.cat(tensors)
+
+
+def slow_bf16(device: str) -> bool:
+    """True when bf16 autocast on ``device`` is emulated: a CPU without native bf16 (oneDNN
+    reports none) runs it about ten times slower than fp32, so a page leaves it out."""
+    import torch
+
+    if resolve_device(device, check=False) != "cpu":
+        return False
+    try:
+        return not torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    except (AttributeError, RuntimeError):
+        return True

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import sys
 import time
 from pathlib import Path
 
@@ -87,7 +86,8 @@ def run_pass(plan: Plan, work: dict[int, list[int]], progress: bool | None = Non
     chunk's images decoded once for all the units that need it). Returns where the host's
     time went (``Stages.summary``)."""
     import torch
-    from tqdm.auto import tqdm
+
+    from ..progress import bar as progress_bar, models_label
 
     s, units, dataset, chunk_size = plan.settings, plan.units, plan.dataset, plan.chunk_size
     device = s.device
@@ -109,9 +109,9 @@ def run_pass(plan: Plan, work: dict[int, list[int]], progress: bool | None = Non
     pend_rows: dict = collections.defaultdict(list)
     pend_skip: dict = collections.defaultdict(list)
     n_imgs = sum(len(b) for b in batches)
-    models_desc = ", ".join(sorted({units[u_i].spec.key for u_i in work}))
-    bar = tqdm(total=n_imgs, unit="img", desc=f"{dataset.name} [{models_desc}]",
-               disable=not progress_enabled(progress), file=sys.stderr, dynamic_ncols=True)
+    models_desc = models_label(sorted({units[u_i].spec.key for u_i in work}))
+    bar = progress_bar(total=n_imgs, unit="img", desc=f"{dataset.name} [{models_desc}]",
+                       enabled=progress_enabled(progress), dynamic_ncols=True)
     writer = ChunkWriter()
     stages = Stages()
 

@@ -4,8 +4,6 @@ engines refresh it when a unit ends and, while units run, about once a second.""
 
 from __future__ import annotations
 
-import sys
-
 from ..paths import progress_enabled
 
 
@@ -31,11 +29,11 @@ class RunProgress:
     (``BEYOND_INET_PROGRESS=0``)."""
 
     def __init__(self, total: int, desc: str, progress: bool | None = None):
-        from tqdm.auto import tqdm
+        from ..progress import bar
 
-        self.bar = tqdm(total=total, desc=desc, unit="unit", file=sys.stderr, dynamic_ncols=True,
-                        disable=not progress_enabled(progress),
-                        bar_format="{desc}: {n_fmt}/{total_fmt} units |{bar:20}|{postfix}")
+        self.bar = bar(total=total, desc=desc, unit="unit", dynamic_ncols=True,
+                       enabled=progress_enabled(progress),
+                       bar_format="{desc}: {n_fmt}/{total_fmt} units |{bar:20}|{postfix}")
 
     def update(self, snap: dict) -> None:
         finished = snap["done"] + snap["failed"]

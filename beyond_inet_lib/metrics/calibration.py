@@ -194,3 +194,291 @@ def calibration_test(confidence, correct, n_bins: int = 15) -> dict:
     if np.any(~tested & (np.abs(diff) > 1e-9)):
         return {"chi2": float("inf"), "df": df, "p_value": 0.0}
     return {"chi2": stat, "df": df, "p_value": float(chi2_dist.sf(stat, df)) if df else 1.0}
+
+
+# =========================================================== proper scores and other binnings
+# Scores over the whole predicted distribution: ``probs`` (N, C) rows of probabilities (a
+# softmax; with a class mask, the softmax over the mask's columns) and ``labels`` (N,) the
+# column of the true class (``classification.mask_positions`` maps ImageNet indices to mask
+# columns). Per-sample ``*_terms`` exist where the score is a mean, so a bootstrap resamples
+# a vector instead of an (N, C) matrix.
+
+def _check_probs(probs, labels) -> tuple[np.ndarray, np.ndarray]:
+    p = as_numpy(probs)
+    y = as_numpy(labels).astype(np.int64).ravel()
+    if p.ndim != 2:
+        raise ValueError(f"expected (N, C) probabilities, got shape {p.shape}")
+    if len(p) != len(y):
+        raise ValueError(f"{len(p)} rows of probabilities but {len(y)} labels")
+    if len(y) == 0:
+        raise ValueError("no samples to score")
+    if y.min() < 0 or y.max() >= p.shape[1]:
+        raise ValueError(f"labels must be column indices 0..{p.shape[1] - 1} of the probabilities "
+                         f"(found {y.min()}..{y.max()}); with a class mask, map them with "
+                         "metrics.mask_positions(labels, class_mask)")
+    p = p.astype(np.float64, copy=False)
+    sums = p.sum(axis=1)
+    if np.isnan(sums).any() or (p.min() < -1e-6) or np.abs(sums - 1).max() > 1e-3:
+        raise ValueError("each row must be a probability distribution (a softmax, not logits): "
+                         f"row sums range {np.nanmin(sums):.4g}..{np.nanmax(sums):.4g}")
+    return p, y
+
+
+def nll_terms(probs, labels) -> np.ndarray:
+    """Per-sample negative log-likelihood ``-log p_{i, y_i}`` (N,).
+
+    ``p`` is clipped below at the smallest normal float64 (2.2e-308), so a hard zero costs
+    about 708 nats instead of infinity (float64 softmax of real logits never reaches it)."""
+    p, y = _check_probs(probs, labels)
+    return -np.log(np.maximum(p[np.arange(len(y)), y], np.finfo(np.float64).tiny))
+
+
+def negative_log_likelihood(probs, labels) -> float:
+    """NLL = -(1/N) sum_i log p_{i, y_i}  (docs/protocols.md §3), in nats: the mean of
+    ``nll_terms``. A proper scoring rule; scikit-learn's ``log_loss`` on the same rows."""
+    return float(nll_terms(probs, labels).mean())
+
+
+def brier_terms(probs, labels) -> np.ndarray:
+    """Per-sample Brier score ``sum_k (p_ik - [y_i = k])^2 = sum_k p_ik^2 - 2 p_{i,y_i} + 1`` (N,)."""
+    p, y = _check_probs(probs, labels)
+    return np.einsum("ij,ij->i", p, p) - 2 * p[np.arange(len(y)), y] + 1.0
+
+
+def brier_score(probs, labels) -> float:
+    """Brier score = (1/N) sum_i sum_k (p_ik - [y_i = k])^2  (docs/protocols.md §3): the
+    squared error of the whole predicted distribution, summed over classes (range [0, 2];
+    Brier 1950's multi-class form, scikit-learn's multi-class ``brier_score_loss``)."""
+    return float(brier_terms(probs, labels).mean())
+
+
+def _equal_mass_bins(sorted_values: np.ndarray, n_bins: int) -> np.ndarray:
+    """Bin of each value of an ascending array under equal-mass (adaptive) binning.
+
+    Nixon et al. 2019's rule (the one QUBA's ACE uses): cut positions
+    ``c_j = round(j n / n_bins)`` for j = 1..n_bins-1 (numpy's ``linspace`` and round half
+    to even, capped at n - 1), upper edges ``u_j = v[c_j]`` and a last edge 1.0; a value v
+    is in bin ``#{j : u_j <= v}`` (numpy.digitize): a value equal to an edge opens the
+    next bin, so tied values always share a bin, and a value of exactly 1.0 is in a bin of
+    its own (index n_bins). With distinct values each bin holds n/n_bins of them (+-1).
+    """
+    n = len(sorted_values)
+    cut = np.minimum(np.round(np.linspace(0, n, n_bins, endpoint=False)[1:]).astype(np.int64), n - 1)
+    upper = sorted_values[cut]
+    return np.searchsorted(upper, sorted_values, side="right") + (sorted_values >= 1.0)
+
+
+def _binned_gap(bins: np.ndarray, values: np.ndarray, targets: np.ndarray, n_bins: int) -> float:
+    """sum_b (n_b / n) |mean value_b - mean target_b| over the non-empty bins."""
+    gap = np.abs(np.bincount(bins, weights=values, minlength=n_bins)
+                 - np.bincount(bins, weights=targets, minlength=n_bins))
+    return float(gap.sum() / len(values))   # sum_b n_b/n * |sum_b(v)/n_b - sum_b(t)/n_b|
+
+
+def equal_mass_calibration_error(confidence, correct, n_bins: int = 15) -> float:
+    """Top-label ECE with equal-mass (adaptive) bins instead of equal-width ones
+    (docs/protocols.md §3): the confidences are sorted and cut into ``n_bins`` bins of
+    (nearly) equal count by the rule of ``_equal_mass_bins``, then
+
+        ECE_em = sum_b (n_b / N) |mean confidence_b - accuracy_b|.
+
+    Equal-width bins leave the low-confidence bins of an accurate model nearly empty;
+    equal-mass bins spend the resolution where the predictions are. netcal's
+    ``ECE(bins, equal_intervals=False)`` computes the same when N is a multiple of n_bins
+    (its quantile edges then fall between the same samples)."""
+    c = _check_confidence(confidence)
+    ok = as_numpy(correct).astype(np.float64).ravel()
+    if len(ok) != len(c):
+        raise ValueError(f"{len(c)} confidences but {len(ok)} correctness values")
+    if len(c) == 0:
+        raise ValueError("no samples to bin")
+    if int(n_bins) < 1:
+        raise ValueError("n_bins must be >= 1")
+    order = np.argsort(c, kind="stable")
+    c, ok = c[order], ok[order]
+    return _binned_gap(_equal_mass_bins(c, n_bins), c, ok, n_bins + 1)
+
+
+#: matrix entries per block of classes (bounded memory on 50k images x 1,000 classes)
+_BLOCK_CELLS = 4_000_000
+
+
+def _class_blocks(n_classes: int, n_rows: int):
+    """Column slices of about ``_BLOCK_CELLS`` matrix entries each."""
+    step = max(1, _BLOCK_CELLS // max(n_rows, 1))
+    for start in range(0, n_classes, step):
+        yield slice(start, min(n_classes, start + step))
+
+
+def adaptive_calibration_error(probs, labels, n_bins: int = 15) -> float:
+    """ACE: class-conditional calibration error with equal-mass bins (Nixon et al. 2019,
+    "Measuring Calibration in Deep Learning"), as QUBA computes it (its
+    ``helper/benchmarks.py``: adaptive binning, class-conditional, every class's
+    probability rather than the top one, threshold 0, L1, 15 bins):
+
+        ACE = (1/C) sum_k sum_b (n_kb / n_k) |mean_{i in b} p_ik - mean_{i in b} [y_i = k]|
+
+    For each class k, the probabilities p_ik > 0 of ALL n_k samples (not only those that
+    predict k) are cut into ``n_bins`` equal-mass bins (``_equal_mass_bins``). Not netcal's
+    ``ACE``, which is the unweighted average over equal-width bins ("average calibration
+    error"); per class it equals netcal's equal-mass ECE of the binary problem "is it k".
+    """
+    p, y = _check_probs(probs, labels)
+    if int(n_bins) < 1:
+        raise ValueError("n_bins must be >= 1")
+    n, n_classes = p.shape
+    total = 0.0
+    for cols in _class_blocks(n_classes, n):
+        # a class per row: the rule of _equal_mass_bins applied to every row at once
+        v = np.ascontiguousarray(p[:, cols].T)
+        keep = v > 0.0                    # QUBA's threshold 0: exact zeros are left out
+        n_k = keep.sum(axis=1)
+        first = n - n_k                   # zeros sort first
+        step = n_k / n_bins               # numpy.linspace(0, n_k, n_bins, endpoint=False)
+        cut = np.round(np.arange(1, n_bins)[None, :] * step[:, None]).astype(np.int64)
+        cut = first[:, None] + np.minimum(cut, np.maximum(n_k - 1, 0)[:, None])
+        upper = np.take_along_axis(np.sort(v, axis=1), np.minimum(cut, n - 1), axis=1)
+        bins = (v >= 1.0).astype(np.int64)
+        for j in range(n_bins - 1):
+            bins += v >= upper[:, j:j + 1]
+        width = v.shape[0]
+        cell = (np.arange(width)[:, None] * (n_bins + 1) + bins).ravel()
+        hit = (y[None, :] == np.arange(cols.start, cols.stop)[:, None]) & keep
+        size = width * (n_bins + 1)
+        gap = np.abs(np.bincount(cell, weights=np.where(keep, v, 0.0).ravel(), minlength=size)
+                     - np.bincount(cell, weights=hit.ravel().astype(np.float64), minlength=size))
+        per_class = gap.reshape(width, n_bins + 1).sum(axis=1)
+        total += float(np.sum(per_class[n_k > 0] / n_k[n_k > 0]))
+    return total / n_classes
+
+
+def classwise_calibration_error(probs, labels, n_bins: int = 15) -> float:
+    """Classwise ECE (Kull et al. 2019): the equal-width ECE of every class's probability,
+    averaged over classes (docs/protocols.md §3):
+
+        cwECE = (1/C) sum_k sum_b (n_kb / N) |mean_{i in b} p_ik - mean_{i in b} [y_i = k]|
+
+    over all N samples per class, with the protocol's bins (``n_bins`` equal-width,
+    right-closed: lower < p <= upper, 0 in the first). Top-label ECE asks "is the top
+    class right as often as claimed"; classwise ECE asks it of every class's probability.
+    """
+    p, y = _check_probs(probs, labels)
+    n, n_classes = p.shape
+    inner = _bin_edges(n_bins)[1:-1]
+    total = 0.0
+    for cols in _class_blocks(n_classes, n):
+        block = np.clip(p[:, cols], 0.0, 1.0)
+        width = block.shape[1]
+        cell = np.searchsorted(inner, block, side="left") * width + np.arange(width)  # bin-major
+        hit = (y[:, None] == np.arange(cols.start, cols.stop)).astype(np.float64)
+        size = n_bins * width
+        gap = np.abs(np.bincount(cell.ravel(), weights=block.ravel(), minlength=size)
+                     - np.bincount(cell.ravel(), weights=hit.ravel(), minlength=size))
+        total += gap.sum() / n
+    return total / n_classes
+
+
+def quba_calibration_error(probs, labels, n_bins: int = 15) -> float:
+    """QUBA's "Calibration Error" (Hesse et al., "Beyond Accuracy: What Matters in Designing
+    Well-Behaved Models?", its ``helper/benchmarks.py``): the geometric mean of the top-label
+    ECE and the class-conditional ACE, both with ``n_bins`` = 15:
+
+        CE_QUBA = sqrt(ECE * ACE)
+
+    so this run's models sit on the scale of QUBA's published field. QUBA's ECE is
+    torchmetrics' ``MulticlassCalibrationError``, whose bins are left-closed and put a
+    confidence of exactly 1.0 in a 16th bin; this uses the protocol's ECE, which differs
+    only for confidences exactly on an edge or exactly 1.0 (see the tests)."""
+    p, y = _check_probs(probs, labels)
+    top = p.argmax(axis=1)
+    ece = expected_calibration_error(p[np.arange(len(y)), top], top == y, n_bins)
+    return float(np.sqrt(ece * adaptive_calibration_error(p, y, n_bins)))
+
+
+def _segment_sums(flat: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
+    """Sums of the sorted rows over bins: ``flat`` is a (rows x n) array raveled with one
+    trailing 0, ``starts`` (rows, k + 1) the bins' first positions per row (last = n);
+    returns (rows, k). Empty bins are 0 (``np.add.reduceat`` would return an element)."""
+    rows = np.arange(starts.shape[0])[:, None]
+    out = np.add.reduceat(flat, (rows * n + starts[:, :-1]).ravel()).reshape(starts.shape[0], -1)
+    out[starts[:, 1:] == starts[:, :-1]] = 0.0
+    return out
+
+
+def _weighted_cuts(w0: np.ndarray, cut: np.ndarray) -> np.ndarray:
+    """Per row, the first sorted position q whose cumulative weight w0[0..q] exceeds each
+    value of ``cut`` (rows, k). One cumulative sum over the raveled rows (weights are not
+    negative, so it ascends across rows too) and one search for all rows' cuts."""
+    width, n = w0.shape
+    running = np.cumsum(w0.ravel())
+    before = np.r_[0.0, running[n - 1:-1:n]][:, None]      # the total of the rows above each row
+    q = np.searchsorted(running, (before + cut).ravel(), side="right").reshape(width, -1)
+    return np.clip(q - np.arange(width)[:, None] * n, 0, n - 1)
+
+
+def class_calibration_replicates(probs, labels, weights, n_bins: int = 15) -> dict[str, np.ndarray]:
+    """The calibration errors of bootstrap resamples, without building them.
+
+    ``weights`` (R, N): how often each image is drawn in each of R resamples (multinomial
+    counts). Returns {"ece", "adaptive", "classwise", "quba"}, each (R,): replicate r equals
+    ``expected_calibration_error`` (top label), ``adaptive_calibration_error``,
+    ``classwise_calibration_error`` and ``quba_calibration_error`` of the images repeated
+    ``weights[r]`` times. Each class's probabilities are sorted once; a resample only
+    re-weights them: a value drawn w times fills w positions of the resampled sorted
+    column, so its equal-mass cuts are read off cumulative weights, and every bin's sums
+    are segment sums of the sorted column. O(N C) per resample instead of a sort.
+    """
+    p, y = _check_probs(probs, labels)
+    w = np.asarray(weights, dtype=np.float64)
+    w = w[None, :] if w.ndim == 1 else w
+    n, n_classes = p.shape
+    if w.ndim != 2 or w.shape[1] != n:
+        raise ValueError(f"weights must be (resamples, {n}), got {w.shape}")
+    if (w < 0).any():
+        raise ValueError("weights are counts of draws: they cannot be negative")
+    if int(n_bins) < 1:
+        raise ValueError("n_bins must be >= 1")
+    ace, cw = np.zeros(len(w)), np.zeros(len(w))
+    edges = _bin_edges(n_bins)[1:-1]
+    j = np.arange(1, n_bins)
+    top = p.argmax(axis=1)
+    conf = p[np.arange(n), top]
+    top_bin = _bin_index(conf, n_bins)
+    ece = np.array([_binned_gap(top_bin, conf * wr, (top == y) * wr, n_bins) * n / wr.sum() for wr in w])
+    for cols in _class_blocks(n_classes, n):
+        v = np.ascontiguousarray(p[:, cols].T)
+        width = v.shape[0]
+        order = np.argsort(v, axis=1)
+        s = np.take_along_axis(v, order, axis=1)
+        t = (y[order] == np.arange(cols.start, cols.stop)[:, None]).astype(np.float64)
+        positive = s > 0.0
+        t_pos = t * positive
+        # the first sorted position holding each position's value (its block of ties)
+        new = np.ones_like(positive)
+        new[:, 1:] = s[:, 1:] != s[:, :-1]
+        first_equal = np.maximum.accumulate(np.where(new, np.arange(n), 0), axis=1)
+        ones_start = (s < 1.0).sum(axis=1)[:, None]
+        full = np.full((width, 1), n)
+        fixed = np.concatenate([np.zeros((width, 1), np.int64),                # classwise: fixed bins
+                                *[(s <= e).sum(axis=1)[:, None] for e in edges], full], axis=1)
+        buf = np.zeros((3, width * n + 1))
+        ws, wt, wt0 = (b[:-1].reshape(width, n) for b in buf)
+        for r, wr in enumerate(w):
+            ww = wr[order]
+            np.multiply(ww, s, out=ws)
+            np.multiply(ww, t, out=wt)
+            np.multiply(ww, t_pos, out=wt0)
+            gap = np.abs(_segment_sums(buf[0], fixed, n) - _segment_sums(buf[1], fixed, n))
+            cw[r] += gap.sum() / wr.sum()
+            # ACE: positive probabilities only (ww * s is already 0 where p = 0)
+            w0 = ww * positive
+            n_pos = w0.sum(axis=1)
+            cut = np.minimum(np.round(j[None, :] * (n_pos[:, None] / n_bins)), n_pos[:, None] - 1)
+            q = _weighted_cuts(w0, cut)
+            bounds = np.concatenate([np.zeros((width, 1), np.int64), np.take_along_axis(first_equal, q, axis=1),
+                                     ones_start, full], axis=1)
+            gap0 = np.abs(_segment_sums(buf[0], bounds, n) - _segment_sums(buf[2], bounds, n)).sum(axis=1)
+            used = n_pos > 0
+            ace[r] += np.sum(gap0[used] / n_pos[used])
+    ace /= n_classes
+    return {"ece": ece, "adaptive": ace, "classwise": cw / n_classes, "quba": np.sqrt(ece * ace)}

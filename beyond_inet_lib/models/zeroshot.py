@@ -132,6 +132,8 @@ def build_zeroshot_head(clip_model, tokenizer, classnames=None, templates=None,
     encoded per forward, through ``CausalPrefixTextEncoder`` where it applies."""
     from open_clip import build_zero_shot_classifier
 
+    from ..progress import bar
+
     default_names, default_templates = imagenet_prompts()
     classnames = default_names if classnames is None else list(classnames)
     templates = default_templates if templates is None else list(templates)
@@ -140,12 +142,16 @@ def build_zeroshot_head(clip_model, tokenizer, classnames=None, templates=None,
     templates = [(lambda s, t=t: t.format(s)) if isinstance(t, str) else t for t in templates]
     clip_model.eval()
     encoder = CausalPrefixTextEncoder(clip_model) if CausalPrefixTextEncoder.applies(clip_model) else clip_model
+    # open_clip's own bar is tqdm's (carriage returns in a log): the batches of classes are
+    # handed to it one call each, under the package's bar (on a CPU a full-size text tower
+    # takes many minutes). Each batch is encoded and normalised on its own either way.
+    batches = [classnames[i:i + classes_per_batch] for i in range(0, len(classnames), classes_per_batch)]
+    parts = []
     with torch.no_grad():
-        # a progress bar: on a CPU a full-size text tower takes many minutes for this
-        head = build_zero_shot_classifier(encoder, tokenizer, classnames, templates,
-                                          num_classes_per_batch=classes_per_batch, device=device,
-                                          use_tqdm=progress_enabled())
-    return head.float().cpu()
+        for batch in bar(batches, desc="zero-shot head", unit="batch", enabled=progress_enabled(), leave=False):
+            parts.append(build_zero_shot_classifier(encoder, tokenizer, batch, templates,
+                                                    num_classes_per_batch=classes_per_batch, device=device))
+    return torch.cat(parts, dim=1).float().cpu()
 
 
 def zeroshot_head(clip_model, tokenizer, classnames=None, templates=None, cache_path=None,

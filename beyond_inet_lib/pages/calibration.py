@@ -1,12 +1,28 @@
-"""Calibration page (docs/protocols.md §3): ECE, reliability diagrams and confidence
-histograms on ImageNet val (or the sample images) and ImageNet-R; with
-``properties.calibration.sensitivity``, how much each competing evaluation convention
-moves top-1 and ECE (docs/protocols.md §0).
+"""Calibration page (docs/protocols.md §3): can a model's confidence be trusted?
+
+- ECE, reliability diagrams and confidence histograms on ImageNet val (or the sample
+  images) and ImageNet-R, as the paper;
+- the scores beyond ECE on the same images: NLL, Brier, equal-mass ECE, ACE, classwise ECE
+  and QUBA's calibration error;
+- temperature scaling: T fitted on one half of the images and scored on the other
+  (two-fold), ECE and NLL before and after;
+- calibration under shift: ECE on every robustness variant the run has (ImageNet-C per
+  severity), as trained and with the temperature fitted on the evaluation images;
+- selective prediction: risk-coverage curves, AURC, accuracy at 80% and 90% coverage;
+- out-of-distribution detection: ImageNet-O (or its stand-in) against the evaluation images
+  of its 200 classes, AUROC and FPR at 95% TPR for three scores;
+- with ``properties.calibration.sensitivity``, how much each competing evaluation
+  convention moves top-1 and ECE (docs/protocols.md §0).
+
+Every number carries its 95% bootstrap interval over images; models are ranked only where
+the paired interval of their difference excludes 0.
 
 The ECE headline is the debiased ECE with ``stats.calibration_error_ci``'s interval, which
 covers the binned ECE (a perfectly calibrated model's 0 included); the paper's plug-in ECE
-stays in the tables beside the paper's number. Comparisons of ECE use the debiased ECE's
-replicates on the same resamples for every model."""
+stays in the tables beside the paper's number, and it is the ECE of the shift section and of
+temperature scaling (ImageNet-C's images are resampled whole, which the debiased interval
+does not do). Comparisons of ECE use the debiased ECE's replicates on the same resamples
+for every model."""
 
 from __future__ import annotations
 
@@ -17,11 +33,13 @@ import numpy as np
 import pandas as pd
 
 from .. import metrics, stats
+from ..data import standins
 from ..references import NOT_COMPARABLE
-from .base import (Answer, Page, Request, compare, compare_replicates, field_sentence, field_table, frame, gather,
-                   headline, interval, interval_text, published_sentence, rank_headline, ranking_sentence,
-                   resamples, with_field, with_published)
-from .schema import Metric, Property
+from . import robustness
+from .base import (Answer, Page, Request, common_rows, compare, compare_replicates, field_sentence, field_table,
+                   frame, gather, headline, interval, interval_text, published_sentence, rank_headline,
+                   ranking_sentence, resamples, trained_or_all, with_field, with_published)
+from .schema import Metric, Property, finite_or_none
 
 
 @dataclass
@@ -32,6 +50,14 @@ class CalibrationSettings:
     # fraction, precision, decode path, CLIP logit scale) and show how much each moves
     # top-1 and ECE (docs/protocols.md §0)
     sensitivity: bool = False
+    # resamples of the scores over every class's probability (ACE, classwise ECE, QUBA's
+    # error): each is a pass over images x classes (0: the profile's bootstrap)
+    class_resamples: int = 200
+    # ECE on the robustness variants the run has (the robustness settings choose them)
+    shift: bool = True
+    # ImageNet-O against the evaluation images of its 200 classes
+    ood: bool = True
+    ood_standin_images: int = 200          # the stand-in's size where ImageNet-O is absent
 
 
 #: on ImageNet val, or the sample images standing in for it ({dataset}: its name). The value
@@ -40,6 +66,30 @@ class CalibrationSettings:
 ECE_METRIC = Metric("ECE ({dataset})", "lower", paper="ece_imagenet")
 TOP1_METRIC = Metric("top-1 ({dataset})", "higher", paper="imagenet_top1")
 ECE_R_METRIC = Metric("ECE (ImageNet-R)", "lower", paper="ece_imagenet_r")
+NLL_METRIC = Metric("NLL ({dataset})", "lower", unit="nats")
+BRIER_METRIC = Metric("Brier ({dataset})", "lower", unit="score")
+QUBA_METRIC = Metric("calibration error, QUBA ({dataset})", "lower")
+ECE_SCALED_METRIC = Metric("ECE after temperature scaling ({dataset})", "lower")
+TEMPERATURE_METRIC = Metric("temperature ({dataset})", None, unit="temperature")
+ECE_SHIFT_METRIC = Metric("ECE {variant}", "lower")
+AURC_METRIC = Metric("AURC ({dataset})", "lower")
+ACCURACY_AT_METRIC = Metric("accuracy at {coverage}% coverage ({dataset})", "higher")
+AUROC_METRIC = Metric("AUROC {ood}, {score}", "higher", unit="auroc")
+FPR_METRIC = Metric("FPR@95 {ood}, {score}", "lower")
+
+#: scores averaged over every class's probability: most are near 0, so they are shown to
+#: three significant digits, not three decimals
+SMALL_SCORES = ("ACE", "classwise ECE")
+SMALL_SCORE_FORMAT = "{:.3g}"
+#: the coverages of the selective-prediction headline (fractions of images answered)
+COVERAGES = (0.8, 0.9)
+#: the true-positive rate the FPR is read at
+OOD_TPR = 0.95
+#: variants the shift section leaves out: ReaL relabels val's images; ImageNet-R has its
+#: own section (its numbers join the shift table)
+SHIFT_SKIPPED = ("imagenet-real", "imagenet-r")
+#: the dataset whose images are out of distribution, and the group it is found in
+OOD_DATASET = "imagenet-o"
 #: on a profile's own dataset of ImageNet classes (``datasets:``)
 ECE_YOURS_METRIC = Metric("ECE on {dataset}", "lower")
 YOURS = "yours:"   # request-name prefix of a profile's own datasets
@@ -68,6 +118,18 @@ def _variant_views(study, convention: str):
     return views
 
 
+#: the sensitivity row of a convention left out, and why
+BF16_SKIPPED = "not run: this CPU has no native bf16, so bf16 autocast would run about 10x slower than fp32"
+
+
+def _bf16_skipped(study) -> bool:
+    """The precision switch would be bf16 on a CPU that only emulates it."""
+    from ..engine.device import slow_bf16
+
+    rs = study.run_settings
+    return _settings_variant(study, "precision").get("precision") == "bf16" and slow_bf16(rs.device)
+
+
 def _settings_variant(study, convention: str) -> dict:
     rs = study.run_settings
     if convention == "precision":
@@ -86,6 +148,13 @@ def requests(study) -> list[Request]:
     imr = study.dataset("imagenet-r")
     if imr is not None:
         out.append(Request("imagenet-r", imr.spread(s.max_images), study.models))
+    if ds is not None and s.shift:
+        for name, shifted in _shift_datasets(study).items():
+            out.append(Request(f"shift:{name}", shifted, study.models))
+    if ds is not None and s.ood:
+        ood = _ood_dataset(study)
+        if ood is not None:
+            out.append(Request("ood", ood, study.models))
     from .robustness import scored_rows
 
     for name in study.user_datasets(imagenet=True):
@@ -96,12 +165,44 @@ def requests(study) -> list[Request]:
         for conv in ("interpolation", "crop fraction"):
             out.append(Request(f"sensitivity:{conv}", ds, study.models, views=_variant_views(study, conv)))
         for conv in ("precision", "resize path"):
+            if conv == "precision" and _bf16_skipped(study):
+                continue
             out.append(Request(f"sensitivity:{conv}", ds, study.models, settings=_settings_variant(study, conv)))
         clip = [m for m in study.models if m.training == "clip"]
         if clip:
             out.append(Request("sensitivity:CLIP logit scale", ds, clip,
                                settings=_settings_variant(study, "CLIP logit scale")))
     return out
+
+
+def _shift_datasets(study) -> dict:
+    """variant -> dataset: the robustness variants of the run, as the robustness page reads
+    them (same images, so its predictions are reused), ImageNet-C's stand-in included."""
+    rs = study.profile.settings("robustness")
+    names = [v for v in rs.variants if v not in SHIFT_SKIPPED]
+    out = {}
+    for variant in names:
+        if variant == "imagenet-c":
+            ds = robustness.imagenet_c_dataset(study, rs)
+        else:
+            ds = study.dataset(variant, show_missing=False)
+            ds = ds.spread(rs.max_images) if ds is not None else None
+        if ds is not None:
+            out[variant] = ds
+    study.show_missing(names, "Shifted datasets not found")
+    return out
+
+
+def _ood_dataset(study):
+    """ImageNet-O; else its generated stand-in where the profile allows one; else None
+    (after a panel saying where it was looked for and how to get it)."""
+    ds = study.dataset(OOD_DATASET, show_missing=False)
+    if ds is not None:
+        return ds
+    if study.profile.standins:
+        return study.standin(standins.imagenet_o_standin, n_images=study.settings.ood_standin_images)
+    study.show_missing([OOD_DATASET], "Out-of-distribution images not found")
+    return None
 
 
 # --------------------------------------------------------------------------- build
@@ -210,6 +311,323 @@ def _imagenet_r_section(study, page: Page, results, class_mask) -> None:
     page.comparisons += _compare_ece(study, ECE_R_METRIC, meaningful)
 
 
+
+# ------------------------------------------------------------- scores beyond the ECE
+def _equal_mass(confidence, correct, n_bins):
+    return metrics.equal_mass_calibration_error(confidence, correct, n_bins=n_bins)
+
+
+def _headline_value(page: Page, model: str, metric: str) -> dict | None:
+    return next((h for h in page.headline if h["model"] == model and h["metric"] == metric), None)
+
+
+def _ci(iv) -> tuple:
+    return (None, None) if iv is None else (finite_or_none(iv.low), finite_or_none(iv.high))
+
+
+def _text(value, iv) -> str:
+    return interval_text(value, *_ci(iv)) if iv is not None else interval_text(value)
+
+
+def _class_scores(study, probs: np.ndarray, labels: np.ndarray) -> tuple[dict, dict | None]:
+    """({score: (value, Interval or None)}, {score: replicates} or None) of the scores over
+    every class's probability, their intervals from ``class_resamples`` resamples drawn as
+    counts (the same images as every other interval with the study's seed)."""
+    n_bins = study.settings.n_bins
+    values = {"adaptive": metrics.adaptive_calibration_error(probs, labels, n_bins),
+              "classwise": metrics.classwise_calibration_error(probs, labels, n_bins),
+              "quba": metrics.quba_calibration_error(probs, labels, n_bins)}
+    n_boot = resamples(study, study.settings.class_resamples or None)
+    if not n_boot:
+        return {k: (v, None) for k, v in values.items()}, None
+    counts = stats.resample_counts(len(labels), n_boot, study.seed)
+    reps = metrics.class_calibration_replicates(probs, labels, counts, n_bins)
+    return {k: (v, stats.interval_from_replicates(v, reps[k], n_units=len(labels))) for k, v in values.items()}, reps
+
+
+def _scores_section(study, page: Page, scored: dict, ds_name: str) -> dict:
+    """NLL, Brier, equal-mass ECE, ACE, classwise ECE and QUBA's calibration error per
+    model on the evaluation images; returns key -> per-image NLL terms (the temperature
+    section's "before")."""
+    n_bins = study.settings.n_bins
+    rows, bars, nll_by_key, brier_by_key, quba = [], [], {}, {}, {}
+    for key, (conf, correct, r) in scored.items():
+        label = study.label(key)
+        y = r.table["label"].to_numpy()
+        p = r.probs()
+        nll, brier = metrics.nll_terms(p, y), metrics.brier_terms(p, y)
+        nll_by_key[key], brier_by_key[key] = nll, brier
+        h_nll = headline(study, key, NLL_METRIC.at(dataset=ds_name), "mean", nll)
+        h_brier = headline(study, key, BRIER_METRIC.at(dataset=ds_name), "mean", brier)
+        em = interval(study, partial(_equal_mass, n_bins=n_bins), conf, correct)
+        em_value = em.estimate if em is not None else _equal_mass(conf, correct, n_bins)
+        classes, reps = _class_scores(study, p, y)
+        del p
+        qv, qiv = classes["quba"]
+        h_quba = study.headline_row(key, QUBA_METRIC.at(dataset=ds_name), qv, qiv)
+        quba[key] = (qv, None if reps is None else reps["quba"])
+        page.headline += [h_nll, h_brier, h_quba]
+        h_ece = _headline_value(page, label, ECE_METRIC.at(dataset=ds_name).name)
+        errors = {"ECE, debiased": (h_ece["value"], h_ece["ci_low"], h_ece["ci_high"]),
+                  "ECE, equal-mass": (em_value, *_ci(em)),
+                  "ACE": (classes["adaptive"][0], *_ci(classes["adaptive"][1])),
+                  "classwise ECE": (classes["classwise"][0], *_ci(classes["classwise"][1])),
+                  "calibration error, QUBA": (qv, *_ci(qiv))}
+        rows.append({"model": label, "dataset": ds_name, "images": len(y),
+                     "NLL [95% CI]": interval_text(h_nll["value"], h_nll["ci_low"], h_nll["ci_high"]),
+                     "Brier [95% CI]": interval_text(h_brier["value"], h_brier["ci_low"], h_brier["ci_high"]),
+                     **{f"{name} [95% CI]": interval_text(*v, fmt=SMALL_SCORE_FORMAT if name in SMALL_SCORES else "{:.3f}")
+                        for name, v in errors.items()}})
+        bars += [{"model": label, "score": name, "value": v[0], "ci_low": v[1], "ci_high": v[2]}
+                 for name, v in errors.items()]
+    page.tables["scores"] = frame(rows)
+    page.tables["score_bars"] = frame(bars)
+    meaningful = trained_or_all(study, scored)
+    page.comparisons += compare(study, NLL_METRIC.at(dataset=ds_name), "mean",
+                                {k: nll_by_key[k] for k in meaningful})
+    page.comparisons += compare(study, BRIER_METRIC.at(dataset=ds_name), "mean",
+                                {k: brier_by_key[k] for k in meaningful})
+    page.comparisons += _compare_replicates(study, QUBA_METRIC.at(dataset=ds_name),
+                                            {k: quba[k] for k in meaningful}, scored)
+    return nll_by_key
+
+
+def _compare_replicates(study, metric: Metric, by_key: dict, scored: dict) -> list[dict]:
+    """Paired comparisons from replicates every model drew on the same resamples (key ->
+    (value, replicates)): ``compare_replicates``'s simultaneous intervals of the
+    differences. [] without intervals, with fewer than two models, or when the models
+    scored different images."""
+    keys = [k for k, (_, reps) in by_key.items() if reps is not None]
+    if len(keys) < 2 or len({len(scored[k][2]) for k in keys}) != 1:
+        return []
+    paths = common_rows({k: scored[k][2].table["path"].to_numpy() for k in keys})
+    if any(len(v) != len(scored[k][2]) for k, v in paths.items()):
+        return []
+    return compare_replicates(study, metric, {k: by_key[k][0] for k in keys},
+                              np.stack([np.asarray(by_key[k][1], dtype=np.float64) for k in keys], axis=1))
+
+
+# ------------------------------------------------------------------ temperature scaling
+def _temperature_section(study, page: Page, scored: dict, ds_name: str, nll_before: dict) -> dict:
+    """Two-fold temperature scaling per model: T fitted on each half of the images,
+    applied to the other; ECE and NLL (means of the two halves) before and after. Returns
+    key -> (T fitted on all the images, the two-fold scaled confidences) for the shift
+    section."""
+    n_bins = study.settings.n_bins
+    ece_two_fold = partial(metrics.two_fold_score, _ece(n_bins))
+    mean_two_fold = partial(metrics.two_fold_score, np.mean)
+    rows, bins, fitted, after_by_key = [], [], {}, {}
+    for key, (conf, correct, r) in scored.items():
+        label = study.label(key)
+        z = np.asarray(r.logits, dtype=np.float64)
+        y = r.table["label"].to_numpy()
+        fold = metrics.two_fold_split(len(y), study.seed)
+        per_image, (t0, t1) = metrics.cross_fitted_temperatures(z, y, fold)
+        scaled = metrics.softmax(z / per_image[:, None], axis=1)
+        conf_ts = scaled.max(axis=1)
+        nll_after = metrics.nll_terms(scaled, y)
+        del scaled
+        fitted[key] = (metrics.fit_temperature(z, y), conf_ts)
+        before, after = (interval(study, ece_two_fold, fold, c, correct) for c in (conf, conf_ts))
+        nll0, nll1 = (interval(study, mean_two_fold, fold, t) for t in (nll_before[key], nll_after))
+        values = {"ece0": before.estimate if before else ece_two_fold(fold, conf, correct),
+                  "ece1": after.estimate if after else ece_two_fold(fold, conf_ts, correct),
+                  "nll0": nll0.estimate if nll0 else mean_two_fold(fold, nll_before[key]),
+                  "nll1": nll1.estimate if nll1 else mean_two_fold(fold, nll_after)}
+        delta = (stats.paired_bootstrap(ece_two_fold, (fold, conf_ts, correct), (fold, conf, correct),
+                                        n_boot=study.n_boot, seed=study.seed) if study.n_boot else None)
+        after_by_key[key] = (fold, conf_ts, correct)
+        page.headline.append(study.headline_row(key, ECE_SCALED_METRIC.at(dataset=ds_name), values["ece1"], after))
+        page.headline.append(study.headline_row(key, TEMPERATURE_METRIC.at(dataset=ds_name), (t0 + t1) / 2))
+        rows.append({"model": label, "T (mean of the two halves)": (t0 + t1) / 2, "T, half 1": t0, "T, half 2": t1,
+                     "T on all images (applied under shift)": fitted[key][0],
+                     "ECE before [95% CI]": _text(values["ece0"], before),
+                     "ECE after [95% CI]": _text(values["ece1"], after),
+                     "Δ ECE [95% CI]": _text(values["ece1"] - values["ece0"], delta),
+                     "NLL before [95% CI]": _text(values["nll0"], nll0),
+                     "NLL after [95% CI]": _text(values["nll1"], nll1),
+                     "scaling helps": bool(delta is not None and delta.high < 0)})
+        bins.append(metrics.reliability_bins(conf_ts, correct, n_bins=n_bins).assign(model=label))
+    page.tables["temperature"] = frame(rows)
+    page.tables["bins_scaled"] = pd.concat(bins, ignore_index=True) if bins else pd.DataFrame()
+    meaningful = trained_or_all(study, after_by_key)
+    page.comparisons += compare(study, ECE_SCALED_METRIC.at(dataset=ds_name), ece_two_fold, meaningful)
+    return fitted
+
+
+# --------------------------------------------------------------- calibration under shift
+def _shift_confidences(ds, r, temperature: float = 1.0, chunk: int = 50_000) -> dict:
+    """Per scored row of a shifted dataset: the top-1 confidence of softmax(z / T) (over
+    the dataset's class mask where it has one) and its correctness (multi-label sets: the
+    top-1 is in the set; empty sets are not scored); ImageNet-C's image ids and severities.
+    A chunk of rows at a time: ImageNet-C holds 75 rows per image."""
+    t = r.table
+    keep = np.ones(len(t), dtype=bool)
+    sets = None
+    if "label_set" in t.columns:
+        sets = [set(int(v) for v in s) for s in t["label_set"]]
+        keep = np.array([bool(s) for s in sets])
+    mask = None if ds.class_mask is None else np.asarray(ds.class_mask, dtype=np.int64)
+    conf, pred = np.empty(len(t)), np.empty(len(t), dtype=np.int64)
+    for start in range(0, len(t), chunk):
+        z = np.asarray(r.logits[start:start + chunk], dtype=np.float64) / temperature
+        p = metrics.softmax(z, axis=1, class_mask=mask)
+        idx = p.argmax(axis=1)
+        conf[start:start + chunk] = p[np.arange(len(p)), idx]
+        pred[start:start + chunk] = idx if mask is None else mask[idx]
+    if sets is not None:
+        correct = np.array([int(q) in s for q, s in zip(pred, sets)])
+    else:
+        correct = pred == t["label"].to_numpy()
+    out = {"conf": conf[keep], "correct": correct[keep], "groups": None, "severity": None}
+    if "corruption" in t.columns:
+        out["groups"] = pd.factorize(robustness.image_ids(t))[0][keep]
+        out["severity"] = t["severity"].astype(int).to_numpy()[keep]
+    return out
+
+
+def _shift_section(study, page: Page, answers: dict, ds_name: str, fitted: dict, scored: dict) -> None:
+    """ECE on every shifted dataset, as trained and with the temperature fitted on the
+    evaluation images; ImageNet-C per severity (whole images resampled, all their cells
+    together). The evaluation images are the first point of the chart, scored by the same
+    plug-in ECE as every shifted point (the grouped resampling of ImageNet-C has no
+    debiased counterpart)."""
+    ece = _ece(study.settings.n_bins)
+    shifted = {name.split(":", 1)[1]: a for name, a in answers.items() if name.startswith("shift:")}
+    if "imagenet-r" in answers:
+        shifted = {"imagenet-r": answers["imagenet-r"], **shifted}
+    if not shifted:
+        return
+    rows, points = [], []
+    for key, (t_all, conf_ts) in fitted.items():
+        label = study.label(key)
+        conf, correct, _ = scored[key]
+        iv = interval(study, ece, conf, correct)
+        after = _headline_value(page, label, ECE_SCALED_METRIC.at(dataset=ds_name).name)
+        points += [{"model": label, "shift": f"{ds_name} (in distribution)", "temperature": "as trained",
+                    "ECE": iv.estimate if iv else ece(conf, correct), "ci_low": _ci(iv)[0], "ci_high": _ci(iv)[1]},
+                   {"model": label, "shift": f"{ds_name} (in distribution)", "temperature": "T fitted on " + ds_name,
+                    "ECE": after["value"], "ci_low": after["ci_low"], "ci_high": after["ci_high"]}]
+    for name, answer in shifted.items():
+        ds = answer.dataset
+        for key, (t_all, _) in fitted.items():
+            rs = answer.results.for_model(key)
+            if not rs:
+                continue
+            r = next(iter(rs.values()))
+            label = study.label(key)
+            raw, cal = _shift_confidences(ds, r), _shift_confidences(ds, r, t_all)
+            parts = [(name, np.ones(len(raw["conf"]), dtype=bool))]
+            if raw["severity"] is not None:
+                parts += [(f"{name} severity {v}", raw["severity"] == v) for v in sorted(set(raw["severity"]))]
+            for shift, sel in parts:
+                groups = None if raw["groups"] is None else raw["groups"][sel]
+                iv0 = interval(study, ece, raw["conf"][sel], raw["correct"][sel], groups=groups)
+                iv1 = interval(study, ece, cal["conf"][sel], cal["correct"][sel], groups=groups)
+                e0 = iv0.estimate if iv0 else ece(raw["conf"][sel], raw["correct"][sel])
+                e1 = iv1.estimate if iv1 else ece(cal["conf"][sel], cal["correct"][sel])
+                whole = shift == name
+                if whole and name != "imagenet-r":      # ImageNet-R's ECE is the paper's row above
+                    metric = ECE_SHIFT_METRIC.at(variant=name)
+                    page.headline.append(study.headline_row(key, metric, e0, iv0,
+                                                            note="stand-in" if ds.standin else ""))
+                rows.append({"model": label, "shift": shift, "data": ds.name, "stand-in": bool(ds.standin),
+                             "images": int(len(np.unique(groups)) if groups is not None else sel.sum()),
+                             "top-1": float(raw["correct"][sel].mean()),
+                             "ECE [95% CI]": _text(e0, iv0),
+                             f"ECE, T from {ds_name} [95% CI]": _text(e1, iv1),
+                             "mean confidence": float(raw["conf"][sel].mean())})
+                if not whole or raw["severity"] is None:     # the chart: ImageNet-C by severity
+                    points += [{"model": label, "shift": shift, "temperature": "as trained", "ECE": e0,
+                                "ci_low": _ci(iv0)[0], "ci_high": _ci(iv0)[1]},
+                               {"model": label, "shift": shift, "temperature": "T fitted on " + ds_name,
+                                "ECE": e1, "ci_low": _ci(iv1)[0], "ci_high": _ci(iv1)[1]}]
+    page.tables["shift"] = frame(rows)
+    page.tables["shift_lines"] = frame(points)
+
+
+# ------------------------------------------------------------------ selective prediction
+def _accuracy_at(confidence, correct, coverage):
+    return metrics.selective_accuracy(confidence, correct, coverage)
+
+
+def _selective_section(study, page: Page, scored: dict, ds_name: str, points: int = 200) -> None:
+    """Risk-coverage curve, AURC, E-AURC and accuracy at each of ``COVERAGES`` per model;
+    paired comparisons of AURC and of the accuracies."""
+    rows, curves = [], []
+    stats_of = {"AURC": metrics.aurc, "E-AURC": metrics.excess_aurc,
+                **{f"acc@{round(100 * c)}": partial(_accuracy_at, coverage=c) for c in COVERAGES}}
+    for key, (conf, correct, r) in scored.items():
+        label = study.label(key)
+        row = {"model": label, "images": len(conf), "top-1": float(correct.mean())}
+        for name, fn in stats_of.items():
+            iv = interval(study, fn, conf, correct)
+            value = iv.estimate if iv is not None else fn(conf, correct)
+            row[f"{name} [95% CI]"] = _text(value, iv)
+            if name == "AURC":
+                page.headline.append(study.headline_row(key, AURC_METRIC.at(dataset=ds_name), value, iv))
+            elif name.startswith("acc@"):
+                metric = ACCURACY_AT_METRIC.at(coverage=name[4:], dataset=ds_name)
+                page.headline.append(study.headline_row(key, metric, value, iv))
+        rows.append(row)
+        curve = metrics.risk_coverage_curve(conf, correct)
+        pick = np.unique(np.linspace(0, len(curve) - 1, min(points, len(curve))).round().astype(int))
+        curves.append(curve.iloc[pick].assign(model=label))
+    page.tables["selective"] = frame(rows)
+    page.tables["risk_coverage"] = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
+    meaningful = trained_or_all(study, scored)
+    arrays = {k: (v[0], v[1]) for k, v in meaningful.items()}
+    page.comparisons += compare(study, AURC_METRIC.at(dataset=ds_name), metrics.aurc, arrays)
+    for c in COVERAGES:
+        page.comparisons += compare(study, ACCURACY_AT_METRIC.at(coverage=round(100 * c), dataset=ds_name),
+                                    partial(_accuracy_at, coverage=c), arrays)
+
+
+# ------------------------------------------------------- out-of-distribution detection
+def _ood_section(study, page: Page, scored: dict, ood: Answer) -> None:
+    """ImageNet-O (or its stand-in) against the evaluation images of its 200 classes:
+    AUROC and FPR at 95% TPR for each of ``metrics.OOD_SCORES``, the softmax and scores
+    over the 200 columns; the two sets resampled separately (``metrics.ood_replicates``)."""
+    ds = ood.dataset
+    mask = np.asarray(ds.class_mask, dtype=np.int64)
+    rows, bars, by_score = [], [], {s: {} for s in metrics.OOD_SCORES}
+    n_boot = resamples(study)
+    for key, (_, _, r) in scored.items():
+        rs = ood.results.for_model(key)
+        if not rs:
+            continue
+        r_out = next(iter(rs.values()))
+        inside = np.isin(r.table["label"].to_numpy(), mask)
+        if not inside.any() or not len(r_out):
+            continue
+        s_in = metrics.ood_scores(np.asarray(r.logits)[inside], mask)
+        s_out = metrics.ood_scores(r_out.logits, mask)
+        reps = {}
+        if n_boot:
+            c_in = stats.resample_counts(int(inside.sum()), n_boot, study.seed)
+            c_out = stats.resample_counts(len(r_out), n_boot, study.seed + 1)
+            reps = {s: metrics.ood_replicates(s_in[s], s_out[s], c_in, c_out, OOD_TPR) for s in metrics.OOD_SCORES}
+        label = study.label(key)
+        note = "stand-in" if ds.standin else ""
+        for score in metrics.OOD_SCORES:
+            a = metrics.auroc(s_in[score], s_out[score])
+            f = metrics.fpr_at_tpr(s_in[score], s_out[score], OOD_TPR)
+            iv_a = stats.interval_from_replicates(a, reps[score]["auroc"]) if reps else None
+            iv_f = stats.interval_from_replicates(f, reps[score]["fpr"]) if reps else None
+            page.headline += [study.headline_row(key, AUROC_METRIC.at(ood=ds.name, score=score), a, iv_a, note),
+                              study.headline_row(key, FPR_METRIC.at(ood=ds.name, score=score), f, iv_f, note)]
+            by_score[score][key] = (a, reps[score]["auroc"] if reps else None)
+            rows.append({"model": label, "score": score, "in-distribution images": int(inside.sum()),
+                         "out-of-distribution images": len(r_out), "data": ds.name, "stand-in": bool(ds.standin),
+                         "AUROC [95% CI]": _text(a, iv_a), "FPR@95 [95% CI]": _text(f, iv_f)})
+            bars.append({"model": label, "score": score, "AUROC": a, "ci_low": _ci(iv_a)[0], "ci_high": _ci(iv_a)[1]})
+    page.tables["ood"] = frame(rows)
+    page.tables["ood_bars"] = frame(bars)
+    for score, by_key in by_score.items():
+        page.comparisons += _compare_replicates(study, AUROC_METRIC.at(ood=ds.name, score=score),
+                                                trained_or_all(study, by_key), scored)
+
+
 def _yours_section(study, page: Page, name: str, results) -> None:
     """A profile's own dataset of ImageNet classes: ECE (headline) and top-1 with their
     intervals, over all 1,000 classes."""
@@ -283,6 +701,9 @@ def _sensitivity_section(study, page: Page, base: dict, results: dict) -> None:
         for row in rows:
             row.pop("p_value")
             row["moves top-1"] = False
+    if study.settings.sensitivity and _bf16_skipped(study):
+        rows.append({"convention": "precision", "variant": "precision=bf16", "model": "–",
+                     "note": BF16_SKIPPED})
     page.tables["sensitivity"] = frame(rows)
 
 
@@ -291,11 +712,18 @@ def build(study, answers: dict[str, Answer]) -> Page:
     page.inputs = list(study.inputs)
     base = {}
     if "eval" in answers:
-        base = _eval_section(study, page, answers["eval"].results, answers["eval"].dataset.name)
+        ds_name = answers["eval"].dataset.name
+        base = _eval_section(study, page, answers["eval"].results, ds_name)
+        nll = _scores_section(study, page, base, ds_name)
+        fitted = _temperature_section(study, page, base, ds_name, nll)
+        _selective_section(study, page, base, ds_name)
     if "imagenet-r" in answers:
         ans = answers["imagenet-r"]
         _imagenet_r_section(study, page, ans.results, ans.dataset.class_mask)
     if base:
+        _shift_section(study, page, answers, ds_name, fitted, base)
+        if "ood" in answers:
+            _ood_section(study, page, base, answers["ood"])
         _sensitivity_section(study, page, base, {k: a.results for k, a in answers.items()})
     for name, ans in answers.items():
         if name.startswith(YOURS):
@@ -325,6 +753,12 @@ def findings(study, page: Page) -> list[str]:
                 if r["mean confidence"] > _top1_value(page, r["model"]) + 0.02]
         if over:
             text += f"Over-confident on average (mean confidence above accuracy): {', '.join(over)}. "
+        under = [r["model"] for _, r in summary.iterrows()
+                 if r["mean confidence"] < _top1_value(page, r["model"]) - 0.02]
+        if under:   # the reliability bars above the diagonal: the models know more than they say
+            who = "every model" if len(under) == len(summary) > 1 else ", ".join(under)
+            text += (f"Under-confident on average (mean confidence below accuracy): {who}"
+                     + (f" ({', '.join(under)})" if who == "every model" else "") + ". ")
         plug = dict(zip(summary["model"], summary["ECE (plug-in, as the paper)"]))
         for h in rows:
             if h.get("paper") is not None:
@@ -344,9 +778,15 @@ def findings(study, page: Page) -> list[str]:
     pub = published_sentence(page.headline)
     if pub:
         out.append(pub)
+    out += [t for t in (_scores_finding(page), _temperature_finding(study, page), _shift_finding(study, page),
+                        _selective_finding(study, page), _ood_finding(page)) if t]
     sens = page.table("sensitivity")
+    if "note" in sens.columns:          # a convention left out: said in its row and here
+        for note in sens["note"].dropna():
+            out.append(f"Protocol sensitivity: bf16 precision {note}.")
+        sens = sens[sens["note"].isna()]
     if not sens.empty:
-        moved = sens[sens["moves top-1"]]
+        moved = sens[sens["moves top-1"].astype(bool)]
         if len(moved):
             big = moved.loc[moved["Δ top-1"].abs().idxmax()]
             out.append(f"Protocol sensitivity: {len(moved)} of {len(sens)} convention switches move top-1 "
@@ -356,6 +796,80 @@ def findings(study, page: Page) -> list[str]:
             out.append(f"Protocol sensitivity: no convention switch moves top-1 on these images (McNemar's test, "
                        f"Holm-adjusted over the {len(sens)} switches).")
     return out
+
+
+def _metric_names(page: Page, metric: Metric) -> list[str]:
+    """The names rows of ``metric`` carry on this page (its ``{fields}`` filled)."""
+    head = metric.name.split("{", 1)[0]
+    return list(dict.fromkeys(h["metric"] for h in page.headline if h["metric"].startswith(head)))
+
+
+def _scores_finding(page: Page) -> str:
+    parts = [ranking_sentence(page.comparisons, name)
+             for m in (NLL_METRIC, BRIER_METRIC, QUBA_METRIC) for name in _metric_names(page, m)]
+    parts = [p for p in parts if p]
+    return ("Scores of the whole predicted distribution: " + " ".join(parts)) if parts else ""
+
+
+def _temperature_finding(study, page: Page) -> str:
+    t = study.meaningful(page.table("temperature"))
+    if t.empty:
+        return ""
+    said = []
+    for _, r in t.iterrows():
+        verdict = "which the paired interval confirms" if r["scaling helps"] else "within the paired interval"
+        said.append(f"{r['model']}: T = {r['T (mean of the two halves)']:.2f}, ECE {r['ECE before [95% CI]']} → "
+                    f"{r['ECE after [95% CI]']} ({verdict})")
+    return ("Temperature scaling, fitted on one half of the images and scored on the other: "
+            + "; ".join(said) + ". T > 1 means the model was over-confident, T < 1 under-confident.")
+
+
+def _shift_finding(study, page: Page) -> str:
+    lines = page.table("shift_lines")
+    if lines.empty:
+        return ""
+    lines = study.meaningful(lines)
+    said = []
+    for model, g in lines.groupby("model", sort=False):
+        raw = g[g["temperature"] == "as trained"]
+        inside, shifted = raw.iloc[0], raw.iloc[1:]
+        if shifted.empty:
+            continue
+        worst = shifted.loc[shifted["ECE"].idxmax()]
+        scaled = g[(g["temperature"] != "as trained") & (g["shift"] == worst["shift"])]
+        said.append(f"{model}: ECE {inside['ECE']:.3f} in distribution, up to {worst['ECE']:.3f} on "
+                    f"{worst['shift']}" + (f" ({scaled['ECE'].iloc[0]:.3f} with the in-distribution "
+                                            f"temperature)" if len(scaled) else ""))
+    standin = bool(page.table("shift").get("stand-in", pd.Series(dtype=bool)).any())
+    return ("Under distribution shift: " + "; ".join(said) + "."
+            + (" Shifted data here includes generated stand-ins." if standin else "")) if said else ""
+
+
+def _selective_finding(study, page: Page) -> str:
+    sel = study.meaningful(page.table("selective"))
+    if sel.empty:
+        return ""
+    parts = [ranking_sentence(page.comparisons, name) for name in _metric_names(page, AURC_METRIC)]
+    answered = "; ".join(f"{r['model']} {r['acc@90 [95% CI]']} (top-1 {r['top-1']:.3f})" for _, r in sel.iterrows())
+    return " ".join(p for p in parts if p) + (f" Answering only its 90% most confident images, accuracy is "
+                                              f"{answered}.")
+
+
+def _ood_finding(page: Page) -> str:
+    ood = page.table("ood")
+    if ood.empty:
+        return ""
+    parts = [ranking_sentence(page.comparisons, name) for name in _metric_names(page, AUROC_METRIC)]
+    parts = [p for p in parts if p]
+    best = ood.assign(a=ood["AUROC [95% CI]"].str.split(" ").str[0].astype(float)).sort_values("a").iloc[-1]
+    text = (f"Out-of-distribution detection ({best['out-of-distribution images']:,} images of {best['data']} "
+            f"against {best['in-distribution images']:,} evaluation images of its 200 classes): the highest "
+            f"AUROC is {best['model']}'s with the {best['score']} score, {best['AUROC [95% CI]']}. "
+            + " ".join(parts))
+    if best["stand-in"]:
+        text += (" These out-of-distribution images are a generated stand-in, far easier to flag than "
+                 "ImageNet-O's: the numbers show how the section reads, not how the models do on ImageNet-O.")
+    return text.strip()
 
 
 def _yours_findings(page: Page) -> list[str]:
@@ -385,4 +899,6 @@ def compute(study) -> Page:
 
 
 PROPERTY = Property("calibration", CalibrationSettings, requests, build, compute,
-                    metrics=(ECE_METRIC, TOP1_METRIC, ECE_R_METRIC, ECE_YOURS_METRIC))
+                    metrics=(ECE_METRIC, TOP1_METRIC, ECE_R_METRIC, NLL_METRIC, BRIER_METRIC, QUBA_METRIC,
+                             ECE_SCALED_METRIC, TEMPERATURE_METRIC, ECE_SHIFT_METRIC, AURC_METRIC,
+                             ACCURACY_AT_METRIC, AUROC_METRIC, FPR_METRIC, ECE_YOURS_METRIC))

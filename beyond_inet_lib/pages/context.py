@@ -177,10 +177,17 @@ class Study:
             if show_missing:
                 self.panel(f"Dataset not found: {name}",
                            f"Looked at: {e.looked_at}\n" + (f"Found: {e.found}\n" if e.found else "")
-                           + f"Expected layout: {e.layout}\nGet it with: {e.how_to_get}", "missing")
+                           + f"Expected layout: {e.layout}\nGet it with: {self.how_to_get(e)}", "missing")
             return None
         self._input(name, "ok", len(ds))
         return ds
+
+    def how_to_get(self, missing: DatasetMissing) -> str:
+        """A dataset's remedy as a shell in the project runs it: this run's data root in place
+        of the DATA_ROOT placeholder, the command as ``paths.program`` says."""
+        from ..paths import data_root_or_default, runnable
+
+        return runnable(missing.how_to_get, data_root_or_default(self.data_root or self.profile.data_root))
 
     def show_missing(self, names=None, title: str = "Datasets not found"):
         """One panel listing several absent datasets (those looked up with
@@ -189,7 +196,7 @@ class Study:
         if errs and self.show:
             from .. import nb
 
-            nb.missing_panel(title, [(e.name, str(e.looked_at), e.how_to_get) for e in errs])
+            nb.missing_panel(title, [(e.name, str(e.looked_at), self.how_to_get(e)) for e in errs])
 
     def imagenet_eval_set(self, max_images: int | None = None) -> DatasetIndex | None:
         """ImageNet-1k val when the data root has it; else the 1,000 ImageNet sample images
@@ -208,15 +215,23 @@ class Study:
                    "(`beyond-inet data check`) for the paper's protocol.", "warn")
         return samples.spread(max_images)
 
-    def standin(self, build, *args, **kw) -> DatasetIndex:
-        """Build (or reuse) a generated stand-in and say so on the page."""
+    def standin(self, build, *args, take=None, **kw) -> DatasetIndex:
+        """Build (or reuse) a generated stand-in and say so on the page. ``take``: the part
+        of it this run uses (a function of the built dataset; the panel counts that part,
+        per split where it has splits), returned instead of the whole."""
         kw.setdefault("progress", progress_enabled(self.progress))
-        ds = build(*args, cache_dir=self.cache_dir, seed=self.profile.seed, **kw)
+        whole = build(*args, cache_dir=self.cache_dir, seed=self.profile.seed, **kw)
+        ds = take(whole) if take else whole
         self.standins_used.append(ds.name)
         self._input(ds.name, "stand-in", len(ds), ds.description)
+        count = f"{len(ds)} images"
+        if "split" in ds.table:
+            per = ds.table["split"].value_counts()
+            count += " (" + " / ".join(f"{per[s]} {s}" for s in ("train", "val", "test") if s in per) + ")"
+        if len(ds) != len(whole):
+            count = f"This run uses {count} of its {len(whole)}"
         self.panel(f"Stand-in data: {ds.name}",
-                   f"{ds.description}\n{len(ds)} images. Numbers on this data are not comparable to the "
-                   f"paper's.", "warn")
+                   f"{ds.description}\n{count}. Numbers on this data are not comparable to the paper's.", "warn")
         return ds
 
     # --------------------------------------------------------------- predictions

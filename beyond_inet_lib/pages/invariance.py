@@ -219,6 +219,21 @@ def _points_table(curve: pd.DataFrame) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------ findings
+def native_resolution_absent(study, curve: pd.DataFrame) -> list[str]:
+    """A sentence per model whose own resolution is not a point of its resolution curve:
+    its drop from the reference has no start, so the drops table has no row for it."""
+    res = curve[curve["transform"] == "resolution"] if not curve.empty else curve
+    out = []
+    for m in study.models:
+        points = res.loc[res["model"] == study.label(m.key), "value"]
+        if len(points) and float(m.resolution) not in set(points.astype(float)):
+            out.append(f"{study.label(m.key)} was trained at {m.resolution} px, which is not among the sweep's "
+                       f"resolutions ({', '.join(f'{v:g}' for v in sorted(points))} px): its resolution curve "
+                       f"is shown, but it has no drop from its own resolution (add {m.resolution} to the "
+                       f"profile's invariance resolutions to measure it).")
+    return out
+
+
 def findings(study, page: Page) -> list[str]:
     drops = page.table("drops")
     if page.table("curve").empty:
@@ -230,6 +245,7 @@ def findings(study, page: Page) -> list[str]:
                    + " in place of " + ", ".join(f"{asked}" for asked, _ in pairs)
                    + f": a ViT's input must be a whole number of its {p}-px patches, so its resolution "
                    f"curve has its own points there.")
+    out += native_resolution_absent(study, page.table("curve"))
     for transform in TRANSFORMS:
         d = study.meaningful(drops[drops["transform"] == transform]) if not drops.empty else drops
         if d.empty:

@@ -5,12 +5,12 @@
 from __future__ import annotations
 
 from ..errors import did_you_mean
-from . import calibration, invariance, mistakes, robustness, shape_bias, similarity, synthetic, transfer
+from . import calibration, humans, invariance, mistakes, robustness, shape_bias, similarity, synthetic, transfer
 from .schema import Property
 
 #: name -> Property, in the report's order
 PROPERTIES: dict[str, Property] = {m.PROPERTY.name: m.PROPERTY for m in (
-    mistakes, shape_bias, calibration, robustness, transfer, synthetic, invariance, similarity)}
+    mistakes, shape_bias, humans, calibration, robustness, transfer, synthetic, invariance, similarity)}
 
 
 def get_property(name: str) -> Property:

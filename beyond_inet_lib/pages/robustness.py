@@ -93,7 +93,9 @@ def _cap_images(ds, n: int | None):
     return ds.subset(np.isin(ids, keep))
 
 
-def _imagenet_c(study, s):
+def imagenet_c_dataset(study, s):
+    """ImageNet-C as the robustness settings ``s`` cap it, else its stand-in where the
+    profile allows one, else None (the calibration page reads the same images)."""
     ds = study.dataset("imagenet-c", show_missing=False, corruptions=s.corruptions)
     if ds is not None:
         return _cap_images(ds, s.max_images)
@@ -141,7 +143,7 @@ def requests(study) -> list[Request]:
     names = variants(study)
     for variant in names:
         if variant == "imagenet-c":
-            ds = _imagenet_c(study, s)
+            ds = imagenet_c_dataset(study, s)
         else:
             ds = study.dataset(variant, show_missing=False)
             ds = scored_rows(ds).spread(s.max_images) if ds is not None else None

@@ -13,7 +13,8 @@ Splits are read from the dataset's ``split`` column by the names ``train`` / ``v
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -64,15 +65,57 @@ HYPERPARAMETER_NAMES = {"weight_decay": "weight decay", "C": "C"}
 
 
 # ------------------------------------------------------------------------ requests
-def _capped(ds, max_train: int | None):
-    """A quick look: at most ``max_train`` train and test images and a quarter as many
-    val images, first in table order per split (same proportions as 800 / 200)."""
+def _cap_mask(table, max_train: int | None) -> np.ndarray:
+    """Rows kept by a cap of ``max_train``: the first ``max_train`` train and test rows and
+    a quarter as many val rows, in table order per split (same proportions as 800 / 200)."""
     if not max_train:
-        return ds
+        return np.ones(len(table), dtype=bool)
     caps = {"train": max_train, "val": max(1, max_train // 4), "test": max_train}
-    t = ds.table
-    keep = t.groupby("split").cumcount() < t["split"].map(caps).fillna(0)
-    return ds.subset(keep.to_numpy())
+    return (table.groupby("split").cumcount() < table["split"].map(caps).fillna(0)).to_numpy()
+
+
+def _capped(ds, max_train: int | None):
+    """A quick look: the task's rows ``_cap_mask`` keeps. A smaller cap keeps the first
+    rows of a larger one in each split, so its images are a subset of the larger cap's."""
+    return ds if not max_train else ds.subset(_cap_mask(ds.table, max_train))
+
+
+def _recapped(result, max_train: int | None):
+    """``result`` (features of a cap at least as large) cut to the cap ``max_train``."""
+    keep = _cap_mask(result.table, max_train)
+    if keep.all():
+        return result
+    return replace(result, table=result.table[keep].reset_index(drop=True), features=result.features[keep])
+
+
+def cached_superset(study, full, used):
+    """The task under a larger cap than ``used`` whose features every model already has in
+    the cache (the smallest such), else None: a smaller ``max_train`` then reads those
+    features and ``build`` cuts them to its cap, instead of computing its subset again."""
+    from .. import engine
+    from ..files import slug
+
+    if len(used) == len(full):
+        return None
+    sizes = set()
+    for m in (study.cache_dir / "results").glob(f"{slug(full.name)}-*/*/*/unit.json"):
+        try:
+            sizes.add(int(json.loads(m.read_text())["n_images"]))
+        except (OSError, ValueError, KeyError):
+            continue
+    largest_split = int(full.table["split"].value_counts().max())
+    for n in sorted(x for x in sizes if len(used) < x <= len(full)):
+        lo, hi = 1, largest_split           # the smallest cap that keeps n rows (a cap's size grows with it)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (mid + 1, hi) if _cap_mask(full.table, mid).sum() < n else (lo, mid)
+        candidate = _capped(full, lo)
+        if len(candidate) != n:
+            continue
+        plan = engine.plan(study.models, candidate, outputs=("features",), settings=study.run_settings)
+        if not plan.missing:
+            return candidate
+    return None
 
 
 def task_names(study) -> list[str]:
@@ -85,14 +128,20 @@ def requests(study) -> list[Request]:
     out = []
     yours = study.user_datasets(imagenet=False)
     for task in task_names(study):
+        full = {}
+
+        def cap(ds):
+            full["ds"] = ds
+            return _capped(ds, s.max_train)
+
         if task == "digits":
-            ds = study.standin(standins.digits_task)
-        elif task in yours:
-            ds = study.dataset(task)
+            ds = study.standin(standins.digits_task, take=cap)    # the panel counts the capped task
         else:
-            ds = study.dataset(vtab_dataset_name(task))
+            ds = study.dataset(task if task in yours else vtab_dataset_name(task))
+            ds = cap(ds) if ds is not None else None
         if ds is not None:
-            out.append(Request(task, _capped(ds, s.max_train), study.models, outputs=("features",)))
+            ds = cached_superset(study, full["ds"], ds) or ds
+            out.append(Request(task, ds, study.models, outputs=("features",)))
     return out
 
 
@@ -127,7 +176,7 @@ def _task_section(study, page: Page, task: str, answer: Answer, samples: dict, s
         rs = answer.results.for_model(m.key)
         if not rs:
             continue
-        out = probe(study, next(iter(rs.values())))
+        out = probe(study, _recapped(next(iter(rs.values())), study.settings.max_train))
         if out is None:
             page.tables["missing_splits"].append({"task": task, "data": ds.name,
                                                   "splits found": ", ".join(sorted(ds.table["split"].astype(str).unique()))})
@@ -184,7 +233,7 @@ def _zero_shot_section(study, page: Page, task: str, answer: Answer) -> None:
         rs = answer.results.for_model(m.key)
         if m.training != "clip" or not rs:
             continue
-        correct[m.key] = zero_shot(study, m, next(iter(rs.values())), classes)
+        correct[m.key] = zero_shot(study, m, _recapped(next(iter(rs.values())), study.settings.max_train), classes)
         h = headline(study, m.key, metric, "mean", correct[m.key].astype(float), note=YOUR_DATASET)
         page.headline.append(h)
         page.tables["zero_shot"].append({

@@ -12,14 +12,16 @@ what it is not. Pages that show numbers on these say so.
 - ``factors``     simulated ImageNet-X factors
 - ``synthetic``   PUG-ImageNet-like variations
 - ``digits``      the transfer task
+- ``ood``         images of no ImageNet class (ImageNet-O)
 """
 
 from .build import GENERATOR_VERSION, build_once, is_complete, spread_subset, stable_seed, standin_folder
 from .digits import digits_task
 from .factors import IMAGENET_X_FACTORS, factor_standin
 from .imagenet_c import corrupt_image, imagenet_c_standin
+from .ood import OOD_STANDIN_KINDS, imagenet_o_standin
 from .synthetic import SYNTHETIC_LEVELS, synthetic_standin
 
-__all__ = ["GENERATOR_VERSION", "IMAGENET_X_FACTORS", "SYNTHETIC_LEVELS", "build_once", "corrupt_image",
+__all__ = ["GENERATOR_VERSION", "IMAGENET_X_FACTORS", "OOD_STANDIN_KINDS", "imagenet_o_standin", "SYNTHETIC_LEVELS", "build_once", "corrupt_image",
            "digits_task", "factor_standin", "imagenet_c_standin", "is_complete", "spread_subset",
            "stable_seed", "standin_folder", "synthetic_standin"]

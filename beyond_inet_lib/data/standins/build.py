@@ -29,7 +29,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 from PIL import Image
-from tqdm.auto import tqdm
+from ...progress import bar
 
 from ...views import View
 from ..index import DatasetIndex
@@ -169,7 +169,7 @@ def as_float(img: Image.Image) -> np.ndarray:
 
 
 def progress_bar(total: int, desc: str, progress: bool):
-    return tqdm(total=total, desc=desc, disable=not progress, leave=False)
+    return bar(total=total, desc=desc, enabled=progress, leave=False)
 
 
 def render_all(render_one: Callable[[int, str, int], list[dict]], base: DatasetIndex, desc: str,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image
-from tqdm.auto import tqdm
+from ...progress import bar
 
 from ..index import DatasetIndex
 from .build import build_once, save_png
@@ -57,7 +57,7 @@ def digits_task(cache_dir, seed: int = 0, progress: bool = True) -> DatasetIndex
     def build(out: Path) -> pd.DataFrame:
         split = digits_split(labels, seed)
         rows = []
-        for i in tqdm(range(len(labels)), desc="digits task", disable=not progress, leave=False):
+        for i in bar(range(len(labels)), desc="digits task", enabled=progress, leave=False):
             path = f"{split[i]}/{labels[i]}/{i:04d}.png"
             save_png(digit_image(digits.images[i]), out / path)
             rows.append({"path": path, "label": int(labels[i]), "split": split[i], "sklearn_index": i})

@@ -1,0 +1,102 @@
+"""Temperature scaling (Guo et al. 2017): one scalar T per model that divides the logits,
+fitted by minimising the NLL on held-out labelled images; it changes confidence, never the
+prediction (argmax of z / T is argmax of z for T > 0).
+
+Protocol: ``docs/protocols.md`` §3. On ImageNet val the images are split into two seeded
+halves; T fitted on one half scores the other, and the two scores are averaged
+(``two_fold_split``, ``cross_fitted_temperatures``, ``two_fold_score``), so no image scores
+a temperature fitted on itself. Under a distribution shift, the temperature fitted on all
+of val is applied unchanged (calibrated in distribution, deployed under shift).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import logsumexp
+
+from ._arrays import as_numpy
+
+#: the search range of T; a fit on its boundary means the data wanted a more extreme T
+TEMPERATURE_BOUNDS = (0.05, 20.0)
+
+
+def _logits_labels(logits, labels) -> tuple[np.ndarray, np.ndarray]:
+    z = as_numpy(logits).astype(np.float64)
+    y = as_numpy(labels).astype(np.int64).ravel()
+    if z.ndim != 2 or len(z) != len(y):
+        raise ValueError(f"expected (N, C) logits and N labels, got {z.shape} and {y.shape}")
+    if len(y) == 0:
+        raise ValueError("no samples to fit a temperature on")
+    if y.min() < 0 or y.max() >= z.shape[1]:
+        raise ValueError(f"labels must be column indices 0..{z.shape[1] - 1} of the logits "
+                         "(with a class mask: slice the logits and map the labels with "
+                         "metrics.mask_positions)")
+    return z, y
+
+
+def temperature_nll(logits, labels, temperature: float) -> float:
+    """NLL(T) = (1/N) sum_i [logsumexp(z_i / T) - z_{i, y_i} / T]  (nats)."""
+    z, y = _logits_labels(logits, labels)
+    return float(np.mean(logsumexp(z / temperature, axis=1) - z[np.arange(len(y)), y] / temperature))
+
+
+def fit_temperature(logits, labels, bounds: tuple[float, float] = TEMPERATURE_BOUNDS) -> float:
+    """T* = argmin_{T in bounds} (1/N) sum_i -log softmax(z_i / T)_{y_i}.
+
+    Minimised over beta = 1/T, where the NLL, (1/N) sum_i [logsumexp(beta z_i) - beta z_{i,y_i}],
+    is convex (a log-sum-exp of linear functions): scipy's bounded Brent search finds its one
+    minimum to |d beta| < 1e-9. ``labels`` are column indices of ``logits``.
+    """
+    z, y = _logits_labels(logits, labels)
+    lo, hi = bounds
+    if not 0 < lo < hi:
+        raise ValueError(f"temperature bounds must satisfy 0 < low < high, got {bounds}")
+    true = z[np.arange(len(y)), y]
+
+    def nll(beta: float) -> float:
+        return float(np.mean(logsumexp(beta * z, axis=1) - beta * true))
+
+    res = minimize_scalar(nll, bounds=(1.0 / hi, 1.0 / lo), method="bounded",
+                          options={"xatol": 1e-9, "maxiter": 500})
+    return float(1.0 / res.x)
+
+
+def two_fold_split(n: int, seed: int = 0) -> np.ndarray:
+    """Fold id (0 or 1) of each of ``n`` images: a seeded random half each (sizes
+    floor(n/2) and ceil(n/2)), independent of the images' order on disk."""
+    if n < 2:
+        raise ValueError(f"two folds need at least 2 images, got {n}")
+    fold = np.zeros(n, dtype=np.int64)
+    fold[np.random.default_rng(seed).permutation(n)[n // 2:]] = 1
+    return fold
+
+
+def cross_fitted_temperatures(logits, labels, fold) -> tuple[np.ndarray, tuple[float, float]]:
+    """(T per image, (T_0, T_1)): ``T_f`` is fitted on fold f and applied to the OTHER fold,
+    t_i = T_{1 - fold_i}, so every image is scored with a temperature it did not help fit."""
+    z, y = _logits_labels(logits, labels)
+    f = np.asarray(fold).astype(np.int64).ravel()
+    if len(f) != len(y) or not np.isin(f, (0, 1)).all() or len(np.unique(f)) != 2:
+        raise ValueError("fold must hold 0 or 1 for every image, both folds non-empty (two_fold_split)")
+    temps = tuple(fit_temperature(z[f == k], y[f == k]) for k in (0, 1))
+    return np.where(f == 0, temps[1], temps[0]), temps
+
+
+def two_fold_score(score: Callable[..., float], fold, *arrays) -> float:
+    """(score(fold 0's rows) + score(fold 1's rows)) / 2: the two-fold protocol's average.
+
+    ``arrays`` are per-image arrays in the same order as ``fold``; a bootstrap that resamples
+    images resamples ``fold`` with them, so ``partial(two_fold_score, score)`` is a statistic
+    of (fold, *arrays). The temperatures stay as fitted (their own sampling error, with
+    thousands of images per fold, is small beside the score's)."""
+    f = np.asarray(fold).ravel()
+    parts = []
+    for k in (0, 1):
+        rows = f == k
+        if not rows.any():
+            return float("nan")   # a resample that drew no image of one fold
+        parts.append(score(*(np.asarray(a)[rows] for a in arrays)))
+    return float(np.mean(parts))
