@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # torch is pinned to the build served from the local package mirror; see README.
 PIP_FLAGS ?= -q --disable-pip-version-check
 
-.PHONY: setup report test rehearsal lab bench data-check models clean-cache clean browser gpu-kit
+.PHONY: setup report test rehearsal lab bench scale data-check models clean-cache clean browser gpu-kit
 
 setup: $(STAMP)
 
@@ -59,6 +59,14 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/beyond-inet bench $(BENCH_ARGS)
+
+# The paper's scale without a GPU: 30 models' random outputs at the study's full sizes written
+# straight into a result cache (.cache/paper-scale), then every page built from it, each in its
+# own process; prints each page's time and peak memory (benchmarks/paper_scale.py; make test
+# runs it at a reduced size). SCALE_ARGS="--scale 0.1" for a quicker look.
+SCALE_ARGS ?=
+scale: $(STAMP)
+	$(PY) benchmarks/paper_scale.py $(if $(DATA_ROOT),--source $(DATA_ROOT)) $(SCALE_ARGS)
 
 # An offline kit for a GPU node without network that already has torch/torchvision (a
 # cluster node, an air-gapped machine): pure-Python wheels of the other model libraries for

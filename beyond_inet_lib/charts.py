@@ -173,9 +173,10 @@ def show(chart, *, bundle: bool | None = None) -> None:
 # ---------------------------------------------------------------------------- colours
 def model_colors(models: Iterable[str]) -> dict[str, str]:
     """model -> colour, in the given order: THE mapping every chart uses (the same list
-    gives the same colours on every chart of a report)."""
+    gives the same colours on every chart of a report). A model of the report's order
+    (``use_model_order``) keeps its colour there, whatever order the chart sorts by."""
     models = list(dict.fromkeys(models))
-    return {m: MODEL_PALETTE[i % len(MODEL_PALETTE)] for i, m in enumerate(models)}
+    return {m: _model_color(m, i) for i, m in enumerate(models)}
 
 
 def model_color_scale(models: Iterable[str]) -> alt.Scale:
@@ -632,6 +633,107 @@ def heatmap(df: pd.DataFrame, x: str, y: str, value: str, *, title: str = "",
                                                    header=alt.Header(labelLimit=0))),
                            columns=max(1, PAGE_WIDTH // max(1, x_step * len(xs) + 80)), title=title)
     return chart.properties(title=title)
+
+
+# ---------------------------------------------------------------------------- the field
+#: how each group of a field table (pages.base.field_table) is drawn
+FIELD_GROUP_ORDER = ("field", "humans", "published", "this run")
+FIELD_COLOR = "#9a9a9a"
+HUMAN_COLOR = "#d4a017"
+
+
+def field_strip(df: pd.DataFrame, *, title: str = "Where the run's models stand in the published field",
+                models: Sequence[str] | None = None, width: int = 560):
+    """The published field as a strip per metric: on the top row one grey tick per model of
+    the field, below it the observers (group 'humans') in gold, then one row per run model
+    (group 'this run'), best first, its value as a point in its model colour with its 95%
+    interval, and the field's own number for it (group 'published') as a black diamond on
+    the same row; the tooltip gives the percentile in the field and its interval. ``df``:
+    ``pages.base.field_table`` (columns metric, source, group, model, value, ci_low,
+    ci_high, percentile, percentile_low, percentile_high, n). One panel per metric, each
+    with its own value axis and rows."""
+    _require(df, ["metric", "group", "model", "value"], "field_strip")
+    df = df.copy()
+    sizes = df[df["group"] == "field"].groupby("metric").size()
+    field_row = "field (" + df["metric"].map(sizes).fillna(0).astype(int).map("{:,}".format) + " models)"
+    df["row"] = np.where(df["group"] == "field", field_row, np.where(df["group"] == "humans", "humans", df["model"]))
+    run = df[df["group"] == "this run"].sort_values("value", ascending=False)
+    rows = list(dict.fromkeys([*df.loc[df["group"] == "field", "row"], "humans", *run["model"],
+                               *df.loc[df["group"] == "published", "model"]]))
+    order = _models(run, models) if len(run) else []
+    y = alt.Y("row:N", sort=rows, title=None, axis=alt.Axis(labelLimit=260))
+    base = alt.Chart().encode(x=alt.X("value:Q", title=None, scale=alt.Scale(zero=False)), y=y)
+    tip = _tooltip(df, ["model", "metric", "value", "ci_low", "ci_high", "percentile", "percentile_low",
+                        "percentile_high", "n", "source"])
+    layers = [
+        base.transform_filter(alt.datum.group == "field").mark_tick(color=FIELD_COLOR, opacity=0.5, thickness=1)
+        .encode(tooltip=[alt.Tooltip("model:N"), alt.Tooltip("value:Q", format=".3~f")]),
+        base.transform_filter(alt.datum.group == "humans").mark_tick(color=HUMAN_COLOR, thickness=2)
+        .encode(tooltip=[alt.Tooltip("model:N", title="observer"), alt.Tooltip("value:Q", format=".3~f")]),
+    ]
+    if order:
+        color = alt.Color("model:N", scale=model_color_scale(order), legend=None)
+        layers.append(base.transform_filter(alt.datum.group == "this run").mark_rule(strokeWidth=2)
+                      .encode(x=alt.X("ci_low:Q"), x2="ci_high:Q", color=color, tooltip=tip))
+        layers.append(base.transform_filter(alt.datum.group == "this run").mark_point(filled=True, size=60)
+                      .encode(color=color, tooltip=tip))
+    layers.append(base.transform_filter(alt.datum.group == "published")
+                  .mark_point(shape="diamond", color=PAPER_MARK_COLOR, size=60, filled=False).encode(tooltip=tip))
+    return (alt.layer(*layers, data=df).properties(width=width, height=alt.Step(16))
+            .facet(row=alt.Row("metric:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left",
+                                                                         labelFontWeight="bold")))
+            .resolve_scale(x="independent", y="independent")
+            .properties(title=alt.TitleParams(title, subtitle="grey: the field's models; gold: human observers; "
+                                                              "points: this run (95% interval); black diamond: the "
+                                                              "field's own number for that model")))
+
+
+# ------------------------------------------------------------- colours for many models
+#: after Tableau-10, for reports of up to 30 models: Tableau-20's light shades and ten
+#: darker ones (d3's category20b/c), so no two of 30 models share a colour
+MODEL_PALETTE_30 = MODEL_PALETTE + (
+    "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#dbdb8d", "#9edae5", "#c7c7c7",
+    "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1", "#636363",
+)
+_MODEL_ORDER: dict[str, int] = {}
+
+
+def use_model_order(models: Iterable[str]) -> None:
+    """Fix each model's colour for the rest of the kernel by its place in ``models`` (the
+    profile's order: ``report.setup`` calls this), so a model has the same colour on every
+    chart of every page even where a chart sorts its models by value."""
+    _MODEL_ORDER.clear()
+    _MODEL_ORDER.update({m: i for i, m in enumerate(dict.fromkeys(models))})
+
+
+def _model_color(model: str, position: int) -> str:
+    i = _MODEL_ORDER.get(model, position)
+    palette = MODEL_PALETTE_30 if len(_MODEL_ORDER) > len(MODEL_PALETTE) else MODEL_PALETTE
+    return palette[i % len(palette)]
+
+
+
+# ------------------------------------------------------------- paired comparisons
+VERDICT_COLORS = {"ahead": "#1a7f37", "behind": "#c62828", "cannot tell": "#e0e0e0"}
+
+
+def comparison_matrix(df: pd.DataFrame, *, title: str = ""):
+    """The paired comparisons of one metric as a matrix (``pages.base.comparison_matrix``):
+    a cell per ordered pair, green where the row's model is ahead of the column's (the
+    paired 95% interval of the difference excludes 0), red where it is behind, grey where
+    the two cannot be told apart; models in rank order, the best first. Legible for 30
+    models, where a list of 435 pairs is not."""
+    _require(df, ["model", "versus", "verdict", "order"], "comparison_matrix")
+    order = df.drop_duplicates("model").sort_values("order")["model"].tolist()
+    step = max(9, min(22, 540 // max(len(order), 1)))
+    tips = _tooltip(df, ["model", "versus", "verdict", "difference", "low", "high"])
+    return alt.Chart(df).mark_rect(stroke="white", strokeWidth=0.5).encode(
+        x=alt.X("versus:N", sort=order, title=None, axis=alt.Axis(labelAngle=-60, labelLimit=160)),
+        y=alt.Y("model:N", sort=order, title=None, axis=alt.Axis(labelLimit=200)),
+        color=alt.Color("verdict:N", scale=alt.Scale(domain=list(VERDICT_COLORS), range=list(VERDICT_COLORS.values())),
+                        legend=alt.Legend(title="row vs column", orient="bottom")),
+        tooltip=tips,
+    ).properties(width=alt.Step(step), height=alt.Step(step), title=title or str(df["metric"].iloc[0]))
 
 
 def lines_by_model(df: pd.DataFrame, x: str, y: str, *, ordinal: bool = True,

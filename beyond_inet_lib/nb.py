@@ -119,3 +119,13 @@ def missing_panel(title: str, rows):
         f'`{html.escape(runnable("beyond-inet data check"))}` shows the expected layouts)'
         '<table style="font-size:12px;margin-top:0.4em"><tr><th align=left>dataset</th>'
         f'<th align=left>looked at</th><th align=left>get it with</th></tr>{cells}</table></div>'))
+
+
+def comparison_matrices(page, *, min_models: int = 4) -> None:
+    """Each metric's paired comparisons as a matrix (``charts.comparison_matrix`` of
+    ``page.comparison_matrices``) when it compares at least ``min_models`` models; fewer
+    are said in the findings' words."""
+    from . import charts
+
+    for m in page.comparison_matrices(min_models).values():
+        charts.show(charts.comparison_matrix(m))

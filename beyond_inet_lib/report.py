@@ -75,12 +75,14 @@ def setup(profile: str, data_root: str | None, report_dir: str | None, prop: str
 
     torch.manual_seed(prof.seed)
     np.random.seed(prof.seed)
-    from . import nb
+    from . import charts, nb
     from .paths import data_root_or_default
 
     nb._where["data_root"] = data_root_or_default(prof.data_root)
-    return Study(prof, prof.resolved_data_root(), Path(report_dir) if report_dir else None, prop,
-                 prof.model_specs())
+    study = Study(prof, prof.resolved_data_root(), Path(report_dir) if report_dir else None, prop,
+                  prof.model_specs())
+    charts.use_model_order(study.label(m.key) for m in study.models)   # one colour per model on every page
+    return study
 
 
 def record_page(page, report_dir: str | os.PathLike | None) -> Path | None:
@@ -733,11 +735,125 @@ def _no_numbers(pages: dict, payloads: dict) -> dict:
     return out
 
 
+# ------------------------------------------------------------------------- leaderboard
+_LEADERBOARD_CSS = """
+.board-wrap { overflow-x: auto; max-width: 100%; }
+table.leaderboard th { cursor: pointer; white-space: nowrap; font-size: 0.85em; }
+table.leaderboard th .prop { color: #666; font-weight: normal; display: block; }
+table.leaderboard td { white-space: nowrap; font-size: 0.9em; }
+table.leaderboard td:first-child, table.leaderboard th:first-child { position: sticky; left: 0; background: #fff; }
+table.leaderboard th:first-child { background: #f5f5f5; }
+.rank { color: #1f4e79; font-size: 0.85em; } .pct { color: #666; font-size: 0.8em; }
+th.sorted-asc::after { content: " \\25B2"; } th.sorted-desc::after { content: " \\25BC"; }
+"""
+
+# sorts a leaderboard by a column's data-sort numbers (rank: 1 first; a missing number last);
+# a second click on the same column turns the order over. Inline: the index works offline.
+_LEADERBOARD_JS = """
+document.querySelectorAll("table.leaderboard").forEach(function (table) {
+  table.querySelectorAll("th").forEach(function (th, col) {
+    th.addEventListener("click", function () {
+      var asc = !th.classList.contains("sorted-asc");
+      table.querySelectorAll("th").forEach(function (h) { h.classList.remove("sorted-asc", "sorted-desc"); });
+      th.classList.add(asc ? "sorted-asc" : "sorted-desc");
+      var body = table.tBodies[0], rows = Array.prototype.slice.call(body.rows);
+      rows.sort(function (a, b) {
+        var x = a.cells[col].getAttribute("data-sort"), y = b.cells[col].getAttribute("data-sort");
+        if (x === y) return 0; if (x === "") return 1; if (y === "") return -1;
+        var nx = parseFloat(x), ny = parseFloat(y);
+        var c = (isNaN(nx) || isNaN(ny)) ? x.localeCompare(y) : nx - ny;
+        return asc ? c : -c;
+      });
+      rows.forEach(function (r) { body.appendChild(r); });
+    });
+  });
+});
+"""
+
+
+def leaderboard(summaries: pd.DataFrame, models: list[str] | None = None) -> pd.DataFrame:
+    """The run's models ranked on every headline metric that has a direction: one row per
+    (property, metric, model) with value, ci_low, ci_high, rank, rank_low, rank_high,
+    field_percentile and field_source, as the pages recorded them (``pages.base.rank_headline``,
+    ``with_field``); models in the profile's order."""
+    cols = ["property", "metric", "model", "value", "ci_low", "ci_high", "rank", "rank_low", "rank_high",
+            "field_percentile", "field_source", "better"]
+    if summaries.empty:
+        return pd.DataFrame(columns=cols)
+    t = summaries[summaries["better"].isin(("higher", "lower"))].reindex(columns=cols)
+    if models:
+        order = {m: i for i, m in enumerate(models)}
+        t = t.assign(_o=t["model"].map(lambda m: order.get(m, len(order)))).sort_values("_o", kind="stable")
+        t = t.drop(columns="_o")
+    return t.reset_index(drop=True)
+
+
+def _board_cell(r: dict) -> tuple[str, str]:
+    """(the cell's HTML, its sort key: the rank, else the value oriented so smaller sorts first)."""
+    if not _present(r.get("value")):
+        return "–", ""
+    text = f'<span class="run">{format_number(r["value"])}</span>'
+    if _present(r.get("ci_low")) and _present(r.get("ci_high")):
+        text += f' <span class="ci">[{format_number(r["ci_low"])}, {format_number(r["ci_high"])}]</span>'
+    if _present(r.get("rank")):
+        rank, low, high = int(r["rank"]), int(r["rank_low"]), int(r["rank_high"])
+        span = f"{low}" if low == high else f"{low}&ndash;{high}"
+        text += (f' <span class="rank" title="rank among this run\'s models, with its 95% rank interval">'
+                 f"#{rank} [{span}]</span>")
+        key = f"{rank}"
+    else:
+        key = f'{-r["value"] if r.get("better") == "higher" else r["value"]:.12g}'
+    if _present(r.get("field_percentile")):
+        text += (f' <span class="pct" title="better than this share of the published field '
+                 f'({html.escape(str(r.get("field_source")))})">p{r["field_percentile"]:.0f}</span>')
+    return text, key
+
+
+def leaderboard_html(summaries: pd.DataFrame, models: list[str] | None = None) -> str:
+    """The leaderboard: one row per model, one column per headline metric (its page above
+    its name, the arrow its direction); each cell the value with its 95% interval, the
+    model's rank among the run's models with its 95% rank interval and, where a published
+    field measured the same number, the model's percentile in it. A click on a column
+    header sorts by it (an inline script; nothing is fetched). '' without ranked metrics."""
+    t = leaderboard(summaries, models)
+    if t.empty:
+        return ""
+    metrics_ = list(dict.fromkeys(zip(t["property"], t["metric"], t["better"])))
+    names = list(dict.fromkeys(t["model"].astype(str)))
+    cells = {(r["property"], r["metric"], str(r["model"])): r for r in t.to_dict("records")}
+    arrow = {"higher": "&uarr;", "lower": "&darr;"}
+    head = "<th>model</th>" + "".join(
+        f'<th title="{html.escape(str(m))}"><span class="prop">{html.escape(str(p))}</span>'
+        f"{html.escape(str(m))} {arrow.get(b, '')}</th>" for p, m, b in metrics_)
+    body = []
+    for name in names:
+        tds = [f'<td data-sort="{html.escape(name)}">{html.escape(name)}</td>']
+        for p, m, _ in metrics_:
+            r = cells.get((p, m, name))
+            text, key = _board_cell(r) if r is not None else ("–", "")
+            tds.append(f'<td data-sort="{key}">{text}</td>')
+        body.append(f"<tr>{''.join(tds)}</tr>")
+    return (f'<div class="board-wrap"><table class="leaderboard"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table></div><script>{_LEADERBOARD_JS}</script>")
+
+
+def _leaderboard_section(summaries: pd.DataFrame, models: list[str]) -> str:
+    table = leaderboard_html(summaries, models)
+    if not table:
+        return ""
+    return ("<h2>Leaderboard</h2>\n<p class=\"sub\">Every model on every headline metric: the value with its "
+            "95% interval, #rank among this run's models with its 95% rank interval [best&ndash;worst] (each "
+            "bootstrap resample ranks all models on the same images; ties share a rank), and p: the percent of a "
+            "published field's models it beats where one measured the same number. Click a column to sort.</p>\n"
+            + table)
+
+
 def write_index(out_dir: str | os.PathLike, profile, pages: dict, *, started: _dt.datetime | None = None,
                 duration_s: float | None = None, parameters: dict | None = None,
                 notices: list[str] | None = None) -> Path:
     """Write ``<out_dir>/index.html``: summary table, page links with status, parameters,
-    versions, date and durations. Self-contained (inline CSS, no script). Only what this
+    versions, date and durations, and the leaderboard (``leaderboard_html``). Self-contained
+    (inline CSS and the leaderboard's small sorting script; nothing is fetched). Only what this
     run recorded in ``out_dir`` is shown (``build_report`` clears the folder first).
     ``notices``: lines shown above the summary (e.g. data that could not be fetched)."""
     out = Path(out_dir)
@@ -757,7 +873,7 @@ def write_index(out_dir: str | os.PathLike, profile, pages: dict, *, started: _d
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>beyond-inet report · {html.escape(profile.name)}</title>
-<style>{_INDEX_CSS}</style></head>
+<style>{_INDEX_CSS}{_LEADERBOARD_CSS}</style></head>
 <body>
 <h1>beyond-inet report: {html.escape(profile.name)}</h1>
 <p class="sub">{started.isoformat(timespec="seconds")} · total {total} ·
@@ -776,6 +892,7 @@ another harness's number for the same weights (&#9873;: outside this run's inter
 protocol differences); highlighted notes mark untrained models or generated stand-in data; a green
 cell (&#9650; best) is the model ahead of every other on that metric.</p>
 {summary_table_html(summaries, list(profile.models), comparisons, _no_numbers(pages, payloads))}
+{_leaderboard_section(summaries, list(profile.models))}
 <h2>Pages</h2>
 {pages_table_html(pages, payloads)}
 <h2>Parameters</h2>

@@ -94,6 +94,35 @@ published = page.table("published")
 nb.table(published) if len(published) else nb.finding("_No published number for these models and variants._")
 
 # %% [markdown]
+# ## Where these models stand in the published field
+#
+# Each grey tick is one model of a published field on the same benchmark: timm's results
+# tables for supervised models (about 1,266 classifiers), OpenCLIP's zero-shot table for CLIP
+# models (121 model and tag pairs). Coloured points: this run's models with their 95%
+# interval; black diamonds: the field's own number for a run model that is in it. "Better
+# than" is the share of the field's models the run's value beats (ties count half), with
+# the share each end of its interval beats. The fields used other preprocessing and other
+# images of the same benchmark; they place a number, they do not replace its interval.
+
+# %%
+field, placed = page.table("field"), page.table("field_shown")
+if len(field):
+    charts.show(charts.field_strip(field))
+    nb.table(placed) if len(placed) else nb.finding("_Only published numbers are placed: this run measured none of these variants._")
+else:
+    nb.finding("_No published field measured these variants for these models._")
+
+# %% [markdown]
+# ## Which orders hold
+#
+# With many models, each metric's paired comparisons as a matrix: green where the row's model
+# is ahead of the column's (the paired 95% interval of the difference excludes 0), red where
+# it is behind, grey where the two cannot be told apart; models in rank order.
+
+# %%
+nb.comparison_matrices(page)
+
+# %% [markdown]
 # ## Finding
 
 # %%

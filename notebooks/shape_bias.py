@@ -70,6 +70,21 @@ if not page.table("per_category").empty:
     charts.show(charts.shape_bias_plot(page.table("per_category"), page.table("overall")))
 
 # %% [markdown]
+# ## Among 326 published models
+#
+# QUBA (Hesse et al., TMLR 2026) measured shape bias with the same cue-conflict protocol for
+# 326 models; each grey tick is one of them, the gold ticks the ten human observers. Coloured
+# points: this run's models with their 95% interval; black diamonds: QUBA's number for a run
+# model that is in its table. "Better than" is the share of QUBA's models with a lower shape
+# bias (ties count half), with the share each end of the interval beats.
+
+# %%
+field = page.table("field")
+if len(field):
+    charts.show(charts.field_strip(field))
+    nb.table(page.table("field_shown"))
+
+# %% [markdown]
 # ## The human observers
 
 # %%
@@ -88,6 +103,16 @@ if not page.table("kappa_bars").empty:
     charts.show(charts.heatmap(page.table("kappa_pairs"), x="observer", y="model", value="kappa", domain=None,
                                title="κ of each model with each observer"))
     nb.table(page.table("kappa_summary"))
+
+# %% [markdown]
+# ## Which orders hold
+#
+# With many models, each metric's paired comparisons as a matrix: green where the row's model
+# is ahead of the column's (the paired 95% interval of the difference excludes 0), red where
+# it is behind, grey where the two cannot be told apart; models in rank order.
+
+# %%
+nb.comparison_matrices(page)
 
 # %% [markdown]
 # ## Finding

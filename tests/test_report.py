@@ -37,7 +37,10 @@ def test_record_writes_summary_json(tmp_path):
     assert payload["property"] == "calibration"
     assert payload["rows"][0] == {"model": "a", "metric": "ECE", "value": 0.03, "ci_low": None, "ci_high": None,
                                   "paper": 0.028, "published": None, "published_source": None,
-                                  "published_flag": None, "better": "lower", "note": ""}
+                                  "published_flag": None, "better": "lower", "note": "",
+                                  "rank": None, "rank_low": None, "rank_high": None, "field_percentile": None,
+                                  "field_percentile_low": None, "field_percentile_high": None, "field_n": None,
+                                  "field_source": None, "field_published": None}
     assert list(payload["rows"][0]) == list(HEADLINE_FIELDS)   # every row has every field, in order
     assert payload["rows"][1]["paper"] is None          # NaN -> null, valid JSON
     assert [p.name for p in tmp_path.iterdir()] == ["calibration.summary.json"]  # no temp left

@@ -285,6 +285,23 @@ def test_mean_of_independent_rejects_unequal_replicate_counts():
         stats.mean_of_independent([])
 
 
+def test_pairwise_ranking_equals_paired_bootstrap_per_pair():
+    """pairwise_ranking (per-pair intervals, ``simultaneous=False``) scores each model once
+    on the shared resamples; every pair's interval equals paired_bootstrap of that pair
+    alone (same draws), for a mean and a callable, with groups."""
+    rng = np.random.default_rng(3)
+    n = 120
+    groups = np.repeat(np.arange(40), 3)
+    models = {f"m{i}": (rng.random(n) < 0.4 + 0.1 * i).astype(float) for i in range(4)}
+    for statistic in ("mean", lambda x: float(np.mean(x) ** 2)):
+        table = stats.pairwise_ranking(statistic, models, n_boot=200, seed=5, groups=groups, simultaneous=False)
+        assert len(table) == 6
+        for r in table.to_dict("records"):
+            iv = stats.paired_bootstrap(statistic, models[r["better"]], models[r["worse"]], n_boot=200,
+                                        seed=5, groups=groups)
+            assert (r["difference"], r["low"], r["high"]) == pytest.approx((iv.estimate, iv.low, iv.high), abs=1e-12)
+
+
 def test_resample_counts_are_the_resamples_bootstrap_ci_draws():
     """A statistic scored from draw counts pairs with every other interval of the seed: its
     replicates equal those of the resampled rows, for a statistic that is not a mean too."""

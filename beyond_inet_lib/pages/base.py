@@ -100,6 +100,16 @@ class Page:
     def has_numbers(self) -> bool:
         return bool(self.headline)
 
+    def comparison_matrices(self, min_models: int = 2) -> dict[str, pd.DataFrame]:
+        """metric -> its paired comparisons as a matrix table (``comparison_matrix``), for
+        each metric that compares at least ``min_models`` models."""
+        out = {}
+        for metric in dict.fromkeys(c["metric"] for c in self.comparisons):
+            m = comparison_matrix(self.comparisons, metric)
+            if m["model"].nunique() >= min_models:
+                out[metric] = m
+        return out
+
 
 def gather(study, requests: list[Request]) -> dict[str, Answer]:
     """``{request.name: Answer}`` for every request (cached: nothing is computed twice)."""
@@ -245,6 +255,9 @@ def compare_replicates(study, metric: Metric, estimates: Mapping[str, float], re
     if len(keys) < 2:
         return []
     labels = {k: study.label(k) for k in keys}
+    if metric.better is not None:
+        _keep_ranks(study, metric, stats.ranks_from_replicates({labels[k]: estimates[k] for k in keys}, replicates,
+                                                               higher_is_better=metric.higher_is_better))
     table = stats.simultaneous_differences({labels[k]: estimates[k] for k in keys}, replicates,
                                            higher_is_better=metric.higher_is_better)
     return [{"metric": metric.name, "better": r["better"], "worse": r["worse"], "difference": float(r["difference"]),
@@ -264,6 +277,10 @@ def compare(study, metric: Metric, statistic, arrays_by_key: Mapping[str, object
     if len(keys) < 2 or not study.n_boot:
         return []
     labels = {k: study.label(k) for k in keys}
+    if metric.better is not None:
+        _keep_ranks(study, metric, stats.rank_intervals(
+            statistic, {labels[k]: arrays_by_key[k] for k in keys}, higher_is_better=metric.higher_is_better,
+            n_boot=study.n_boot, seed=study.seed, groups=groups, cells=cells))
     ranking = stats.pairwise_ranking(statistic, {labels[k]: arrays_by_key[k] for k in keys},
                                      higher_is_better=metric.higher_is_better, n_boot=study.n_boot,
                                      seed=study.seed, groups=groups, cells=cells)
@@ -317,15 +334,83 @@ def joint(study, statistic, keys, *arrays, metric: Metric | None, compared=None,
     return values, intervals, rows
 
 
+def _keep_ranks(study, metric: Metric, table: pd.DataFrame) -> None:
+    """Remember each model's rank among the run's models on ``metric`` with its 95% rank
+    interval (``stats.ranks_from_replicates``'s table) for ``rank_headline``."""
+    study.ranks[metric.name] = {r["model"]: (r["rank"], r["rank_low"], r["rank_high"])
+                                for r in table.to_dict("records")}
+
+
+def rank_headline(study, rows: list[dict]) -> list[dict]:
+    """The headline ``rows`` with each model's rank among the run's models on its metric
+    and the 95% rank interval (``rank``, ``rank_low``, ``rank_high``; 1 is the best): each
+    bootstrap resample, drawn once for every model, ranks all of them, ties sharing the
+    best rank (``stats.rank_intervals``). Ranked where a page compares its models
+    (``compare``, ``compare_combined``, ``joint``); a row of a metric no comparison ranked
+    keeps None. A page's ``build`` calls this last."""
+    for r in rows:
+        got = study.ranks.get(r["metric"], {}).get(r["model"])
+        if got is not None and all(math.isfinite(x) for x in got):
+            r["rank"], r["rank_low"], r["rank_high"] = (int(x) for x in got)
+    return rows
+
+
+#: above this many models a ranking is said in counts and shown as a matrix (``comparison_matrix``):
+#: 30 models make 435 pairs, too many to list in a sentence
+LISTED_MODELS = 6
+
+
+def comparison_matrix(comparisons: list[dict], metric: Metric | str) -> pd.DataFrame:
+    """The paired comparisons of one metric as a square table for a matrix chart: one row
+    per ordered pair of models (model, versus), ``verdict`` 'ahead' (the paired interval of
+    model - versus excludes 0 in model's favour), 'behind' or 'cannot tell', the
+    difference of model minus versus (in the metric's direction: positive = model ahead)
+    with its interval; models ordered as they rank (the first is the best by point
+    estimate)."""
+    metric = metric.name if isinstance(metric, Metric) else metric
+    rows = [c for c in comparisons if c["metric"] == metric]
+    cols = ["metric", "model", "versus", "verdict", "difference", "low", "high", "order"]
+    if not rows:
+        return pd.DataFrame(columns=cols)
+    wins = {}
+    for c in rows:
+        wins.setdefault(c["better"], 0)
+        wins.setdefault(c["worse"], 0)
+        wins[c["better"]] += 1
+    order = {m: i for i, m in enumerate(sorted(wins, key=lambda m: -wins[m]))}
+    out = []
+    for c in rows:
+        held = bool(c["holds"])
+        for a, b, sign in ((c["better"], c["worse"], 1), (c["worse"], c["better"], -1)):
+            lo, hi = (c["low"], c["high"]) if sign == 1 else (
+                None if c["high"] is None else -c["high"], None if c["low"] is None else -c["low"])
+            out.append({"metric": metric, "model": a, "versus": b,
+                        "verdict": "cannot tell" if not held else ("ahead" if sign == 1 else "behind"),
+                        "difference": sign * c["difference"], "low": lo, "high": hi, "order": order[a]})
+    return pd.DataFrame(out, columns=cols).sort_values(["order", "versus"]).reset_index(drop=True)
+
+
 def ranking_sentence(comparisons: list[dict], metric: Metric | str, *, what: str = "") -> str:
     """Words for a ranking that say only what holds: 'A is ahead of B and C; B and C cannot
     be told apart on these images.' '' when there is nothing to compare. ``metric``: a
     ``Metric`` or the name a row carries. Every "ahead" comes from an interval that holds
-    simultaneously for all of the metric's pairs (``compare``, ``compare_replicates``)."""
+    simultaneously for all of the metric's pairs (``compare``, ``compare_replicates``). With
+    more than ``LISTED_MODELS`` models, counts: how many of the pairs' orders hold, and who
+    is ahead of every other model if one is (the matrix, ``comparison_matrix``, shows which)."""
     metric = metric.name if isinstance(metric, Metric) else metric
     rows = [c for c in comparisons if c["metric"] == metric]
     if not rows:
         return ""
+    models = set(c["better"] for c in rows) | set(c["worse"] for c in rows)
+    if len(models) > LISTED_MODELS:
+        held = sum(bool(c["holds"]) for c in rows)
+        subject = f" on {what}" if what else ""
+        ahead_of_all = [m for m in models
+                        if sum(1 for c in rows if c["better"] == m and c["holds"]) == len(models) - 1]
+        lead = f" **{ahead_of_all[0]}** is ahead of every other model." if ahead_of_all else ""
+        return (f"{metric}{subject}: of the {len(rows):,} pairs of {len(models)} models, {held:,} orders hold "
+                f"(the paired 95% interval of the difference excludes 0), {len(rows) - held:,} cannot be told "
+                f"apart.{lead} The matrix of the comparisons shows which.")
     held = [c for c in rows if c["holds"]]
     tied = [c for c in rows if not c["holds"]]
     parts = []
@@ -384,6 +469,139 @@ def published_sentence(rows: list[dict]) -> str:
     return " ".join(f"{r['model']}: {r['metric']} {r['value']:.3f} "
                     f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}] excludes the {r['published']:.3f} published by "
                     f"{r['published_source']}." for r in flagged)
+
+
+# ------------------------------------------------------------------------ the field
+#: a field's source as the page names it
+FIELD_NAMES = {"quba": "QUBA's", "timm": "timm's", "open_clip": "OpenCLIP's"}
+FIELD_GROUPS = ("field", "this run", "published", "humans")
+
+
+def with_field(study, row: dict, key: str, metric: Metric, dataset: str) -> dict:
+    """Place model ``key``'s headline number in the published field that measured the same
+    thing on the same benchmark (``references.place_in_fields``: supervised models among
+    timm's results, CLIP models among OpenCLIP's, shape bias among QUBA's 326 models): the
+    percent of the field it is better than, with the interval its own interval implies,
+    the field's size and source, and the field's own number for the model when it is in
+    the field. A stand-in's number (a metric without its paper key) or one on another
+    dataset is not placed. The field used is remembered on the study (``field_table``)."""
+    from ..references import field_queries, place_in_fields
+
+    spec = study.spec(key)
+    placed = place_in_fields(spec, metric.paper, row["value"], dataset=dataset, low=row.get("ci_low"),
+                             high=row.get("ci_high"), better=metric.better or "higher",
+                             size=getattr(spec, "resolution", None))
+    if not placed:
+        return row
+    for k in ("field_percentile", "field_percentile_low", "field_percentile_high", "field_n", "field_source",
+              "field_published"):
+        row[k] = placed.get(k)
+    query = next(q for q in field_queries(metric.paper, spec, dataset) if q.source == placed["field_source"])
+    study.fields[(row["metric"], query.source)] = query
+    return row
+
+
+def field_table(study, rows: list[dict], *, humans: Mapping[str, float] | None = None,
+                unmeasured: list[tuple[Metric, str]] = ()) -> pd.DataFrame:
+    """The field behind the placed headline rows (``with_field``), tidy for a strip chart:
+    for each metric and source, one row per model of the field (group 'field'), the
+    field's own number of each run model that is in it (group 'published'), the run's
+    models with their intervals and percentiles (group 'this run'); ``humans``: observer
+    -> value, added to every metric as group 'humans' (the shape-bias page's ten
+    observers). ``unmeasured``: (metric, dataset) this run has no number for (its data is
+    absent): the field is shown with the run's models that are in it placed by their
+    published numbers alone (group 'published', with that number's percentile). Columns:
+    metric, source, group, model, value, ci_low, ci_high, percentile, percentile_low,
+    percentile_high, n."""
+    from ..references import distribution, field_queries, find, place
+
+    out = []
+    for metric, dataset in unmeasured:
+        for m in study.models:
+            q = next(iter(field_queries(metric.paper, m, dataset)), None)
+            mine = None if q is None else find(m, q.metric, q.benchmark, source=q.source, size=m.resolution)
+            if mine is None or any(r["metric"] == metric.name for r in rows):
+                continue
+            study.fields.setdefault((metric.name, q.source), q)
+            p = place(m, mine["value"], metric=q.metric, benchmark=q.benchmark, source=q.source,
+                      better=metric.better or "higher", size=m.resolution)
+            out.append({"metric": metric.name, "source": q.source, "group": "published", "model": study.label(m.key),
+                        "value": float(mine["value"]), "percentile": p["field_percentile"], "n": p["field_n"]})
+    shown_metrics = {(r["metric"], r["source"]) for r in out}
+    for (metric, source), q in study.fields.items():
+        mine = [r for r in rows if r["metric"] == metric and r.get("field_source") == source]
+        if not mine and (metric, source) not in shown_metrics:
+            continue
+        dist = distribution(q.metric, q.benchmark, source=source)
+        names = (dist["model"] + np.where(dist["pretrained"] != "", " " + dist["pretrained"], "")
+                 + np.where(dist["training"] != "", " (" + dist["training"] + ")", ""))
+        out += [{"metric": metric, "source": source, "group": "field", "model": m, "value": float(v),
+                 "n": len(dist)} for m, v in zip(names, dist["value"])]
+        for k, v in (humans or {}).items():
+            out.append({"metric": metric, "source": source, "group": "humans", "model": k, "value": float(v)})
+        for r in mine:
+            out.append({"metric": metric, "source": source, "group": "this run", "model": r["model"],
+                        "value": r["value"], "ci_low": r.get("ci_low"), "ci_high": r.get("ci_high"),
+                        "percentile": r.get("field_percentile"), "percentile_low": r.get("field_percentile_low"),
+                        "percentile_high": r.get("field_percentile_high"), "n": r.get("field_n")})
+            if r.get("field_published") is not None:
+                out.append({"metric": metric, "source": source, "group": "published", "model": r["model"],
+                            "value": r["field_published"]})
+    cols = ["metric", "source", "group", "model", "value", "ci_low", "ci_high", "percentile", "percentile_low",
+            "percentile_high", "n"]
+    return frame(out, cols)
+
+
+def field_shown(field: pd.DataFrame) -> pd.DataFrame:
+    """The run's models' places in the field (``field_table``) as a reader's table: model,
+    metric, the run's value with its interval, the field (source and size), the percentile
+    with its interval, and the field's own number for the model where it has one."""
+    cols = ["model", "metric", "this run [95% CI]", "field", "better than [95% CI]", "the field's number"]
+    if field.empty:
+        return pd.DataFrame(columns=cols)
+    pub = {(r["metric"], r["model"]): r["value"] for r in field[field["group"] == "published"].to_dict("records")}
+    out = []
+    for r in field[field["group"] == "this run"].to_dict("records"):
+        pct = None if r["percentile"] is None or pd.isna(r["percentile"]) else r["percentile"]
+        low, high = (r.get("percentile_low"), r.get("percentile_high"))
+        has_iv = low is not None and not pd.isna(low)
+        out.append({"model": r["model"], "metric": r["metric"],
+                    "this run [95% CI]": interval_text(r["value"], *((r["ci_low"], r["ci_high"])
+                                                                     if not pd.isna(r["ci_low"]) else (None, None))),
+                    "field": f"{FIELD_NAMES.get(r['source'], r['source'])} {int(r['n']):,} models",
+                    "better than [95% CI]": "–" if pct is None else
+                    interval_text(pct, *((low, high) if has_iv else (None, None)), fmt="{:.0f}%"),
+                    "the field's number": interval_text(pub.get((r["metric"], r["model"])))})
+    return pd.DataFrame(out, columns=cols)
+
+
+def field_sentence(rows: list[dict], metric_name: str) -> str:
+    """Where the run's models stand in the published field on one metric: 'Among timm's
+    1,265 models on top-1 imagenet-a, A is better than 61% [58%, 64%] of them (timm
+    publishes 0.571 for its weights) ...'. '' when no row of that metric is placed."""
+    placed = [r for r in rows if r["metric"] == metric_name and r.get("field_source")]
+    if not placed:
+        return ""
+    parts = []
+    for source in dict.fromkeys(r["field_source"] for r in placed):
+        mine = sorted((r for r in placed if r["field_source"] == source), key=lambda r: -r["field_percentile"])
+        n = max(r["field_n"] for r in mine)
+        said, rest = [], ""
+        if len(mine) > LISTED_MODELS:      # many models: the first three and the last; the table has each
+            rest = (f" The run's {len(mine)} models span {mine[-1]['field_percentile']:.0f}% to "
+                    f"{mine[0]['field_percentile']:.0f}% (the table gives each)")
+            mine = [*mine[:3], mine[-1]]
+        for r in mine:
+            text = f"**{r['model']}** is better than {r['field_percentile']:.0f}%"
+            if r.get("field_percentile_low") is not None:
+                text += f" [{r['field_percentile_low']:.0f}%, {r['field_percentile_high']:.0f}%]"
+            if r.get("field_published") is not None:
+                text += f" ({source} publishes {r['field_published']:.3f} for its weights)"
+            said.append(text)
+        parts.append(f"Among {FIELD_NAMES.get(source, source)} {n:,} models on {metric_name}: " + "; ".join(said)
+                     + "." + (rest + "." if rest else ""))
+    return " ".join(parts) + (" (Percent of the field's models a value beats, ties half; the bracket is where "
+                              "the ends of its 95% interval fall.)")
 
 
 # ------------------------------------------------------------------------------ misc

@@ -34,10 +34,11 @@ import pandas as pd
 
 from .. import metrics, stats
 from ..data import standins
+from ..references import NOT_COMPARABLE
 from . import robustness
-from .base import (Answer, Page, Request, common_rows, compare, compare_replicates, frame, gather, headline,
-                   interval, interval_text, published_sentence, ranking_sentence, resamples, trained_or_all,
-                   with_published)
+from .base import (Answer, Page, Request, common_rows, compare, compare_replicates, field_sentence, field_table,
+                   frame, gather, headline, interval, interval_text, published_sentence, rank_headline,
+                   ranking_sentence, resamples, trained_or_all, with_field, with_published)
 from .schema import Metric, Property, finite_or_none
 
 
@@ -263,6 +264,7 @@ def _eval_section(study, page: Page, results, ds_name: str) -> dict:
         h_top1 = headline(study, key, TOP1_METRIC.at(dataset=ds_name), "mean", correct.astype(float))
         if ds_name == "imagenet-val":  # published numbers are on ImageNet val only
             with_published(h_top1, study.spec(key), "imagenet-val", study.spec(key).view(study.profile.preprocessing))
+            with_field(study, h_top1, key, TOP1_METRIC.at(dataset=ds_name), ds_name)
         page.headline += [h_ece, h_top1]
         rows.append({"model": label, "dataset": ds_name, "images": len(r),
                      "top-1 [95% CI]": interval_text(h_top1["value"], h_top1["ci_low"], h_top1["ci_high"]),
@@ -278,6 +280,7 @@ def _eval_section(study, page: Page, results, ds_name: str) -> dict:
         page.tables["ece_bars"].append({"model": label, "ECE": h_ece["value"], "ci_low": h_ece["ci_low"],
                                         "ci_high": h_ece["ci_high"], "paper": h_ece["paper"]})
     page.tables["summary"] = frame(rows)
+    page.tables["field"] = field_table(study, page.headline)
     page.tables["bins"] = pd.concat(bins, ignore_index=True) if bins else pd.DataFrame()
     page.tables["histogram"] = pd.concat(hists, ignore_index=True) if hists else pd.DataFrame()
     page.tables["ece_bars"] = frame(page.tables.get("ece_bars", []))
@@ -727,6 +730,7 @@ def build(study, answers: dict[str, Answer]) -> Page:
             _yours_section(study, page, name[len(YOURS):], ans.results)
     page.tables["yours"] = frame(page.tables.get("yours", []))
     page.findings = findings(study, page)
+    rank_headline(study, page.headline)
     return page
 
 
@@ -766,6 +770,11 @@ def findings(study, page: Page) -> list[str]:
                      f"{stats.STATED_ECE_DIFFERENCE_COVERAGE:.0%} of the time in simulation, because a "
                      f"calibrated model's debiased ECE stays a little above 0; it never invents a difference.)")
         out.append(text.strip())
+    top1 = next((h["metric"] for h in page.headline if h["metric"].startswith("top-1 (")), None)
+    field = field_sentence(page.headline, top1) if top1 else ""
+    if field:
+        out.append(field)
+    out.append("Calibration is not placed in a published field: " + NOT_COMPARABLE["ece_imagenet"])
     pub = published_sentence(page.headline)
     if pub:
         out.append(pub)

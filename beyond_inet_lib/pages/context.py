@@ -53,6 +53,8 @@ class Study:
     list_layers: Callable | None = None
     progress: bool | None = None
     not_applicable: list = field(default_factory=list, init=False)   # features-only models left out
+    fields: dict = field(default_factory=dict)   # (metric name, source) -> the FieldQuery a page placed it in
+    ranks: dict = field(default_factory=dict)    # metric name -> model label -> (rank, low, high)
 
     def __post_init__(self):
         if self.run_settings is None:

@@ -23,7 +23,7 @@ from ..data.model_vs_human import BENCHMARK
 from ..errors import ProfileError, did_you_mean
 from ..references import humans as refs
 from .base import (Page, Request, combined_headline, compare_combined, frame, gather, interval_text,
-                   ranking_sentence, sample)
+                   rank_headline, ranking_sentence, sample)
 from .schema import Metric, Property
 
 OOD_METRIC = Metric("OOD accuracy (model-vs-human)", "higher")
@@ -168,6 +168,7 @@ def build(study, answers: dict, *, trials: dict | None = None) -> Page:
     _summary(study, page, models, trials, ood, kappa, label)
     _headline(study, page, acc, ood, kappa)
     page.findings = findings(study, page)
+    rank_headline(study, page.headline)
     return page
 
 

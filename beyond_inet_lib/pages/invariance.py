@@ -18,7 +18,8 @@ import pandas as pd
 
 from ..errors import ProfileError
 from .base import (Answer, Page, Request, common_rows, compare, frame, gather, headline, interval,
-                   interval_text, ranking_sentence, shown, trained_or_all)
+                   interval_text, ranking_sentence, shown, trained_or_all,
+                   rank_headline)
 from .schema import Metric, Property
 
 
@@ -200,6 +201,7 @@ def build(study, answers: dict[str, Answer]) -> Page:
             ["model", "transform", "value", "mean_true_prob", "ci_low", "ci_high"]]
         page.tables["points"] = _points_table(curve)
     page.findings = findings(study, page)
+    rank_headline(study, page.headline)
     return page
 
 

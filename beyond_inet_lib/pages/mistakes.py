@@ -20,7 +20,8 @@ import pandas as pd
 
 from .. import metrics, stats
 from .base import (Answer, Page, Request, common_result_rows, frame, gather, interval, interval_text, joint,
-                   ranking_sentence, resamples, thumbnail, with_interval)
+                   ranking_sentence, resamples, thumbnail, with_interval,
+                   rank_headline)
 from .schema import Metric, Property
 
 
@@ -289,6 +290,7 @@ def build(study, answers: dict[str, Answer], *, prevalence: pd.DataFrame | None 
             if pair is not None:
                 _disagreement_section(study, page, ans.dataset, table, scored, pair)
     page.findings = findings(study, page)
+    rank_headline(study, page.headline)
     return page
 
 

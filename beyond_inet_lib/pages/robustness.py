@@ -32,9 +32,11 @@ from .. import metrics, stats
 from ..data import DATASETS, IMAGENET_C_CORRUPTIONS, ROBUSTNESS_VARIANTS, standins
 from ..errors import ProfileError, did_you_mean
 from ..references import BENCHMARKS
-from .base import (Answer, Page, Request, combined_headline, common_rows, compare, compare_combined,
-                   frame, gather, headline, interval, interval_text, published_sentence,
-                   ranking_sentence, sample, shown, trained_or_all, with_published)
+from .base import (FIELD_NAMES, Answer, Page, Request, combined_headline, common_rows, compare, compare_combined,
+                   field_sentence, field_shown, field_table, frame, gather, headline, interval, interval_text,
+                   published_sentence, ranking_sentence, sample, shown, trained_or_all, with_field,
+                   with_published,
+                   rank_headline)
 from .schema import Metric, Property
 
 
@@ -245,6 +247,8 @@ def _variant_section(study, page: Page, name: str, answer: Answer, scores: dict,
                      cells=sc["cells"], note="; ".join(notes))
         if name in BENCHMARKS and not standin:
             with_published(h, study.spec(key), name, sc["result"].view)
+        if not standin:
+            with_field(study, h, key, metric, name)
         page.headline.append(h)
         if samples is not None and name in metrics.ROBUSTNESS_VARIANTS:
             if joint:    # rows grouped by their val image, among all the val images of C and ReaL
@@ -360,9 +364,14 @@ def build(study, answers: dict[str, Answer]) -> Page:
     _mean_section(study, page, samples)
     page.tables = {k: frame(v) if isinstance(v, list) else v for k, v in page.tables.items()}
     page.tables["published"] = _published_table(page)
+    measured = {name for name, a in answers.items() if not a.dataset.standin}
+    page.tables["field"] = field_table(study, page.headline, unmeasured=[
+        (_metric(v, False), v) for v in (REFERENCE, *metrics.ROBUSTNESS_VARIANTS) if v not in measured])
+    page.tables["field_shown"] = field_shown(page.tables["field"])
     for name in ("top1", "mean", "imagenet_c_severity"):     # the charts read the numbers, the tables the text
         page.tables[f"{name}_shown"] = shown(page.tables[name], "top-1", "ci_low", "ci_high")
     page.findings = findings(study, page)
+    rank_headline(study, page.headline)
     return page
 
 
@@ -413,6 +422,19 @@ def findings(study, page: Page) -> list[str]:
                  for _, r in ls.iterrows()]
         out.append("Label-space convention: taking the argmax over all 1,000 classes instead of the "
                    "benchmark's 200 changes top-1 by " + "; ".join(parts) + ".")
+    for v in dict.fromkeys(top1["variant"]):
+        sentence = field_sentence(page.headline, _metric(v, False).name)
+        if sentence:
+            out.append(sentence)
+    unmeasured = page.table("field")
+    unmeasured = unmeasured[(unmeasured["group"] == "published") & unmeasured["ci_low"].isna()
+                            & ~unmeasured["metric"].isin([h["metric"] for h in page.headline])] if len(unmeasured) else unmeasured
+    if len(unmeasured):
+        out.append("Not measured here (the data is absent), but published for these weights, placed in the "
+                   "same fields: " + "; ".join(
+                       f"{r['model']} on {r['metric'].removeprefix('top-1 ')}: {r['value']:.3f}, better than "
+                       f"{r['percentile']:.0f}% of {FIELD_NAMES.get(r['source'], r['source'])} {int(r['n']):,} models"
+                       for r in unmeasured.to_dict("records")) + ".")
     pub = published_sentence(page.headline)
     if pub:
         out.append(pub)

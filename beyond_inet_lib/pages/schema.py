@@ -65,7 +65,14 @@ class HeadlineRow(TypedDict):
     interval (``ci_low``, ``ci_high``; None without one), the paper's number (``paper``),
     another harness's published number (``published``, ``published_source``: who and
     what in their protocol differs, ``published_flag``: this run's interval excludes it),
-    the metric's direction (``better``) and notes ('untrained', 'stand-in', ...)."""
+    the metric's direction (``better``) and notes ('untrained', 'stand-in', ...); the
+    model's rank among the run's models on this metric with its 95% rank interval
+    (``rank``, ``rank_low``, ``rank_high``: 1 is the best; None where the page ranks none);
+    where a published field measures the same number (``references.field``), the percent
+    of the field's models it is better than (``field_percentile``, with ``_low`` /
+    ``_high`` from the value's interval), the field's size and source (``field_n``,
+    ``field_source``: 'quba' | 'timm' | 'open_clip') and, when the model is in the field,
+    the field's own number for it (``field_published``)."""
 
     model: str
     metric: str
@@ -78,6 +85,15 @@ class HeadlineRow(TypedDict):
     published_flag: bool | None
     better: str | None
     note: str
+    rank: int | None
+    rank_low: int | None
+    rank_high: int | None
+    field_percentile: float | None
+    field_percentile_low: float | None
+    field_percentile_high: float | None
+    field_n: int | None
+    field_source: str | None
+    field_published: float | None
 
 
 #: the fields of a headline row, in order; the first three are required
@@ -88,13 +104,16 @@ HEADLINE_REQUIRED = ("model", "metric", "value")
 def headline_row(model: str, metric: Metric, value: float, interval=None, *, paper: float | None = None,
                  note: str = "") -> HeadlineRow:
     """The one place a headline row is made (``Study.headline_row`` fills it for a model
-    of the study; ``base.with_published`` adds another harness's number). ``interval``:
+    of the study; ``base.with_published`` adds another harness's number, ``base.with_field``
+    the field's percentile, ``base.rank_headline`` the ranks). ``interval``:
     anything with ``low`` and ``high`` (a ``stats.Interval``), or None; an infinite or
     NaN bound is None."""
     low, high = (None, None) if interval is None else (finite_or_none(interval.low), finite_or_none(interval.high))
     return HeadlineRow(model=model, metric=metric.name, value=float(value), ci_low=low, ci_high=high,
                        paper=paper, published=None, published_source=None, published_flag=None,
-                       better=metric.better, note=note)
+                       better=metric.better, note=note, rank=None, rank_low=None, rank_high=None,
+                       field_percentile=None, field_percentile_low=None, field_percentile_high=None,
+                       field_n=None, field_source=None, field_published=None)
 
 
 def finite_or_none(x) -> float | None:

@@ -19,8 +19,9 @@ import pandas as pd
 
 from .. import metrics, stats
 from ..references import aligned_correctness, observer_error_consistency, paper_value
-from .base import (Answer, Page, Request, compare, compare_replicates, frame, gather, interval,
-                   interval_text, ranking_sentence, resamples)
+from .base import (Answer, Page, Request, compare, compare_replicates, field_sentence, field_shown, field_table,
+                   frame, gather, headline, interval, interval_text, rank_headline, ranking_sentence,
+                   resamples, with_field)
 from .schema import Metric, Property
 
 
@@ -136,7 +137,7 @@ def _score(study, name: str, source: str, log: pd.DataFrame, key: str | None, pa
     if key is not None:
         h = study.headline_row(key, BIAS_METRIC, bias, iv)
         if np.isfinite(h["value"]):
-            page.headline.append(h)
+            page.headline.append(with_field(study, h, key, BIAS_METRIC, "cue-conflict"))
         low, high = h["ci_low"], h["ci_high"]
     else:
         low, high = (_finite(iv.low), _finite(iv.high)) if iv is not None else (None, None)
@@ -176,6 +177,9 @@ def _bias_section(study, page: Page, run: dict, paper_logs: dict, humans: dict) 
             {"model": r["model"], "source": r["source"], "shape bias [95% CI]": r["shape bias [95% CI]"],
              "vs the human mean (points)": 100 * (r["shape bias"] - mean),
              "where": _where(r, lo, hi, len(human_rows))} for r in rows])
+    page.tables["field"] = field_table(study, page.headline,
+                                       humans={r["model"]: r["shape bias"] for r in human_rows})
+    page.tables["field_shown"] = field_shown(page.tables["field"])
     per_cat = []
     for k, log in run.items():
         pc = metrics.shape_bias_per_category(log["imagename"], log["object_response"])
@@ -313,6 +317,7 @@ def build(study, answers: dict[str, Answer], *, humans: dict | None = None,
         _bias_section(study, page, run, paper_logs, humans)
         _consistency_section(study, page, run, paper_logs, humans)
     page.findings = findings(study, page, humans_found=bool(humans))
+    rank_headline(study, page.headline)
     return page
 
 
@@ -331,6 +336,9 @@ def findings(study, page: Page, humans_found: bool = True) -> list[str]:
             if h.get("paper") is not None:
                 text += f"{h['model']}: {h['value']:.1%} here vs {h['paper']:.1%} in the paper. "
         out.append(text.strip())
+        field = field_sentence(page.headline, BIAS_METRIC.name)
+        if field:
+            out.append(field)
     rng, band = page.table("human_range"), page.table("human_band")
     if not band.empty:
         mine = rng[rng["source"] == RUN]

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .. import metrics, stats
-from .base import Answer, Page, Request, compare_replicates, frame, gather, interval_text, resamples
+from .base import Answer, Page, Request, compare_replicates, frame, gather, interval_text, rank_headline, resamples
 from .schema import Metric, Property
 
 
@@ -94,6 +94,7 @@ def build(study, answers: dict[str, Answer]) -> Page:
         _across_section(study, page, keys, feats, taps, summary)
     page.tables["summary"] = frame(summary)
     page.findings = findings(study, page)
+    rank_headline(study, page.headline)
     return page
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 from .. import stats
 from ..data import standins
 from .base import (Answer, Page, Request, common_rows, compare, coverage_note, frame, gather, headline, interval,
-                   interval_text, ranking_sentence, trained_or_all)
+                   interval_text, rank_headline, ranking_sentence, trained_or_all)
 from .schema import Metric, Property
 
 
@@ -100,6 +100,7 @@ def build(study, answers: dict[str, Answer]) -> Page:
     page.tables["levels"] = frame(level_rows)
     _compare(study, page, _metric(ds), trained_or_all(study, scored))
     page.findings = findings(study, page)
+    rank_headline(study, page.headline)
     return page
 
 

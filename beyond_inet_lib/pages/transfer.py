@@ -22,7 +22,8 @@ from .. import metrics
 from ..data import DATASETS, VTAB_TASKS, standins, vtab_dataset_name
 from ..errors import ProfileError, did_you_mean
 from .base import (Answer, Page, Request, combined_headline, compare, compare_combined, frame, gather,
-                   headline, interval_text, ranking_sentence, sample, shown, trained_or_all)
+                   headline, interval_text, ranking_sentence, sample, shown, trained_or_all,
+                   rank_headline)
 from .schema import Metric, Property
 
 #: transfer tasks generated offline (no data root needed)
@@ -270,6 +271,7 @@ def build(study, answers: dict[str, Answer]) -> Page:
     page.tables["mean_shown"] = shown(page.tables["mean"], "mean test top-1", "ci_low", "ci_high")
     page.tables["zero_shot_shown"] = shown(page.tables["zero_shot"], "zero-shot top-1", "ci_low", "ci_high")
     page.findings = findings(study, page)
+    rank_headline(study, page.headline)
     return page
 
 

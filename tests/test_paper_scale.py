@@ -1,0 +1,99 @@
+"""benchmarks/paper_scale.py at a reduced size: a cache filled directly in the engine's
+format holds exactly what every page asks for (the pages build without one forward pass),
+the datasets have their real sizes times the scale, and a page's number equals the one
+computed straight from the chunk files. The full size (30 models, the study's real counts)
+runs by hand: ``make scale``."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from beyond_inet_lib.pages import PROPERTIES
+from beyond_inet_lib.data import VTAB_TEST_SIZES
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SCALE = 0.0005
+
+
+@pytest.fixture(scope="module")
+def ps():
+    spec = importlib.util.spec_from_file_location("paper_scale", PROJECT_ROOT / "benchmarks" / "paper_scale.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["paper_scale"] = mod          # its dataclass looks its module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+pytestmark = pytest.mark.slow        # every page built once (about a minute on 2 cores)
+
+
+@pytest.fixture(scope="module")
+def filled(ps, tmp_path_factory):
+    """Three models' random outputs for every page's requests, every page built from them
+    with the engine's forward pass disabled."""
+    from beyond_inet_lib.engine import planning
+
+    args = ps.parse(["--models", "3", "--scale", str(SCALE), "--bootstrap", "20", "--vtab-tasks", "1",
+                     "--in-process", "--work", str(tmp_path_factory.mktemp("paper-scale"))])
+    real_pass = planning.run_pass
+
+    def no_forward(*a, **kw):
+        raise AssertionError("a page asked the engine for a chunk the fill did not write")
+
+    planning.run_pass = no_forward
+    try:
+        result = ps.run(args)
+    finally:
+        planning.run_pass = real_pass
+    return ps, args, result
+
+
+def test_every_page_builds_from_the_filled_cache(filled):
+    ps, args, result = filled
+    assert result["failed"] == [], {p: b.get("stderr_tail") for p, b in result["build"].items()}
+    assert list(result["build"]) == list(PROPERTIES)
+    for prop, b in result["build"].items():
+        assert b["headline_rows"] >= 3, prop          # every model has its headline number
+        assert result["fill"][prop]["units_written"] >= 3, prop
+    assert result["fill"]["robustness"]["units_written"] == 3 * 6   # val + 5 variants per model (Hard absent)
+    assert (args.work / "paper-scale.json").is_file()
+
+
+def test_datasets_have_their_real_sizes_times_the_scale(filled):
+    ps, args, _ = filled
+    study = ps.make_study("robustness", args)
+    val = study.dataset("imagenet-val")
+    assert len(val) == round(50_000 * SCALE) and val.table["path"].is_unique
+    c = study.dataset("imagenet-c")
+    assert len(c) == 75 * round(3_750_000 * SCALE / 75)
+    per_cell = c.table.groupby(["corruption", "severity"])["file_name"].apply(frozenset)
+    assert per_cell.nunique() == 1 and len(per_cell.iloc[0]) == round(50_000 * SCALE)   # the same images in every cell
+    assert len(study.dataset("imagenet-sketch")) == round(50_889 * SCALE)
+    task = ps.make_study("transfer", args).dataset("vtab-caltech101")
+    counts = task.table["split"].value_counts().to_dict()
+    least = ps.MIN_ROWS // 2          # each split keeps a few rows however small the scale
+    assert counts == {"train": max(least, round(800 * SCALE)), "val": max(least, round(200 * SCALE)),
+                      "test": max(least, round(VTAB_TEST_SIZES["caltech101"] * SCALE))}
+
+
+def test_a_page_number_equals_the_cache(filled):
+    """The robustness page's ImageNet-V2 top-1 of each model equals argmax == label counted
+    from that model's chunk files, read with numpy alone."""
+    ps, args, _ = filled
+    _, page = ps.build_page("robustness", args)
+    study = ps.make_study("robustness", args)
+    req = next(r for r in PROPERTIES["robustness"].requests(study) if r.name == "imagenet-v2")
+    plan = req.plan(study.run_settings, chunk_size=ps.CHUNK)
+    labels = plan.dataset.table["label"].to_numpy()
+    for unit in plan.units:
+        chunks = sorted(unit.dir.glob("chunk-*.npz"))
+        logits = np.concatenate([np.load(f)["logits"] for f in chunks])
+        expected = float(np.mean(logits.argmax(1) == labels))
+        row = next(h for h in page.headline
+                   if h["model"] == study.label(unit.spec.key) and "v2" in h["metric"].lower())
+        assert row["value"] == pytest.approx(expected, abs=1e-12)
