@@ -186,7 +186,9 @@ def test_no_network_weights_fail_at_once_without_connecting(tmp_path, hf_offline
                       ("vit_clip", "models--timm--vit_base_patch16_clip_224.laion400m_e31")):
         r = out[key]
         assert r["error"] == "WeightsNotFound", r
-        assert r["seconds"] < 10
+        # no wait on the network: the attempts below say so; the bound only catches a
+        # client's own retries (minutes), not this machine's speed (model builds are slow under load)
+        assert r["seconds"] < 60
         if hf_offline:
             assert r["attempts"] == []                   # not even one connection was tried
             assert "HF_HUB_OFFLINE=1" in r["message"]

@@ -48,22 +48,14 @@ def reliability_bins(confidence, correct, n_bins: int = 15) -> pd.DataFrame:
     lower_i < confidence_j <= upper_i (confidence 0 goes to the first bin).
     Empty bins have NaN mean_confidence / accuracy / gap.
     """
-    c = _check_confidence(confidence)
-    ok = as_numpy(correct).astype(np.float64).ravel()
-    if len(ok) != len(c):
-        raise ValueError(f"{len(c)} confidences but {len(ok)} correctness values")
-    if len(c) == 0:
-        raise ValueError("no samples to bin")
-    idx = _bin_index(c, n_bins)
-    count = np.bincount(idx, minlength=n_bins).astype(np.int64)
-    conf_sum = np.bincount(idx, weights=c, minlength=n_bins)
-    acc_sum = np.bincount(idx, weights=ok, minlength=n_bins)
+    counts, conf_sum, acc_sum = bin_sums(confidence, correct, n_bins)
+    count = counts.astype(np.int64)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_conf = np.where(count > 0, conf_sum / count, np.nan)
         acc = np.where(count > 0, acc_sum / count, np.nan)
     edges = _bin_edges(n_bins)
     return pd.DataFrame({
-        "lower": edges[:-1], "upper": edges[1:], "count": count, "share": count / len(c),
+        "lower": edges[:-1], "upper": edges[1:], "count": count, "share": count / count.sum(),
         "mean_confidence": mean_conf, "accuracy": acc, "gap": mean_conf - acc,
     })
 
