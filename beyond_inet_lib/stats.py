@@ -412,16 +412,8 @@ def pairwise_ranking(statistic: Statistic, arrays_by_model: Mapping[str, object]
         raise ValueError("pairwise_ranking needs at least two models")
     if simultaneous:
         _check(n_boot, level)
-        est, cols = {}, []
-        for m in names:
-            e, reps = bootstrap_replicates(statistic, *_as_tuple(arrays_by_model[m]), n_boot=n_boot, seed=seed,
-                                           groups=groups, cells=cells)
-            if np.ndim(e):
-                raise ValueError("pairwise_ranking needs a statistic that returns one number")
-            est[m] = e
-            cols.append(np.asarray(reps, dtype=np.float64).reshape(n_boot))
-        table = simultaneous_differences(est, np.stack(cols, axis=1), higher_is_better=higher_is_better,
-                                         level=level)
+        est, reps = _model_replicates("pairwise_ranking", statistic, arrays_by_model, n_boot, seed, groups, cells)
+        table = simultaneous_differences(est, reps, higher_is_better=higher_is_better, level=level)
         return table[["better", "worse", "difference", "low", "high", "holds"]]
     first = tuple(_indexable(x) for x in _as_tuple(arrays_by_model[names[0]]))
     ids, _, offsets = _units(_n_rows(first), groups)
@@ -624,16 +616,22 @@ def rank_intervals(statistic: Statistic, arrays_by_model: Mapping[str, object], 
     if not names:
         raise ValueError("rank_intervals needs at least one model")
     _check(n_boot, level)
+    estimates, reps = _model_replicates("rank_intervals", statistic, arrays_by_model, n_boot, seed, groups, cells)
+    return ranks_from_replicates(estimates, reps, higher_is_better=higher_is_better, level=level)
+
+
+def _model_replicates(caller: str, statistic, arrays_by_model, n_boot, seed, groups, cells):
+    """({model: estimate}, (n_boot, M) replicates): every model's statistic on the same
+    resamples (one seed), a column per model in ``arrays_by_model``'s order."""
     estimates, columns = {}, []
-    for m in names:
-        est, reps = bootstrap_replicates(statistic, *_as_tuple(arrays_by_model[m]), n_boot=n_boot, seed=seed,
+    for m, arrays in arrays_by_model.items():
+        est, reps = bootstrap_replicates(statistic, *_as_tuple(arrays), n_boot=n_boot, seed=seed,
                                          groups=groups, cells=cells)
         if np.ndim(est):
-            raise ValueError("rank_intervals needs a statistic that returns one number")
+            raise ValueError(f"{caller} needs a statistic that returns one number")
         estimates[m] = est
         columns.append(np.asarray(reps, dtype=np.float64).reshape(n_boot))
-    return ranks_from_replicates(estimates, np.stack(columns, axis=1), higher_is_better=higher_is_better,
-                                 level=level)
+    return estimates, np.stack(columns, axis=1)
 
 
 # ========================================================================= proportions

@@ -98,14 +98,20 @@ def bin_index(confidence, n_bins: int = 15) -> np.ndarray:
     return _bin_index(_check_confidence(confidence), n_bins)
 
 
-def bin_sums(confidence, correct, n_bins: int = 15) -> np.ndarray:
-    """(len(BIN_SUMS), n_bins): each bin's count, sum of confidences and number correct."""
+def _samples(confidence, correct) -> tuple[np.ndarray, np.ndarray]:
+    """(confidence, correct as 0/1 floats), checked: as many of each, at least one."""
     c = _check_confidence(confidence)
     y = as_numpy(correct).astype(np.float64).ravel()
     if len(y) != len(c):
         raise ValueError(f"{len(c)} confidences but {len(y)} correctness values")
     if len(c) == 0:
         raise ValueError("no samples to bin")
+    return c, y
+
+
+def bin_sums(confidence, correct, n_bins: int = 15) -> np.ndarray:
+    """(len(BIN_SUMS), n_bins): each bin's count, sum of confidences and number correct."""
+    c, y = _samples(confidence, correct)
     idx = _bin_index(c, n_bins)
     return np.stack([np.bincount(idx, weights=w, minlength=n_bins) for w in (np.ones_like(c), c, y)])
 
@@ -278,12 +284,7 @@ def equal_mass_calibration_error(confidence, correct, n_bins: int = 15) -> float
     equal-mass bins spend the resolution where the predictions are. netcal's
     ``ECE(bins, equal_intervals=False)`` computes the same when N is a multiple of n_bins
     (its quantile edges then fall between the same samples)."""
-    c = _check_confidence(confidence)
-    ok = as_numpy(correct).astype(np.float64).ravel()
-    if len(ok) != len(c):
-        raise ValueError(f"{len(c)} confidences but {len(ok)} correctness values")
-    if len(c) == 0:
-        raise ValueError("no samples to bin")
+    c, ok = _samples(confidence, correct)
     if int(n_bins) < 1:
         raise ValueError("n_bins must be >= 1")
     order = np.argsort(c, kind="stable")
