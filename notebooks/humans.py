@@ -95,8 +95,10 @@ if not page.table("per_level").empty:
     charts.show(charts.level_lines(page.table("per_level"), rule_at=1 / 16,
                                    title="16-class accuracy per level"))
 else:
-    nb.panel("No distortion with levels in this run", "Add the twelve distortions (`beyond-inet data get colour "
-             "colour-humans ...`) and list them under `properties.humans.datasets` in the profile.")
+    nb.panel("No distortion with levels in this run",
+             f"Get the {len(pages.humans.LEVELLED)} distortions with their observers' trials:\n"
+             f"{pages.humans.LEVELLED_HOW_TO_GET}\n"
+             "and list them under `properties.humans.datasets` in the profile (its default lists all 17).")
 
 # %% [markdown]
 # ## The observers, one by one

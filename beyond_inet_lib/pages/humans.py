@@ -48,6 +48,13 @@ class HumansSettings:
                                    f"{did_you_mean(d, BENCHMARK)}; known: {', '.join(BENCHMARK)}")
 
 
+#: the benchmark's distortions with levels (every dataset but edges, silhouettes, cue-conflict,
+#: sketch and stylized), and the command that fetches them with their observers' trials
+LEVELLED = tuple(name for name, d in BENCHMARK.items() if d.levels)
+LEVELLED_HOW_TO_GET = ("beyond-inet data get " + " ".join(f"{n} {BENCHMARK[n].humans}" for n in LEVELLED)
+                       + " --root DATA_ROOT")
+
+
 # ------------------------------------------------------------------------ requests
 def _stimuli_views(study):
     """As on the shape-bias page: supervised models see the 224 px stimuli as they are, CLIP
