@@ -131,17 +131,28 @@ def test_each_page_read_every_image_of_the_layout(prop, dataset, folder):
 # ------------------------------------------------------------- one number per page
 @pytest.mark.parametrize("key", MODELS)
 def test_calibration_ece_is_the_cached_logits_ece(profile, cached, key):
+    """The headline ECE is Kumar et al. (2019)'s debiased estimate: their normal_debiased_ce
+    for p = 1, 2 |gap_b| - E|N(acc_b, v_b) - conf_b| per equal-width bin, weighted by the
+    bin's share; the expectation is scipy's folded normal (v_b = acc (1 - acc) / (n_b - 1),
+    or conf (1 - conf) for a bin of one image)."""
+    from scipy.stats import foldnorm
+
     r = result(cached, "calibration", "eval", key)
     p = softmax(r.logits)
     conf, correct = p.max(axis=1), p.argmax(axis=1) == r.table["label"].to_numpy()
     n_bins = profile.settings("calibration").n_bins
     edges = np.linspace(0, 1, n_bins + 1)
-    ece = 0.0
+    debiased = 0.0
     for lo, hi in zip(edges[:-1], edges[1:]):
         inside = (conf > lo) & (conf <= hi)
-        if inside.any():
-            ece += inside.mean() * abs(correct[inside].mean() - conf[inside].mean())
-    assert value("calibration", key, "ECE (imagenet-val)") == pytest.approx(ece, abs=1e-9)
+        if not inside.any():
+            continue
+        n, acc, mean_conf = inside.sum(), correct[inside].mean(), conf[inside].mean()
+        gap = abs(acc - mean_conf)
+        sd = np.sqrt(acc * (1 - acc) / (n - 1)) if n > 1 else np.sqrt(mean_conf * (1 - mean_conf))
+        resampled = foldnorm.mean(gap / sd, scale=sd) if sd > 0 else gap
+        debiased += inside.mean() * (2 * gap - resampled)
+    assert value("calibration", key, "ECE (imagenet-val)") == pytest.approx(debiased, abs=1e-9)
 
 
 @pytest.mark.parametrize("key", MODELS)
@@ -343,16 +354,30 @@ def test_humans_ood_accuracy_from_the_cached_logits(cached, key):
 
 
 def test_similarity_mean_cka_to_the_other_models(cached):
+    """The headline is CKA from unbiased HSIC (Song et al. 2012) of the linear Grams at the
+    last tapped layer, averaged over the other models:
+
+        HSIC_1(K, L) = [tr(K~L~) + 1'K~1 1'L~1 / ((n-1)(n-2)) - 2/(n-2) 1'K~L~1] / (n(n-3)),
+
+    K~ the Gram with its diagonal set to 0."""
     req, res = cached[("similarity", "eval")]
-    last = {}
+    grams = {}
     for key in MODELS:
         x = res.for_model(key)
         x = next(iter(x.values())).layers[req.layers[key][-1]].astype(np.float64)
-        last[key] = x - x.mean(axis=0)
+        x = x.reshape(len(x), -1)
+        k = x @ x.T
+        np.fill_diagonal(k, 0.0)
+        grams[key] = k
+
+    def hsic(k, l):
+        n = len(k)
+        return (np.trace(k @ l) + k.sum() * l.sum() / ((n - 1) * (n - 2))
+                - 2 / (n - 2) * k.sum(axis=0) @ l.sum(axis=1)) / (n * (n - 3))
 
     def cka(a, b):
-        return np.linalg.norm(b.T @ a) ** 2 / (np.linalg.norm(a.T @ a) * np.linalg.norm(b.T @ b))
+        return hsic(grams[a], grams[b]) / np.sqrt(hsic(grams[a], grams[a]) * hsic(grams[b], grams[b]))
 
     for key in MODELS:
-        expected = np.mean([cka(last[key], last[o]) for o in MODELS if o != key])
+        expected = np.mean([cka(key, o) for o in MODELS if o != key])
         assert value("similarity", key, "mean CKA to the other models (last layer)") == pytest.approx(expected, abs=1e-6)
