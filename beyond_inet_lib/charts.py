@@ -20,6 +20,12 @@ Two jobs, kept apart:
    in a kernel carries the ~900 kB bundle, later ones call the global ``vegaEmbed`` it
    defines. A notebook is executed in one kernel and exported as one page, so each page
    holds the bundle exactly once.
+
+   Every chart that draws models can highlight one (``with_highlight``): a click on a model
+   (a legend entry, a bar, a point, a line) shows it at full strength and fades the others
+   on every chart of the page; a second click on it, or a click on empty space, clears.
+   Each chart holds a variable ``bi_model`` that its model marks' opacity reads; a small
+   script (``HIGHLIGHT_JS``) keeps the page's charts on the same value.
 """
 
 from __future__ import annotations
@@ -99,7 +105,120 @@ def offline_bundle_html() -> str:
 def _spec_dict(chart) -> dict:
     # Charts here are aggregated tables; never refuse one for having > 5,000 rows.
     with alt.data_transformers.enable("default", max_rows=None):
-        return chart.to_dict()
+        return with_highlight(chart.to_dict())
+
+
+# --------------------------------------------------------------- one model highlighted
+HIGHLIGHT_PARAM = "bi_model"
+HIGHLIGHT_FADE = 0.15        # a faded model's opacity, as a share of its own
+_HIGHLIGHT_TEST = f"{HIGHLIGHT_PARAM} === null || datum['model'] === {HIGHLIGHT_PARAM}"
+_CHANNELS = ("color", "fill", "stroke", "detail", "shape", "x", "y", "yOffset", "xOffset", "text")
+
+
+def _model_channel(encoding: dict) -> bool:
+    return any(isinstance(encoding.get(c), dict) and encoding[c].get("field") == "model" for c in _CHANNELS)
+
+
+def _fadeable(unit: dict, encoding: dict) -> float | None:
+    """The unit's own opacity when its marks can fade (none of it set by a field or a
+    condition), else None."""
+    current = encoding.get("opacity")
+    if current is not None:
+        return float(current["value"]) if set(current) == {"value"} and current["value"] is not None else None
+    mark = unit.get("mark")
+    return float(mark.get("opacity", 1.0)) if isinstance(mark, dict) else 1.0
+
+
+def with_highlight(spec: dict) -> dict:
+    """``spec`` (a Vega-Lite dict) with one model highlightable: a top-level variable
+    ``bi_model`` (null: none), and the opacity of every mark that encodes the ``model``
+    field conditioned on it (full where ``bi_model`` is null or the mark's model, else
+    ``HIGHLIGHT_FADE`` of it). ``usermeta.bi_models``: the models of its colour scales, so
+    that a click on their legend entries picks one. A spec without a model field is
+    returned as it is."""
+    models: list = []
+    touched = False
+
+    def visit(node: dict, inherited: dict) -> None:
+        nonlocal touched
+        encoding = {**inherited, **(node.get("encoding") or {})}
+        if "mark" in node and _model_channel(encoding):
+            base = _fadeable(node, encoding)
+            if base is not None:
+                node.setdefault("encoding", {})["opacity"] = {
+                    "condition": {"test": _HIGHLIGHT_TEST, "value": base},
+                    "value": round(base * HIGHLIGHT_FADE, 4)}
+                touched = True
+        for channel in ("color", "fill", "stroke"):
+            enc = encoding.get(channel)
+            if isinstance(enc, dict) and enc.get("field") == "model":
+                domain = (enc.get("scale") or {}).get("domain")
+                if isinstance(domain, list):
+                    models.extend(str(m) for m in domain if str(m) not in models)
+        for child in node.get("layer", []):
+            visit(child, encoding)
+        for key in ("hconcat", "vconcat", "concat"):
+            for child in node.get(key, []):
+                visit(child, {})
+        if isinstance(node.get("spec"), dict):        # facet / repeat
+            visit(node["spec"], {})
+
+    visit(spec, {})
+    if not touched:
+        return spec
+    spec["params"] = [p for p in spec.get("params", []) if p.get("name") != HIGHLIGHT_PARAM] + [
+        {"name": HIGHLIGHT_PARAM, "value": None}]
+    spec["usermeta"] = {**spec.get("usermeta", {}), "bi_models": models}
+    return spec
+
+
+#: one per page (guarded): the page's charts and the model highlighted on all of them. A
+#: click on a mark with a model, or on a legend entry naming one of the chart's models,
+#: picks it (again: clears); a click on empty space clears; anything else changes nothing.
+#: Vega draws legend entries without pointer events, so a click on the chart is matched
+#: against the entries' boxes here.
+HIGHLIGHT_JS = """window.biHighlight = window.biHighlight || (function () {
+  var views = [], current = null;
+  function legendPick(root, event, models) {
+    var texts = root.querySelectorAll(".role-legend-label text");
+    for (var i = 0; i < texts.length; i++) {
+      var label = texts[i].textContent;
+      if (models.indexOf(label) < 0) continue;
+      var row = texts[i].parentNode.parentNode.parentNode.getBoundingClientRect();
+      if (event.clientX >= row.left - 2 && event.clientX <= row.right + 2 &&
+          event.clientY >= row.top - 1 && event.clientY <= row.bottom + 1) return label;
+    }
+    return undefined;
+  }
+  function modelOf(item) {
+    var d = item && item.datum;
+    if (!d) return null;
+    if (d.model !== undefined && d.model !== null) return String(d.model);
+    return undefined;
+  }
+  function show(model) {
+    current = model;
+    views.forEach(function (v) { v.signal("%(param)s", current).runAsync(); });
+  }
+  function pick(model) { show(model === current ? null : model); }
+  function register(view, models) {
+    var root = view.container();
+    models = models || [];
+    views.push(view);
+    if (current !== null) view.signal("%(param)s", current).runAsync();
+    root.addEventListener("click", function (event) {
+      var m = legendPick(root, event, models);
+      if (m !== undefined) pick(m);
+    });
+    view.addEventListener("click", function (event, item) {
+      if (legendPick(root, event, models) !== undefined) return;
+      var m = modelOf(item);
+      if (m === null) show(null);
+      else if (m !== undefined) pick(m);
+    });
+  }
+  return {register: register, show: show, current: function () { return current; }};
+})();""" % {"param": HIGHLIGHT_PARAM}
 
 
 def _script_json(obj) -> str:
@@ -114,19 +233,23 @@ def chart_html(chart, *, include_bundle: bool = False, div_id: str | None = None
     defined by an earlier output, then writes a message that says what to do.
     """
     div_id = div_id or f"bi-chart-{uuid.uuid4().hex[:12]}"
-    spec = _script_json(_spec_dict(chart))
     opts = _script_json(EMBED_OPTIONS)
     missing = html.escape(
         "The chart library is not loaded on this page: re-run the first cell that draws a "
         "chart, or call charts.show(chart, bundle=True).")
+    spec_dict = _spec_dict(chart)
+    highlight = "bi_models" in spec_dict.get("usermeta", {})
+    spec = _script_json(spec_dict)
+    register = (f"\n{HIGHLIGHT_JS}\n  var register = function (r) {{ window.biHighlight.register(r.view, spec.usermeta.bi_models); }};"
+                if highlight else "\n  var register = function (r) {};")
     render = f"""<div id="{div_id}" class="bi-chart"></div>
 <script type="text/javascript">
 (function () {{
   var spec = {spec};
-  var tries = 0;
+  var tries = 0;{register}
   function render() {{
     if (window.vegaEmbed) {{
-      window.vegaEmbed("#{div_id}", spec, {opts}).catch(function (err) {{
+      window.vegaEmbed("#{div_id}", spec, {opts}).then(register).catch(function (err) {{
         console.error(err);
         document.getElementById("{div_id}").textContent = "chart failed: " + err;
       }});
@@ -185,7 +308,11 @@ def model_color_scale(models: Iterable[str]) -> alt.Scale:
     return alt.Scale(domain=list(colors), range=list(colors.values()))
 
 
-def model_legend(title: str | None = "model") -> alt.Legend:
+#: the title of a legend of models: it says what a click on an entry does (``with_highlight``)
+MODEL_LEGEND_TITLE = "model (click one to highlight it)"
+
+
+def model_legend(title: str | None = MODEL_LEGEND_TITLE) -> alt.Legend:
     """The legend of a colour per model: below the chart, one model per line, never cut."""
     return alt.Legend(title=title, orient="bottom", direction="vertical", labelLimit=0, titleLimit=0,
                       symbolOpacity=1)   # a layer's light fill (an interval band) would fade the swatches

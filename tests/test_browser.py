@@ -124,3 +124,64 @@ def test_the_single_file_report_renders_every_chart_offline(browser, pages, tmp_
         assert rendered(dom, div), f"chart {div} was not rendered in the single file"
     assert 'id="index"' in dom and 'id="shape_bias"' in dom and 'id="calibration"' in dom
     assert fake.ERROR_TEXT in dom and "Narration that should appear on the page" in dom
+
+
+def test_a_click_on_a_model_highlights_it_on_every_chart_of_the_page(browser, tmp_path):
+    """Real mouse clicks (the DevTools protocol's input pipeline: hit testing as a user's
+    click) on a page of two charts: a legend entry of one chart highlights its model on
+    both; the same entry again clears; a bar picks its model; empty chart space clears."""
+    import time
+
+    import pandas as pd
+
+    from beyond_inet_lib import charts
+    from cdp import Browser
+
+    bars = pd.DataFrame({"model": ["A", "B", "C"], "v": [0.3, 0.5, 0.7]})
+    lines = pd.DataFrame({"transform": ["scale"] * 6, "model": ["A", "A", "B", "B", "C", "C"],
+                          "level": [1, 2] * 3, "top1": [0.5, 0.4, 0.6, 0.5, 0.7, 0.6]})
+    page = tmp_path / "two.html"
+    page.write_text("<html><body>" + charts.chart_html(charts.bar_by_model(bars, "v", "bars"), include_bundle=True,
+                                                       div_id="bi-chart-aaaaaaaaaaaa")
+                    + charts.chart_html(charts.invariance_lines(lines), div_id="bi-chart-bbbbbbbbbbbb")
+                    + "</body></html>")
+    b = Browser(browser, tmp_path / "chromium")
+    try:
+        b.open(page.as_uri())
+        b.wait_for("document.querySelectorAll('.bi-chart svg').length == 2")
+
+        def centres(selector):
+            return b.eval(f"""Array.from(document.querySelectorAll("{selector}")).map(e => {{
+                var r = e.getBoundingClientRect(); return [e.textContent, r.x + r.width / 2, r.y + r.height / 2]; }})""")
+
+        def bar_opacity():     # the bar chart's bars, top to bottom: A, B, C
+            return b.eval("""Array.from(document.querySelectorAll("#bi-chart-aaaaaaaaaaaa .mark-rect path"))
+                             .map(e => Number(e.getAttribute("opacity") || 1))""")
+
+        def click(x, y):
+            b.click(x, y)
+            time.sleep(0.5)
+
+        legend = {t: (x, y) for t, x, y in centres("#bi-chart-bbbbbbbbbbbb .role-legend-label text")}
+        assert sorted(legend) == ["A", "B", "C"]
+        assert bar_opacity() == [1, 1, 1]
+        click(*legend["B"])
+        assert b.eval("window.biHighlight.current()") == "B"
+        assert bar_opacity() == [charts.HIGHLIGHT_FADE, 1, charts.HIGHLIGHT_FADE]
+        line_points = b.eval("""Array.from(document.querySelectorAll("#bi-chart-bbbbbbbbbbbb .mark-symbol.role-mark path"))
+                                .map(e => [e.getAttribute("fill") || e.getAttribute("stroke"), Number(e.getAttribute("opacity") || 1)])""")
+        colours = charts.model_colors(["A", "B", "C"])
+        assert {c: o for c, o in line_points} == {colours["A"]: charts.HIGHLIGHT_FADE, colours["B"]: 1,
+                                                   colours["C"]: charts.HIGHLIGHT_FADE}
+        click(*legend["B"])
+        assert b.eval("window.biHighlight.current()") is None and bar_opacity() == [1, 1, 1]
+        _, x, y = centres("#bi-chart-aaaaaaaaaaaa .mark-rect path")[2]
+        click(x, y)
+        assert b.eval("window.biHighlight.current()") == "C"
+        assert bar_opacity() == [charts.HIGHLIGHT_FADE, charts.HIGHLIGHT_FADE, 1]
+        box = b.eval("""(function () { var r = document.querySelector("#bi-chart-aaaaaaaaaaaa svg").getBoundingClientRect();
+                         return [r.right - 4, r.top + 4]; })()""")
+        click(*box)
+        assert b.eval("window.biHighlight.current()") is None and bar_opacity() == [1, 1, 1]
+    finally:
+        b.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import altair as alt
@@ -247,7 +248,7 @@ def test_invariance_lines_name_the_models_in_a_legend():
     band, line = spec_of(charts.invariance_lines(df))["spec"]["layer"]
     # a legend=None on any layer would drop the merged legend
     assert band["encoding"]["color"]["legend"] == line["encoding"]["color"]["legend"]
-    assert line["encoding"]["color"]["legend"]["title"] == "model"
+    assert line["encoding"]["color"]["legend"]["title"] == charts.MODEL_LEGEND_TITLE
 
 
 def test_kappa_and_cka_are_coloured_on_their_whole_range():
@@ -300,7 +301,7 @@ def test_show_embeds_the_bundle_exactly_once(captured):
         assert '"actions": false' in h
         assert not re.search(r"<script[^>]*\bsrc\s*=", h), "charts must load no script by URL"
     for o in captured:
-        assert o["application/vnd.vegalite.v5+json"] == chart.to_dict()
+        assert o["application/vnd.vegalite.v5+json"] == charts.with_highlight(chart.to_dict())
 
 
 def test_show_bundle_argument_forces_or_suppresses_it(captured):
@@ -344,3 +345,37 @@ def test_lines_by_model_keeps_the_shift_order_and_draws_the_interval_band():
     assert only["encoding"]["x"]["type"] == "quantitative" and only["mark"] == {"type": "line"}
     with pytest.raises(ValueError, match="lacks column"):
         charts.lines_by_model(df, "shift", "NLL")
+
+
+# ------------------------------------------------------------- one model highlighted
+def test_a_chart_of_models_fades_every_model_but_the_highlighted_one():
+    df = pd.DataFrame({"model": ["a", "b"], "v": [0.4, 0.6], "ci_low": [0.3, 0.5], "ci_high": [0.5, 0.7]})
+    spec = charts.with_highlight(charts.bar_by_model(df, "v", "t").to_dict())
+    assert {"name": charts.HIGHLIGHT_PARAM, "value": None} in spec["params"]
+    assert spec["usermeta"]["bi_models"] == ["a", "b"]
+    bars, rules = spec["layer"]
+    for unit in (bars, rules):          # the interval's rule reads the model of its y
+        opacity = unit["encoding"]["opacity"]
+        assert opacity["condition"]["value"] == 1.0 and opacity["value"] == charts.HIGHLIGHT_FADE
+        assert "datum['model'] === bi_model" in opacity["condition"]["test"]
+        assert "bi_model === null" in opacity["condition"]["test"]   # nothing picked: all at full
+
+
+def test_a_band_fades_from_its_own_opacity_and_a_chart_without_models_is_left_alone():
+    df = pd.DataFrame({"model": ["a", "a"], "transform": ["scale"] * 2, "value": [1.0, 2.0],
+                       "top1": [0.8, 0.6], "ci_low": [0.7, 0.5], "ci_high": [0.9, 0.7]})
+    band, line = charts.with_highlight(charts.invariance_lines(df).to_dict())["spec"]["layer"]
+    assert band["encoding"]["opacity"]["condition"]["value"] == 0.18
+    assert band["encoding"]["opacity"]["value"] == pytest.approx(0.18 * charts.HIGHLIGHT_FADE)
+    assert line["encoding"]["opacity"]["condition"]["value"] == 1.0
+    cka = pd.DataFrame({"a": ["x", "y"], "b": ["x", "y"], "CKA": [0.93, 0.95]})
+    plain = charts.heatmap(cka, "a", "b", "CKA", domain=None).to_dict()
+    assert charts.with_highlight(json.loads(json.dumps(plain))) == plain
+
+
+def test_an_opacity_set_by_a_field_is_not_overridden():
+    df = pd.DataFrame({"model": ["a", "b"], "v": [0.4, 0.6], "w": [0.2, 0.9]})
+    chart = alt.Chart(df).mark_point().encode(x="v:Q", color="model:N", opacity="w:Q")
+    spec = charts.with_highlight(chart.to_dict())
+    assert spec["encoding"]["opacity"] == {"field": "w", "type": "quantitative"}
+    assert "params" not in spec
