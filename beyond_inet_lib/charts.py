@@ -878,14 +878,14 @@ def lines_by_model(df: pd.DataFrame, x: str, y: str, *, ordinal: bool = True,
     kind = "O" if ordinal else "Q"
     x_kw = {"sort": _order(df, x), "axis": alt.Axis(labelAngle=-40)} if ordinal else {}
     base = alt.Chart().encode(x=alt.X(**_enc(x, kind, title=x_title or str(x), **x_kw)))
-    color = alt.Color("model:N", scale=model_color_scale(order), title="model")
+    # one colour encoding on every layer (as in invariance_lines): the legend below, whole names
+    color = alt.Color("model:N", scale=model_color_scale(order), legend=model_legend())
     tips = _tooltip(df, [facet, "model", x, y, CI_LOW, CI_HIGH, "images"])
     line = base.mark_line(point=points) if points else base.mark_line()
     layers = [line.encode(y=alt.Y(**_enc(y, "Q", title=y_title or str(y))), color=color, tooltip=tips)]
     if _has_interval(df):
         layers.insert(0, base.mark_area(opacity=0.15).encode(
-            y=alt.Y(**_enc(CI_LOW, "Q", title=None)), y2=alt.Y2(CI_HIGH),
-            color=alt.Color("model:N", scale=model_color_scale(order), legend=None)))
+            y=alt.Y(**_enc(CI_LOW, "Q", title=None)), y2=alt.Y2(CI_HIGH), color=color))
     chart = alt.layer(*layers, data=df).properties(width=420 if not facet else 260, height=220)
     if facet:
         return chart.facet(column=alt.Column(f"{_field(facet)}:N", title=None, sort=_order(df, facet)),
@@ -922,7 +922,7 @@ def benchmark_scatter(df: pd.DataFrame, x: str, y: str, *, expected: pd.DataFram
             layers.append(base.mark_rule(opacity=0.6).encode(
                 color=alt.Color("model:N", scale=scale, legend=None), **enc))
     layers.append(base.mark_point(filled=True, size=90).encode(
-        color=alt.Color("model:N", scale=scale, title="model"), tooltip=tips))
+        color=alt.Color("model:N", scale=scale, legend=model_legend()), tooltip=tips))
     layers.append(base.mark_text(align="left", dx=7, dy=-7, fontSize=11).encode(
         text="model:N", color=alt.Color("model:N", scale=scale, legend=None)))
     return alt.layer(*layers).properties(title=title, width=320, height=280)
@@ -940,13 +940,13 @@ def level_lines(df: pd.DataFrame, value: str = "accuracy", *, level: str = "leve
     scale = model_color_scale(names)
     tips = _tooltip(df, [facet, level, "model", value, CI_LOW, CI_HIGH, "trials"])
     base = alt.Chart().encode(x=alt.X(**_enc(level, "O", sort=alt.EncodingSortField(order), title="level")))
+    # the same colour encoding on both layers: a faceted chart drops a legend a layer hides
+    color = alt.Color("model:N", scale=scale, legend=model_legend())
     layers = [base.mark_line(point=True).encode(
-        y=alt.Y(**_enc(value, "Q", scale=alt.Scale(domain=[0, 1]))),
-        color=alt.Color("model:N", scale=scale, title="model"), tooltip=tips)]
+        y=alt.Y(**_enc(value, "Q", scale=alt.Scale(domain=[0, 1]))), color=color, tooltip=tips)]
     if _has_interval(df):
         layers.insert(0, base.mark_area(opacity=0.15).encode(
-            y=alt.Y(**_enc(CI_LOW, "Q", title=None)), y2=alt.Y2(CI_HIGH),
-            color=alt.Color("model:N", scale=scale, legend=None)))
+            y=alt.Y(**_enc(CI_LOW, "Q", title=None)), y2=alt.Y2(CI_HIGH), color=color))
     if rule_at is not None:
         layers.append(alt.Chart().mark_rule(strokeDash=[2, 3], color="gray").encode(y=alt.datum(rule_at)))
     return alt.layer(*layers, data=df).properties(width=190, height=150).facet(

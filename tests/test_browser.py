@@ -185,3 +185,41 @@ def test_a_click_on_a_model_highlights_it_on_every_chart_of_the_page(browser, tm
         assert b.eval("window.biHighlight.current()") is None and bar_opacity() == [1, 1, 1]
     finally:
         b.close()
+
+
+def test_every_legend_of_models_names_them_whole(browser, tmp_path):
+    """Each builder that names models in a legend shows their whole names (long ones, as
+    the paper's are), once each: no '…' and no legend dropped by a layer."""
+    import pandas as pd
+
+    from beyond_inet_lib import charts
+    from cdp import Browser
+
+    models = ["ViT-B/16 supervised, DeiT-III (IN-21k -> IN-1k)", "OpenCLIP ConvNeXt-B (LAION-400M), a long tag"]
+    two = pd.DataFrame({"model": models * 2, "x": ["val", "val", "v2", "v2"], "coverage": [0.5, 0.5, 1.0, 1.0],
+                        "y": [0.8, 0.7, 0.6, 0.5], "ci_low": [0.7, 0.6, 0.5, 0.4], "ci_high": [0.9, 0.8, 0.7, 0.6],
+                        "panel": ["a", "a", "b", "b"]})
+    levels = pd.DataFrame({"model": models * 2, "level label": ["1", "1", "2", "2"], "level order": [0, 0, 1, 1],
+                           "axis": ["contrast"] * 4, "accuracy": [0.9, 0.8, 0.5, 0.4],
+                           "ci_low": [0.8, 0.7, 0.4, 0.3], "ci_high": [0.95, 0.9, 0.6, 0.5]})
+    scatter = pd.DataFrame({"model": models, "a": [0.5, 0.6], "b": [0.2, 0.3]})
+    inv = pd.DataFrame({"model": models * 2, "transform": ["scale"] * 4, "level": [1, 1, 2, 2], "top1": [0.8, 0.7, 0.6, 0.5]})
+    built = {"lines": charts.lines_by_model(two, "x", "y"),
+             "risk": charts.lines_by_model(two, "coverage", "y", ordinal=False, points=False),
+             "facets": charts.lines_by_model(two, "x", "y", facet="panel"),
+             "levels": charts.level_lines(levels), "scatter": charts.benchmark_scatter(scatter, "a", "b"),
+             "invariance": charts.invariance_lines(inv)}
+    page = tmp_path / "legends.html"
+    page.write_text("<html><body>" + "".join(
+        charts.chart_html(c, include_bundle=(i == 0), div_id=f"bi-chart-{i:012d}") for i, c in enumerate(built.values()))
+        + "</body></html>")
+    b = Browser(browser, tmp_path / "chromium")
+    try:
+        b.open(page.as_uri())
+        b.wait_for(f"document.querySelectorAll('.bi-chart svg').length == {len(built)}")
+        for i, name in enumerate(built):
+            labels = b.eval(f"""Array.from(document.querySelectorAll("#bi-chart-{i:012d} .role-legend-label text"))
+                                .map(e => e.textContent)""")
+            assert labels == models, (name, labels)
+    finally:
+        b.close()
