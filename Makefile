@@ -31,8 +31,11 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "WARNING: could not install chromium; the browser test will be skipped"; }
 
+# Test files run on TEST_WORKERS processes (pytest-xdist; a file's tests stay together, the
+# longest files start first: tests/conftest.py); TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
 test: $(STAMP) browser
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The paper study rehearsed end to end on a CPU: the paper's four real architectures with
 # random weights in a private Hugging Face cache, a miniature data root in every real layout

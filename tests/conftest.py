@@ -26,3 +26,15 @@ def need_data(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"test data absent: {path}")
     return path
+
+
+#: the test files that take longest (a minute or more on 2 cores: whole reports, Ray clusters,
+#: the paper's architectures built); run first, so that on several workers (make test) the
+#: short files fill the time beside them instead of waiting behind them
+LONGEST_FIRST = ("test_notebooks.py", "test_first_run.py", "test_execution_ray.py", "test_model_weights.py",
+                 "test_models_python.py", "test_execution.py", "test_pages_calibration.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))   # stable: files stay whole
