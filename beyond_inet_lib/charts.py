@@ -549,7 +549,8 @@ def grouped_bars(df: pd.DataFrame, x: str, y: str, color: str = "model", *, titl
     )
     layers = [base.mark_bar().encode(
         y=alt.Y(**_enc(y, "Q", title=y_title or str(y))),
-        color=alt.Color(**_enc(color, "N", scale=model_color_scale(order), legend=model_legend(str(color)))),
+        color=alt.Color(**_enc(color, "N", scale=model_color_scale(order),
+                               legend=model_legend() if color == "model" else model_legend(str(color)))),
         tooltip=tips,
     )]
     if _has_interval(df):
