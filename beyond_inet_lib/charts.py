@@ -922,8 +922,9 @@ def benchmark_scatter(df: pd.DataFrame, x: str, y: str, *, expected: pd.DataFram
                    {"y": alt.Y(**_enc(low, "Q", title=y)), "y2": alt.Y2(_field(high))})
             layers.append(base.mark_rule(opacity=0.6).encode(
                 color=alt.Color("model:N", scale=scale, legend=None), **enc))
+    # every point is named beside it (a click on it highlights it): no legend
     layers.append(base.mark_point(filled=True, size=90).encode(
-        color=alt.Color("model:N", scale=scale, legend=model_legend()), tooltip=tips))
+        color=alt.Color("model:N", scale=scale, legend=None), tooltip=tips))
     layers.append(base.mark_text(align="left", dx=7, dy=-7, fontSize=11).encode(
         text="model:N", color=alt.Color("model:N", scale=scale, legend=None)))
     return alt.layer(*layers).properties(title=title, width=320, height=280)

@@ -189,7 +189,8 @@ def test_a_click_on_a_model_highlights_it_on_every_chart_of_the_page(browser, tm
 
 def test_every_legend_of_models_names_them_whole(browser, tmp_path):
     """Each builder that names models in a legend shows their whole names (long ones, as
-    the paper's are), once each: no '…' and no legend dropped by a layer."""
+    the paper's are), once each: no '…' and no legend dropped by a layer; the scatter names
+    each point beside it instead."""
     import pandas as pd
 
     from beyond_inet_lib import charts
@@ -202,13 +203,14 @@ def test_every_legend_of_models_names_them_whole(browser, tmp_path):
     levels = pd.DataFrame({"model": models * 2, "level label": ["1", "1", "2", "2"], "level order": [0, 0, 1, 1],
                            "axis": ["contrast"] * 4, "accuracy": [0.9, 0.8, 0.5, 0.4],
                            "ci_low": [0.8, 0.7, 0.4, 0.3], "ci_high": [0.95, 0.9, 0.6, 0.5]})
-    scatter = pd.DataFrame({"model": models, "a": [0.5, 0.6], "b": [0.2, 0.3]})
+    scatter = pd.DataFrame({"model": models, "a": [0.5, 0.6], "b": [0.2, 0.3], "a low": [0.4, 0.5],
+                            "a high": [0.6, 0.7]})
     inv = pd.DataFrame({"model": models * 2, "transform": ["scale"] * 4, "level": [1, 1, 2, 2], "top1": [0.8, 0.7, 0.6, 0.5]})
     built = {"lines": charts.lines_by_model(two, "x", "y"),
              "risk": charts.lines_by_model(two, "coverage", "y", ordinal=False, points=False),
              "facets": charts.lines_by_model(two, "x", "y", facet="panel"),
-             "levels": charts.level_lines(levels), "scatter": charts.benchmark_scatter(scatter, "a", "b"),
-             "invariance": charts.invariance_lines(inv)}
+             "levels": charts.level_lines(levels), "invariance": charts.invariance_lines(inv),
+             "scatter": charts.benchmark_scatter(scatter, "a", "b")}
     page = tmp_path / "legends.html"
     page.write_text("<html><body>" + "".join(
         charts.chart_html(c, include_bundle=(i == 0), div_id=f"bi-chart-{i:012d}") for i, c in enumerate(built.values()))
@@ -220,6 +222,9 @@ def test_every_legend_of_models_names_them_whole(browser, tmp_path):
         for i, name in enumerate(built):
             labels = b.eval(f"""Array.from(document.querySelectorAll("#bi-chart-{i:012d} .role-legend-label text"))
                                 .map(e => e.textContent)""")
+            if name == "scatter":       # no legend: each point is named beside it
+                labels = b.eval(f"""Array.from(document.querySelectorAll("#bi-chart-{i:012d} .mark-text.role-mark text"))
+                                    .map(e => e.textContent)""")
             assert labels == models, (name, labels)
     finally:
         b.close()
