@@ -180,7 +180,7 @@ def test_a_profile_with_a_python_module_runs_through_the_report(tmp_path):
         num_workers: 0
         bootstrap: 50
         properties:
-          calibration: {{max_images: 48}}
+          calibration: {{max_images: 48, shift: false, ood: false, class_resamples: 20}}   # logits reach the page: enough
           transfer: {{tasks: [digits], max_train: 60}}
           similarity: {{max_images: 12, max_layers: 3}}
     """))
