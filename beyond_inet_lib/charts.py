@@ -124,9 +124,11 @@ def _fadeable(unit: dict, encoding: dict) -> float | None:
     condition), else None."""
     current = encoding.get("opacity")
     if current is not None:
-        return float(current["value"]) if set(current) == {"value"} and current["value"] is not None else None
+        plain = set(current) == {"value"} and isinstance(current["value"], (int, float))
+        return float(current["value"]) if plain else None
     mark = unit.get("mark")
-    return float(mark.get("opacity", 1.0)) if isinstance(mark, dict) else 1.0
+    opacity = mark.get("opacity", 1.0) if isinstance(mark, dict) else 1.0
+    return float(opacity) if isinstance(opacity, (int, float)) else None     # not an expression
 
 
 def with_highlight(spec: dict) -> dict:
