@@ -232,6 +232,54 @@ def test_features_and_layers(tmp_path):
     np.testing.assert_allclose(res.layers["proj"], res.logits, rtol=1e-6)
 
 
+def test_the_top_output_is_the_argmax_and_its_softmax_probability(tmp_path):
+    """8 bytes an image instead of the logits: what ImageNet-C keeps for many models. Checked
+    against the logits of the same model on the same images, from a separate unit."""
+    ds = make_images(tmp_path / "img", 10)
+    spec = FakeSpec(key="top")
+    full = run(spec, ds, tmp_path / "c").only("top")
+    top = run(spec, ds, tmp_path / "c", outputs=("top",)).only("top")
+    p = np.exp(full.logits - full.logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    assert top.logits is None and top.top_index.dtype == np.int32
+    np.testing.assert_array_equal(top.top_index, full.logits.argmax(1))
+    np.testing.assert_allclose(top.top_prob, p.max(1), rtol=1e-6)
+    np.testing.assert_array_equal(top.pred(), full.pred())
+    with pytest.raises(engine.EngineError, match=r"outputs=\('logits',\)"):
+        top.probs()
+    with pytest.raises(engine.EngineError, match="class mask"):
+        top.pred(class_mask=np.arange(5))
+    assert len(list((tmp_path / "c").glob("results/*/*/*/chunk-*.npz"))) == 4    # two units of two chunks
+
+
+def test_stored_outputs_are_read_when_asked_and_only_the_recent_ones_kept(tmp_path, monkeypatch):
+    """A page holding 30 models' results holds their rows, not their outputs: an output is
+    read from the chunk files when asked for, and the recently read stay within a budget
+    (the last one read always stays)."""
+    from beyond_inet_lib.engine import cache
+
+    ds = make_images(tmp_path / "img", 10)
+    specs = [FakeSpec(key=f"m{i}") for i in range(3)]
+    engine.predict(specs, ds, outputs=("logits", "features"), cache_dir=tmp_path / "c", device="cpu",
+                   batch_size=4, num_workers=0, chunk_size=4, progress=False)
+    monkeypatch.setattr(cache, "RECENT", cache._Recent(budget=10 * 10 * 4 + 1))   # one model's logits
+    res = engine.predict(specs, ds, outputs=("logits", "features"), cache_dir=tmp_path / "c", device="cpu",
+                         batch_size=4, num_workers=0, chunk_size=4, progress=False)
+    assert cache.RECENT.size == 0                       # nothing read yet
+    first = res.only("m0").logits
+    assert first.shape == (10, 10) and cache.RECENT.size == first.nbytes
+    assert res.only("m0").logits is first               # read once while it is recent
+    res.only("m1").logits
+    assert res.only("m0").logits is not first           # pushed out by m1's: read again, the same values
+    np.testing.assert_array_equal(res.only("m0").logits, first)
+    res.only("m2").features                             # larger than the budget: kept as the last one read
+    assert len(cache.RECENT.items) == 1 and res.only("m2").features.shape == (10, 6)
+    assert {p.parent for p in res.only("m1")._chunks}.isdisjoint({p.parent for p in res.only("m0")._chunks})
+    r = res.only("m1")
+    r.logits = np.zeros((10, 10), dtype=np.float32)     # an output can be replaced (as a test's cases do)
+    assert r.logits.sum() == 0 and r.features.shape == (10, 6)
+
+
 _CHILD_HEAD = """
 import os, signal, sys, time
 sys.path.insert(0, {tests!r})

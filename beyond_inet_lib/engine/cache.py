@@ -26,6 +26,7 @@ a half-written file. A chunk file that exists is never computed again.
 from __future__ import annotations
 
 import collections
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,12 +126,15 @@ def save_chunk(path: Path, arrays: dict) -> None:
     atomic_write_bytes(path, lambda f: np.savez(f, **arrays))
 
 
-def load_chunk(path: Path) -> dict | None:
-    """The chunk's arrays, or None when the file is absent or unreadable (a foreign or
-    corrupt file is not trusted)."""
+def load_chunk(path: Path, only=None) -> dict | None:
+    """The chunk's arrays (``only``: those named, plus ``files``: the names of all it
+    holds), or None when the file is absent or unreadable (a foreign or corrupt file is not
+    trusted)."""
     try:
         with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+            if only is None:
+                return {k: z[k] for k in z.files}
+            return {**{k: z[k] for k in only}, "files": list(z.files)}
     except Exception:
         return None
 
@@ -148,15 +152,116 @@ def write_manifest(u: CacheUnit, dataset, fingerprint: str) -> None:
     atomic_write_bytes(m, lambda f: f.write(json.dumps(info, indent=1).encode()))
 
 
+#: outputs kept in memory once read, across every stored result of this process: the least
+#: recently read are dropped first, the last one read always stays
+RECENT_BYTES = 2 * 2**30
+#: what a chunk file holds besides the outputs
+ROW_ARRAYS = ("rows", "skipped_rows", "skipped_reasons")
+#: the outputs a ``Result`` has, by attribute
+_OUTPUT_ATTRS = ("logits", "top_index", "top_prob", "features", "layers")
+
+
+class _Recent:
+    """The outputs read most recently, up to ``budget`` bytes (``RECENT_BYTES``)."""
+
+    def __init__(self, budget: int):
+        self.budget, self.items, self.size = budget, collections.OrderedDict(), 0
+
+    @staticmethod
+    def _nbytes(value) -> int:
+        if isinstance(value, dict):
+            return sum(v.nbytes for v in value.values())
+        return 0 if value is None else value.nbytes
+
+    def get(self, key, load):
+        if key in self.items:
+            self.items.move_to_end(key)
+            return self.items[key]
+        value = load()
+        self.items[key] = value
+        self.size += self._nbytes(value)
+        while self.size > self.budget and len(self.items) > 1:
+            _, old = self.items.popitem(last=False)
+            self.size -= self._nbytes(old)
+        return value
+
+    def drop(self, token) -> None:
+        """Forget the outputs of one stored result (it is gone)."""
+        for key in [k for k in self.items if k[0] == token]:
+            self.size -= self._nbytes(self.items.pop(key))
+
+
+RECENT = _Recent(RECENT_BYTES)
+_TOKENS = itertools.count()
+
+
+class StoredResult(Result):
+    """A ``Result`` whose outputs stay in the unit's chunk files until asked for: reading
+    ``logits`` (or ``features``, ``layers``, ``top_index``, ``top_prob``) loads that output
+    alone and keeps it among the recently read (``RECENT``), so a page that takes one model
+    at a time holds about one model's outputs at a time (30 models' ImageNet val logits
+    would be 6 GB). Assigning an output replaces it in this object only."""
+
+    def __init__(self, u: CacheUnit, dataset, table: pd.DataFrame, skipped: pd.DataFrame,
+                 chunks: list[Path], names: set):
+        self.model, self.view_name, self.view, self.dataset = u.spec.key, u.view_name, u.view, dataset.name
+        self.table, self.skipped = table, skipped
+        self._chunks, self._names, self._set = chunks, names, {}
+        self._token = next(_TOKENS)
+
+    def __repr__(self) -> str:
+        return f"StoredResult({self.model!r}, {self.view_name!r}, {self.dataset!r}, {len(self.table)} rows)"
+
+    def _read(self, attr: str):
+        if attr in self._set:
+            return self._set[attr]
+        if attr == "layers":
+            keys = sorted(k for k in self._names if k.startswith("layer::"))
+            if not keys:
+                return {}
+            return RECENT.get((self._token, attr), lambda: {k[len("layer::"):]: _concat(self._chunks, k) for k in keys})
+        if attr not in self._names:
+            return None
+        return RECENT.get((self._token, attr), lambda: _concat(self._chunks, attr))
+
+    def __del__(self):
+        RECENT.drop(self._token)
+
+
+def _output_property(attr: str) -> property:
+    def get(self):
+        return self._read(attr)
+
+    def put(self, value):
+        self._set[attr] = value
+    return property(get, put)
+
+
+for _attr in _OUTPUT_ATTRS:
+    setattr(StoredResult, _attr, _output_property(_attr))
+
+
+def _concat(chunks: list[Path], name: str) -> np.ndarray:
+    """Output ``name`` of every chunk file, joined in chunk order."""
+    parts = []
+    for path in chunks:
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                parts.append(z[name])
+        except Exception as e:
+            raise EngineError(f"cache chunk {path} is unreadable ({e}); delete {path.parent} and run again") from e
+    return np.concatenate(parts)
+
+
 def read_result(u: CacheUnit, dataset) -> Result:
-    """The unit's ``Result``: its chunk files joined, rows in dataset order. Raises
-    ``EngineError`` when a chunk is not on disk (the pass has not run for it) or cannot be
-    read."""
-    rows, skipped_rows, reasons = [], [], []
-    arrays = collections.defaultdict(list)
+    """The unit's ``Result`` (a ``StoredResult``: its rows and skipped rows read now, its
+    outputs when asked for), rows in dataset order. Raises ``EngineError`` when a chunk is
+    not on disk (the pass has not run for it) or cannot be read."""
+    rows, skipped_rows, reasons, chunks = [], [], [], []
+    names: set = set()
     for c in range(n_chunks(len(dataset), u.chunk_size)):
         path = u.chunk_path(c)
-        z = load_chunk(path)
+        z = load_chunk(path, only=ROW_ARRAYS)
         if z is None:
             if not path.exists():
                 raise EngineError(f"cache chunk {path} has not been computed: run the pass "
@@ -165,20 +270,15 @@ def read_result(u: CacheUnit, dataset) -> Result:
         rows.append(z["rows"])
         skipped_rows.append(z["skipped_rows"])
         reasons.append(z["skipped_reasons"])
-        for k, v in z.items():
-            if k not in ("rows", "skipped_rows", "skipped_reasons"):
-                arrays[k].append(v)
+        names |= set(z["files"]) - set(ROW_ARRAYS)
+        chunks.append(path)
     rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
     sk = np.concatenate(skipped_rows) if skipped_rows else np.zeros(0, dtype=np.int64)
     rs = np.concatenate(reasons) if reasons else np.zeros(0, dtype=str)
     table = dataset.table.iloc[rows].reset_index(drop=True)
     skipped = pd.DataFrame({"path": dataset.table["path"].to_numpy()[sk] if len(sk) else [],
                             "reason": rs.tolist()})
-    cat = {k: np.concatenate(v) for k, v in arrays.items()}
-    layers = {k[len("layer::"):]: v for k, v in cat.items() if k.startswith("layer::")}
-    return Result(u.spec.key, u.view_name, u.view, dataset.name, table,
-                  logits=cat.get("logits"), features=cat.get("features"), layers=layers,
-                  skipped=skipped)
+    return StoredResult(u, dataset, table, skipped, chunks, names)
 
 
 def cache_table(cache_dir) -> pd.DataFrame:

@@ -141,7 +141,8 @@ def run_pass(plan: Plan, work: dict[int, list[int]], progress: bool | None = Non
                           "skipped_rows": np.asarray([r for r, _ in pend_skip[c]], dtype=np.int64),
                           "skipped_reasons": np.asarray([r for _, r in pend_skip[c]], dtype=str)}
                 for k, parts in pending[u_i].items():
-                    arrays[k] = np.concatenate(parts).astype(np.float32, copy=False)
+                    joined = np.concatenate(parts)
+                    arrays[k] = joined.astype(np.float32, copy=False) if joined.dtype.kind == "f" else joined
                 writer.save(units[u_i].chunk_path(c), arrays)
                 pending[u_i].clear()
             pend_rows.pop(c, None)

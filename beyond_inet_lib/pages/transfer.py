@@ -14,12 +14,13 @@ Splits are read from the dataset's ``split`` column by the names ``train`` / ``v
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .. import metrics
 from ..data import DATASETS, VTAB_TASKS, standins, vtab_dataset_name
+from ..engine.results import Result
 from ..errors import ProfileError, did_you_mean
 from .base import (Answer, Page, Request, combined_headline, compare, compare_combined, frame, gather,
                    headline, interval_text, ranking_sentence, sample, shown, trained_or_all,
@@ -85,7 +86,8 @@ def _recapped(result, max_train: int | None):
     keep = _cap_mask(result.table, max_train)
     if keep.all():
         return result
-    return replace(result, table=result.table[keep].reset_index(drop=True), features=result.features[keep])
+    return Result(result.model, result.view_name, result.view, result.dataset,
+                  result.table[keep].reset_index(drop=True), features=result.features[keep], skipped=result.skipped)
 
 
 def cached_superset(study, full, used):
