@@ -51,3 +51,17 @@ def answer(name: str, ds: DatasetIndex, per_model: dict, *, views=None, outputs=
             results[(key, view_name)] = engine.Result(key, view_name, spec.view("paper"), ds.name,
                                                       ds.table, **kw)
     return Answer(Request(name, ds, models or []), results)
+
+
+def top_only(ans: Answer) -> Answer:
+    """``ans`` with each result's logits replaced by what the ``top`` output keeps: the
+    argmax and its softmax probability."""
+    results = engine.Results()
+    for key, r in ans.results.items():
+        z = np.asarray(r.logits, dtype=np.float64)
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        results[key] = engine.Result(r.model, r.view_name, r.view, r.dataset, r.table,
+                                     top_index=p.argmax(axis=1).astype(np.int32),
+                                     top_prob=p.max(axis=1).astype(np.float32))
+    return Answer(ans.request, results)

@@ -171,3 +171,30 @@ def test_rehearsal_calibration_page_reads_imagenet_o_in_its_real_layout(root):
     assert len(ood) == sum(1 for p in (root / "imagenet-o").rglob("*.jpg"))
     assert not st.standins_used
     assert {n for n in reqs if n.startswith("shift:")} >= {"shift:imagenet-v2", "shift:imagenet-c"}
+
+
+def test_imagenet_c_outputs_top_is_asked_by_both_pages_for_one_cache_unit(root):
+    """robustness.imagenet_c_outputs: top: the robustness page and calibration's shift
+    section ask for ImageNet-C's top-1 only, and for the same cache units (computed once);
+    the other variants keep their logits; an unknown value is a profile error."""
+    from beyond_inet_lib import pages
+    from beyond_inet_lib.config import load_profile
+    from beyond_inet_lib.errors import ProfileError
+    from beyond_inet_lib.models import get_model
+    from beyond_inet_lib.run_settings import RunSettings
+
+    over = {"data_root": str(root), "properties": {"robustness": {"imagenet_c_outputs": "top"}}}
+    prof = load_profile("rehearsal", over, check_models=False)
+    models = [get_model(k) for k in prof.models]
+    reqs = {}
+    for prop in ("robustness", "calibration"):
+        st = pages.Study(prof, root, None, prop, models, show=False)
+        reqs[prop] = {r.name: r for r in getattr(pages, prop).requests(st)}
+    rob, cal = reqs["robustness"]["imagenet-c"], reqs["calibration"]["shift:imagenet-c"]
+    assert rob.outputs == cal.outputs == ("top",)
+    assert reqs["calibration"]["shift:imagenet-v2"].outputs == ("logits",)
+    settings = RunSettings(cache_dir=root / "cache")
+    assert [u.dir for u in rob.plan(settings).units] == [u.dir for u in cal.plan(settings).units]
+    with pytest.raises(ProfileError, match="imagenet_c_outputs.*logits, top"):
+        load_profile("rehearsal", {"properties": {"robustness": {"imagenet_c_outputs": "probs"}}},
+                     check_models=False)

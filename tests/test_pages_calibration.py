@@ -16,7 +16,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 import pytest
-from page_cases import answer, dataset, study
+from page_cases import answer, dataset, study, top_only
 
 from beyond_inet_lib import metrics, stats
 from beyond_inet_lib.data import imagenet_o_indices, imagenet_r_indices
@@ -221,6 +221,31 @@ def test_calibration_under_shift_follows_each_variants_protocol(case):
     # ImageNet-R keeps its paper row and gets no second headline
     assert not [h for h in pg.headline if h["metric"] == "ECE imagenet-r"]
     assert any(f.startswith("Under distribution shift") for f in pg.findings)
+
+
+def test_calibration_under_shift_from_imagenet_c_top_only(case):
+    """With ImageNet-C's top output only (robustness.imagenet_c_outputs: top), its ECE as
+    trained is the one from the logits (the top probability is the softmax maximum); the
+    ECE at val's temperature needs every logit: the table says so and how to get it, the
+    chart has no such point, and the other variants keep theirs."""
+    st = study("calibration", n_boot=100, class_resamples=10)
+    shifted = _shift_answers(case)
+    full = C.build(st, {"eval": case["eval"], **shifted})
+    top = C.build(st, {"eval": case["eval"], **shifted, "shift:imagenet-c": top_only(shifted["shift:imagenet-c"])})
+    for model in ("ViT", "ConvNeXt"):
+        a, b = _h(full, model, "ECE imagenet-c"), _h(top, model, "ECE imagenet-c")
+        assert b["value"] == pytest.approx(a["value"], abs=1e-6)
+        assert (b["ci_low"], b["ci_high"]) == pytest.approx((a["ci_low"], a["ci_high"]), abs=1e-6)
+    t_col = "ECE, T from imagenet-val [95% CI]"
+    rows = top.table("shift")
+    c_rows = rows[rows["shift"].str.startswith("imagenet-c")]
+    assert len(c_rows) == 6 and set(c_rows[t_col]) == {C.TOP_ONLY}
+    assert "imagenet_c_outputs: logits" in C.TOP_ONLY
+    assert not rows.loc[~rows["shift"].str.startswith("imagenet-c"), t_col].eq(C.TOP_ONLY).any()
+    lines = top.table("shift_lines")
+    c_lines = lines[lines["shift"].str.startswith("imagenet-c")]
+    assert set(c_lines["temperature"]) == {"as trained"} and len(c_lines) == 4
+    assert (lines["temperature"] != "as trained").any()
 
 
 # ===================================================================== selective prediction

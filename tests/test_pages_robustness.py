@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from page_cases import answer, dataset, logits_for, study
+from page_cases import answer, dataset, logits_for, study, top_only
 
 from beyond_inet_lib import metrics, stats
 from beyond_inet_lib.data import imagenet_a_indices, imagenet_r_indices
@@ -151,6 +151,21 @@ def test_imagenet_c_headline_is_the_mean_over_corruptions_of_the_mean_over_sever
         assert per[c] == pytest.approx(v, abs=1e-12)
     sev = page.table("imagenet_c_severity").set_index("severity")["top-1"]
     assert sev[1] == pytest.approx(np.mean([acc[(c, 1)] for c in by_corruption]), abs=1e-12)
+
+
+def test_imagenet_c_from_the_top_output_equals_imagenet_c_from_the_logits():
+    """robustness.imagenet_c_outputs: top keeps the argmax only: the same headline, interval
+    and tables as from the logits."""
+    rng = np.random.default_rng(5)
+    table, z = _imagenet_c(rng.random(40) < 0.6, flip=lambda c, s, i: rng.random() < 0.9 - 0.1 * s)
+    ds = dataset("imagenet-c", table)
+    full = answer("imagenet-c", ds, {"convnext_sup": z, "vit_sup": np.roll(z, 1, axis=0)})
+    st = study("robustness", models=("convnext_sup", "vit_sup"))
+    a, b = build(st, {"imagenet-c": full}), build(st, {"imagenet-c": top_only(full)})
+    for model in ("ConvNeXt-B sup", "ViT-B/16 sup"):
+        ha, hb = _headline(a, model, "top-1 imagenet-c"), _headline(b, model, "top-1 imagenet-c")
+        assert (ha["value"], ha["ci_low"], ha["ci_high"]) == (hb["value"], hb["ci_low"], hb["ci_high"])
+    pd.testing.assert_frame_equal(a.table("imagenet_c"), b.table("imagenet_c"))
 
 
 def test_imagenet_c_resamples_images_not_cells():

@@ -149,8 +149,10 @@ def requests(study) -> list[Request]:
     if imr is not None:
         out.append(Request("imagenet-r", imr.spread(s.max_images), study.models))
     if ds is not None and s.shift:
-        for name, shifted in _shift_datasets(study).items():
-            out.append(Request(f"shift:{name}", shifted, study.models))
+        rs = study.profile.settings("robustness")
+        for name, shifted in _shift_datasets(study).items():     # the robustness page's outputs: one cache
+            outputs = (rs.imagenet_c_outputs,) if name == "imagenet-c" else ("logits",)
+            out.append(Request(f"shift:{name}", shifted, study.models, outputs=outputs))
     if ds is not None and s.ood:
         ood = _ood_dataset(study)
         if ood is not None:
@@ -460,7 +462,11 @@ def _shift_confidences(ds, r, temperature: float = 1.0, chunk: int = 50_000) -> 
     """Per scored row of a shifted dataset: the top-1 confidence of softmax(z / T) (over
     the dataset's class mask where it has one) and its correctness (multi-label sets: the
     top-1 is in the set; empty sets are not scored); ImageNet-C's image ids and severities.
-    A chunk of rows at a time: ImageNet-C holds 75 rows per image."""
+    A chunk of rows at a time: ImageNet-C holds 75 rows per image. None when the result
+    kept only the top-1 and its probability (``robustness.imagenet_c_outputs: top``) and
+    ``temperature`` is not 1: the confidence at another temperature needs every logit."""
+    if r.logits is None and temperature != 1.0:
+        return None
     t = r.table
     keep = np.ones(len(t), dtype=bool)
     sets = None
@@ -469,12 +475,14 @@ def _shift_confidences(ds, r, temperature: float = 1.0, chunk: int = 50_000) -> 
         keep = np.array([bool(s) for s in sets])
     mask = None if ds.class_mask is None else np.asarray(ds.class_mask, dtype=np.int64)
     conf, pred = np.empty(len(t)), np.empty(len(t), dtype=np.int64)
-    for start in range(0, len(t), chunk):
+    for start in range(0, len(t) if r.logits is not None else 0, chunk):
         z = np.asarray(r.logits[start:start + chunk], dtype=np.float64) / temperature
         p = metrics.softmax(z, axis=1, class_mask=mask)
         idx = p.argmax(axis=1)
         conf[start:start + chunk] = p[np.arange(len(p)), idx]
         pred[start:start + chunk] = idx if mask is None else mask[idx]
+    if r.logits is None:
+        conf, pred = r.top_prob.astype(np.float64), r.top_index.astype(np.int64)
     if sets is not None:
         correct = np.array([int(q) in s for q, s in zip(pred, sets)])
     else:
@@ -484,6 +492,10 @@ def _shift_confidences(ds, r, temperature: float = 1.0, chunk: int = 50_000) -> 
         out["groups"] = pd.factorize(robustness.image_ids(t))[0][keep]
         out["severity"] = t["severity"].astype(int).to_numpy()[keep]
     return out
+
+
+#: the shift table's cell where the cache kept only ImageNet-C's top-1 and its probability
+TOP_ONLY = "not computed: the cache keeps ImageNet-C's top-1 only (robustness.imagenet_c_outputs: logits)"
 
 
 def _shift_section(study, page: Page, answers: dict, ds_name: str, fitted: dict, scored: dict) -> None:
@@ -523,9 +535,10 @@ def _shift_section(study, page: Page, answers: dict, ds_name: str, fitted: dict,
             for shift, sel in parts:
                 groups = None if raw["groups"] is None else raw["groups"][sel]
                 iv0 = interval(study, ece, raw["conf"][sel], raw["correct"][sel], groups=groups)
-                iv1 = interval(study, ece, cal["conf"][sel], cal["correct"][sel], groups=groups)
                 e0 = iv0.estimate if iv0 else ece(raw["conf"][sel], raw["correct"][sel])
-                e1 = iv1.estimate if iv1 else ece(cal["conf"][sel], cal["correct"][sel])
+                if cal is not None:
+                    iv1 = interval(study, ece, cal["conf"][sel], cal["correct"][sel], groups=groups)
+                    e1 = iv1.estimate if iv1 else ece(cal["conf"][sel], cal["correct"][sel])
                 whole = shift == name
                 if whole and name != "imagenet-r":      # ImageNet-R's ECE is the paper's row above
                     metric = ECE_SHIFT_METRIC.at(variant=name)
@@ -535,13 +548,14 @@ def _shift_section(study, page: Page, answers: dict, ds_name: str, fitted: dict,
                              "images": int(len(np.unique(groups)) if groups is not None else sel.sum()),
                              "top-1": float(raw["correct"][sel].mean()),
                              "ECE [95% CI]": _text(e0, iv0),
-                             f"ECE, T from {ds_name} [95% CI]": _text(e1, iv1),
+                             f"ECE, T from {ds_name} [95% CI]": _text(e1, iv1) if cal is not None else TOP_ONLY,
                              "mean confidence": float(raw["conf"][sel].mean())})
                 if not whole or raw["severity"] is None:     # the chart: ImageNet-C by severity
-                    points += [{"model": label, "shift": shift, "temperature": "as trained", "ECE": e0,
-                                "ci_low": _ci(iv0)[0], "ci_high": _ci(iv0)[1]},
-                               {"model": label, "shift": shift, "temperature": "T fitted on " + ds_name,
-                                "ECE": e1, "ci_low": _ci(iv1)[0], "ci_high": _ci(iv1)[1]}]
+                    points.append({"model": label, "shift": shift, "temperature": "as trained", "ECE": e0,
+                                   "ci_low": _ci(iv0)[0], "ci_high": _ci(iv0)[1]})
+                    if cal is not None:
+                        points.append({"model": label, "shift": shift, "temperature": "T fitted on " + ds_name,
+                                       "ECE": e1, "ci_low": _ci(iv1)[0], "ci_high": _ci(iv1)[1]})
     page.tables["shift"] = frame(rows)
     page.tables["shift_lines"] = frame(points)
 

@@ -46,6 +46,10 @@ class RobustnessSettings:
     max_images: int | None = None          # per variant
     corruption_images: int = 16            # demo stand-in: images per corruption x severity
     corruptions: list[str] | None = None   # None: the 15 of ImageNet-C
+    # what the cache keeps of ImageNet-C's 3.75 M rows per model: "logits" (4 kB a row: 15 GB
+    # per model) or "top" (the top-1 and its softmax probability, 8 bytes a row: the robustness
+    # page and calibration's ECE as trained need no more; val's temperature cannot be applied)
+    imagenet_c_outputs: str = "logits"
 
     def check(self, where: str) -> None:
         """Every variant a registered dataset, every corruption one of ImageNet-C's."""
@@ -53,6 +57,9 @@ class RobustnessSettings:
             if v not in DATASETS:
                 raise ProfileError(f"{where}.variants: unknown dataset {v!r}{did_you_mean(v, DATASETS)}; "
                                    f"known: {', '.join(sorted(DATASETS))}")
+        if self.imagenet_c_outputs not in IMAGENET_C_OUTPUTS:
+            raise ProfileError(f"{where}.imagenet_c_outputs: {self.imagenet_c_outputs!r} is not one of "
+                               f"{', '.join(IMAGENET_C_OUTPUTS)}")
         for c in self.corruptions or ():
             if c not in IMAGENET_C_CORRUPTIONS:
                 raise ProfileError(f"{where}.corruptions: unknown corruption {c!r}"
@@ -60,6 +67,8 @@ class RobustnessSettings:
                                    f"accepted: {', '.join(IMAGENET_C_CORRUPTIONS)}")
 
 
+#: what ``imagenet_c_outputs`` accepts (engine output kinds)
+IMAGENET_C_OUTPUTS = ("logits", "top")
 REFERENCE = "imagenet-val"       # shown beside the variants, not part of the mean
 #: the variants made of ImageNet val images whose val file name the page can read: resampled jointly
 FROM_VAL = ("imagenet-c", "imagenet-real")
@@ -144,9 +153,11 @@ def requests(study) -> list[Request]:
     for variant in names:
         if variant == "imagenet-c":
             ds = imagenet_c_dataset(study, s)
-        else:
-            ds = study.dataset(variant, show_missing=False)
-            ds = scored_rows(ds).spread(s.max_images) if ds is not None else None
+            if ds is not None:
+                out.append(Request(variant, ds, study.models, outputs=(s.imagenet_c_outputs,)))
+            continue
+        ds = study.dataset(variant, show_missing=False)
+        ds = scored_rows(ds).spread(s.max_images) if ds is not None else None
         if ds is not None:
             out.append(Request(variant, ds, study.models))
     study.show_missing(names, "Robustness variants not found")
