@@ -152,6 +152,23 @@ def test_standin_ratios_resample_base_images_with_all_their_variants():
     assert (h["ci_low"], h["ci_high"]) != pytest.approx((by_rows.low, by_rows.high), rel=1e-9)
 
 
+def test_pair_intervals_in_batches_are_each_pairs_own_interval(monkeypatch):
+    """κ intervals are computed a batch of pairs per call (one pass over the resampling
+    weights): with batches of two, every pair's interval is the one its own call gives."""
+    from beyond_inet_lib import stats
+    from beyond_inet_lib.pages import mistakes
+
+    rng = np.random.default_rng(2)
+    correct = {k: rng.uniform(size=300) < p for k, p in zip("wxyz", (0.5, 0.6, 0.7, 0.8))}
+    pairs = [("w", "x"), ("w", "y"), ("w", "z"), ("x", "y"), ("x", "z")]
+    monkeypatch.setattr(mistakes, "PAIRS_PER_CALL", 2)
+    got = mistakes._pair_intervals(correct, pairs, 150, 3, None)
+    assert list(got) == pairs
+    for a, b in pairs:
+        one = stats.error_consistency_ci(correct[a], correct[b], n_boot=150, seed=3)
+        assert (got[(a, b)].estimate, got[(a, b)].low, got[(a, b)].high) == (one.estimate, one.low, one.high)
+
+
 def test_error_consistency_between_every_pair():
     ds, table, logits, preds = imagenet_x_case()
     s = P.study("mistakes", n_boot=200)

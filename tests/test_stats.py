@@ -245,6 +245,20 @@ def test_error_consistency_interval_equals_the_generic_bootstrap():
     assert -1 <= iv.low < iv.estimate < iv.high <= 1
 
 
+def test_error_consistency_interval_of_many_pairs_is_each_pairs_own():
+    """(n, k) columns: each pair's interval as its own call gives it, a pair of two models
+    right on every trial (kappa 1 by model-vs-human's rule in every replicate) included."""
+    rng = np.random.default_rng(4)
+    a = rng.uniform(size=(600, 3)) < 0.7
+    b = np.where(rng.uniform(size=(600, 3)) < 0.5, a, rng.uniform(size=(600, 3)) < 0.6)
+    a[:, 1] = b[:, 1] = True
+    iv = stats.error_consistency_ci(a, b, n_boot=200, seed=5)
+    for j in range(3):
+        one = stats.error_consistency_ci(a[:, j], b[:, j], n_boot=200, seed=5)
+        np.testing.assert_equal((iv.estimate[j], iv.low[j], iv.high[j]), (one.estimate, one.low, one.high))
+    assert iv.low[1] == iv.high[1] == 1.0 and (iv.low[[0, 2]] < iv.estimate[[0, 2]]).all() and iv.n_failed == 0
+
+
 # ================================================================ independent samples
 
 
