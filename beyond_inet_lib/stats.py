@@ -265,6 +265,11 @@ def _replicates(statistic, arrays, ids, order, offsets, n_boot, seed, cells) -> 
         return reps[:, 0] if reps.ndim == 2 and reps.shape[1] == 1 else reps
     if cells is not None:
         raise ValueError('cells= belongs to statistic="mean"; a callable statistic groups rows itself')
+    if hasattr(statistic, "unit_sums") and hasattr(statistic, "from_sums"):
+        # a statistic of sums (metrics.ExpectedCalibrationError): every resample at once from
+        # the units' totals, the same resamples as the loop below
+        sums = np.asarray(statistic.unit_sums(ids, n_units, *arrays), dtype=np.float64)
+        return np.concatenate([statistic.from_sums(w @ sums) for w in _weights(n_units, n_boot, seed)])
     if not callable(statistic):
         raise ValueError(f'statistic must be "mean" or a callable, not {statistic!r}')
     reps = []
@@ -351,7 +356,10 @@ def bootstrap_ci(statistic: Statistic, *arrays, n_boot: int = 1000, level: float
       cell's mean: ImageNet-C's mean over corruptions x severities, PUG's mean over factors.
     - any callable of the arrays returning a number (or a vector): ECE, shape bias, an
       error ratio, kappa. Arrays may be numpy arrays, lists (ragged ones too) or pandas
-      objects (rows taken with ``.iloc``). Called ``n_boot`` times.
+      objects (rows taken with ``.iloc``). Called ``n_boot`` times, unless it is a
+      statistic of sums (``unit_sums(ids, n_units, *arrays)`` -> per-unit totals and
+      ``from_sums(totals)`` -> the statistic; ``metrics.ExpectedCalibrationError``): then
+      every replicate at once from the resampled units' totals.
 
     Both paths draw the same resamples for the same seed. ``universe``: see
     ``bootstrap_replicates``. Returns an ``Interval``.

@@ -99,3 +99,34 @@ def test_a_page_number_equals_the_cache(filled):
         row = next(h for h in page.headline
                    if h["model"] == study.label(unit.spec.key) and "v2" in h["metric"].lower())
         assert row["value"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_imagenet_c_keeps_its_top_one_and_hard_links_join_models(ps, tmp_path):
+    """The scale run keeps ImageNet-C's top-1 and its probability only (the README's setting
+    for many models), and --distinct 4 gives models 4..7 hard links to the files of models
+    0..3 (same inode) while each model reads its own unit folder; the page's ImageNet-C
+    top-1 equals the count from the chunk files."""
+    args = ps.parse(["--models", "8", "--distinct", "4", "--scale", str(SCALE), "--bootstrap", "20",
+                     "--in-process", "--properties", "robustness", "--work", str(tmp_path)])
+    result = ps.run(args)
+    f = result["fill"]["robustness"]
+    assert result["failed"] == [] and f["bytes_on_disk"] < 0.6 * f["bytes_written"]
+    study = ps.make_study("robustness", args)
+    req = next(r for r in PROPERTIES["robustness"].requests(study) if r.name == "imagenet-c")
+    assert req.outputs == ("top",)
+    units = req.plan(study.run_settings, chunk_size=ps.CHUNK).units
+    assert len({u.dir for u in units}) == 8
+    for i, unit in enumerate(units):
+        first = unit.chunk_path(0)
+        assert set(np.load(first).files) == {"rows", "skipped_rows", "skipped_reasons", "top_index", "top_prob"}
+        if i >= 4:
+            assert first.stat().st_ino == units[i - 4].chunk_path(0).stat().st_ino
+        else:
+            assert first.stat().st_nlink == 2
+    _, page = ps.build_page("robustness", args)
+    labels = req.dataset.table["label"].to_numpy()
+    for unit in units[:4]:
+        top = np.concatenate([np.load(f)["top_index"] for f in sorted(unit.dir.glob("chunk-*.npz"))])
+        row = next(h for h in page.headline
+                   if h["model"] == study.label(unit.spec.key) and h["metric"] == "top-1 imagenet-c")
+        assert row["value"] == pytest.approx(float(np.mean(top == labels)), abs=1e-12)   # 75 equal cells

@@ -259,6 +259,46 @@ def test_error_consistency_interval_of_many_pairs_is_each_pairs_own():
     assert iv.low[1] == iv.high[1] == 1.0 and (iv.low[[0, 2]] < iv.estimate[[0, 2]]).all() and iv.n_failed == 0
 
 
+@pytest.mark.parametrize("grouped", [False, True])
+def test_a_statistic_of_sums_gives_the_intervals_of_calling_it_on_every_resample(grouped):
+    """The plug-in ECE declared as a statistic of sums (metrics.ExpectedCalibrationError) is
+    bootstrapped from the units' per-bin totals, all resamples at once: the same interval as
+    calling metrics.expected_calibration_error on each resample (same seed), whole groups
+    of rows resampled together included (ImageNet-C's images in their 75 cells)."""
+    rng = np.random.default_rng(8)
+    conf = rng.beta(5, 2, size=900)
+    correct = rng.uniform(size=900) < conf - 0.1
+    groups = np.repeat(np.arange(150), 6) if grouped else None
+    fast = stats.bootstrap_ci(metrics.ExpectedCalibrationError(15), conf, correct, n_boot=300, seed=4, groups=groups)
+    slow = stats.bootstrap_ci(lambda c, k: metrics.expected_calibration_error(c, k, 15), conf, correct,
+                              n_boot=300, seed=4, groups=groups)
+    assert fast.estimate == slow.estimate == metrics.expected_calibration_error(conf, correct, 15)
+    assert (fast.low, fast.high) == pytest.approx((slow.low, slow.high), abs=1e-12)
+    assert fast.n_units == (150 if grouped else 900) and fast.low < fast.estimate < fast.high
+
+
+def test_the_two_fold_ece_is_a_statistic_of_sums_too():
+    """metrics.TwoFold(ECE): the mean of the two folds' ECEs, bootstrapped from each fold's
+    totals: the same interval, and the same paired difference, as calling
+    metrics.two_fold_score on every resample."""
+    from functools import partial
+
+    rng = np.random.default_rng(9)
+    conf = rng.beta(5, 2, size=700)
+    correct = rng.uniform(size=700) < conf - 0.05
+    scaled = np.clip(conf - 0.05, 0, 1)
+    fold = metrics.two_fold_split(700, 3)
+    fast = metrics.TwoFold(metrics.ExpectedCalibrationError(15))
+    slow = partial(metrics.two_fold_score, lambda c, k: metrics.expected_calibration_error(c, k, 15))
+    assert fast(fold, conf, correct) == slow(fold, conf, correct)
+    a = stats.bootstrap_ci(fast, fold, conf, correct, n_boot=200, seed=2)
+    b = stats.bootstrap_ci(slow, fold, conf, correct, n_boot=200, seed=2)
+    assert (a.estimate, a.low, a.high) == pytest.approx((b.estimate, b.low, b.high), abs=1e-12)
+    da = stats.paired_bootstrap(fast, (fold, scaled, correct), (fold, conf, correct), n_boot=200, seed=2)
+    db = stats.paired_bootstrap(slow, (fold, scaled, correct), (fold, conf, correct), n_boot=200, seed=2)
+    assert (da.estimate, da.low, da.high) == pytest.approx((db.estimate, db.low, db.high), abs=1e-12)
+
+
 # ================================================================ independent samples
 
 

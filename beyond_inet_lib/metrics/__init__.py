@@ -31,6 +31,7 @@ from .calibration import (adaptive_calibration_error, brier_score, brier_terms,
                           negative_log_likelihood, nll_terms, quba_calibration_error)
 from .calibration import (BIN_SUMS, bin_index, bin_sums, calibration_errors_from_sums, calibration_test,
                           confidence_histogram, debiased_calibration_error, expected_calibration_error,
+                          ExpectedCalibrationError,
                           reliability_bins)
 from .cka import (centred_gram, cka_matrix, gram, hsic_unbiased, linear_cka, mean_cka_to_others, mean_to_others,
                   unbiased_cka, unbiased_cka_matrix)
@@ -53,7 +54,7 @@ from .shape_bias import (cue_conflict_categories, cue_conflict_category_indices,
                          cue_conflict_stimulus, cue_votes, shape_bias, shape_bias_from_votes,
                          shape_bias_per_category)
 from .synthetic import pug_factor_accuracy
-from .temperature import (TEMPERATURE_BOUNDS, cross_fitted_temperatures, fit_temperature,
+from .temperature import (TEMPERATURE_BOUNDS, TwoFold, cross_fitted_temperatures, fit_temperature,
                           temperature_nll, two_fold_score, two_fold_split)
 
 __all__ = [
@@ -63,7 +64,7 @@ __all__ = [
     "argmax_over_mask", "centred_gram", "cka_matrix", "confidence_histogram", "cue_conflict_categories",
     "cue_conflict_category_indices", "cue_conflict_correct", "cue_conflict_decisions",
     "cue_conflict_shape_texture", "cue_conflict_stimulus", "cue_votes", "error_consistency", "error_ratios",
-    "expected_calibration_error", "factor_error_ratios", "factor_prevalence", "gram", "imagenet_c_summary",
+    "expected_calibration_error", "ExpectedCalibrationError", "factor_error_ratios", "factor_prevalence", "gram", "imagenet_c_summary",
     "imagenet_x_error_ratios", "invariance_curve", "l2_normalise", "linear_cka", "linear_probe",
     "masked_softmax_confidence", "mean_cka_to_others", "mean_error_ratio", "mean_error_ratios", "mean_kappas",
     "multilabel_top1", "pairwise_kappas", "pug_factor_accuracy", "reliability_bins", "robustness_average",
@@ -75,7 +76,7 @@ __all__ = [
     "equal_mass_calibration_error", "excess_aurc", "fit_temperature", "fpr_at_tpr", "mask_positions",
     "negative_log_likelihood", "nll_terms", "ood_detection", "ood_replicates", "ood_scores", "oracle_aurc",
     "quba_calibration_error", "risk_coverage_curve", "selective_accuracy", "temperature_nll",
-    "two_fold_score", "two_fold_split",
+    "two_fold_score", "two_fold_split", "TwoFold",
     "benchmark_summary", "consistency_matrix", "consistency_over_levels", "expected_consistency",
     "sixteen_class_accuracy", "sixteen_class_correct",
     "hsic_unbiased", "mean_to_others", "unbiased_cka", "unbiased_cka_matrix",

@@ -60,6 +60,36 @@ def reliability_bins(confidence, correct, n_bins: int = 15) -> pd.DataFrame:
     })
 
 
+class ExpectedCalibrationError:
+    """``expected_calibration_error`` as a statistic of sums, for the bootstrap: calling it
+    gives the ECE; ``unit_sums`` and ``from_sums`` give it from per-unit totals, since
+
+        ECE = sum_b |sum_{i in b} (confidence_i - correct_i)| / N,
+
+    so a resample needs only each resampled unit's per-bin sum of (confidence - correct)
+    and its row count (``stats.bootstrap_ci`` then computes every resample at once)."""
+
+    def __init__(self, n_bins: int = 15):
+        self.n_bins = int(n_bins)
+
+    def __call__(self, confidence, correct) -> float:
+        return expected_calibration_error(confidence, correct, self.n_bins)
+
+    def unit_sums(self, ids: np.ndarray, n_units: int, confidence, correct) -> np.ndarray:
+        """(n_units, n_bins + 1): per unit, the sum of (confidence - correct) over its rows in
+        each bin, then its row count."""
+        c = _check_confidence(confidence)
+        ok = as_numpy(correct).astype(np.float64).ravel()
+        flat = np.asarray(ids) * self.n_bins + _bin_index(c, self.n_bins)
+        gaps = np.bincount(flat, weights=c - ok, minlength=n_units * self.n_bins).reshape(n_units, self.n_bins)
+        return np.column_stack([gaps, np.bincount(ids, minlength=n_units)])
+
+    @staticmethod
+    def from_sums(totals: np.ndarray) -> np.ndarray:
+        """The ECE of each row of totals (``unit_sums`` summed over a resample's units)."""
+        return np.abs(totals[..., :-1]).sum(axis=-1) / totals[..., -1]
+
+
 def expected_calibration_error(confidence, correct, n_bins: int = 15) -> float:
     """ECE (docs/protocols.md, Calibration).
 

@@ -100,3 +100,28 @@ def two_fold_score(score: Callable[..., float], fold, *arrays) -> float:
             return float("nan")   # a resample that drew no image of one fold
         parts.append(score(*(np.asarray(a)[rows] for a in arrays)))
     return float(np.mean(parts))
+
+
+class TwoFold:
+    """``two_fold_score(score, fold, *arrays)`` as a statistic of (fold, *arrays). When
+    ``score`` is a statistic of sums (``unit_sums`` / ``from_sums``, e.g.
+    ``ExpectedCalibrationError``), so is this: each fold's totals side by side, the mean of
+    the two folds' scores from them (a fold without rows gives NaN, as ``two_fold_score``)."""
+
+    def __init__(self, score: Callable[..., float]):
+        self.score = score
+        if hasattr(score, "unit_sums") and hasattr(score, "from_sums"):
+            self.unit_sums, self.from_sums = self._unit_sums, self._from_sums
+
+    def __call__(self, fold, *arrays) -> float:
+        return two_fold_score(self.score, fold, *arrays)
+
+    def _unit_sums(self, ids, n_units: int, fold, *arrays) -> np.ndarray:
+        f, ids = np.asarray(fold).ravel(), np.asarray(ids)
+        return np.column_stack([self.score.unit_sums(ids[f == k], n_units, *(np.asarray(a)[f == k] for a in arrays))
+                                for k in (0, 1)])
+
+    def _from_sums(self, totals: np.ndarray) -> np.ndarray:
+        half = totals.shape[-1] // 2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (self.score.from_sums(totals[..., :half]) + self.score.from_sums(totals[..., half:])) / 2

@@ -209,11 +209,8 @@ def _ood_dataset(study):
 
 # --------------------------------------------------------------------------- build
 def _ece(n_bins):
-    return partial(_ece_of, n_bins=n_bins)
-
-
-def _ece_of(confidence, correct, n_bins):
-    return metrics.expected_calibration_error(confidence, correct, n_bins=n_bins)
+    """The plug-in ECE, a statistic of sums: its intervals take every resample at once."""
+    return metrics.ExpectedCalibrationError(n_bins)
 
 
 def _ece_headline(study, key: str, metric: Metric, conf, correct) -> dict:
@@ -416,7 +413,7 @@ def _temperature_section(study, page: Page, scored: dict, ds_name: str, nll_befo
     key -> (T fitted on all the images, the two-fold scaled confidences) for the shift
     section."""
     n_bins = study.settings.n_bins
-    ece_two_fold = partial(metrics.two_fold_score, _ece(n_bins))
+    ece_two_fold = metrics.TwoFold(_ece(n_bins))
     mean_two_fold = partial(metrics.two_fold_score, np.mean)
     rows, bins, fitted, after_by_key = [], [], {}, {}
     for key, (conf, correct, r) in scored.items():
