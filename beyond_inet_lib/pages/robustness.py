@@ -165,33 +165,50 @@ def requests(study) -> list[Request]:
 
 
 # --------------------------------------------------------------------------- build
-def score(ds, r) -> dict:
-    """Per-image correctness of one model on one dataset: correct (bool, one per scored
-    row), paths, groups / cells (ImageNet-C: image ids, corruption/severity cells, and the
-    corruption and severity of each row),
-    all_classes (ImageNet-A/R: correctness of the argmax over all 1,000 classes, from the
-    same logits), skipped_sets (multi-label rows with an empty label set, not scored)."""
-    t = r.table
-    out = {"paths": t["path"].to_numpy(), "groups": None, "cells": None, "all_classes": None,
-           "skipped_sets": 0, "val_ids": None}
+def table_parts(t: pd.DataFrame) -> dict:
+    """What ``score`` takes from a result's rows alone, the same for every model that scored
+    them: paths; ImageNet-C's val file names, corruption, severity, image groups and cells;
+    multi-label sets and the rows they keep."""
+    out = {"paths": t["path"].to_numpy(), "groups": None, "cells": None, "val_ids": None, "sets": None}
     if "corruption" in t.columns:
-        out["val_ids"] = np.array([PurePosixPath(i).name for i in image_ids(t)], dtype=object)
-        out["correct"] = r.pred() == t["label"].to_numpy()
+        ids = image_ids(t)
+        out["val_ids"] = (t["file_name"].astype(str).to_numpy() if "source_path" not in t.columns
+                          and "file_name" in t.columns else
+                          np.array([PurePosixPath(i).name for i in ids], dtype=object))
         out["corruption"] = t["corruption"].astype(str).to_numpy()
         out["severity"] = t["severity"].astype(int).to_numpy()
         # integer codes: every interval sorts its unit and cell labels, and 3.75 M strings
         # sort slowly (the same table gives every model the same codes)
-        out["groups"] = pd.factorize(image_ids(t), sort=True)[0]
+        out["groups"] = pd.factorize(ids, sort=True)[0]
         out["cells"] = pd.factorize(out["corruption"])[0] * 10 + out["severity"]   # severity 1..5
-        return out
-    if "label_set" in t.columns:
-        sets = [set(int(v) for v in s) for s in t["label_set"]]
-        keep = np.array([bool(s) for s in sets])
-        pred = r.pred()
-        out["correct"] = np.array([int(p) in s for p, s, k in zip(pred, sets, keep) if k], dtype=bool)
-        out["paths"] = out["paths"][keep]
+    elif "label_set" in t.columns:
+        out["sets"] = [set(int(v) for v in s) for s in t["label_set"]]
+        out["keep"] = np.array([bool(s) for s in out["sets"]])
         names = t["file_name"] if "file_name" in t.columns else [PurePosixPath(p).name for p in t["path"]]
-        out["val_ids"] = np.asarray(names, dtype=object)[keep]
+        out["val_ids"] = np.asarray(names, dtype=object)[out["keep"]]
+    return out
+
+
+def score(ds, r, parts: dict | None = None) -> dict:
+    """Per-image correctness of one model on one dataset: correct (bool, one per scored
+    row), paths, groups / cells (ImageNet-C: image ids, corruption/severity cells, and the
+    corruption and severity of each row),
+    all_classes (ImageNet-A/R: correctness of the argmax over all 1,000 classes, from the
+    same logits), skipped_sets (multi-label rows with an empty label set, not scored).
+    ``parts``: ``table_parts(r.table)``, when already computed for another model."""
+    t = r.table
+    parts = table_parts(t) if parts is None else parts
+    out = {"paths": parts["paths"], "groups": parts["groups"], "cells": parts["cells"], "all_classes": None,
+           "skipped_sets": 0, "val_ids": parts["val_ids"]}
+    if "corruption" in t.columns:
+        out["correct"] = r.pred() == t["label"].to_numpy()
+        out["corruption"], out["severity"] = parts["corruption"], parts["severity"]
+        return out
+    if parts["sets"] is not None:
+        keep = parts["keep"]
+        pred = r.pred()
+        out["correct"] = np.array([int(p) in s for p, s, k in zip(pred, parts["sets"], keep) if k], dtype=bool)
+        out["paths"] = out["paths"][keep]
         out["skipped_sets"] = int((~keep).sum())
         return out
     labels = t["label"].to_numpy()
@@ -202,13 +219,16 @@ def score(ds, r) -> dict:
 
 
 def _scores(study, answer: Answer) -> dict:
-    """model key -> ``score`` for every study model in the answer."""
-    out = {}
+    """model key -> ``score`` for every study model in the answer (the rows' parts computed
+    once for the models that scored the same rows)."""
+    out, shared = {}, None
     for m in study.models:
         rs = answer.results.for_model(m.key)
         if rs:
             r = next(iter(rs.values()))
-            out[m.key] = {**score(answer.dataset, r), "result": r}
+            if shared is None or len(shared[0]) != len(r.table) or not shared[0].equals(r.table["path"]):
+                shared = (r.table["path"], table_parts(r.table))
+            out[m.key] = {**score(answer.dataset, r, shared[1]), "result": r}
     return out
 
 
