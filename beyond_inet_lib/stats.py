@@ -196,12 +196,13 @@ def _unit_sums(values, ids: np.ndarray, n_units: int, cells=None) -> tuple[np.nd
     return num, den
 
 
-# the last weight matrix drawn, by (n_units, n_boot, seed): every model of a comparison,
+# the last weight matrices drawn, by (n_units, n_boot, seed): every model of a comparison,
 # both sides of a paired interval and every sample of one universe draw the same resamples,
-# and need not draw them again. Up to 100 M cells (800 MB): ImageNet val's 50,000 images x
-# 1,000 resamples is drawn once for 30 models, not 30 times (1-2 s each)
+# and need not draw them again. Up to 200 M cells in all (1.6 GB), the least recently used
+# dropped first: ImageNet val's 50,000 images x 1,000 resamples, under the few seeds a page
+# alternates between, is drawn once for 30 models, not 30 times (1-2 s each)
 _WEIGHT_CACHE: dict = {}
-_CACHE_CELLS = 100_000_000
+_CACHE_CELLS = 200_000_000
 
 
 def _weights(n_units: int, n_boot: int, seed: int):
@@ -209,9 +210,10 @@ def _weights(n_units: int, n_boot: int, seed: int):
     Read-only: the same arrays may be handed out again for the same arguments."""
     key = (int(n_units), int(n_boot), int(seed))
     if key in _WEIGHT_CACHE:
+        _WEIGHT_CACHE[key] = _WEIGHT_CACHE.pop(key)        # the most recently used last
         yield from _WEIGHT_CACHE[key]
         return
-    kept = [] if n_units * n_boot <= _CACHE_CELLS else None
+    kept = [] if n_units * n_boot <= _CACHE_CELLS // 2 else None
     for draws in _resample_chunks(n_units, n_boot, seed, _chunk(n_units, n_boot)):
         w = np.empty(draws.shape, dtype=np.float64)
         for row, d in zip(w, draws):        # one replicate at a time: its counts fit in cache
@@ -221,8 +223,9 @@ def _weights(n_units: int, n_boot: int, seed: int):
             kept.append(w)
         yield w
     if kept is not None:
-        _WEIGHT_CACHE.clear()
         _WEIGHT_CACHE[key] = kept
+        while sum(k[0] * k[1] for k in _WEIGHT_CACHE) > _CACHE_CELLS:
+            del _WEIGHT_CACHE[next(iter(_WEIGHT_CACHE))]
 
 
 def _replicate_means(values, ids, n_units, n_boot, seed, cells=None) -> np.ndarray:

@@ -181,6 +181,7 @@ def table_parts(t: pd.DataFrame) -> dict:
         # sort slowly (the same table gives every model the same codes)
         out["groups"] = pd.factorize(ids, sort=True)[0]
         out["cells"] = pd.factorize(out["corruption"])[0] * 10 + out["severity"]   # severity 1..5
+        out["unbalanced"] = _unbalanced(out)
     elif "label_set" in t.columns:
         out["sets"] = [set(int(v) for v in s) for s in t["label_set"]]
         out["keep"] = np.array([bool(s) for s in out["sets"]])
@@ -203,6 +204,7 @@ def score(ds, r, parts: dict | None = None) -> dict:
     if "corruption" in t.columns:
         out["correct"] = r.pred() == t["label"].to_numpy()
         out["corruption"], out["severity"] = parts["corruption"], parts["severity"]
+        out["unbalanced"] = parts["unbalanced"]
         return out
     if parts["sets"] is not None:
         keep = parts["keep"]
@@ -232,10 +234,10 @@ def _scores(study, answer: Answer) -> dict:
     return out
 
 
-def _unbalanced(sc: dict) -> bool:
+def _unbalanced(parts: dict) -> bool:
     """True when the corruptions do not all have the same severities: then the mean over
     cells is not the mean over corruptions of the mean over severities."""
-    pairs = pd.DataFrame({"c": sc["corruption"], "s": sc["severity"]}).drop_duplicates()
+    pairs = pd.DataFrame({"c": parts["cells"] // 10, "s": parts["severity"]}).drop_duplicates()
     return pairs.groupby("c")["s"].apply(frozenset).nunique() > 1
 
 
@@ -270,7 +272,7 @@ def _variant_section(study, page: Page, name: str, answer: Answer, scores: dict,
         stream = metrics.ROBUSTNESS_VARIANTS.index(FROM_VAL[0])
     for key, sc in scores.items():
         notes = ["stand-in"] if standin else ["your dataset"] if yours else []
-        if sc["cells"] is not None and _unbalanced(sc):
+        if sc["cells"] is not None and sc["unbalanced"]:
             notes.append("severities differ between corruptions: mean over the cells present")
         if name == REFERENCE:
             notes.append("reference, not part of the mean")
