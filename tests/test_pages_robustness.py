@@ -334,3 +334,20 @@ def test_imagenet_c_and_real_are_resampled_jointly_by_their_val_images():
                          parts[metrics.ROBUSTNESS_VARIANTS.index("imagenet-real")][1])[0, 1]
     c_apart = np.corrcoef(apart[0][1], apart[1][1])[0, 1]
     assert c_real > 0.9 and abs(c_apart) < 0.2
+
+
+def test_a_corruption_missing_a_severity_is_said_and_a_balanced_one_is_not():
+    """The mean over cells equals the mean of means only when every corruption has the same
+    severities: the headline's note says when they differ."""
+    notes = {}
+    for name, severities in (("balanced", {"fog": (1, 2), "snow": (1, 2)}), ("unbalanced", {"fog": (1, 2), "snow": (1,)})):
+        tables, zs = [], []
+        for c, sev in severities.items():
+            t, z = _imagenet_c(np.arange(12) % 2 == 0, corruptions=(c,), severities=sev)
+            tables.append(t)
+            zs.append(z)
+        ds = dataset("imagenet-c", pd.concat(tables, ignore_index=True))
+        page = build(study("robustness", models=("convnext_sup",)),
+                     {"imagenet-c": answer("imagenet-c", ds, {"convnext_sup": np.concatenate(zs)})})
+        notes[name] = _headline(page, "ConvNeXt-B sup", "top-1 imagenet-c")["note"]
+    assert "severities differ" in notes["unbalanced"] and "severities differ" not in notes["balanced"]
