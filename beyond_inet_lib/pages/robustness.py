@@ -270,6 +270,7 @@ def _variant_section(study, page: Page, name: str, answer: Answer, scores: dict,
     joint = universe is not None and name in FROM_VAL and not standin
     if joint:
         stream = metrics.ROBUSTNESS_VARIANTS.index(FROM_VAL[0])
+    in_universe: dict = {}       # id of a rows' val names -> their positions in the universe
     for key, sc in scores.items():
         notes = ["stand-in"] if standin else ["your dataset"] if yours else []
         if sc["cells"] is not None and sc["unbalanced"]:
@@ -285,9 +286,12 @@ def _variant_section(study, page: Page, name: str, answer: Answer, scores: dict,
         page.headline.append(h)
         if samples is not None and name in metrics.ROBUSTNESS_VARIANTS:
             if joint:    # rows grouped by their val image, among all the val images of C and ReaL
+                ids = sc["val_ids"]
+                if id(ids) not in in_universe:           # models that scored the same rows share them
+                    in_universe[id(ids)] = (ids, universe.get_indexer(ids.astype(str)))
                 samples.setdefault(key, {})[name] = sample(
                     study, "mean", sc["correct"].astype(float), stream=stream, cells=sc["cells"],
-                    groups=universe.get_indexer(sc["val_ids"].astype(str)), universe=np.arange(len(universe)))
+                    groups=in_universe[id(ids)][1], universe=np.arange(len(universe)))
             else:
                 samples.setdefault(key, {})[name] = sample(study, "mean", sc["correct"].astype(float),
                                                           stream=stream, groups=sc["groups"], cells=sc["cells"])
