@@ -228,12 +228,12 @@ def layer_list(spec) -> pd.DataFrame:
 def make_study(prop: str, args) -> ScaleStudy:
     """The paper profile's settings, its cache in the work folder, on the CPU; with
     ``--vtab-tasks N`` only the first N of its transfer tasks."""
-    overrides = {"data_root": str(args.data_root), "cache_dir": str(args.work / "cache"),
-                 "bootstrap": args.bootstrap, "device": "cpu"}
+    props = load_profile("paper").to_dict()["properties"]
+    props["robustness"]["imagenet_c_outputs"] = "top"    # README: a study of many models keeps C's top-1 only
     if args.vtab_tasks is not None:
-        props = load_profile("paper").to_dict()["properties"]
         props["transfer"]["tasks"] = props["transfer"]["tasks"][:args.vtab_tasks]
-        overrides["properties"] = props
+    overrides = {"data_root": str(args.data_root), "cache_dir": str(args.work / "cache"),
+                 "bootstrap": args.bootstrap, "device": "cpu", "properties": props}
     profile = load_profile("paper", overrides=overrides)
     return ScaleStudy(profile, args.data_root, None, prop, scale_models(args.models), show=False,
                       list_layers=layer_list, progress=False, scale=args.scale)
@@ -254,6 +254,11 @@ def _random_outputs(unit, table: pd.DataFrame, rows: np.ndarray, rng: np.random.
             hit = (rng.random(n) < skill) & (labels >= 0)
             z[np.flatnonzero(hit), labels[hit]] += 8.0
             out["logits"] = z
+        elif kind == "top":
+            labels = table["label"].to_numpy()[rows]
+            hit = (rng.random(n) < skill) & (labels >= 0)
+            out["top_index"] = np.where(hit, labels, rng.integers(0, 1000, n)).astype(np.int32)
+            out["top_prob"] = rng.beta(2 + 3 * hit, 2, n).astype(np.float32)   # the right ones surer
         elif kind == "features":
             out["features"] = rng.standard_normal((n, dim), dtype=np.float32)
         elif kind == "layers":
@@ -264,32 +269,45 @@ def _random_outputs(unit, table: pd.DataFrame, rows: np.ndarray, rng: np.random.
     return out
 
 
-def fill(study: ScaleStudy, requests) -> dict:
-    """Write every chunk the requests' units lack; returns units, rows and bytes written."""
+def fill(study: ScaleStudy, requests, distinct: int | None = None) -> dict:
+    """Write every chunk the requests' units lack; returns units, rows and bytes written
+    (``bytes_on_disk``: without the hard links). ``distinct``: only the first ``distinct``
+    models get outputs of their own; model i's chunk files are hard links to those of model
+    i mod ``distinct`` (same architecture, so same shapes): 30 models' files at the disk
+    cost of a few, each model still reading its own files."""
     from beyond_inet_lib.engine.cache import chunk_rows, save_chunk, write_manifest
 
-    units = rows = size = 0
+    units = rows = size = on_disk = 0
     settings = study.run_settings
-    order = {m.key: i for i, m in enumerate(study.models)}   # the later a model, the more it gets right
+    models = [m.key for m in study.models]
+    order = {k: i for i, k in enumerate(models)}
+    n_own = len(models) if not distinct else distinct
     for req in requests:
         plan = req.plan(settings, chunk_size=CHUNK)
         n = len(plan.dataset)
-        for u_i, chunks in plan.missing.items():
+        by_key = {(u.spec.key, u.view_name): u for u in plan.units}
+        for u_i, chunks in sorted(plan.missing.items()):
             unit = plan.units[u_i]
             unit.dir.mkdir(parents=True, exist_ok=True)
             write_manifest(unit, plan.dataset, plan.fingerprint)
+            i = order.get(unit.spec.base_key, 0)
+            twin = by_key.get((models[i % n_own], unit.view_name)) if i >= n_own else None
             rng = np.random.default_rng(zlib.crc32(f"{unit.spec.key}|{unit.view_name}|{plan.dataset.name}".encode()))
-            skill = 0.4 + 0.5 * order.get(unit.spec.base_key, 0) / max(1, len(order) - 1)
+            skill = 0.4 + 0.5 * i / max(1, n_own - 1)       # the later a model, the more it gets right
             for c in chunks:
-                idx = np.asarray(chunk_rows(c, CHUNK, n), dtype=np.int64)
-                arrays = {"rows": idx, "skipped_rows": np.zeros(0, dtype=np.int64),
-                          "skipped_reasons": np.zeros(0, dtype=str),
-                          **_random_outputs(unit, plan.dataset.table, idx, rng, skill)}
-                save_chunk(unit.chunk_path(c), arrays)
-                size += unit.chunk_path(c).stat().st_size
-                rows += len(idx)
+                path = unit.chunk_path(c)
+                if twin is not None and twin.chunk_path(c).exists() and twin.layers == unit.layers:
+                    os.link(twin.chunk_path(c), path)
+                else:
+                    idx = np.asarray(chunk_rows(c, CHUNK, n), dtype=np.int64)
+                    save_chunk(path, {"rows": idx, "skipped_rows": np.zeros(0, dtype=np.int64),
+                                      "skipped_reasons": np.zeros(0, dtype=str),
+                                      **_random_outputs(unit, plan.dataset.table, idx, rng, skill)})
+                    on_disk += path.stat().st_size
+                size += path.stat().st_size
+                rows += len(chunk_rows(c, CHUNK, n))
             units += 1
-    return {"units_written": units, "rows_written": rows, "bytes_written": size}
+    return {"units_written": units, "rows_written": rows, "bytes_written": size, "bytes_on_disk": on_disk}
 
 
 # --------------------------------------------------------------------------- the pages
@@ -302,7 +320,7 @@ def fill_page(prop: str, args) -> dict:
     study = make_study(prop, args)
     t0 = time.perf_counter()
     reqs = _page_module(prop).requests(study)
-    out = fill(study, reqs)
+    out = fill(study, reqs, args.distinct)
     out.update(requests=len(reqs), fill_s=round(time.perf_counter() - t0, 1))
     return out
 
@@ -353,6 +371,9 @@ def _in_child(prop: str, args) -> dict:
 
 
 def run(args) -> dict:
+    if args.distinct is not None and (args.distinct < 1 or args.distinct % len(ARCHITECTURES)):
+        raise SystemExit(f"--distinct {args.distinct}: a positive multiple of {len(ARCHITECTURES)} "
+                         f"(each hard link joins models of one architecture)")
     args.work.mkdir(parents=True, exist_ok=True)
     if args.fresh:
         shutil.rmtree(args.work / "cache", ignore_errors=True)
@@ -361,17 +382,24 @@ def run(args) -> dict:
     fills, builds = {}, {}
     for prop in props:
         print(f"fill {prop} ...", file=sys.stderr, flush=True)
-        fills[prop] = fill_page(prop, args)
+        fills[prop] = f = fill_page(prop, args)
+        print(f"  {prop}: {f['units_written']} units, {f['bytes_written'] / 2**30:.2f} GB written "
+              f"({f['bytes_on_disk'] / 2**30:.2f} GB on disk), {f['fill_s']} s", file=sys.stderr, flush=True)
     for prop in props:
         print(f"build {prop} ...", file=sys.stderr, flush=True)
-        builds[prop] = _in_child(prop, args) if args.processes else build_page(prop, args)[0]
+        builds[prop] = b = _in_child(prop, args) if args.processes else build_page(prop, args)[0]
+        print(f"  {prop}: " + (f"failed: {b['failed']}" if "failed" in b else
+                               f"{b['total_s']} s (reading {b['read_s']} s), peak {b['peak_rss_gb']} GB"),
+              file=sys.stderr, flush=True)
     ok = [b for b in builds.values() if "failed" not in b]
     result = {
         "models": args.models, "scale": args.scale, "bootstrap": args.bootstrap,
         "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "python": platform.python_version(), "fill": fills, "build": builds,
         "fill_s": round(sum(f["fill_s"] for f in fills.values()), 1),
+        "distinct": args.distinct,
         "cache_gb": round(sum(f["bytes_written"] for f in fills.values()) / 2**30, 2),
+        "disk_gb": round(sum(f["bytes_on_disk"] for f in fills.values()) / 2**30, 2),
         "build_s": round(sum(b["total_s"] for b in ok), 1),
         "build_cpu_s": round(sum(b["cpu_s"] for b in ok), 1),
         "peak_rss_gb": max((b["peak_rss_gb"] for b in ok), default=None),
@@ -391,6 +419,9 @@ def parse(argv=None):
                    help="a data root with imagenet-samples/ (and cue-conflict/, reference/) for the mock root")
     p.add_argument("--properties", nargs="*", default=None, choices=PROPERTIES)
     p.add_argument("--vtab-tasks", type=int, default=None, help="only the first N transfer tasks")
+    p.add_argument("--distinct", type=int, default=None,
+                   help="only this many models get outputs of their own, the others hard links to them "
+                        "(a multiple of 4: same architectures); make scale: 4, so 30 models fit on a disk")
     p.add_argument("--fresh", action="store_true", help="delete the work folder's cache first")
     p.add_argument("--in-process", dest="processes", action="store_false",
                    help="build the pages in this process (default: one process each, as a report)")
