@@ -120,30 +120,31 @@ def n_full(name: str) -> int:
     return DATASETS[name].expected_count
 
 
-def _renamed(paths: pd.Series, copy: np.ndarray) -> np.ndarray:
-    """'a/b/c.JPEG' -> 'a/b/c~000012.JPEG' (copy 0 keeps its name)."""
+def _renamed(paths: pd.Series, copy: np.ndarray, sep: str = "~") -> np.ndarray:
+    """'a/b/c.JPEG' -> 'a/b/c~000012.JPEG' (copy 0 keeps its name; ``sep=""``: digits only,
+    as a cue-conflict name must end: 'dog10-bird2.png' -> 'dog10-bird2000012.png')."""
     p = paths.astype(str).to_numpy()
     stem_ext = np.char.rpartition(p.astype(np.str_), ".")
-    tag = np.char.add("~", np.char.zfill(copy.astype(str), 6))
+    tag = np.char.add(sep, np.char.zfill(copy.astype(str), 6))
     renamed = np.char.add(np.char.add(np.char.add(stem_ext[:, 0], tag), "."), stem_ext[:, 2])
     return np.where(copy == 0, p, renamed.astype(object))
 
 
-def _tiled(t: pd.DataFrame, n: int) -> pd.DataFrame:
+def _tiled(t: pd.DataFrame, n: int, sep: str = "~") -> pd.DataFrame:
     """``t``'s rows repeated in order to ``n`` rows, each copy under a new file name
     (``file_name`` too where the table has it)."""
     idx = np.arange(n) % len(t)
     copy = np.arange(n) // len(t)
     out = t.iloc[idx].reset_index(drop=True)
-    out["path"] = _renamed(out["path"], copy)
+    out["path"] = _renamed(out["path"], copy, sep)
     if "file_name" in out.columns:
-        out["file_name"] = _renamed(out["file_name"], copy)
+        out["file_name"] = _renamed(out["file_name"], copy, sep)
     return out
 
 
 def inflate(ds: DatasetIndex, n: int) -> DatasetIndex:
-    """``ds`` with ``n`` rows (``_tiled``)."""
-    return dataclasses.replace(ds, table=_tiled(ds.table, n))
+    """``ds`` with ``n`` rows (``_tiled``; cue-conflict names stay parseable)."""
+    return dataclasses.replace(ds, table=_tiled(ds.table, n, "" if ds.name.startswith("cue-conflict") else "~"))
 
 
 def inflate_splits(ds: DatasetIndex, test: int, scale: float) -> DatasetIndex:

@@ -130,3 +130,18 @@ def test_imagenet_c_keeps_its_top_one_and_hard_links_join_models(ps, tmp_path):
         row = next(h for h in page.headline
                    if h["model"] == study.label(unit.spec.key) and h["metric"] == "top-1 imagenet-c")
         assert row["value"] == pytest.approx(float(np.mean(top == labels)), abs=1e-12)   # 75 equal cells
+
+
+def test_inflated_cue_conflict_names_stay_cue_conflict_names(ps):
+    """The 1,280 stimuli of the real benchmark from a miniature root's few: each copy's name
+    still reads as shape + index - texture + index (the shape-bias page parses it), and no
+    two rows share a name."""
+    import pandas as pd
+
+    from beyond_inet_lib.data import DatasetIndex
+    from beyond_inet_lib.metrics.shape_bias import cue_conflict_shape_texture
+
+    t = pd.DataFrame({"path": ["cue-conflict/dog/dog10-bird2.png", "cue-conflict/cat/cat1-clock3.png"], "label": -1})
+    big = ps.inflate(DatasetIndex("cue-conflict", "/nonexistent", t), 1280).table
+    assert big["path"].is_unique and len(big) == 1280
+    assert {cue_conflict_shape_texture(p) for p in big["path"]} == {("dog", "bird"), ("cat", "clock")}
