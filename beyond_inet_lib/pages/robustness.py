@@ -182,6 +182,12 @@ def table_parts(t: pd.DataFrame) -> dict:
         out["groups"] = pd.factorize(ids, sort=True)[0]
         out["cells"] = pd.factorize(out["corruption"])[0] * 10 + out["severity"]   # severity 1..5
         out["unbalanced"] = _unbalanced(out)
+        # the rows of each corruption and of each severity, in order of appearance, with the
+        # other factor's integer codes (the cells of their means)
+        codes = {"corruption": pd.factorize(out["corruption"]), "severity": pd.factorize(out["severity"])}
+        out["slices"] = {by: [(level, np.flatnonzero(c == i)) for i, level in enumerate(levels)]
+                         for by, (c, levels) in codes.items()}
+        out["codes"] = {by: c for by, (c, _) in codes.items()}
     elif "label_set" in t.columns:
         out["sets"] = [set(int(v) for v in s) for s in t["label_set"]]
         out["keep"] = np.array([bool(s) for s in out["sets"]])
@@ -203,8 +209,8 @@ def score(ds, r, parts: dict | None = None) -> dict:
            "skipped_sets": 0, "val_ids": parts["val_ids"]}
     if "corruption" in t.columns:
         out["correct"] = r.pred() == t["label"].to_numpy()
-        out["corruption"], out["severity"] = parts["corruption"], parts["severity"]
-        out["unbalanced"] = parts["unbalanced"]
+        for k in ("corruption", "severity", "unbalanced", "slices", "codes"):
+            out[k] = parts[k]
         return out
     if parts["sets"] is not None:
         keep = parts["keep"]
@@ -355,14 +361,13 @@ def _imagenet_c_section(study, page: Page, scores: dict) -> None:
     for key, sc in scores.items():
         if sc["cells"] is None:
             continue
-        t = pd.DataFrame({"correct": sc["correct"].astype(float), "image": sc["groups"],
-                          "corruption": sc["corruption"], "severity": sc["severity"]})
+        correct = sc["correct"].astype(float)
         for by, other, table in (("corruption", "severity", "imagenet_c"),
                                  ("severity", "corruption", "imagenet_c_severity")):
-            for level, g in t.groupby(by, sort=False):
-                iv = interval(study, "mean", g["correct"].to_numpy(), groups=g["image"].to_numpy(),
-                              cells=g[other].to_numpy())
-                value = iv.estimate if iv is not None else float(g.groupby(other)["correct"].mean().mean())
+            for level, rows in sc["slices"][by]:
+                cells = sc["codes"][other][rows]
+                iv = interval(study, "mean", correct[rows], groups=sc["groups"][rows], cells=cells)
+                value = iv.estimate if iv is not None else float(pd.Series(correct[rows]).groupby(cells).mean().mean())
                 page.tables[table].append({
                     "model": study.label(key), by: level,
                     "top-1": value, "ci_low": iv.low if iv else None, "ci_high": iv.high if iv else None,
