@@ -76,17 +76,66 @@ def test_same_seed_same_accuracy_on_a_noisy_task():
 def test_weight_decay_search_finds_a_known_peak():
     """CLIP_benchmark's coarse-to-fine search on a unimodal score peaking at index 37:
     coarse 32 -> [24, 32, 40] -> 40 -> [36, 40, 44] -> 36 -> [34, 36, 38] -> 36 (tie with 38:
-    the first scored stays) -> [35, 36, 37] -> 37."""
+    the first scored stays) -> [35, 36, 37] -> 37. Each step asks for its new indices at once."""
     calls = []
 
-    def score(i):
-        calls.append(i)
-        return -abs(i - 37)
+    def score(indices):
+        calls.append(list(indices))
+        return [-abs(i - 37) for i in indices]
 
     best, scores = M.search_weight_decay(score)
     assert best == 37
-    assert len(calls) == len(set(calls)) == len(scores)    # each index trained once
+    assert calls == [[0, 16, 32, 48, 64, 80, 96], [24, 40], [36, 44], [34, 38], [35, 37]]
     assert sorted(scores) == [0, 16, 24, 32, 34, 35, 36, 37, 38, 40, 44, 48, 64, 80, 96]
+
+
+def test_layers_trained_together_equal_torch_adamw_one_at_a_time():
+    """``train_linear_adamw_many`` against CLIP_benchmark's loop written with torch's own
+    ``AdamW`` and autograd, one weight decay at a time, across the sweep: the same weights
+    (float32 rounding apart) and the same predictions; the largest decay diverges in both."""
+    import math
+    import torch.nn.functional as F
+
+    def reference(x, y, k, wd, lr=0.1, epochs=10, batch_size=64, seed=0):
+        gen = torch.Generator().manual_seed(seed)
+        xt, yt = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y)
+        n, d = xt.shape
+        w = ((torch.rand(k, d, generator=gen) * 2 - 1) / math.sqrt(d)).requires_grad_()
+        b = ((torch.rand(k, generator=gen) * 2 - 1) / math.sqrt(d)).requires_grad_()
+        opt = torch.optim.AdamW([w, b], lr=lr, weight_decay=wd)
+        per_epoch = math.ceil(n / batch_size)
+        step = 0
+        for _ in range(epochs):
+            order = torch.randperm(n, generator=gen)
+            for i in range(per_epoch):
+                for group in opt.param_groups:
+                    group["lr"] = 0.5 * (1 + math.cos(math.pi * step / (epochs * per_epoch))) * lr
+                idx = order[i * batch_size:(i + 1) * batch_size]
+                loss = F.cross_entropy(xt[idx] @ w.T + b, yt[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                step += 1
+        return w.detach(), b.detach()
+
+    rng = np.random.default_rng(3)
+    x, y = _blobs(rng, 300, d=32, k=5, sep=1.5)
+    x = M.l2_normalise(x)
+    decays = [M.CLIP_BENCHMARK_WEIGHT_DECAYS[i] for i in (0, 24, 48, 60, 72, 84, 96)]
+    w, b = M.train_linear_adamw_many(x, y, 5, decays, seed=4)
+    assert w.shape == (7, 5, 32) and b.shape == (7, 5)
+    xt = torch.as_tensor(x, dtype=torch.float32)
+    for j, wd in enumerate(decays):
+        rw, rb = reference(x, y, 5, wd, seed=4)
+        if not torch.isfinite(rw).all():
+            assert wd == 100.0 and not torch.isfinite(w[j]).all()
+            continue
+        torch.testing.assert_close(w[j], rw, atol=2e-4, rtol=1e-3)
+        torch.testing.assert_close(b[j], rb, atol=2e-4, rtol=1e-3)
+        assert torch.equal((xt @ w[j].T + b[j]).argmax(1), (xt @ rw.T + rb).argmax(1))
+    one_w, one_b = M.train_linear_adamw(x, y, 5, decays[2], seed=4)   # alone: the same layer
+    torch.testing.assert_close(one_w, w[2], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(one_b, b[2], atol=1e-5, rtol=1e-5)
 
 
 def test_weight_decay_is_chosen_on_val():

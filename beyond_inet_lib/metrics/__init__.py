@@ -43,7 +43,8 @@ from .imagenet_x import (error_ratios, factor_error_ratios, factor_prevalence, i
                          mean_error_ratio, mean_error_ratios)
 from .invariance import invariance_curve
 from .linear_probe import (CLIP_BENCHMARK_WEIGHT_DECAYS, DEFAULT_C_GRID, PROTOCOLS as PROBE_PROTOCOLS,
-                           l2_normalise, linear_probe, search_weight_decay, train_linear_adamw)
+                           l2_normalise, linear_probe, search_weight_decay, train_linear_adamw,
+                           train_linear_adamw_many)
 from .model_vs_human import benchmark_summary, consistency_over_levels, sixteen_class_accuracy, sixteen_class_correct
 from .ood import OOD_SCORES, auroc, fpr_at_tpr, ood_detection, ood_replicates, ood_scores
 from .robustness import ROBUSTNESS_VARIANTS, imagenet_c_summary, robustness_average
@@ -69,7 +70,7 @@ __all__ = [
     "masked_softmax_confidence", "mean_cka_to_others", "mean_error_ratio", "mean_error_ratios", "mean_kappas",
     "multilabel_top1", "pairwise_kappas", "pug_factor_accuracy", "reliability_bins", "robustness_average",
     "search_weight_decay", "shape_bias", "shape_bias_from_votes", "shape_bias_per_category", "softmax", "top1",
-    "train_linear_adamw",
+    "train_linear_adamw", "train_linear_adamw_many",
     # confidence you can trust: proper scores, other binnings, temperature, selective, OOD
     "OOD_SCORES", "TEMPERATURE_BOUNDS", "adaptive_calibration_error", "aurc", "auroc", "brier_score",
     "brier_terms", "class_calibration_replicates", "classwise_calibration_error", "cross_fitted_temperatures",

@@ -90,40 +90,70 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
 def train_linear_adamw(x, y, n_classes: int, weight_decay: float, *, lr: float = 0.1,
                        epochs: int = 10, batch_size: int = 64, seed: int = 0, device=None):
     """One linear layer trained as CLIP_benchmark's ``train``: returns (W (K, D), b (K,)).
+    ``train_linear_adamw_many`` with one weight decay (its docstring states the training)."""
+    w, b = train_linear_adamw_many(x, y, n_classes, [weight_decay], lr=lr, epochs=epochs,
+                                   batch_size=batch_size, seed=seed, device=device)
+    return w[0], b[0]
 
-    Init as ``torch.nn.Linear`` (W, b ~ U(-1/sqrt(D), 1/sqrt(D))), mini-batches of a fresh
-    permutation each epoch (the last one short), lr set per step by the cosine schedule
-    before the step, AdamW (betas 0.9/0.999, eps 1e-8, decoupled decay on W and b).
-    All randomness comes from one generator seeded with ``seed``, not torch's global RNG,
-    so the result is the same on every call (on CPU, bit for bit).
+
+def train_linear_adamw_many(x, y, n_classes: int, weight_decays, *, lr: float = 0.1,
+                            epochs: int = 10, batch_size: int = 64, seed: int = 0, device=None):
+    """M linear layers, one per weight decay, trained together as CLIP_benchmark's ``train``
+    trains one: returns (W (M, K, D), b (M, K)).
+
+    Each layer: init as ``torch.nn.Linear`` (W, b ~ U(-1/sqrt(D), 1/sqrt(D))), mini-batches
+    of a fresh permutation each epoch (the last one short), lr set per step by the cosine
+    schedule lr_t = lr (1 + cos(pi t / T)) / 2 before the step, on the mean cross-entropy,
+    whose gradient is (softmax(z) - onehot(y)) / B; then ``torch.optim.AdamW``'s step
+    (betas 0.9 / 0.999, eps 1e-8, decoupled decay on W and b):
+
+        theta <- theta (1 - lr_t wd);  m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2
+        theta <- theta - lr_t / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+
+    All randomness comes from one generator seeded with ``seed``, not torch's global RNG:
+    every layer starts from the same init and sees the same batches, exactly as M separate
+    seeded runs would (the tests compare with ``torch.optim.AdamW``), and one run costs
+    about what one layer costs, since the step's work is a few small matrix products.
     """
     import torch
-    import torch.nn.functional as F
 
     dev = torch.device(device or "cpu")
     gen = torch.Generator().manual_seed(int(seed))
     xt = torch.as_tensor(np.asarray(x, dtype=np.float32), device=dev)
     yt = torch.as_tensor(np.asarray(y, dtype=np.int64), device=dev)
     n, d = xt.shape
+    decay = torch.as_tensor(np.asarray(weight_decays, dtype=np.float32).ravel(), device=dev)
+    m, k = len(decay), int(n_classes)
     bound = 1.0 / math.sqrt(d)
-    w = ((torch.rand(n_classes, d, generator=gen) * 2 - 1) * bound).to(dev).requires_grad_()
-    b = ((torch.rand(n_classes, generator=gen) * 2 - 1) * bound).to(dev).requires_grad_()
-    opt = torch.optim.AdamW([w, b], lr=lr, weight_decay=weight_decay)
+    w0 = (torch.rand(k, d, generator=gen) * 2 - 1) * bound
+    b0 = (torch.rand(k, generator=gen) * 2 - 1) * bound
+    params = [w0.to(dev).expand(m, k, d).clone(), b0.to(dev).expand(m, k).clone()]
+    decays = [decay[:, None, None], decay[:, None]]
+    moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
     per_epoch = math.ceil(n / batch_size)
     total = epochs * per_epoch
     step = 0
     for _ in range(epochs):
         order = torch.randperm(n, generator=gen).to(dev)
         for i in range(per_epoch):
-            for group in opt.param_groups:
-                group["lr"] = 0.5 * (1 + math.cos(math.pi * step / total)) * lr
+            rate = 0.5 * (1 + math.cos(math.pi * step / total)) * lr
             idx = order[i * batch_size:(i + 1) * batch_size]
-            loss = F.cross_entropy(xt[idx] @ w.T + b, yt[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            xb, yb = xt[idx], yt[idx]
+            w, b = params
+            z = (xb @ w.reshape(m * k, d).T).view(len(idx), m, k) + b
+            g = torch.softmax(z, dim=2)
+            g[torch.arange(len(idx), device=dev), :, yb] -= 1.0
+            g /= len(idx)
+            grads = [(g.reshape(len(idx), m * k).T @ xb).view(m, k, d), g.sum(dim=0)]
             step += 1
-    return w.detach(), b.detach()
+            c1, c2 = 1 - beta1 ** step, math.sqrt(1 - beta2 ** step)
+            for p, grad, wd, (avg, avg_sq) in zip(params, grads, decays, moments):
+                p.mul_(1 - rate * wd)
+                avg.lerp_(grad, 1 - beta1)
+                avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                p.addcdiv_(avg, (avg_sq.sqrt() / c2).add_(eps), value=-rate / c1)
+    return params[0], params[1]
 
 
 def _predict(wb, x: np.ndarray) -> np.ndarray:
@@ -140,24 +170,27 @@ def _predict(wb, x: np.ndarray) -> np.ndarray:
     return pred
 
 
-def search_weight_decay(val_accuracy) -> tuple[int, dict[int, float]]:
+def search_weight_decay(val_accuracies) -> tuple[int, dict[int, float]]:
     """CLIP_benchmark's coarse-to-fine search over ``CLIP_BENCHMARK_WEIGHT_DECAYS``.
 
     1. score the 7 coarse indices 0, 16, ..., 96; peak = best;
     2. for span 8, 4, 2, 1: score [peak - span, peak, peak + span] (clipped to the grid),
        peak = best of the three.
     "Best" = highest val accuracy, ties to the first scored in that order (their
-    ``find_peak`` keeps a strict ``<``). ``val_accuracy(index) -> float`` is called once
-    per index (seeded training makes a repeat identical). Returns (peak index,
-    {index: accuracy} of every index scored).
+    ``find_peak`` keeps a strict ``<``). ``val_accuracies(indices) -> accuracies`` is called
+    once per step with the indices that step has not scored yet (the 7 coarse ones together,
+    then at most two), so a step's layers can train together; seeded training makes a
+    repeat identical, so none is repeated. Returns (peak index, {index: accuracy} of every
+    index scored).
     """
     scores: dict[int, float] = {}
 
     def peak(indices):
+        new = [i for i in dict.fromkeys(indices) if i not in scores]
+        if new:
+            scores.update(zip(new, (float(a) for a in val_accuracies(new))))
         best, best_acc = indices[0], -math.inf
         for i in indices:
-            if i not in scores:
-                scores[i] = float(val_accuracy(i))
             if scores[i] > best_acc:
                 best, best_acc = i, scores[i]
         return best
@@ -177,16 +210,18 @@ def _clip_benchmark_probe(tx, ty, vx, vy, sx, sy, seed, lr, epochs, batch_size, 
     tx, vx, sx = l2_normalise(tx), l2_normalise(vx), l2_normalise(sx)
     k = len(classes)
 
-    def fit(x, y, wd):
-        return train_linear_adamw(x, y, k, wd, lr=lr, epochs=epochs, batch_size=batch_size,
-                                  seed=seed, device=device)
+    def fit(x, y, decays):
+        return train_linear_adamw_many(x, y, k, decays, lr=lr, epochs=epochs, batch_size=batch_size,
+                                       seed=seed, device=device)
 
-    def val_accuracy(i):
-        return float(np.mean(_predict(fit(tx, ti, CLIP_BENCHMARK_WEIGHT_DECAYS[i]), vx) == vi))
+    def val_accuracies(indices):
+        w, b = fit(tx, ti, [CLIP_BENCHMARK_WEIGHT_DECAYS[i] for i in indices])
+        return [float(np.mean(_predict((w[j], b[j]), vx) == vi)) for j in range(len(indices))]
 
-    best, scores = search_weight_decay(val_accuracy)
+    best, scores = search_weight_decay(val_accuracies)
     wd = CLIP_BENCHMARK_WEIGHT_DECAYS[best]
-    pred = _predict(fit(np.concatenate([tx, vx]), np.concatenate([ti, vi]), wd), sx)
+    w, b = fit(np.concatenate([tx, vx]), np.concatenate([ti, vi]), [wd])
+    pred = _predict((w[0], b[0]), sx)
     correct = (pred >= 0) & (classes[np.clip(pred, 0, k - 1)] == sy)
     return {"test_accuracy": float(np.mean(correct)), "test_correct": correct, "weight_decay": wd,
             "val_scores": {CLIP_BENCHMARK_WEIGHT_DECAYS[i]: a for i, a in sorted(scores.items())}}
