@@ -273,6 +273,10 @@ def _replicates(statistic, arrays, ids, order, offsets, n_boot, seed, cells) -> 
         # the units' totals, the same resamples as the loop below
         sums = np.asarray(statistic.unit_sums(ids, n_units, *arrays), dtype=np.float64)
         return np.concatenate([statistic.from_sums(w @ sums) for w in _weights(n_units, n_boot, seed)])
+    if hasattr(statistic, "weighted"):
+        # a statistic of count-weighted rows (metrics.SelectiveStatistic): a chunk of
+        # resamples at once from each row's draw count, the same resamples as the loop below
+        return np.concatenate([statistic.weighted(w[:, ids], *arrays) for w in _weights(n_units, n_boot, seed)])
     if not callable(statistic):
         raise ValueError(f'statistic must be "mean" or a callable, not {statistic!r}')
     reps = []
@@ -362,7 +366,10 @@ def bootstrap_ci(statistic: Statistic, *arrays, n_boot: int = 1000, level: float
       objects (rows taken with ``.iloc``). Called ``n_boot`` times, unless it is a
       statistic of sums (``unit_sums(ids, n_units, *arrays)`` -> per-unit totals and
       ``from_sums(totals)`` -> the statistic; ``metrics.ExpectedCalibrationError``): then
-      every replicate at once from the resampled units' totals.
+      every replicate at once from the resampled units' totals; or a statistic of
+      count-weighted rows (``weighted(row_weights (R, n), *arrays)`` -> R values;
+      ``metrics.SelectiveStatistic``): then a chunk of replicates at once from each row's
+      draw count.
 
     Both paths draw the same resamples for the same seed. ``universe``: see
     ``bootstrap_replicates``. Returns an ``Interval``.
@@ -635,6 +642,17 @@ def rank_intervals(statistic: Statistic, arrays_by_model: Mapping[str, object], 
     _check(n_boot, level)
     estimates, reps = _model_replicates("rank_intervals", statistic, arrays_by_model, n_boot, seed, groups, cells)
     return ranks_from_replicates(estimates, reps, higher_is_better=higher_is_better, level=level)
+
+
+def model_replicates(statistic: Statistic, arrays_by_model: Mapping[str, object], *, n_boot: int = 1000,
+                     seed: int = 0, groups=None, cells=None) -> tuple[dict, np.ndarray]:
+    """({model: estimate}, (n_boot, M) replicates): every model's statistic (one number) on
+    the same resamples of the same images (one seed), a column per model in
+    ``arrays_by_model``'s order: what ``ranks_from_replicates`` and
+    ``simultaneous_differences`` read (``rank_intervals`` and ``pairwise_ranking`` draw
+    them themselves)."""
+    _check(n_boot, 0.95)
+    return _model_replicates("model_replicates", statistic, arrays_by_model, n_boot, seed, groups, cells)
 
 
 def _model_replicates(caller: str, statistic, arrays_by_model, n_boot, seed, groups, cells):

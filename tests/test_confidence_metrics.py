@@ -387,6 +387,35 @@ def test_selective_scores_average_over_the_orders_of_tied_confidences():
     assert M.aurc(conf[perm], ok[perm]) == pytest.approx(M.aurc(conf, ok), abs=1e-15)
 
 
+@pytest.mark.parametrize("tied", [False, True])
+def test_selective_replicates_equal_the_scores_of_the_resampled_images(tied):
+    """``SelectiveStatistic.weighted``: each row of draw counts gives the score of the images
+    repeated that often (the resample itself), ties within and across images included; and
+    the bootstrap takes that path and lands on the same interval as calling the function on
+    every resample."""
+    from beyond_inet_lib import stats
+
+    rng = np.random.default_rng(8)
+    n = 300
+    conf = rng.choice(np.linspace(0.1, 1.0, 7), n) if tied else rng.uniform(size=n)
+    ok = rng.uniform(size=n) < conf
+    counts = rng.multinomial(n, np.full(n, 1 / n), size=6)
+    cases = [("aurc", None, M.aurc), ("excess_aurc", None, M.excess_aurc),
+             ("accuracy", 0.8, lambda c, o: M.selective_accuracy(c, o, 0.8)),
+             ("accuracy", 0.333, lambda c, o: M.selective_accuracy(c, o, 0.333))]
+    for kind, coverage, fn in cases:
+        statistic = M.SelectiveStatistic(kind, coverage)
+        reps = statistic.weighted(counts, conf, ok)
+        expected = [fn(np.repeat(conf, w), np.repeat(ok, w)) for w in counts]
+        np.testing.assert_allclose(reps, expected, atol=1e-12)
+        assert statistic(conf, ok) == pytest.approx(fn(conf, ok), abs=1e-15)
+        fast = stats.bootstrap_ci(statistic, conf, ok, n_boot=40, seed=3)
+        slow = stats.bootstrap_ci(lambda c, o: fn(c, o), conf, ok, n_boot=40, seed=3)
+        assert (fast.low, fast.high) == pytest.approx((slow.low, slow.high), abs=1e-12)
+    with pytest.raises(ValueError, match="coverage"):
+        M.SelectiveStatistic("accuracy", 1.5)
+
+
 # ========================================================================== OOD detection
 
 

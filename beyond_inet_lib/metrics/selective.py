@@ -18,9 +18,11 @@ import pandas as pd
 from ._arrays import as_numpy
 
 
-def _sorted_errors(confidence, correct) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(block ends x, E(x) at block ends, confidence at block ends) with x = 0 prepended:
-    images sorted by confidence, most confident first; a block = images of equal confidence."""
+#: resamples ``SelectiveStatistic.weighted`` handles per step
+_ROWS = 8
+
+
+def _check(confidence, correct) -> tuple[np.ndarray, np.ndarray]:
     c = as_numpy(confidence).astype(np.float64).ravel()
     ok = as_numpy(correct).astype(np.float64).ravel()
     if len(c) != len(ok):
@@ -29,16 +31,64 @@ def _sorted_errors(confidence, correct) -> tuple[np.ndarray, np.ndarray, np.ndar
         raise ValueError("no samples")
     if np.isnan(c).any():
         raise ValueError("confidence holds NaN values")
+    return c, ok
+
+
+def _cumulative(confidence, correct, weights=None) -> tuple[np.ndarray, np.ndarray]:
+    """(W, E), each (R, B + 1): images sorted by confidence, most confident first, in B
+    blocks of equal confidence; W[r, j] = how many images the first j blocks hold and
+    E[r, j] = how many of them are errors, in resample r whose row of ``weights`` (R, N)
+    counts how often each image is drawn (None: each image once, R = 1). The curve E(k)
+    runs linearly between the points (W[r, j], E[r, j])."""
+    c, ok = _check(confidence, correct)
+    w = np.ones((1, len(c))) if weights is None else np.atleast_2d(np.asarray(weights, dtype=np.float64))
+    if w.shape[1] != len(c):
+        raise ValueError(f"weights must be (resamples, {len(c)}), got {w.shape}")
     order = np.argsort(-c, kind="stable")
-    c, err = c[order], 1.0 - ok[order]
-    ends = np.r_[np.flatnonzero(np.diff(c) != 0), len(c) - 1]
-    cum = np.cumsum(err)
-    return np.r_[0, ends + 1], np.r_[0.0, cum[ends]], c[ends]
+    starts = np.r_[0, np.flatnonzero(np.diff(c[order]) != 0) + 1]
+    drawn = w[:, order]
+    zero = np.zeros((len(w), 1))
+    blocks_w, blocks_e = drawn, drawn * (1.0 - ok[order])
+    if len(starts) < len(c):                # ties: one point per block
+        blocks_w, blocks_e = (np.add.reduceat(a, starts, axis=1) for a in (blocks_w, blocks_e))
+    return (np.concatenate([zero, np.cumsum(blocks_w, axis=1)], axis=1),
+            np.concatenate([zero, np.cumsum(blocks_e, axis=1)], axis=1))
 
 
-def _expected_errors(confidence, correct, k) -> np.ndarray:
-    x, e, _ = _sorted_errors(confidence, correct)
-    return np.interp(k, x, e)
+def _harmonic(n: int) -> np.ndarray:
+    """H[m] = sum_{k=1..m} 1/k for m = 0..n."""
+    return np.r_[0.0, np.cumsum(1.0 / np.arange(1, n + 1))]
+
+
+def _errors_at(cum_w: np.ndarray, cum_e: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """E(k_r) per row r, 0 < k_r <= W[r, -1]: linear within the block that holds position k_r."""
+    j = np.minimum((cum_w < k[:, None]).sum(axis=1), cum_w.shape[1] - 1)[:, None]
+    lo_w, hi_w = np.take_along_axis(cum_w, j - 1, axis=1)[:, 0], np.take_along_axis(cum_w, j, axis=1)[:, 0]
+    lo_e, hi_e = np.take_along_axis(cum_e, j - 1, axis=1)[:, 0], np.take_along_axis(cum_e, j, axis=1)[:, 0]
+    return lo_e + (k - lo_w) / (hi_w - lo_w) * (hi_e - lo_e)
+
+
+def _aurc_rows(cum_w: np.ndarray, cum_e: np.ndarray) -> np.ndarray:
+    """(1/N) sum_{k=1..N} E(k)/k per row, in closed form per block: over a block's
+    positions k in (W0, W1], E(k) = E0 + rate (k - W0), so the block adds
+    E0 dH + rate (W1 - W0 - W0 dH) with dH = H(W1) - H(W0), H the harmonic numbers.
+    Weights must be whole counts."""
+    n = cum_w[:, -1]
+    h = _harmonic(int(round(n.max())))
+    whole = cum_w.astype(np.int64)          # counts: whole numbers, exact in float64
+    lo, hi = whole[:, :-1], whole[:, 1:]
+    dh = h[hi] - h[lo]
+    drawn, errors = hi - lo, np.diff(cum_e, axis=1)
+    rate = np.divide(errors, drawn, out=np.zeros_like(errors), where=drawn > 0)
+    return (cum_e[:, :-1] * dh + rate * (drawn - cum_w[:, :-1] * dh)).sum(axis=1) / n
+
+
+def _oracle_rows(cum_w: np.ndarray, cum_e: np.ndarray) -> np.ndarray:
+    """``oracle_aurc`` per row: (1/N) sum_k max(0, k - R)/k = ((N - R) - R (H(N) - H(R))) / N."""
+    n = np.rint(cum_w[:, -1]).astype(np.int64)
+    right = n - np.rint(cum_e[:, -1]).astype(np.int64)
+    h = _harmonic(int(n.max()))
+    return ((n - right) - right * (h[n] - h[right])) / n
 
 
 def risk_coverage_curve(confidence, correct) -> pd.DataFrame:
@@ -47,12 +97,49 @@ def risk_coverage_curve(confidence, correct) -> pd.DataFrame:
     Columns: ``coverage`` = k / N, ``risk`` = E(k) / k (expected errors among them, ties
     averaged), ``accuracy`` = 1 - risk, ``threshold`` = the confidence of the k-th image.
     """
-    c = as_numpy(confidence).astype(np.float64).ravel()
+    c, _ = _check(confidence, correct)
     n = len(c)
     k = np.arange(1, n + 1)
-    risk = _expected_errors(confidence, correct, k) / k
+    cum_w, cum_e = _cumulative(confidence, correct)
+    risk = np.interp(k, cum_w[0], cum_e[0]) / k
     return pd.DataFrame({"coverage": k / n, "risk": risk, "accuracy": 1.0 - risk,
                          "threshold": np.sort(c)[::-1]})
+
+
+class SelectiveStatistic:
+    """``aurc``, ``excess_aurc`` or ``selective_accuracy`` at one coverage as an object the
+    bootstrap resamples fast: called on (confidence, correct) it is that function;
+    ``weighted(weights, confidence, correct)`` is its value on R resamples at once, row r of
+    ``weights`` (R, N) counting how often each image is drawn, equal to the function on the
+    images repeated that often. The images are sorted once; a resample only re-weights them
+    (``_cumulative``), so R resamples cost O(R N) instead of R sorts."""
+
+    KINDS = ("aurc", "excess_aurc", "accuracy")
+
+    def __init__(self, kind: str, coverage: float | None = None):
+        if kind not in self.KINDS:
+            raise ValueError(f"kind must be one of {self.KINDS}, not {kind!r}")
+        if kind == "accuracy" and not (coverage is not None and 0 < coverage <= 1):
+            raise ValueError(f"coverage must be in (0, 1], got {coverage}")
+        self.kind, self.coverage = kind, coverage
+
+    def __repr__(self) -> str:
+        return f"SelectiveStatistic({self.kind!r}" + (f", {self.coverage})" if self.coverage else ")")
+
+    def weighted(self, weights, confidence, correct) -> np.ndarray:
+        if weights is not None and np.ndim(weights) == 2 and len(weights) > _ROWS:
+            # a few rows at a time: the temporaries stay in the processor's cache
+            return np.concatenate([self.weighted(weights[i:i + _ROWS], confidence, correct)
+                                   for i in range(0, len(weights), _ROWS)])
+        cum_w, cum_e = _cumulative(confidence, correct, weights)
+        if self.kind == "accuracy":
+            k = self.coverage * cum_w[:, -1]
+            return 1.0 - _errors_at(cum_w, cum_e, k) / k
+        area = _aurc_rows(cum_w, cum_e)
+        return area - _oracle_rows(cum_w, cum_e) if self.kind == "excess_aurc" else area
+
+    def __call__(self, confidence, correct) -> float:
+        return float(self.weighted(None, confidence, correct)[0])
 
 
 def aurc(confidence, correct) -> float:
@@ -65,9 +152,7 @@ def aurc(confidence, correct) -> float:
     keeps only the second. Equals 1 - AURRA of Hendrycks et al.'s calibration tools (their
     mean accuracy over response rates) when no confidences tie.
     """
-    n = len(as_numpy(confidence).ravel())
-    k = np.arange(1, n + 1)
-    return float(np.mean(_expected_errors(confidence, correct, k) / k))
+    return SelectiveStatistic("aurc")(confidence, correct)
 
 
 def oracle_aurc(correct) -> float:
@@ -75,14 +160,13 @@ def oracle_aurc(correct) -> float:
     accuracy): (1/N) sum_k max(0, k - n_right) / k."""
     ok = as_numpy(correct).astype(bool).ravel()
     n, right = len(ok), int(ok.sum())
-    k = np.arange(1, n + 1)
-    return float(np.mean(np.maximum(0, k - right) / k))
+    return float(_oracle_rows(np.array([[0.0, n]]), np.array([[0.0, n - right]]))[0])
 
 
 def excess_aurc(confidence, correct) -> float:
     """E-AURC = AURC - oracle AURC (Geifman et al. 2019): the part of the area due to the
     ranking alone, 0 for a confidence that puts every error below every right answer."""
-    return aurc(confidence, correct) - oracle_aurc(correct)
+    return SelectiveStatistic("excess_aurc")(confidence, correct)
 
 
 def selective_accuracy(confidence, correct, coverage: float) -> float:
@@ -93,8 +177,4 @@ def selective_accuracy(confidence, correct, coverage: float) -> float:
     with E interpolated across ties and across a fractional c N (the model answers c N
     images on average). ``coverage`` in (0, 1]; acc@1 is plain top-1.
     """
-    if not 0 < coverage <= 1:
-        raise ValueError(f"coverage must be in (0, 1], got {coverage}")
-    n = len(as_numpy(confidence).ravel())
-    k = coverage * n
-    return float(1.0 - _expected_errors(confidence, correct, k) / k)
+    return SelectiveStatistic("accuracy", coverage)(confidence, correct)

@@ -277,13 +277,13 @@ def compare(study, metric: Metric, statistic, arrays_by_key: Mapping[str, object
     if len(keys) < 2 or not study.n_boot:
         return []
     labels = {k: study.label(k) for k in keys}
+    # every model's replicates once, on the same resamples: the ranks and the pairs read them
+    estimates, reps = stats.model_replicates(statistic, {labels[k]: arrays_by_key[k] for k in keys},
+                                             n_boot=study.n_boot, seed=study.seed, groups=groups, cells=cells)
     if metric.better is not None:
-        _keep_ranks(study, metric, stats.rank_intervals(
-            statistic, {labels[k]: arrays_by_key[k] for k in keys}, higher_is_better=metric.higher_is_better,
-            n_boot=study.n_boot, seed=study.seed, groups=groups, cells=cells))
-    ranking = stats.pairwise_ranking(statistic, {labels[k]: arrays_by_key[k] for k in keys},
-                                     higher_is_better=metric.higher_is_better, n_boot=study.n_boot,
-                                     seed=study.seed, groups=groups, cells=cells)
+        _keep_ranks(study, metric, stats.ranks_from_replicates(estimates, reps,
+                                                               higher_is_better=metric.higher_is_better))
+    ranking = stats.simultaneous_differences(estimates, reps, higher_is_better=metric.higher_is_better)
     by_label = {v: k for k, v in labels.items()}
     rows = []
     for r in ranking.to_dict("records"):

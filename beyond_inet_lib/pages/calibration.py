@@ -558,16 +558,12 @@ def _shift_section(study, page: Page, answers: dict, ds_name: str, fitted: dict,
 
 
 # ------------------------------------------------------------------ selective prediction
-def _accuracy_at(confidence, correct, coverage):
-    return metrics.selective_accuracy(confidence, correct, coverage)
-
-
 def _selective_section(study, page: Page, scored: dict, ds_name: str, points: int = 200) -> None:
     """Risk-coverage curve, AURC, E-AURC and accuracy at each of ``COVERAGES`` per model;
     paired comparisons of AURC and of the accuracies."""
     rows, curves = [], []
-    stats_of = {"AURC": metrics.aurc, "E-AURC": metrics.excess_aurc,
-                **{f"acc@{round(100 * c)}": partial(_accuracy_at, coverage=c) for c in COVERAGES}}
+    stats_of = {"AURC": metrics.SelectiveStatistic("aurc"), "E-AURC": metrics.SelectiveStatistic("excess_aurc"),
+                **{f"acc@{round(100 * c)}": metrics.SelectiveStatistic("accuracy", c) for c in COVERAGES}}
     for key, (conf, correct, r) in scored.items():
         label = study.label(key)
         row = {"model": label, "images": len(conf), "top-1": float(correct.mean())}
@@ -588,10 +584,10 @@ def _selective_section(study, page: Page, scored: dict, ds_name: str, points: in
     page.tables["risk_coverage"] = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
     meaningful = trained_or_all(study, scored)
     arrays = {k: (v[0], v[1]) for k, v in meaningful.items()}
-    page.comparisons += compare(study, AURC_METRIC.at(dataset=ds_name), metrics.aurc, arrays)
+    page.comparisons += compare(study, AURC_METRIC.at(dataset=ds_name), stats_of["AURC"], arrays)
     for c in COVERAGES:
         page.comparisons += compare(study, ACCURACY_AT_METRIC.at(coverage=round(100 * c), dataset=ds_name),
-                                    partial(_accuracy_at, coverage=c), arrays)
+                                    stats_of[f"acc@{round(100 * c)}"], arrays)
 
 
 # ------------------------------------------------------- out-of-distribution detection
