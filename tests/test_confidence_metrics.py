@@ -291,6 +291,25 @@ def test_temperature_scaling_recovers_a_known_temperature(true_t):
         assert M.temperature_nll(z, y, other) > M.temperature_nll(z, y, t)
 
 
+def test_temperature_nll_equals_scipy_logsumexp_and_leaves_the_logits_alone():
+    """NLL(T) against scipy's ``logsumexp`` written out, from a cold T that would overflow a
+    naive exp(z / T) to a hot one; the caller's logits are not shifted in place."""
+    from scipy.special import logsumexp
+
+    rng = np.random.default_rng(12)
+    z = rng.normal(scale=30.0, size=(400, 50))
+    y = rng.integers(0, 50, 400)
+    before = z.copy()
+    for t in (0.05, 0.7, 1.0, 3.0, 20.0):
+        expected = np.mean(logsumexp(z / t, axis=1) - z[np.arange(400), y] / t)
+        assert M.temperature_nll(z, y, t) == pytest.approx(expected, rel=1e-12)
+    assert np.isfinite(M.temperature_nll(z, y, 0.05))
+    M.fit_temperature(z, y)
+    np.testing.assert_array_equal(z, before)
+    with pytest.raises(ValueError, match="positive"):
+        M.temperature_nll(z, y, 0.0)
+
+
 def test_two_fold_temperature_protocol():
     z = np.random.default_rng(12).normal(scale=3.0, size=(4001, 20)) * 3.0   # over-confident
     y = _labels_drawn_from(z, 3.0, seed=13)

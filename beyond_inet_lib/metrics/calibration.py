@@ -418,25 +418,61 @@ def quba_calibration_error(probs, labels, n_bins: int = 15) -> float:
     return float(np.sqrt(ece * adaptive_calibration_error(p, y, n_bins)))
 
 
-def _segment_sums(flat: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
-    """Sums of the sorted rows over bins: ``flat`` is a (rows x n) array raveled with one
-    trailing 0, ``starts`` (rows, k + 1) the bins' first positions per row (last = n);
-    returns (rows, k). Empty bins are 0 (``np.add.reduceat`` would return an element)."""
-    rows = np.arange(starts.shape[0])[:, None]
-    out = np.add.reduceat(flat, (rows * n + starts[:, :-1]).ravel()).reshape(starts.shape[0], -1)
-    out[starts[:, 1:] == starts[:, :-1]] = 0.0
-    return out
+#: positions per block in ``_weighted_cuts``
+_CUT_BLOCK = 64
 
 
 def _weighted_cuts(w0: np.ndarray, cut: np.ndarray) -> np.ndarray:
     """Per row, the first sorted position q whose cumulative weight w0[0..q] exceeds each
-    value of ``cut`` (rows, k). One cumulative sum over the raveled rows (weights are not
-    negative, so it ascends across rows too) and one search for all rows' cuts."""
+    value of ``cut`` (rows, k). Blocks of ``_CUT_BLOCK`` positions: the blocks' totals
+    (one vectorised reduction, cheaper than a running sum over every position) locate the
+    block each cut falls in, and a running sum inside those blocks alone finds the
+    position. Weights are whole counts, so every sum is exact."""
     width, n = w0.shape
-    running = np.cumsum(w0.ravel())
-    before = np.r_[0.0, running[n - 1:-1:n]][:, None]      # the total of the rows above each row
-    q = np.searchsorted(running, (before + cut).ravel(), side="right").reshape(width, -1)
-    return np.clip(q - np.arange(width)[:, None] * n, 0, n - 1)
+    size = _CUT_BLOCK
+    n_blocks = -(-n // size)
+    starts = (np.arange(width)[:, None] * n + np.arange(0, n, size)[None, :]).ravel()
+    running = np.cumsum(np.add.reduceat(w0.ravel(), starts))          # ascends across rows too
+    before = np.r_[0.0, running[n_blocks - 1:-1:n_blocks]][:, None]   # the rows above each row
+    target = before + cut
+    block = np.searchsorted(running, target.ravel(), side="right").reshape(target.shape)
+    block = np.clip(block - np.arange(width)[:, None] * n_blocks, 0, n_blocks - 1)
+    flat_block = np.arange(width)[:, None] * n_blocks + block
+    prior = np.where(flat_block > 0, running[np.maximum(flat_block - 1, 0)], 0.0)
+    pos = block[..., None] * size + np.arange(size)                   # (rows, k, size)
+    inside = np.where(pos < n, np.take_along_axis(w0, np.minimum(pos, n - 1).reshape(width, -1),
+                                                 axis=1).reshape(pos.shape), 0.0)
+    reached = prior[..., None] + np.cumsum(inside, axis=2)
+    q = block * size + (reached <= target[..., None]).sum(axis=2)
+    return np.minimum(q, n - 1)
+
+
+def _classwise_replicates(p: np.ndarray, y: np.ndarray, w: np.ndarray, n_bins: int) -> np.ndarray:
+    """``classwise_calibration_error`` of every resample (rows of ``w``) at once.
+
+    Only the first bin (p <= 1/n_bins) is crowded: a row of probabilities has fewer than
+    n_bins entries above 1/n_bins. Those few entries' weighted sums per (class, bin) are a
+    sparse product; the first bin's are each class's weighted total (one dense product,
+    W P) less theirs, and its hits the weighted count of the class's images less theirs.
+    Entries outside [0, 1] (a float32 softmax can pass 1 by an ulp) join the few, clipped."""
+    import scipy.sparse as sp
+
+    n, n_classes = p.shape
+    rows, cols = np.nonzero((p > _bin_edges(n_bins)[1]) | (p < 0.0))
+    raw = p[rows, cols].astype(np.float64)
+    vals = np.clip(raw, 0.0, 1.0)
+    hit = (y[rows] == cols).astype(np.float64)
+    cell = cols * n_bins + _bin_index(vals, n_bins)
+
+    def weighted(values, columns, width):   # (R, width): sum_i w_ri * values at (i, column)
+        return np.asarray(sp.csr_matrix((values, (rows, columns)), shape=(n, width)).T.dot(w.T).T)
+
+    s_cells = weighted(vals, cell, n_classes * n_bins).reshape(len(w), n_classes, n_bins)
+    t_cells = weighted(hit, cell, n_classes * n_bins).reshape(len(w), n_classes, n_bins)
+    totals = np.asarray(sp.csr_matrix((np.ones(n), (np.arange(n), y)), shape=(n, n_classes)).T.dot(w.T).T)
+    s_cells[:, :, 0] += w @ p - weighted(raw, cols, n_classes)
+    t_cells[:, :, 0] += totals - weighted(hit, cols, n_classes)
+    return np.abs(s_cells - t_cells).sum(axis=(1, 2)) / w.sum(axis=1) / n_classes
 
 
 def class_calibration_replicates(probs, labels, weights, n_bins: int = 15) -> dict[str, np.ndarray]:
@@ -446,10 +482,12 @@ def class_calibration_replicates(probs, labels, weights, n_bins: int = 15) -> di
     counts). Returns {"ece", "adaptive", "classwise", "quba"}, each (R,): replicate r equals
     ``expected_calibration_error`` (top label), ``adaptive_calibration_error``,
     ``classwise_calibration_error`` and ``quba_calibration_error`` of the images repeated
-    ``weights[r]`` times. Each class's probabilities are sorted once; a resample only
-    re-weights them: a value drawn w times fills w positions of the resampled sorted
-    column, so its equal-mass cuts are read off cumulative weights, and every bin's sums
-    are segment sums of the sorted column. O(N C) per resample instead of a sort.
+    ``weights[r]`` times. Classwise: ``_classwise_replicates``. ACE: each class's
+    probabilities are sorted once; a resample only re-weights them: a value drawn w times
+    fills w positions of the resampled sorted column, so its equal-mass cuts are read off
+    cumulative weights (``_weighted_cuts``), a bin's probability sum is a segment sum of the
+    weighted sorted column, and its hits (few: the class's own images) are counted at their
+    sorted positions. O(N C) per resample instead of a sort.
     """
     p, y = _check_probs(probs, labels)
     w = np.asarray(weights, dtype=np.float64)
@@ -461,47 +499,49 @@ def class_calibration_replicates(probs, labels, weights, n_bins: int = 15) -> di
         raise ValueError("weights are counts of draws: they cannot be negative")
     if int(n_bins) < 1:
         raise ValueError("n_bins must be >= 1")
-    ace, cw = np.zeros(len(w)), np.zeros(len(w))
-    edges = _bin_edges(n_bins)[1:-1]
+    ace = np.zeros(len(w))
     j = np.arange(1, n_bins)
     top = p.argmax(axis=1)
     conf = p[np.arange(n), top]
     top_bin = _bin_index(conf, n_bins)
     ece = np.array([_binned_gap(top_bin, conf * wr, (top == y) * wr, n_bins) * n / wr.sum() for wr in w])
+    cw = _classwise_replicates(p, y, w, n_bins)
     for cols in _class_blocks(n_classes, n):
         v = np.ascontiguousarray(p[:, cols].T)
         width = v.shape[0]
         order = np.argsort(v, axis=1)
         s = np.take_along_axis(v, order, axis=1)
-        t = (y[order] == np.arange(cols.start, cols.stop)[:, None]).astype(np.float64)
         positive = s > 0.0
-        t_pos = t * positive
+        all_positive = bool(positive.all())
         # the first sorted position holding each position's value (its block of ties)
         new = np.ones_like(positive)
         new[:, 1:] = s[:, 1:] != s[:, :-1]
         first_equal = np.maximum.accumulate(np.where(new, np.arange(n), 0), axis=1)
         ones_start = (s < 1.0).sum(axis=1)[:, None]
         full = np.full((width, 1), n)
-        fixed = np.concatenate([np.zeros((width, 1), np.int64),                # classwise: fixed bins
-                                *[(s <= e).sum(axis=1)[:, None] for e in edges], full], axis=1)
-        buf = np.zeros((3, width * n + 1))
-        ws, wt, wt0 = (b[:-1].reshape(width, n) for b in buf)
+        row_index = np.arange(width)[:, None]
+        row_start = row_index * n
+        # the class's own images with p > 0, by flat sorted position: the only hits
+        hit_flat = np.flatnonzero(((y[order] == np.arange(cols.start, cols.stop)[:, None]) & positive).ravel())
+        hit_image = order.ravel()[hit_flat]
+        ww = np.empty((width, n))
+        ws = np.zeros((width, n + 1))          # a trailing 0: reduceat may start at a row's end
         for r, wr in enumerate(w):
-            ww = wr[order]
-            np.multiply(ww, s, out=ws)
-            np.multiply(ww, t, out=wt)
-            np.multiply(ww, t_pos, out=wt0)
-            gap = np.abs(_segment_sums(buf[0], fixed, n) - _segment_sums(buf[1], fixed, n))
-            cw[r] += gap.sum() / wr.sum()
-            # ACE: positive probabilities only (ww * s is already 0 where p = 0)
-            w0 = ww * positive
+            np.take(wr, order, out=ww)
+            w0 = ww if all_positive else ww * positive
             n_pos = w0.sum(axis=1)
             cut = np.minimum(np.round(j[None, :] * (n_pos[:, None] / n_bins)), n_pos[:, None] - 1)
             q = _weighted_cuts(w0, cut)
             bounds = np.concatenate([np.zeros((width, 1), np.int64), np.take_along_axis(first_equal, q, axis=1),
                                      ones_start, full], axis=1)
-            gap0 = np.abs(_segment_sums(buf[0], bounds, n) - _segment_sums(buf[2], bounds, n)).sum(axis=1)
+            # ACE: positive probabilities only (ww * s is already 0 where p = 0)
+            np.multiply(ww, s, out=ws[:, :n])
+            sums = np.add.reduceat(ws.ravel(), (bounds[:, :-1] + row_start + row_index).ravel()).reshape(width, -1)
+            sums[bounds[:, 1:] == bounds[:, :-1]] = 0.0   # an empty bin (reduceat gives an element)
+            running_t = np.r_[0.0, np.cumsum(wr[hit_image])]
+            hits = np.diff(running_t[np.searchsorted(hit_flat, bounds + row_start, side="left")], axis=1)
+            gap0 = np.abs(sums - hits).sum(axis=1)
             used = n_pos > 0
             ace[r] += np.sum(gap0[used] / n_pos[used])
     ace /= n_classes
-    return {"ece": ece, "adaptive": ace, "classwise": cw / n_classes, "quba": np.sqrt(ece * ace)}
+    return {"ece": ece, "adaptive": ace, "classwise": cw, "quba": np.sqrt(ece * ace)}

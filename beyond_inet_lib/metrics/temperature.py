@@ -15,7 +15,6 @@ from typing import Callable
 
 import numpy as np
 from scipy.optimize import minimize_scalar
-from scipy.special import logsumexp
 
 from ._arrays import as_numpy
 
@@ -24,7 +23,8 @@ TEMPERATURE_BOUNDS = (0.05, 20.0)
 
 
 def _logits_labels(logits, labels) -> tuple[np.ndarray, np.ndarray]:
-    z = as_numpy(logits).astype(np.float64)
+    """(z, y): z a float64 copy of the logits (the caller's array is never changed)."""
+    z = as_numpy(logits).astype(np.float64, copy=True)
     y = as_numpy(labels).astype(np.int64).ravel()
     if z.ndim != 2 or len(z) != len(y):
         raise ValueError(f"expected (N, C) logits and N labels, got {z.shape} and {y.shape}")
@@ -37,10 +37,31 @@ def _logits_labels(logits, labels) -> tuple[np.ndarray, np.ndarray]:
     return z, y
 
 
+def _nll_of_beta(z: np.ndarray, y: np.ndarray) -> Callable[[float], float]:
+    """beta -> (1/N) sum_i [logsumexp(beta z_i) - beta z_{i, y_i}] for beta > 0, on ``z``
+    (N, C) float64, which it takes over (shifted in place). Each row is shifted by its
+    maximum m_i once, logsumexp(beta z_i) = beta m_i + log sum_k exp(beta (z_ik - m_i)),
+    so an evaluation is one product, one exponential and one row sum into a reused buffer
+    (the same arithmetic as scipy's ``logsumexp``, without its per-call passes)."""
+    true = z[np.arange(len(y)), y]
+    top = z.max(axis=1)
+    z -= top[:, None]                      # <= 0: exp(beta z) cannot overflow for beta > 0
+    gap = true - top
+    buf = np.empty_like(z)
+
+    def nll(beta: float) -> float:
+        np.multiply(z, beta, out=buf)
+        np.exp(buf, out=buf)
+        return float(np.mean(np.log(buf.sum(axis=1)) - beta * gap))
+
+    return nll
+
+
 def temperature_nll(logits, labels, temperature: float) -> float:
     """NLL(T) = (1/N) sum_i [logsumexp(z_i / T) - z_{i, y_i} / T]  (nats)."""
-    z, y = _logits_labels(logits, labels)
-    return float(np.mean(logsumexp(z / temperature, axis=1) - z[np.arange(len(y)), y] / temperature))
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    return _nll_of_beta(*_logits_labels(logits, labels))(1.0 / temperature)
 
 
 def fit_temperature(logits, labels, bounds: tuple[float, float] = TEMPERATURE_BOUNDS) -> float:
@@ -54,12 +75,7 @@ def fit_temperature(logits, labels, bounds: tuple[float, float] = TEMPERATURE_BO
     lo, hi = bounds
     if not 0 < lo < hi:
         raise ValueError(f"temperature bounds must satisfy 0 < low < high, got {bounds}")
-    true = z[np.arange(len(y)), y]
-
-    def nll(beta: float) -> float:
-        return float(np.mean(logsumexp(beta * z, axis=1) - beta * true))
-
-    res = minimize_scalar(nll, bounds=(1.0 / hi, 1.0 / lo), method="bounded",
+    res = minimize_scalar(_nll_of_beta(z, y), bounds=(1.0 / hi, 1.0 / lo), method="bounded",
                           options={"xatol": 1e-9, "maxiter": 500})
     return float(1.0 / res.x)
 
