@@ -161,3 +161,42 @@ def test_compare_adjusts_mcnemar_by_holm():
     labels = {s.label(k): k for k in x}
     raw = [stats.mcnemar_exact(x[labels[r["better"]]], x[labels[r["worse"]]])["p_value"] for r in rows]
     assert [r["p_value"] for r in rows] == pytest.approx(list(stats.holm(raw)))
+
+
+def test_threaded_map_keeps_order_bounds_items_alive_and_raises():
+    """Results in the arguments' order, equal to the plain loop; the arguments are read no
+    further ahead than ``workers`` calls not yet collected (a model's outputs are not all read
+    at once); an error in a call reaches the caller."""
+    import threading
+
+    from beyond_inet_lib.pages.base import threaded_map
+
+    lock, done, seen = threading.Lock(), [0], []
+
+    def work(i, x):
+        value = float(np.linalg.norm(x))
+        with lock:
+            done[0] += 1
+        return i, value
+
+    def arguments(workers):
+        rng = np.random.default_rng(0)
+        for i in range(12):
+            with lock:
+                seen.append(done[0] >= i - workers)
+            yield i, rng.normal(size=20_000)
+
+    expected = [work(*a) for a in arguments(99)]
+    for workers in (1, 2, 3):
+        seen.clear()
+        done[0] = 0
+        assert threaded_map(work, arguments(workers), workers) == expected
+        assert all(seen)
+
+    def fails(i):
+        if i == 3:
+            raise ValueError("model 3 broke")
+        return i
+
+    with pytest.raises(ValueError, match="model 3 broke"):
+        threaded_map(fails, ((i,) for i in range(6)), 2)

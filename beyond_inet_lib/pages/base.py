@@ -28,8 +28,10 @@ a metric's words are wrong for any pair with probability at most 5%), in the dir
 from __future__ import annotations
 
 import math
+import os
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -123,6 +125,35 @@ def gather(study, requests: list[Request]) -> dict[str, Answer]:
 
 
 # ------------------------------------------------------------------------- intervals
+def model_threads() -> int:
+    """Worker threads for per-model work that is numpy alone: the processor cores this
+    process may use, at most 4 (each holds a model's outputs and their temporaries)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(4, cores))
+
+
+def threaded_map(fn: Callable, arguments: Iterable[tuple], workers: int | None = None) -> list:
+    """[fn(*a) for a in arguments], up to ``workers`` (``model_threads()``) calls at once in
+    threads: numpy releases the interpreter's lock in its loops, so per-model numpy work
+    runs on several cores. ``arguments`` is advanced in the caller's thread only (reading a
+    model's outputs from the engine's cache stays there), and at most ``workers`` + 1 of its
+    items are alive at once. Results in order; the first error is raised."""
+    workers = model_threads() if workers is None else int(workers)
+    if workers <= 1:
+        return [fn(*a) for a in arguments]
+    from concurrent.futures import ThreadPoolExecutor
+
+    out, pending = [], deque()
+    with ThreadPoolExecutor(workers, thread_name_prefix="beyond-inet-model") as pool:
+        for a in arguments:
+            if len(pending) >= workers:
+                out.append(pending.popleft().result())
+            pending.append(pool.submit(fn, *a))
+        while pending:
+            out.append(pending.popleft().result())
+    return out
+
+
 def resamples(study, n_boot: int | None = None) -> int:
     """Resamples per interval: the profile's, or ``n_boot`` (for a statistic too costly to
     recompute a thousand times), 0 when the profile asks for no intervals."""

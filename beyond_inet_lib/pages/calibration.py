@@ -38,7 +38,7 @@ from ..references import NOT_COMPARABLE
 from . import robustness
 from .base import (Answer, Page, Request, common_rows, compare, compare_replicates, field_sentence, field_table,
                    frame, gather, headline, interval, interval_text, published_sentence, rank_headline,
-                   ranking_sentence, resamples, trained_or_all, with_field, with_published)
+                   ranking_sentence, resamples, threaded_map, trained_or_all, with_field, with_published)
 from .schema import Metric, Property, finite_or_none
 
 
@@ -328,20 +328,25 @@ def _text(value, iv) -> str:
     return interval_text(value, *_ci(iv)) if iv is not None else interval_text(value)
 
 
-def _class_scores(study, probs: np.ndarray, labels: np.ndarray) -> tuple[dict, dict | None]:
+def _class_scores(probs: np.ndarray, labels: np.ndarray, n_bins: int, counts: np.ndarray | None) -> tuple[dict, dict | None]:
     """({score: (value, Interval or None)}, {score: replicates} or None) of the scores over
-    every class's probability, their intervals from ``class_resamples`` resamples drawn as
-    counts (the same images as every other interval with the study's seed)."""
-    n_bins = study.settings.n_bins
+    every class's probability, their intervals from the resamples ``counts`` (drawn as
+    counts: the same images as every other interval with the study's seed; None: none)."""
     values = {"adaptive": metrics.adaptive_calibration_error(probs, labels, n_bins),
               "classwise": metrics.classwise_calibration_error(probs, labels, n_bins),
               "quba": metrics.quba_calibration_error(probs, labels, n_bins)}
-    n_boot = resamples(study, study.settings.class_resamples or None)
-    if not n_boot:
+    if counts is None:
         return {k: (v, None) for k, v in values.items()}, None
-    counts = stats.resample_counts(len(labels), n_boot, study.seed)
     reps = metrics.class_calibration_replicates(probs, labels, counts, n_bins)
     return {k: (v, stats.interval_from_replicates(v, reps[k], n_units=len(labels))) for k, v in values.items()}, reps
+
+
+def _per_model_scores(probs: np.ndarray, labels: np.ndarray, n_bins: int, counts) -> dict:
+    """A model's per-image NLL and Brier terms and its class scores (``_class_scores``):
+    numpy alone, so several models run at once in threads (``threaded_map``)."""
+    classes, reps = _class_scores(probs, labels, n_bins, counts)
+    return {"nll": metrics.nll_terms(probs, labels), "brier": metrics.brier_terms(probs, labels),
+            "classes": classes, "reps": reps}
 
 
 def _scores_section(study, page: Page, scored: dict, ds_name: str) -> dict:
@@ -350,18 +355,21 @@ def _scores_section(study, page: Page, scored: dict, ds_name: str) -> dict:
     section's "before")."""
     n_bins = study.settings.n_bins
     rows, bars, nll_by_key, brier_by_key, quba = [], [], {}, {}, {}
-    for key, (conf, correct, r) in scored.items():
+    n_boot = resamples(study, study.settings.class_resamples or None)
+    counts = {n: stats.resample_counts(n, n_boot, study.seed) if n_boot else None
+              for n in {len(r) for _, _, r in scored.values()}}
+    # each model's probabilities are read here, in turn; its scores run in a worker thread
+    per_model = threaded_map(_per_model_scores, ((r.probs(), r.table["label"].to_numpy(), n_bins, counts[len(r)])
+                                                 for _, _, r in scored.values()))
+    for (key, (conf, correct, r)), done in zip(scored.items(), per_model):
         label = study.label(key)
         y = r.table["label"].to_numpy()
-        p = r.probs()
-        nll, brier = metrics.nll_terms(p, y), metrics.brier_terms(p, y)
+        nll, brier, classes, reps = done["nll"], done["brier"], done["classes"], done["reps"]
         nll_by_key[key], brier_by_key[key] = nll, brier
         h_nll = headline(study, key, NLL_METRIC.at(dataset=ds_name), "mean", nll)
         h_brier = headline(study, key, BRIER_METRIC.at(dataset=ds_name), "mean", brier)
         em = interval(study, partial(_equal_mass, n_bins=n_bins), conf, correct)
         em_value = em.estimate if em is not None else _equal_mass(conf, correct, n_bins)
-        classes, reps = _class_scores(study, p, y)
-        del p
         qv, qiv = classes["quba"]
         h_quba = study.headline_row(key, QUBA_METRIC.at(dataset=ds_name), qv, qiv)
         quba[key] = (qv, None if reps is None else reps["quba"])
