@@ -418,6 +418,16 @@ def quba_calibration_error(probs, labels, n_bins: int = 15) -> float:
     return float(np.sqrt(ece * adaptive_calibration_error(p, y, n_bins)))
 
 
+def _segment_sums(flat: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
+    """Sums of the sorted rows over bins: ``flat`` is a (rows x n) array raveled with one
+    trailing 0, ``starts`` (rows, k + 1) the bins' first positions per row (last = n);
+    returns (rows, k). Empty bins are 0 (``np.add.reduceat`` would return an element)."""
+    rows = np.arange(starts.shape[0])[:, None]
+    out = np.add.reduceat(flat, (rows * n + starts[:, :-1]).ravel()).reshape(starts.shape[0], -1)
+    out[starts[:, 1:] == starts[:, :-1]] = 0.0
+    return out
+
+
 #: positions per block in ``_weighted_cuts``
 _CUT_BLOCK = 64
 
@@ -519,13 +529,13 @@ def class_calibration_replicates(probs, labels, weights, n_bins: int = 15) -> di
         first_equal = np.maximum.accumulate(np.where(new, np.arange(n), 0), axis=1)
         ones_start = (s < 1.0).sum(axis=1)[:, None]
         full = np.full((width, 1), n)
-        row_index = np.arange(width)[:, None]
-        row_start = row_index * n
+        row_start = np.arange(width)[:, None] * n
         # the class's own images with p > 0, by flat sorted position: the only hits
         hit_flat = np.flatnonzero(((y[order] == np.arange(cols.start, cols.stop)[:, None]) & positive).ravel())
         hit_image = order.ravel()[hit_flat]
         ww = np.empty((width, n))
-        ws = np.zeros((width, n + 1))          # a trailing 0: reduceat may start at a row's end
+        buf = np.zeros(width * n + 1)          # the weighted sorted rows and a trailing 0
+        ws = buf[:-1].reshape(width, n)
         for r, wr in enumerate(w):
             np.take(wr, order, out=ww)
             w0 = ww if all_positive else ww * positive
@@ -535,9 +545,8 @@ def class_calibration_replicates(probs, labels, weights, n_bins: int = 15) -> di
             bounds = np.concatenate([np.zeros((width, 1), np.int64), np.take_along_axis(first_equal, q, axis=1),
                                      ones_start, full], axis=1)
             # ACE: positive probabilities only (ww * s is already 0 where p = 0)
-            np.multiply(ww, s, out=ws[:, :n])
-            sums = np.add.reduceat(ws.ravel(), (bounds[:, :-1] + row_start + row_index).ravel()).reshape(width, -1)
-            sums[bounds[:, 1:] == bounds[:, :-1]] = 0.0   # an empty bin (reduceat gives an element)
+            np.multiply(ww, s, out=ws)
+            sums = _segment_sums(buf, bounds, n)
             running_t = np.r_[0.0, np.cumsum(wr[hit_image])]
             hits = np.diff(running_t[np.searchsorted(hit_flat, bounds + row_start, side="left")], axis=1)
             gap0 = np.abs(sums - hits).sum(axis=1)
