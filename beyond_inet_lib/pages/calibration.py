@@ -568,16 +568,25 @@ def _shift_section(study, page: Page, answers: dict, ds_name: str, fitted: dict,
 # ------------------------------------------------------------------ selective prediction
 def _selective_section(study, page: Page, scored: dict, ds_name: str, points: int = 200) -> None:
     """Risk-coverage curve, AURC, E-AURC and accuracy at each of ``COVERAGES`` per model;
-    paired comparisons of AURC and of the accuracies."""
+    paired comparisons of AURC and of the accuracies. Each statistic's replicates are drawn
+    once for every model (the same resamples): its intervals and its comparisons read them."""
     rows, curves = [], []
     stats_of = {"AURC": metrics.SelectiveStatistic("aurc"), "E-AURC": metrics.SelectiveStatistic("excess_aurc"),
                 **{f"acc@{round(100 * c)}": metrics.SelectiveStatistic("accuracy", c) for c in COVERAGES}}
-    for key, (conf, correct, r) in scored.items():
+    n_boot = resamples(study)
+    drawn = {name: stats.model_replicates(fn, {k: (v[0], v[1]) for k, v in scored.items()}, n_boot=n_boot,
+                                          seed=study.seed)
+             for name, fn in stats_of.items()} if n_boot else {}
+    for i, (key, (conf, correct, r)) in enumerate(scored.items()):
         label = study.label(key)
         row = {"model": label, "images": len(conf), "top-1": float(correct.mean())}
         for name, fn in stats_of.items():
-            iv = interval(study, fn, conf, correct)
-            value = iv.estimate if iv is not None else fn(conf, correct)
+            if name in drawn:
+                estimates, reps = drawn[name]
+                iv = stats.interval_from_replicates(estimates[key], reps[:, i], n_units=len(conf), n_boot=n_boot)
+                value = iv.estimate
+            else:
+                iv, value = None, fn(conf, correct)
             row[f"{name} [95% CI]"] = _text(value, iv)
             if name == "AURC":
                 page.headline.append(study.headline_row(key, AURC_METRIC.at(dataset=ds_name), value, iv))
@@ -590,12 +599,16 @@ def _selective_section(study, page: Page, scored: dict, ds_name: str, points: in
         curves.append(curve.iloc[pick].assign(model=label))
     page.tables["selective"] = frame(rows)
     page.tables["risk_coverage"] = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
-    meaningful = trained_or_all(study, scored)
-    arrays = {k: (v[0], v[1]) for k, v in meaningful.items()}
-    page.comparisons += compare(study, AURC_METRIC.at(dataset=ds_name), stats_of["AURC"], arrays)
-    for c in COVERAGES:
-        page.comparisons += compare(study, ACCURACY_AT_METRIC.at(coverage=round(100 * c), dataset=ds_name),
-                                    stats_of[f"acc@{round(100 * c)}"], arrays)
+    if not drawn:
+        return
+    meaningful = list(trained_or_all(study, scored))
+    columns = [list(scored).index(k) for k in meaningful]
+    compared = {"AURC": AURC_METRIC.at(dataset=ds_name),
+                **{f"acc@{round(100 * c)}": ACCURACY_AT_METRIC.at(coverage=round(100 * c), dataset=ds_name)
+                   for c in COVERAGES}}
+    for name, metric in compared.items():
+        estimates, reps = drawn[name]
+        page.comparisons += compare_replicates(study, metric, {k: estimates[k] for k in meaningful}, reps[:, columns])
 
 
 # ------------------------------------------------------- out-of-distribution detection
