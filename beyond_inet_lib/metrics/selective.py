@@ -34,22 +34,30 @@ def _check(confidence, correct) -> tuple[np.ndarray, np.ndarray]:
     return c, ok
 
 
-def _cumulative(confidence, correct, weights=None) -> tuple[np.ndarray, np.ndarray]:
-    """(W, E), each (R, B + 1): images sorted by confidence, most confident first, in B
-    blocks of equal confidence; W[r, j] = how many images the first j blocks hold and
+def _sorted_blocks(confidence, correct) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(order, starts, errors): the images most confident first, the first sorted position
+    of each block of equal confidence, and 1 - correct in sorted order."""
+    c, ok = _check(confidence, correct)
+    order = np.argsort(-c, kind="stable")
+    starts = np.r_[0, np.flatnonzero(np.diff(c[order]) != 0) + 1]
+    return order, starts, 1.0 - ok[order]
+
+
+def _cumulative(blocks, weights=None) -> tuple[np.ndarray, np.ndarray]:
+    """(W, E), each (R, B + 1), for the images as ``_sorted_blocks`` ordered them in B
+    blocks of equal confidence: W[r, j] = how many images the first j blocks hold and
     E[r, j] = how many of them are errors, in resample r whose row of ``weights`` (R, N)
     counts how often each image is drawn (None: each image once, R = 1). The curve E(k)
     runs linearly between the points (W[r, j], E[r, j])."""
-    c, ok = _check(confidence, correct)
-    w = np.ones((1, len(c))) if weights is None else np.atleast_2d(np.asarray(weights, dtype=np.float64))
-    if w.shape[1] != len(c):
-        raise ValueError(f"weights must be (resamples, {len(c)}), got {w.shape}")
-    order = np.argsort(-c, kind="stable")
-    starts = np.r_[0, np.flatnonzero(np.diff(c[order]) != 0) + 1]
+    order, starts, errors = blocks
+    n = len(order)
+    w = np.ones((1, n)) if weights is None else np.atleast_2d(np.asarray(weights, dtype=np.float64))
+    if w.shape[1] != n:
+        raise ValueError(f"weights must be (resamples, {n}), got {w.shape}")
     drawn = w[:, order]
     zero = np.zeros((len(w), 1))
-    blocks_w, blocks_e = drawn, drawn * (1.0 - ok[order])
-    if len(starts) < len(c):                # ties: one point per block
+    blocks_w, blocks_e = drawn, drawn * errors
+    if len(starts) < n:                     # ties: one point per block
         blocks_w, blocks_e = (np.add.reduceat(a, starts, axis=1) for a in (blocks_w, blocks_e))
     return (np.concatenate([zero, np.cumsum(blocks_w, axis=1)], axis=1),
             np.concatenate([zero, np.cumsum(blocks_e, axis=1)], axis=1))
@@ -100,7 +108,7 @@ def risk_coverage_curve(confidence, correct) -> pd.DataFrame:
     c, _ = _check(confidence, correct)
     n = len(c)
     k = np.arange(1, n + 1)
-    cum_w, cum_e = _cumulative(confidence, correct)
+    cum_w, cum_e = _cumulative(_sorted_blocks(confidence, correct))
     risk = np.interp(k, cum_w[0], cum_e[0]) / k
     return pd.DataFrame({"coverage": k / n, "risk": risk, "accuracy": 1.0 - risk,
                          "threshold": np.sort(c)[::-1]})
@@ -127,11 +135,14 @@ class SelectiveStatistic:
         return f"SelectiveStatistic({self.kind!r}" + (f", {self.coverage})" if self.coverage else ")")
 
     def weighted(self, weights, confidence, correct) -> np.ndarray:
-        if weights is not None and np.ndim(weights) == 2 and len(weights) > _ROWS:
-            # a few rows at a time: the temporaries stay in the processor's cache
-            return np.concatenate([self.weighted(weights[i:i + _ROWS], confidence, correct)
-                                   for i in range(0, len(weights), _ROWS)])
-        cum_w, cum_e = _cumulative(confidence, correct, weights)
+        blocks = _sorted_blocks(confidence, correct)      # sorted once for every resample
+        if weights is None or np.ndim(weights) < 2:
+            return self._rows(blocks, weights)
+        # a few rows at a time: the temporaries stay in the processor's cache
+        return np.concatenate([self._rows(blocks, weights[i:i + _ROWS]) for i in range(0, len(weights), _ROWS)])
+
+    def _rows(self, blocks, weights) -> np.ndarray:
+        cum_w, cum_e = _cumulative(blocks, weights)
         if self.kind == "accuracy":
             k = self.coverage * cum_w[:, -1]
             return 1.0 - _errors_at(cum_w, cum_e, k) / k
