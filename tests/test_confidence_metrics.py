@@ -240,7 +240,9 @@ def test_replicates_equal_the_scores_of_the_resampled_images(case, monkeypatch):
     """A resample given by draw counts scores exactly what the same images repeated that
     many times score, for all four errors; with ties (cuts inside a block of equal values),
     exact zeros (left out of ACE), probabilities of exactly 1.0 (a bin of their own), and
-    with the classes split into several memory blocks."""
+    with the classes split into several memory blocks; ACE's block sums with a last block
+    cut short (403 images, blocks of 32) and whole (700, blocks of 7), the resamples in
+    several sparse products."""
     from beyond_inet_lib.metrics import calibration as C
 
     rng = np.random.default_rng(40)
@@ -252,6 +254,8 @@ def test_replicates_equal_the_scores_of_the_resampled_images(case, monkeypatch):
     else:
         _z, p, y = _classifier(700, 30, seed=41)
         monkeypatch.setattr(C, "_BLOCK_CELLS", 5000)          # 7 classes per block
+        monkeypatch.setattr(C, "_ACE_BLOCK", 7)
+    monkeypatch.setattr(C, "_ACE_RESAMPLES", 3)
     draws = rng.multinomial(len(y), np.full(len(y), 1 / len(y)), size=4)
     reps = M.class_calibration_replicates(p, y, draws)
     for r, counts in enumerate(draws):
