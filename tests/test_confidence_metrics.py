@@ -439,6 +439,33 @@ def test_selective_replicates_equal_the_scores_of_the_resampled_images(tied):
         M.SelectiveStatistic("accuracy", 1.5)
 
 
+@pytest.mark.parametrize("tied", [False, True])
+def test_equal_mass_replicates_equal_the_scores_of_the_resampled_images(tied, monkeypatch):
+    """``EqualMassCalibrationError.weighted``: each row of draw counts gives the equal-mass
+    ECE of the images repeated that often (ties that a cut falls inside, confidences of 0
+    and exactly 1.0 included, several passes of rows), and the bootstrap takes that path to
+    the same interval as calling the function on every resample."""
+    from beyond_inet_lib import stats
+    from beyond_inet_lib.metrics import calibration as C
+
+    monkeypatch.setattr(C, "_EQUAL_MASS_ROWS", 4)
+    rng = np.random.default_rng(9)
+    n = 301
+    conf = rng.choice(np.r_[0.0, np.linspace(0.1, 1.0, 7)], n) if tied else rng.uniform(size=n)
+    ok = rng.uniform(size=n) < conf
+    counts = rng.multinomial(n, np.full(n, 1 / n), size=9)
+    for n_bins in (15, 4, 1):
+        statistic = M.EqualMassCalibrationError(n_bins)
+        reps = statistic.weighted(counts, conf, ok)
+        expected = [M.equal_mass_calibration_error(np.repeat(conf, w), np.repeat(ok, w), n_bins) for w in counts]
+        np.testing.assert_allclose(reps, expected, atol=1e-12)
+        assert statistic(conf, ok) == M.equal_mass_calibration_error(conf, ok, n_bins)
+    statistic = M.EqualMassCalibrationError(15)
+    fast = stats.bootstrap_ci(statistic, conf, ok, n_boot=40, seed=3)
+    slow = stats.bootstrap_ci(lambda c, o: M.equal_mass_calibration_error(c, o, 15), conf, ok, n_boot=40, seed=3)
+    assert (fast.estimate, fast.low, fast.high) == pytest.approx((slow.estimate, slow.low, slow.high), abs=1e-12)
+
+
 # ========================================================================== OOD detection
 
 

@@ -31,7 +31,7 @@ from .calibration import (adaptive_calibration_error, brier_score, brier_terms,
                           negative_log_likelihood, nll_terms, quba_calibration_error)
 from .calibration import (BIN_SUMS, bin_index, bin_sums, calibration_errors_from_sums, calibration_test,
                           confidence_histogram, debiased_calibration_error, expected_calibration_error,
-                          ExpectedCalibrationError,
+                          EqualMassCalibrationError, ExpectedCalibrationError,
                           reliability_bins)
 from .cka import (centred_gram, cka_matrix, gram, hsic_unbiased, linear_cka, mean_cka_to_others, mean_to_others,
                   unbiased_cka, unbiased_cka_matrix)
@@ -65,7 +65,7 @@ __all__ = [
     "argmax_over_mask", "centred_gram", "cka_matrix", "confidence_histogram", "cue_conflict_categories",
     "cue_conflict_category_indices", "cue_conflict_correct", "cue_conflict_decisions",
     "cue_conflict_shape_texture", "cue_conflict_stimulus", "cue_votes", "error_consistency", "error_ratios",
-    "expected_calibration_error", "ExpectedCalibrationError", "factor_error_ratios", "factor_prevalence", "gram", "imagenet_c_summary",
+    "EqualMassCalibrationError", "expected_calibration_error", "ExpectedCalibrationError", "factor_error_ratios", "factor_prevalence", "gram", "imagenet_c_summary",
     "imagenet_x_error_ratios", "invariance_curve", "l2_normalise", "linear_cka", "linear_probe",
     "masked_softmax_confidence", "mean_cka_to_others", "mean_error_ratio", "mean_error_ratios", "mean_kappas",
     "multilabel_top1", "pairwise_kappas", "pug_factor_accuracy", "reliability_bins", "robustness_average",

@@ -312,10 +312,6 @@ def _imagenet_r_section(study, page: Page, results, class_mask) -> None:
 
 
 # ------------------------------------------------------------- scores beyond the ECE
-def _equal_mass(confidence, correct, n_bins):
-    return metrics.equal_mass_calibration_error(confidence, correct, n_bins=n_bins)
-
-
 def _headline_value(page: Page, model: str, metric: str) -> dict | None:
     return next((h for h in page.headline if h["model"] == model and h["metric"] == metric), None)
 
@@ -368,8 +364,9 @@ def _scores_section(study, page: Page, scored: dict, ds_name: str) -> dict:
         nll_by_key[key], brier_by_key[key] = nll, brier
         h_nll = headline(study, key, NLL_METRIC.at(dataset=ds_name), "mean", nll)
         h_brier = headline(study, key, BRIER_METRIC.at(dataset=ds_name), "mean", brier)
-        em = interval(study, partial(_equal_mass, n_bins=n_bins), conf, correct)
-        em_value = em.estimate if em is not None else _equal_mass(conf, correct, n_bins)
+        equal_mass = metrics.EqualMassCalibrationError(n_bins)    # its resamples from sorting once
+        em = interval(study, equal_mass, conf, correct)
+        em_value = em.estimate if em is not None else equal_mass(conf, correct)
         qv, qiv = classes["quba"]
         h_quba = study.headline_row(key, QUBA_METRIC.at(dataset=ds_name), qv, qiv)
         quba[key] = (qv, None if reps is None else reps["quba"])
