@@ -65,6 +65,24 @@ def test_masked_softmax_confidence_renormalises_over_the_mask():
     np.testing.assert_array_equal(correct_all, [True, True])
 
 
+@pytest.mark.parametrize("temperature", [1.0, 0.37, 4.0])
+def test_softmax_top_is_the_largest_softmax_probability_and_its_column(temperature):
+    """Bit for bit the maximum and argmax of the full softmax of z / T (float32 logits as
+    the cache holds them, large CLIP-like ones, a class mask), the caller's logits left as
+    they were."""
+    rng = np.random.default_rng(3)
+    z = (rng.normal(scale=30.0, size=(300, 50))).astype(np.float32)
+    before = z.copy()
+    mask = np.array([3, 7, 11, 40, 41, 49])
+    for m in (None, mask):
+        conf, idx = M.softmax_top(z, m, temperature)
+        p = M.softmax(np.asarray(z, dtype=np.float64) / temperature, axis=1, class_mask=m)
+        np.testing.assert_array_equal(idx, p.argmax(axis=1))
+        np.testing.assert_array_equal(conf, p.max(axis=1))
+    np.testing.assert_array_equal(z, before)
+    assert M.softmax_top(np.array([[1000.0, 1001.0, 999.0]]))[0][0] == pytest.approx(1 / (1 + np.exp(-1) + np.exp(-2)))
+
+
 def test_multilabel_top1_skips_empty_sets():
     pred = np.array([1, 2, 3, 4, 5])
     sets = [[1, 5], [], [7], np.array([4, 9]), None]

@@ -74,6 +74,23 @@ def top1(pred_or_logits, labels, class_mask=None) -> float:
     return float(np.mean(pred == y))
 
 
+def softmax_top(logits, class_mask=None, temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """(confidence, column): the largest probability of softmax(z[mask] / T) per row and its
+    column (a position in ``class_mask`` where one is given). The largest probability is
+    exp(0) / sum_k exp(z_k - max z) = 1 / sum_k exp(z_k - max z), so the (N, C) softmax is
+    never divided out; the same floating-point values as ``softmax``'s, with one pass less."""
+    z = as_numpy(logits)
+    if class_mask is not None:
+        z = z[:, np.asarray(class_mask, dtype=np.int64)]
+    z = np.array(z, dtype=np.float64)          # a copy of our own, worked in place
+    if temperature != 1.0:
+        z /= temperature
+    idx = z.argmax(axis=1)
+    z -= z[np.arange(len(z)), idx][:, None]
+    np.exp(z, out=z)
+    return 1.0 / np.sum(z, axis=1, keepdims=True)[:, 0], idx
+
+
 def masked_softmax_confidence(logits, labels, class_mask=None) -> tuple[np.ndarray, np.ndarray]:
     """(confidence, correct) for calibration  (docs/protocols.md, Calibration).
 
@@ -81,14 +98,13 @@ def masked_softmax_confidence(logits, labels, class_mask=None) -> tuple[np.ndarr
     On ImageNet-R the 200 ImageNet-R columns are kept and the softmax is over those 200
     (not over 1,000 then restricted), as the paper does. Without a mask: all columns.
     """
-    z = as_numpy(logits).astype(np.float64)
+    z = as_numpy(logits)
     y = as_numpy(labels).astype(np.int64)
     if z.ndim != 2 or len(z) != len(y):
         raise ValueError(f"expected (N, C) logits and N labels, got {z.shape} and {y.shape}")
-    p = softmax(z, axis=1, class_mask=class_mask)
-    idx = p.argmax(axis=1)
+    conf, idx = softmax_top(z, class_mask)
     pred = idx if class_mask is None else np.asarray(class_mask, dtype=np.int64)[idx]
-    return p[np.arange(len(p)), idx], pred == y
+    return conf, pred == y
 
 
 def multilabel_top1(pred, label_sets) -> float:

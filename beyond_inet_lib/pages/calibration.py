@@ -478,10 +478,8 @@ def _shift_confidences(ds, r, temperature: float = 1.0, chunk: int = 50_000) -> 
     mask = None if ds.class_mask is None else np.asarray(ds.class_mask, dtype=np.int64)
     conf, pred = np.empty(len(t)), np.empty(len(t), dtype=np.int64)
     for start in range(0, len(t) if r.logits is not None else 0, chunk):
-        z = np.asarray(r.logits[start:start + chunk], dtype=np.float64) / temperature
-        p = metrics.softmax(z, axis=1, class_mask=mask)
-        idx = p.argmax(axis=1)
-        conf[start:start + chunk] = p[np.arange(len(p)), idx]
+        top, idx = metrics.softmax_top(r.logits[start:start + chunk], mask, temperature)
+        conf[start:start + chunk] = top
         pred[start:start + chunk] = idx if mask is None else mask[idx]
     if r.logits is None:
         conf, pred = r.top_prob.astype(np.float64), r.top_index.astype(np.int64)
