@@ -435,6 +435,12 @@ def test_selective_replicates_equal_the_scores_of_the_resampled_images(tied):
         fast = stats.bootstrap_ci(statistic, conf, ok, n_boot=40, seed=3)
         slow = stats.bootstrap_ci(lambda c, o: fn(c, o), conf, ok, n_boot=40, seed=3)
         assert (fast.low, fast.high) == pytest.approx((slow.low, slow.high), abs=1e-12)
+    # all four in one pass: a column each, the same values as each alone
+    each = [M.SelectiveStatistic(kind, coverage) for kind, coverage, _ in cases]
+    together = M.SelectiveStatistics(*each)
+    np.testing.assert_array_equal(together.weighted(counts, conf, ok),
+                                  np.stack([s.weighted(counts, conf, ok) for s in each], axis=1))
+    np.testing.assert_array_equal(together(conf, ok), [s(conf, ok) for s in each])
     with pytest.raises(ValueError, match="coverage"):
         M.SelectiveStatistic("accuracy", 1.5)
 

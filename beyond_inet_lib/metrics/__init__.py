@@ -48,7 +48,7 @@ from .linear_probe import (CLIP_BENCHMARK_WEIGHT_DECAYS, DEFAULT_C_GRID, PROTOCO
 from .model_vs_human import benchmark_summary, consistency_over_levels, sixteen_class_accuracy, sixteen_class_correct
 from .ood import OOD_SCORES, auroc, fpr_at_tpr, ood_detection, ood_replicates, ood_scores
 from .robustness import ROBUSTNESS_VARIANTS, imagenet_c_summary, robustness_average
-from .selective import (SelectiveStatistic, aurc, excess_aurc, oracle_aurc, risk_coverage_curve,
+from .selective import (SelectiveStatistic, SelectiveStatistics, aurc, excess_aurc, oracle_aurc, risk_coverage_curve,
                         selective_accuracy)
 from .shape_bias import (cue_conflict_categories, cue_conflict_category_indices,
                          cue_conflict_correct, cue_conflict_decisions, cue_conflict_shape_texture,
@@ -76,7 +76,7 @@ __all__ = [
     "brier_terms", "class_calibration_replicates", "classwise_calibration_error", "cross_fitted_temperatures",
     "equal_mass_calibration_error", "excess_aurc", "fit_temperature", "fpr_at_tpr", "mask_positions",
     "negative_log_likelihood", "nll_terms", "ood_detection", "ood_replicates", "ood_scores", "oracle_aurc",
-    "quba_calibration_error", "risk_coverage_curve", "selective_accuracy", "SelectiveStatistic", "temperature_nll",
+    "quba_calibration_error", "risk_coverage_curve", "selective_accuracy", "SelectiveStatistic", "SelectiveStatistics", "temperature_nll",
     "two_fold_score", "two_fold_split", "TwoFold",
     "benchmark_summary", "consistency_matrix", "consistency_over_levels", "expected_consistency",
     "sixteen_class_accuracy", "sixteen_class_correct",

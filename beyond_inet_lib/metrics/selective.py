@@ -142,7 +142,10 @@ class SelectiveStatistic:
         return np.concatenate([self._rows(blocks, weights[i:i + _ROWS]) for i in range(0, len(weights), _ROWS)])
 
     def _rows(self, blocks, weights) -> np.ndarray:
-        cum_w, cum_e = _cumulative(blocks, weights)
+        return self.from_cumulative(*_cumulative(blocks, weights))
+
+    def from_cumulative(self, cum_w: np.ndarray, cum_e: np.ndarray) -> np.ndarray:
+        """The statistic of each row of ``_cumulative``'s (W, E)."""
         if self.kind == "accuracy":
             k = self.coverage * cum_w[:, -1]
             return 1.0 - _errors_at(cum_w, cum_e, k) / k
@@ -151,6 +154,34 @@ class SelectiveStatistic:
 
     def __call__(self, confidence, correct) -> float:
         return float(self.weighted(None, confidence, correct)[0])
+
+
+class SelectiveStatistics:
+    """Several ``SelectiveStatistic`` as one statistic with a value per statistic, in the
+    order given: the images are sorted and each resample's running counts (``_cumulative``)
+    computed once for all of them. Called: (k,); ``weighted(weights, confidence, correct)``:
+    (R, k)."""
+
+    def __init__(self, *statistics: SelectiveStatistic):
+        if not statistics:
+            raise ValueError("SelectiveStatistics needs at least one SelectiveStatistic")
+        self.statistics = statistics
+
+    def __repr__(self) -> str:
+        return f"SelectiveStatistics{self.statistics!r}"
+
+    def weighted(self, weights, confidence, correct) -> np.ndarray:
+        blocks = _sorted_blocks(confidence, correct)
+        if weights is None or np.ndim(weights) < 2:
+            return self._rows(blocks, weights)
+        return np.concatenate([self._rows(blocks, weights[i:i + _ROWS]) for i in range(0, len(weights), _ROWS)])
+
+    def _rows(self, blocks, weights) -> np.ndarray:
+        cum_w, cum_e = _cumulative(blocks, weights)
+        return np.stack([s.from_cumulative(cum_w, cum_e) for s in self.statistics], axis=1)
+
+    def __call__(self, confidence, correct) -> np.ndarray:
+        return self.weighted(None, confidence, correct)[0]
 
 
 def aurc(confidence, correct) -> float:

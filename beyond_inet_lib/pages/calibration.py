@@ -569,9 +569,7 @@ def _selective_section(study, page: Page, scored: dict, ds_name: str, points: in
     stats_of = {"AURC": metrics.SelectiveStatistic("aurc"), "E-AURC": metrics.SelectiveStatistic("excess_aurc"),
                 **{f"acc@{round(100 * c)}": metrics.SelectiveStatistic("accuracy", c) for c in COVERAGES}}
     n_boot = resamples(study)
-    drawn = {name: stats.model_replicates(fn, {k: (v[0], v[1]) for k, v in scored.items()}, n_boot=n_boot,
-                                          seed=study.seed)
-             for name, fn in stats_of.items()} if n_boot else {}
+    drawn = _selective_replicates(stats_of, scored, n_boot, study.seed) if n_boot else {}
     for i, (key, (conf, correct, r)) in enumerate(scored.items()):
         label = study.label(key)
         row = {"model": label, "images": len(conf), "top-1": float(correct.mean())}
@@ -604,6 +602,18 @@ def _selective_section(study, page: Page, scored: dict, ds_name: str, points: in
     for name, metric in compared.items():
         estimates, reps = drawn[name]
         page.comparisons += compare_replicates(study, metric, {k: estimates[k] for k in meaningful}, reps[:, columns])
+
+
+def _selective_replicates(stats_of: dict, scored: dict, n_boot: int, seed: int) -> dict:
+    """name -> ({model: estimate}, (n_boot, M) replicates): what ``stats.model_replicates``
+    gives for each statistic (the same resamples for every model), the statistics of a
+    model computed together (``metrics.SelectiveStatistics``: one pass per resample)."""
+    together = metrics.SelectiveStatistics(*stats_of.values())
+    per_model = {k: stats.bootstrap_replicates(together, conf, correct, n_boot=n_boot, seed=seed)
+                 for k, (conf, correct, _r) in scored.items()}
+    return {name: ({k: float(est[i]) for k, (est, _) in per_model.items()},
+                   np.stack([reps[:, i] for _, reps in per_model.values()], axis=1))
+            for i, name in enumerate(stats_of)}
 
 
 # ------------------------------------------------------- out-of-distribution detection
