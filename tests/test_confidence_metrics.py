@@ -314,6 +314,26 @@ def test_temperature_nll_equals_scipy_logsumexp_and_leaves_the_logits_alone():
         M.temperature_nll(z, y, 0.0)
 
 
+def test_scaled_confidence_and_nll_equal_the_scaled_softmax():
+    """Bit for bit the largest probability and the label's NLL term of the full softmax of
+    z / t_i (a temperature per image, or one for all; float32 logits as cached; a label
+    whose probability underflows gets nll_terms' clipped value), the logits left alone."""
+    rng = np.random.default_rng(14)
+    z = rng.normal(scale=40.0, size=(500, 30)).astype(np.float32)
+    z[0, :] = 0.0
+    z[0, 1] = 2000.0                           # label 0's probability underflows to 0
+    y = rng.integers(0, 30, 500)
+    y[0] = 0
+    before = z.copy()
+    for t in (rng.uniform(0.2, 5.0, 500), 1.7):
+        conf, nll = M.scaled_confidence_and_nll(z, y, t)
+        scaled = M.softmax(np.asarray(z, dtype=np.float64) / np.broadcast_to(t, (500,))[:, None], axis=1)
+        np.testing.assert_array_equal(conf, scaled.max(axis=1))
+        np.testing.assert_array_equal(nll, M.nll_terms(scaled, y))
+    assert nll[0] == pytest.approx(-np.log(np.finfo(np.float64).tiny))
+    np.testing.assert_array_equal(z, before)
+
+
 def test_two_fold_temperature_protocol():
     z = np.random.default_rng(12).normal(scale=3.0, size=(4001, 20)) * 3.0   # over-confident
     y = _labels_drawn_from(z, 3.0, seed=13)

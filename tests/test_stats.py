@@ -299,6 +299,26 @@ def test_the_two_fold_ece_is_a_statistic_of_sums_too():
     assert (da.estimate, da.low, da.high) == pytest.approx((db.estimate, db.low, db.high), abs=1e-12)
 
 
+def test_the_two_fold_mean_is_a_statistic_of_sums():
+    """metrics.TwoFold(metrics.Mean()): the two-fold mean NLL bootstrapped from each fold's
+    summed terms and counts: the same estimate and interval as two_fold_score(np.mean) on
+    every resample, groups of rows included."""
+    from functools import partial
+
+    rng = np.random.default_rng(10)
+    terms = rng.exponential(size=600)
+    fold = metrics.two_fold_split(600, 4)
+    groups = np.repeat(np.arange(200), 3)
+    fast = metrics.TwoFold(metrics.Mean())
+    slow = partial(metrics.two_fold_score, np.mean)
+    assert fast(fold, terms) == slow(fold, terms)
+    for g in (None, groups):
+        a = stats.bootstrap_ci(fast, fold, terms, n_boot=300, seed=5, groups=g)
+        b = stats.bootstrap_ci(slow, fold, terms, n_boot=300, seed=5, groups=g)
+        assert (a.estimate, a.low, a.high) == pytest.approx((b.estimate, b.low, b.high), abs=1e-12)
+        assert a.low < a.estimate < a.high
+
+
 # ================================================================ independent samples
 
 

@@ -31,7 +31,7 @@ from .calibration import (adaptive_calibration_error, brier_score, brier_terms,
                           negative_log_likelihood, nll_terms, quba_calibration_error)
 from .calibration import (BIN_SUMS, bin_index, bin_sums, calibration_errors_from_sums, calibration_test,
                           confidence_histogram, debiased_calibration_error, expected_calibration_error,
-                          EqualMassCalibrationError, ExpectedCalibrationError,
+                          EqualMassCalibrationError, ExpectedCalibrationError, Mean, label_nll,
                           reliability_bins)
 from .cka import (centred_gram, cka_matrix, gram, hsic_unbiased, linear_cka, mean_cka_to_others, mean_to_others,
                   unbiased_cka, unbiased_cka_matrix)
@@ -56,7 +56,7 @@ from .shape_bias import (cue_conflict_categories, cue_conflict_category_indices,
                          shape_bias_per_category)
 from .synthetic import pug_factor_accuracy
 from .temperature import (TEMPERATURE_BOUNDS, TwoFold, cross_fitted_temperatures, fit_temperature,
-                          temperature_nll, two_fold_score, two_fold_split)
+                          scaled_confidence_and_nll, temperature_nll, two_fold_score, two_fold_split)
 
 __all__ = [
     "BIN_SUMS", "bin_index", "bin_sums", "calibration_errors_from_sums", "calibration_test",
@@ -67,14 +67,14 @@ __all__ = [
     "cue_conflict_shape_texture", "cue_conflict_stimulus", "cue_votes", "error_consistency", "error_ratios",
     "EqualMassCalibrationError", "expected_calibration_error", "ExpectedCalibrationError", "factor_error_ratios", "factor_prevalence", "gram", "imagenet_c_summary",
     "imagenet_x_error_ratios", "invariance_curve", "l2_normalise", "linear_cka", "linear_probe",
-    "masked_softmax_confidence", "softmax_top", "mean_cka_to_others", "mean_error_ratio", "mean_error_ratios", "mean_kappas",
+    "label_nll", "masked_softmax_confidence", "Mean", "softmax_top", "mean_cka_to_others", "mean_error_ratio", "mean_error_ratios", "mean_kappas",
     "multilabel_top1", "pairwise_kappas", "pug_factor_accuracy", "reliability_bins", "robustness_average",
     "search_weight_decay", "shape_bias", "shape_bias_from_votes", "shape_bias_per_category", "softmax", "top1",
     "train_linear_adamw", "train_linear_adamw_many",
     # confidence you can trust: proper scores, other binnings, temperature, selective, OOD
     "OOD_SCORES", "TEMPERATURE_BOUNDS", "adaptive_calibration_error", "aurc", "auroc", "brier_score",
     "brier_terms", "class_calibration_replicates", "classwise_calibration_error", "cross_fitted_temperatures",
-    "equal_mass_calibration_error", "excess_aurc", "fit_temperature", "fpr_at_tpr", "mask_positions",
+    "equal_mass_calibration_error", "excess_aurc", "fit_temperature", "fpr_at_tpr", "scaled_confidence_and_nll", "mask_positions",
     "negative_log_likelihood", "nll_terms", "ood_detection", "ood_replicates", "ood_scores", "oracle_aurc",
     "quba_calibration_error", "risk_coverage_curve", "selective_accuracy", "SelectiveStatistic", "SelectiveStatistics", "temperature_nll",
     "two_fold_score", "two_fold_split", "TwoFold",

@@ -90,6 +90,25 @@ class ExpectedCalibrationError:
         return np.abs(totals[..., :-1]).sum(axis=-1) / totals[..., -1]
 
 
+class Mean:
+    """The mean of per-image terms (``nll_terms``, ``brier_terms``) as a statistic of sums, so
+    that ``TwoFold(Mean())``, the two-fold protocol's mean of each half's mean NLL, takes
+    every bootstrap resample at once: a resample's mean is its units' summed terms over
+    their summed row counts. Called, it is ``numpy.mean``."""
+
+    def __call__(self, values) -> float:
+        return float(np.mean(as_numpy(values).astype(np.float64)))
+
+    def unit_sums(self, ids: np.ndarray, n_units: int, values) -> np.ndarray:
+        """(n_units, 2): per unit, the sum of its rows' values and its row count."""
+        v = as_numpy(values).astype(np.float64).ravel()
+        return np.column_stack([np.bincount(ids, weights=v, minlength=n_units), np.bincount(ids, minlength=n_units)])
+
+    @staticmethod
+    def from_sums(totals: np.ndarray) -> np.ndarray:
+        return totals[..., 0] / totals[..., 1]
+
+
 def expected_calibration_error(confidence, correct, n_bins: int = 15) -> float:
     """ECE (docs/protocols.md, Calibration).
 
@@ -258,7 +277,13 @@ def nll_terms(probs, labels) -> np.ndarray:
     ``p`` is clipped below at the smallest normal float64 (2.2e-308), so a hard zero costs
     about 708 nats instead of infinity (float64 softmax of real logits never reaches it)."""
     p, y = _check_probs(probs, labels)
-    return -np.log(np.maximum(p[np.arange(len(y)), y], np.finfo(np.float64).tiny))
+    return label_nll(p[np.arange(len(y)), y])
+
+
+def label_nll(p_label) -> np.ndarray:
+    """-log p of each image's probability of its label, ``nll_terms``' rule (clipped below
+    at the smallest normal float64)."""
+    return -np.log(np.maximum(as_numpy(p_label).astype(np.float64), np.finfo(np.float64).tiny))
 
 
 def negative_log_likelihood(probs, labels) -> float:

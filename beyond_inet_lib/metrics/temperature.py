@@ -17,6 +17,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from ._arrays import as_numpy
+from .calibration import label_nll
 
 #: the search range of T; a fit on its boundary means the data wanted a more extreme T
 TEMPERATURE_BOUNDS = (0.05, 20.0)
@@ -78,6 +79,21 @@ def fit_temperature(logits, labels, bounds: tuple[float, float] = TEMPERATURE_BO
     res = minimize_scalar(_nll_of_beta(z, y), bounds=(1.0 / hi, 1.0 / lo), method="bounded",
                           options={"xatol": 1e-9, "maxiter": 500})
     return float(1.0 / res.x)
+
+
+def scaled_confidence_and_nll(logits, labels, temperatures) -> tuple[np.ndarray, np.ndarray]:
+    """Per image i, the largest probability of softmax(z_i / t_i) and the NLL term
+    -log softmax(z_i / t_i)_{y_i}: the floating-point values of ``softmax_top`` and
+    ``nll_terms`` on the scaled softmax, from one exponential of the logits (the largest
+    probability is 1 / sum_k exp(z_ik / t_i - max_k z_ik / t_i)). ``temperatures``: one per
+    image, or one for all."""
+    z, y = _logits_labels(logits, labels)
+    rows = np.arange(len(y))
+    z /= np.broadcast_to(np.asarray(temperatures, dtype=np.float64), (len(y),))[:, None]
+    z -= z[rows, z.argmax(axis=1)][:, None]
+    np.exp(z, out=z)
+    total = np.sum(z, axis=1, keepdims=True)[:, 0]
+    return 1.0 / total, label_nll(z[rows, y] / total)
 
 
 def two_fold_split(n: int, seed: int = 0) -> np.ndarray:

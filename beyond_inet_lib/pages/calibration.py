@@ -419,18 +419,15 @@ def _temperature_section(study, page: Page, scored: dict, ds_name: str, nll_befo
     section."""
     n_bins = study.settings.n_bins
     ece_two_fold = metrics.TwoFold(_ece(n_bins))
-    mean_two_fold = partial(metrics.two_fold_score, np.mean)
+    mean_two_fold = metrics.TwoFold(metrics.Mean())      # a statistic of sums: every resample at once
     rows, bins, fitted, after_by_key = [], [], {}, {}
     for key, (conf, correct, r) in scored.items():
         label = study.label(key)
-        z = np.asarray(r.logits, dtype=np.float64)
+        z = r.logits                  # as the cache holds them: each metric takes its own float64 copy
         y = r.table["label"].to_numpy()
         fold = metrics.two_fold_split(len(y), study.seed)
         per_image, (t0, t1) = metrics.cross_fitted_temperatures(z, y, fold)
-        scaled = metrics.softmax(z / per_image[:, None], axis=1)
-        conf_ts = scaled.max(axis=1)
-        nll_after = metrics.nll_terms(scaled, y)
-        del scaled
+        conf_ts, nll_after = metrics.scaled_confidence_and_nll(z, y, per_image)
         fitted[key] = (metrics.fit_temperature(z, y), conf_ts)
         before, after = (interval(study, ece_two_fold, fold, c, correct) for c in (conf, conf_ts))
         nll0, nll1 = (interval(study, mean_two_fold, fold, t) for t in (nll_before[key], nll_after))
