@@ -265,9 +265,12 @@ def test_replicates_equal_the_scores_of_the_resampled_images(case, monkeypatch):
         assert reps["adaptive"][r] == pytest.approx(M.adaptive_calibration_error(p[rows], y[rows]), abs=1e-12)
         assert reps["classwise"][r] == pytest.approx(M.classwise_calibration_error(p[rows], y[rows]), abs=1e-12)
         assert reps["quba"][r] == pytest.approx(M.quba_calibration_error(p[rows], y[rows]), abs=1e-12)
-    # all-ones weights are the sample itself
+    # all-ones weights are the sample itself (the calibration page reads its values there)
     ones = M.class_calibration_replicates(p, y, np.ones(len(y)))
     assert ones["adaptive"][0] == pytest.approx(M.adaptive_calibration_error(p, y), abs=1e-12)
+    assert ones["classwise"][0] == pytest.approx(M.classwise_calibration_error(p, y), abs=1e-12)
+    assert ones["quba"][0] == pytest.approx(M.quba_calibration_error(p, y), abs=1e-12)
+    assert ones["ece"][0] == pytest.approx(M.expected_calibration_error(p.max(axis=1), p.argmax(axis=1) == y), abs=1e-12)
 
 
 # ===================================================================== temperature scaling

@@ -328,13 +328,15 @@ def _class_scores(probs: np.ndarray, labels: np.ndarray, n_bins: int, counts: np
     """({score: (value, Interval or None)}, {score: replicates} or None) of the scores over
     every class's probability, their intervals from the resamples ``counts`` (drawn as
     counts: the same images as every other interval with the study's seed; None: none)."""
-    values = {"adaptive": metrics.adaptive_calibration_error(probs, labels, n_bins),
-              "classwise": metrics.classwise_calibration_error(probs, labels, n_bins),
-              "quba": metrics.quba_calibration_error(probs, labels, n_bins)}
     if counts is None:
-        return {k: (v, None) for k, v in values.items()}, None
-    reps = metrics.class_calibration_replicates(probs, labels, counts, n_bins)
-    return {k: (v, stats.interval_from_replicates(v, reps[k], n_units=len(labels))) for k, v in values.items()}, reps
+        return {"adaptive": (metrics.adaptive_calibration_error(probs, labels, n_bins), None), "classwise": (metrics.classwise_calibration_error(probs, labels, n_bins), None),
+                "quba": (metrics.quba_calibration_error(probs, labels, n_bins), None)}, None
+    # the sample itself is the resample that draws every image once: its scores come with
+    # the replicates (equal to the functions', tested), not from a pass of their own
+    drawn = metrics.class_calibration_replicates(probs, labels, np.vstack([np.ones(len(labels)), counts]), n_bins)
+    reps = {k: v[1:] for k, v in drawn.items()}
+    return {k: (float(drawn[k][0]), stats.interval_from_replicates(float(drawn[k][0]), reps[k], n_units=len(labels)))
+            for k in ("adaptive", "classwise", "quba")}, reps
 
 
 def _per_model_scores(probs: np.ndarray, labels: np.ndarray, n_bins: int, counts) -> dict:
