@@ -25,7 +25,13 @@ TEMPERATURE_BOUNDS = (0.05, 20.0)
 
 def _logits_labels(logits, labels) -> tuple[np.ndarray, np.ndarray]:
     """(z, y): z a float64 copy of the logits (the caller's array is never changed)."""
-    z = as_numpy(logits).astype(np.float64, copy=True)
+    z, y = _checked(logits, labels)
+    return z.astype(np.float64, copy=True), y
+
+
+def _checked(logits, labels) -> tuple[np.ndarray, np.ndarray]:
+    """(z, y) checked, z as given (not copied)."""
+    z = as_numpy(logits)
     y = as_numpy(labels).astype(np.int64).ravel()
     if z.ndim != 2 or len(z) != len(y):
         raise ValueError(f"expected (N, C) logits and N labels, got {z.shape} and {y.shape}")
@@ -109,7 +115,7 @@ def two_fold_split(n: int, seed: int = 0) -> np.ndarray:
 def cross_fitted_temperatures(logits, labels, fold) -> tuple[np.ndarray, tuple[float, float]]:
     """(T per image, (T_0, T_1)): ``T_f`` is fitted on fold f and applied to the OTHER fold,
     t_i = T_{1 - fold_i}, so every image is scored with a temperature it did not help fit."""
-    z, y = _logits_labels(logits, labels)
+    z, y = _checked(logits, labels)        # each fold is copied once, by its own fit
     f = np.asarray(fold).astype(np.int64).ravel()
     if len(f) != len(y) or not np.isin(f, (0, 1)).all() or len(np.unique(f)) != 2:
         raise ValueError("fold must hold 0 or 1 for every image, both folds non-empty (two_fold_split)")

@@ -414,6 +414,16 @@ def _compare_replicates(study, metric: Metric, by_key: dict, scored: dict) -> li
 
 
 # ------------------------------------------------------------------ temperature scaling
+def _temperature_fits(logits, labels: np.ndarray, fold: np.ndarray) -> dict:
+    """One model's temperatures, numpy alone (it runs in a worker thread, ``threaded_map``):
+    T fitted on each half and applied to the other (``halves``), the scaled confidences and
+    NLL terms that gives (``conf``, ``nll``), and T fitted on all the images (``all``: the
+    one applied under shift)."""
+    per_image, halves = metrics.cross_fitted_temperatures(logits, labels, fold)
+    conf, nll = metrics.scaled_confidence_and_nll(logits, labels, per_image)
+    return {"halves": halves, "conf": conf, "nll": nll, "all": metrics.fit_temperature(logits, labels)}
+
+
 def _temperature_section(study, page: Page, scored: dict, ds_name: str, nll_before: dict) -> dict:
     """Two-fold temperature scaling per model: T fitted on each half of the images,
     applied to the other; ECE and NLL (means of the two halves) before and after. Returns
@@ -423,14 +433,15 @@ def _temperature_section(study, page: Page, scored: dict, ds_name: str, nll_befo
     ece_two_fold = metrics.TwoFold(_ece(n_bins))
     mean_two_fold = metrics.TwoFold(metrics.Mean())      # a statistic of sums: every resample at once
     rows, bins, fitted, after_by_key = [], [], {}, {}
-    for key, (conf, correct, r) in scored.items():
+    folds = {n: metrics.two_fold_split(n, study.seed) for n in {len(r) for _, _, r in scored.values()}}
+    # each model's logits are read here, in turn (as the cache holds them: each fit takes its
+    # own float64 copy); its temperatures are fitted in a worker thread
+    fits = threaded_map(_temperature_fits, ((r.logits, r.table["label"].to_numpy(), folds[len(r)])
+                                            for _, _, r in scored.values()))
+    for (key, (conf, correct, r)), fit in zip(scored.items(), fits):
         label = study.label(key)
-        z = r.logits                  # as the cache holds them: each metric takes its own float64 copy
-        y = r.table["label"].to_numpy()
-        fold = metrics.two_fold_split(len(y), study.seed)
-        per_image, (t0, t1) = metrics.cross_fitted_temperatures(z, y, fold)
-        conf_ts, nll_after = metrics.scaled_confidence_and_nll(z, y, per_image)
-        fitted[key] = (metrics.fit_temperature(z, y), conf_ts)
+        fold, (t0, t1), conf_ts, nll_after = folds[len(r)], fit["halves"], fit["conf"], fit["nll"]
+        fitted[key] = (fit["all"], conf_ts)
         before, after = (interval(study, ece_two_fold, fold, c, correct) for c in (conf, conf_ts))
         nll0, nll1 = (interval(study, mean_two_fold, fold, t) for t in (nll_before[key], nll_after))
         values = {"ece0": before.estimate if before else ece_two_fold(fold, conf, correct),
