@@ -18,8 +18,9 @@ should be cheap to turn into pages. This script measures the second half alone:
    with random outputs of the right shapes: logits whose argmax is the label with a
    per-model probability (so accuracies differ between models), features, layer taps;
 4. every page built from that cache (``build(study, gather(study, requests))``), each in
-   its own process as a report runs each notebook in its own kernel: its wall time and
-   peak resident memory (``ru_maxrss``) are measured.
+   its own process as a report runs each notebook in its own kernel, with the kernel's
+   environment (numpy's BLAS on one thread unless ``OPENBLAS_NUM_THREADS`` says otherwise):
+   its wall time and peak resident memory (``ru_maxrss``) are measured.
 
 Usage (``make scale`` runs the full size)::
 
@@ -56,6 +57,7 @@ if str(PROJECT) not in sys.path:
 from beyond_inet_lib.config import load_profile  # noqa: E402
 from beyond_inet_lib.pages import PROPERTIES, Study  # noqa: E402
 from beyond_inet_lib.data.index import DatasetIndex  # noqa: E402
+from beyond_inet_lib.report import BLAS_THREADS_ENV  # noqa: E402
 
 #: the architectures the scale models take turns at (the paper's four, never loaded)
 ARCHITECTURES = ("convnext_sup", "vit_sup", "convnext_clip", "vit_clip")
@@ -364,7 +366,10 @@ def _in_child(prop: str, args) -> dict:
            "--scale", str(args.scale), "--bootstrap", str(args.bootstrap), "--work", str(args.work)]
     if args.vtab_tasks is not None:
         cmd += ["--vtab-tasks", str(args.vtab_tasks)]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    # the environment a report gives its kernels: numpy / scipy's BLAS on one thread
+    # unless the caller chose (report.build_report)
+    env = {**os.environ, BLAS_THREADS_ENV: os.environ.get(BLAS_THREADS_ENV) or "1"}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         return {"property": prop, "failed": done.stderr.strip().splitlines()[-1:] or ["?"],
                 "stderr_tail": done.stderr[-3000:]}
