@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import threading
 from dataclasses import asdict, dataclass, replace
 from typing import Callable, Mapping, Sequence
 
@@ -202,6 +203,7 @@ def _unit_sums(values, ids: np.ndarray, n_units: int, cells=None) -> tuple[np.nd
 # dropped first: ImageNet val's 50,000 images x 1,000 resamples, under the few seeds a page
 # alternates between, is drawn once for 30 models, not 30 times (1-2 s each)
 _WEIGHT_CACHE: dict = {}
+_WEIGHT_LOCK = threading.Lock()
 _CACHE_CELLS = 200_000_000
 
 
@@ -209,9 +211,12 @@ def _weights(n_units: int, n_boot: int, seed: int):
     """Yield (chunk, n_units) float arrays: w[b, u] = how often replicate b drew unit u.
     Read-only: the same arrays may be handed out again for the same arguments."""
     key = (int(n_units), int(n_boot), int(seed))
-    if key in _WEIGHT_CACHE:
-        _WEIGHT_CACHE[key] = _WEIGHT_CACHE.pop(key)        # the most recently used last
-        yield from _WEIGHT_CACHE[key]
+    with _WEIGHT_LOCK:             # models' statistics may be resampled in several threads
+        cached = _WEIGHT_CACHE.pop(key, None)
+        if cached is not None:
+            _WEIGHT_CACHE[key] = cached                    # the most recently used last
+    if cached is not None:
+        yield from cached
         return
     kept = [] if n_units * n_boot <= _CACHE_CELLS // 2 else None
     for draws in _resample_chunks(n_units, n_boot, seed, _chunk(n_units, n_boot)):
@@ -223,9 +228,10 @@ def _weights(n_units: int, n_boot: int, seed: int):
             kept.append(w)
         yield w
     if kept is not None:
-        _WEIGHT_CACHE[key] = kept
-        while sum(k[0] * k[1] for k in _WEIGHT_CACHE) > _CACHE_CELLS:
-            del _WEIGHT_CACHE[next(iter(_WEIGHT_CACHE))]
+        with _WEIGHT_LOCK:
+            _WEIGHT_CACHE[key] = kept
+            while sum(k[0] * k[1] for k in _WEIGHT_CACHE) > _CACHE_CELLS:
+                del _WEIGHT_CACHE[next(iter(_WEIGHT_CACHE))]
 
 
 def _replicate_means(values, ids, n_units, n_boot, seed, cells=None) -> np.ndarray:

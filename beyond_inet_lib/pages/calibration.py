@@ -470,16 +470,30 @@ def _temperature_section(study, page: Page, scored: dict, ds_name: str, nll_befo
 
 
 # --------------------------------------------------------------- calibration under shift
-def _shift_confidences(ds, r, temperature: float = 1.0, chunk: int = 50_000) -> dict:
+def _shift_outputs(r) -> tuple:
+    """(table, logits, (top index, top probability) or None): what ``_shift_confidences``
+    reads of a result, read here, in the caller's thread (the cache's reads stay there)."""
+    logits = r.logits
+    return r.table, logits, None if logits is not None else (r.top_index, r.top_prob)
+
+
+def _shift_pair(ds, table, logits, top, temperature: float) -> tuple[dict, dict | None]:
+    """(as trained, at ``temperature``): ``_shift_confidences`` twice, numpy and pandas
+    alone, so that several models run at once in threads (``threaded_map``)."""
+    return (_shift_confidences(ds, table, logits, top), _shift_confidences(ds, table, logits, top, temperature))
+
+
+def _shift_confidences(ds, t, logits, top, temperature: float = 1.0, chunk: int = 50_000) -> dict:
     """Per scored row of a shifted dataset: the top-1 confidence of softmax(z / T) (over
     the dataset's class mask where it has one) and its correctness (multi-label sets: the
     top-1 is in the set; empty sets are not scored); ImageNet-C's image ids and severities.
     A chunk of rows at a time: ImageNet-C holds 75 rows per image. None when the result
     kept only the top-1 and its probability (``robustness.imagenet_c_outputs: top``) and
-    ``temperature`` is not 1: the confidence at another temperature needs every logit."""
-    if r.logits is None and temperature != 1.0:
+    ``temperature`` is not 1: the confidence at another temperature needs every logit.
+    ``t``: the result's table; ``logits``, or ``top`` (index, probability) when the cache
+    kept only those (``_shift_outputs``)."""
+    if logits is None and temperature != 1.0:
         return None
-    t = r.table
     keep = np.ones(len(t), dtype=bool)
     sets = None
     if "label_set" in t.columns:
@@ -487,12 +501,12 @@ def _shift_confidences(ds, r, temperature: float = 1.0, chunk: int = 50_000) -> 
         keep = np.array([bool(s) for s in sets])
     mask = None if ds.class_mask is None else np.asarray(ds.class_mask, dtype=np.int64)
     conf, pred = np.empty(len(t)), np.empty(len(t), dtype=np.int64)
-    for start in range(0, len(t) if r.logits is not None else 0, chunk):
-        top, idx = metrics.softmax_top(r.logits[start:start + chunk], mask, temperature)
-        conf[start:start + chunk] = top
+    for start in range(0, len(t) if logits is not None else 0, chunk):
+        best, idx = metrics.softmax_top(logits[start:start + chunk], mask, temperature)
+        conf[start:start + chunk] = best
         pred[start:start + chunk] = idx if mask is None else mask[idx]
-    if r.logits is None:
-        conf, pred = r.top_prob.astype(np.float64), r.top_index.astype(np.int64)
+    if logits is None:
+        conf, pred = top[1].astype(np.float64), top[0].astype(np.int64)
     if sets is not None:
         correct = np.array([int(q) in s for q, s in zip(pred, sets)])
     else:
@@ -532,13 +546,11 @@ def _shift_section(study, page: Page, answers: dict, ds_name: str, fitted: dict,
                     "ECE": after["value"], "ci_low": after["ci_low"], "ci_high": after["ci_high"]}]
     for name, answer in shifted.items():
         ds = answer.dataset
-        for key, (t_all, _) in fitted.items():
-            rs = answer.results.for_model(key)
-            if not rs:
-                continue
-            r = next(iter(rs.values()))
+        present = [(key, next(iter(rs.values()))) for key in fitted if (rs := answer.results.for_model(key))]
+        # each model's outputs are read here, in turn; its confidences computed in a worker thread
+        pairs = threaded_map(_shift_pair, ((ds, *_shift_outputs(r), fitted[key][0]) for key, r in present))
+        for (key, r), (raw, cal) in zip(present, pairs):
             label = study.label(key)
-            raw, cal = _shift_confidences(ds, r), _shift_confidences(ds, r, t_all)
             parts = [(name, np.ones(len(raw["conf"]), dtype=bool))]
             if raw["severity"] is not None:
                 parts += [(f"{name} severity {v}", raw["severity"] == v) for v in sorted(set(raw["severity"]))]
@@ -619,8 +631,9 @@ def _selective_replicates(stats_of: dict, scored: dict, n_boot: int, seed: int) 
     gives for each statistic (the same resamples for every model), the statistics of a
     model computed together (``metrics.SelectiveStatistics``: one pass per resample)."""
     together = metrics.SelectiveStatistics(*stats_of.values())
-    per_model = {k: stats.bootstrap_replicates(together, conf, correct, n_boot=n_boot, seed=seed)
-                 for k, (conf, correct, _r) in scored.items()}
+    draw = partial(stats.bootstrap_replicates, together, n_boot=n_boot, seed=seed)
+    # several models at once in threads (their confidences are in memory already)
+    per_model = dict(zip(scored, threaded_map(draw, ((conf, correct) for conf, correct, _r in scored.values()))))
     return {name: ({k: float(est[i]) for k, (est, _) in per_model.items()},
                    np.stack([reps[:, i] for _, reps in per_model.values()], axis=1))
             for i, name in enumerate(stats_of)}
