@@ -329,7 +329,8 @@ def _class_scores(probs: np.ndarray, labels: np.ndarray, n_bins: int, counts: np
     every class's probability, their intervals from the resamples ``counts`` (drawn as
     counts: the same images as every other interval with the study's seed; None: none)."""
     if counts is None:
-        return {"adaptive": (metrics.adaptive_calibration_error(probs, labels, n_bins), None), "classwise": (metrics.classwise_calibration_error(probs, labels, n_bins), None),
+        return {"adaptive": (metrics.adaptive_calibration_error(probs, labels, n_bins), None),
+                "classwise": (metrics.classwise_calibration_error(probs, labels, n_bins), None),
                 "quba": (metrics.quba_calibration_error(probs, labels, n_bins), None)}, None
     # the sample itself is the resample that draws every image once: its scores come with
     # the replicates (equal to the functions', tested), not from a pass of their own
@@ -353,6 +354,7 @@ def _scores_section(study, page: Page, scored: dict, ds_name: str) -> dict:
     section's "before")."""
     n_bins = study.settings.n_bins
     rows, bars, nll_by_key, brier_by_key, quba = [], [], {}, {}, {}
+    equal_mass = metrics.EqualMassCalibrationError(n_bins)    # its resamples from sorting once
     n_boot = resamples(study, study.settings.class_resamples or None)
     counts = {n: stats.resample_counts(n, n_boot, study.seed) if n_boot else None
               for n in {len(r) for _, _, r in scored.values()}}
@@ -366,7 +368,6 @@ def _scores_section(study, page: Page, scored: dict, ds_name: str) -> dict:
         nll_by_key[key], brier_by_key[key] = nll, brier
         h_nll = headline(study, key, NLL_METRIC.at(dataset=ds_name), "mean", nll)
         h_brier = headline(study, key, BRIER_METRIC.at(dataset=ds_name), "mean", brier)
-        equal_mass = metrics.EqualMassCalibrationError(n_bins)    # its resamples from sorting once
         em = interval(study, equal_mass, conf, correct)
         em_value = em.estimate if em is not None else equal_mass(conf, correct)
         qv, qiv = classes["quba"]
