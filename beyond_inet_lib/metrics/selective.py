@@ -135,14 +135,7 @@ class SelectiveStatistic:
         return f"SelectiveStatistic({self.kind!r}" + (f", {self.coverage})" if self.coverage else ")")
 
     def weighted(self, weights, confidence, correct) -> np.ndarray:
-        blocks = _sorted_blocks(confidence, correct)      # sorted once for every resample
-        if weights is None or np.ndim(weights) < 2:
-            return self._rows(blocks, weights)
-        # a few rows at a time: the temporaries stay in the processor's cache
-        return np.concatenate([self._rows(blocks, weights[i:i + _ROWS]) for i in range(0, len(weights), _ROWS)])
-
-    def _rows(self, blocks, weights) -> np.ndarray:
-        return self.from_cumulative(*_cumulative(blocks, weights))
+        return SelectiveStatistics(self).weighted(weights, confidence, correct)[:, 0]
 
     def from_cumulative(self, cum_w: np.ndarray, cum_e: np.ndarray) -> np.ndarray:
         """The statistic of each row of ``_cumulative``'s (W, E)."""
@@ -171,9 +164,10 @@ class SelectiveStatistics:
         return f"SelectiveStatistics{self.statistics!r}"
 
     def weighted(self, weights, confidence, correct) -> np.ndarray:
-        blocks = _sorted_blocks(confidence, correct)
+        blocks = _sorted_blocks(confidence, correct)      # sorted once for every resample
         if weights is None or np.ndim(weights) < 2:
             return self._rows(blocks, weights)
+        # a few rows at a time: the temporaries stay in the processor's cache
         return np.concatenate([self._rows(blocks, weights[i:i + _ROWS]) for i in range(0, len(weights), _ROWS)])
 
     def _rows(self, blocks, weights) -> np.ndarray:
