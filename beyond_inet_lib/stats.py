@@ -237,7 +237,11 @@ def _weights(n_units: int, n_boot: int, seed: int):
 def _replicate_means(values, ids, n_units, n_boot, seed, cells=None) -> np.ndarray:
     """(n_boot, k) means of each replicate: sum_u w_u num_u / sum_u w_u den_u, w_u = times
     unit u was drawn. One matrix product per chunk of replicates, no loop over replicates."""
-    num, den = _unit_sums(values, ids, n_units, cells)
+    return _means_of_sums(*_unit_sums(values, ids, n_units, cells), n_units, n_boot, seed)
+
+
+def _means_of_sums(num, den, n_units, n_boot, seed) -> np.ndarray:
+    """``_replicate_means`` from the units' sums (``_unit_sums``)."""
     out = []
     for w in _weights(n_units, n_boot, seed):
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -250,6 +254,61 @@ def _replicate_totals(values, ids, n_units, n_boot, seed) -> np.ndarray:
     ``_replicate_means``)."""
     num, _ = _unit_sums(values, ids, n_units)
     return np.concatenate([w @ num for w in _weights(n_units, n_boot, seed)])
+
+
+@dataclass(frozen=True)
+class CellMeans:
+    """Each cell's mean on one sample and on every bootstrap resample of its units: the
+    statistic of ``bootstrap_ci("mean", ..., cells=)`` before the cells are averaged, so
+    that the mean over any set of the cells (ImageNet-C's mean over all 75 cells, over one
+    corruption's severities, over one severity's corruptions) has its interval from one
+    resampling instead of one each. ``cell_means`` makes it."""
+
+    labels: np.ndarray             # (k,) the cell labels, sorted
+    point: np.ndarray              # (k,) each cell's mean on the data
+    replicates: np.ndarray | None  # (n_boot, k) on each resample; None without resamples
+    n_units: int
+
+    def mean(self, labels=None) -> tuple[float, np.ndarray | None]:
+        """(estimate, replicates) of the unweighted mean over the cells ``labels`` (default:
+        all): what ``bootstrap_replicates("mean", ..., cells=)`` gives on those cells' rows
+        when every unit has rows in every cell (the same resamples then); otherwise the
+        units resampled are all of the sample's, those without rows in the chosen cells
+        adding nothing."""
+        cols = slice(None)
+        if labels is not None:
+            wanted = np.unique(np.asarray(labels))
+            cols = np.minimum(np.searchsorted(self.labels, wanted), len(self.labels) - 1)
+            if not np.array_equal(self.labels[cols], wanted):
+                raise ValueError(f"cells {sorted(set(wanted) - set(self.labels))} are not in this sample")
+        with np.errstate(invalid="ignore"):
+            estimate = float(np.nanmean(self.point[cols]))
+            reps = None if self.replicates is None else np.nanmean(self.replicates[:, cols], axis=1)
+        return estimate, reps
+
+    def interval(self, labels=None, level: float = 0.95) -> Interval | None:
+        """The expanded percentile interval of ``mean(labels)`` (None without resamples)."""
+        estimate, reps = self.mean(labels)
+        if reps is None:
+            return None
+        return interval_from_replicates(estimate, reps, level=level, n_units=self.n_units)
+
+
+def cell_means(values, *, cells, groups=None, n_boot: int = 1000, seed: int = 0) -> CellMeans:
+    """``CellMeans`` of per-row ``values`` (0/1 correctness) in ``cells`` (a label per row),
+    the units (rows, or ``groups``) resampled ``n_boot`` times (0: no replicates) from
+    ``seed``: the resamples of ``bootstrap_ci`` with the same arguments."""
+    v = _indexable(values)
+    n = _n_rows((v,))
+    if len(cells) != n:
+        raise ValueError(f"cells has {len(cells)} entries but the values have {n} rows")
+    ids, _, offsets = _units(n, groups)
+    n_units = len(offsets) - 1
+    num, den = _unit_sums(v, ids, n_units, cells)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        point = num.sum(axis=0) / den.sum(axis=0)
+    reps = _means_of_sums(num, den, n_units, int(n_boot), seed) if n_boot else None
+    return CellMeans(np.unique(np.asarray(cells)), point, reps, n_units)
 
 
 def _mean_point(values, ids, n_units, cells=None):
@@ -572,7 +631,7 @@ def error_consistency_ci(correct_a, correct_b, *, n_boot: int = 1000, level: flo
 
 
 __all__: Sequence[str] = (
-    "Interval", "bootstrap_ci", "bootstrap_replicates", "error_consistency_ci",
+    "Interval", "bootstrap_ci", "bootstrap_replicates", "CellMeans", "cell_means", "error_consistency_ci",
     "is_significant", "mcnemar_exact", "mean_of_independent", "paired_bootstrap", "pairwise_ranking",
     "rank_intervals", "ranks_from_replicates", "interval_from_replicates", "tail_probability",
     "wilson_interval", "proportion_ci", "normal_interval", "calibration_error_ci",

@@ -85,6 +85,37 @@ def test_cells_give_imagenet_c_mean_of_means_and_match_the_generic_path():
     assert (fast.low, fast.high) == pytest.approx((slow.low, slow.high), abs=1e-12)
 
 
+def test_cell_means_give_every_set_of_cells_the_interval_of_resampling_its_rows():
+    """One resampling for all cells: the mean over any cells (all; one corruption's
+    severities; one severity's corruptions) has the interval ``bootstrap_ci`` gives those
+    cells' rows; where some units lack rows in the chosen cells, it is the interval of
+    resampling every unit of the sample (``universe=``), not only those with rows."""
+    t = _imagenet_c_like()
+    cell = (t["corruption"] + "/" + t["severity"].astype(str)).to_numpy()
+    x = t["correct"].to_numpy(dtype=float)
+    cm = stats.cell_means(x, cells=cell, groups=t["image"], n_boot=300, seed=4)
+    whole = stats.bootstrap_ci("mean", x, groups=t["image"], cells=cell, n_boot=300, seed=4)
+    assert cm.interval() == whole
+    for rows in (t["corruption"] == t["corruption"].iloc[0], t["severity"] == 2):
+        rows = rows.to_numpy()
+        part = stats.bootstrap_ci("mean", x[rows], groups=t["image"][rows], cells=cell[rows], n_boot=300, seed=4)
+        got = cm.interval(cell[rows])
+        assert (got.estimate, got.low, got.high) == pytest.approx((part.estimate, part.low, part.high), abs=1e-12)
+        assert got.n_units == part.n_units == 40
+    # images 0-9 have no rows in the first cell: those cells' replicates draw them anyway
+    images = t["image"].to_numpy()
+    keep = ~((cell == cell[0]) & np.isin(images, np.unique(images)[:10]))
+    cm = stats.cell_means(x[keep], cells=cell[keep], groups=images[keep], n_boot=300, seed=4)
+    est, reps = stats.bootstrap_replicates("mean", x[keep & (cell == cell[0])], groups=images[keep & (cell == cell[0])],
+                                           cells=cell[keep & (cell == cell[0])], universe=images, n_boot=300, seed=4)
+    got_est, got_reps = cm.mean([cell[0]])
+    assert got_est == pytest.approx(est, abs=1e-12)
+    np.testing.assert_allclose(got_reps, reps, atol=1e-12)
+    with pytest.raises(ValueError, match="not in this sample"):
+        cm.mean(["no such cell"])
+    assert stats.cell_means(x, cells=cell, groups=t["image"], n_boot=0).replicates is None
+
+
 def test_a_non_mean_statistic_ece():
     rng = np.random.default_rng(4)
     conf = rng.uniform(0.3, 1.0, 2000)

@@ -211,6 +211,12 @@ def headline(study, key: str, metric: Metric, statistic, *arrays, note: str = ""
     iv = interval(study, statistic, *arrays, groups=groups, cells=cells, n_boot=n_boot)
     if value is None:
         value = iv.estimate if iv is not None else _evaluate(statistic, arrays)
+    return headline_of(study, key, metric, value, iv, note)
+
+
+def headline_of(study, key: str, metric: Metric, value: float, iv: stats.Interval | None, note: str = "") -> dict:
+    """A headline row of ``metric`` for model ``key`` from a value and its interval computed
+    already (``headline`` computes them); the note says when the interval's coverage falls short."""
     return study.headline_row(key, metric, value, iv, "; ".join(n for n in (note, coverage_note(iv)) if n))
 
 

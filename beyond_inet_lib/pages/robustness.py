@@ -33,10 +33,9 @@ from ..data import DATASETS, IMAGENET_C_CORRUPTIONS, ROBUSTNESS_VARIANTS, standi
 from ..errors import ProfileError, did_you_mean
 from ..references import BENCHMARKS
 from .base import (FIELD_NAMES, Answer, Page, Request, combined_headline, common_rows, compare, compare_combined,
-                   field_sentence, field_shown, field_table, frame, gather, headline, interval, interval_text,
-                   published_sentence, ranking_sentence, sample, shown, trained_or_all, with_field,
-                   with_published,
-                   rank_headline)
+                   compare_replicates, field_sentence, field_shown, field_table, frame, gather, headline,
+                   headline_of, interval_text, published_sentence, rank_headline, ranking_sentence, resamples,
+                   sample, shown, trained_or_all, with_field, with_published)
 from .schema import Metric, Property
 
 
@@ -182,12 +181,14 @@ def table_parts(t: pd.DataFrame) -> dict:
         out["groups"] = pd.factorize(ids, sort=True)[0]
         out["cells"] = pd.factorize(out["corruption"])[0] * 10 + out["severity"]   # severity 1..5
         out["unbalanced"] = _unbalanced(out)
-        # the rows of each corruption and of each severity, in order of appearance, with the
-        # other factor's integer codes (the cells of their means)
-        codes = {"corruption": pd.factorize(out["corruption"]), "severity": pd.factorize(out["severity"])}
-        out["slices"] = {by: [(level, np.flatnonzero(c == i)) for i, level in enumerate(levels)]
-                         for by, (c, levels) in codes.items()}
-        out["codes"] = {by: c for by, (c, _) in codes.items()}
+        # the cells of each corruption and of each severity, in order of appearance: their
+        # means are means over those cells' columns of one resampling (``stats.CellMeans``)
+        present = np.unique(out["cells"])
+        out["slices"] = {
+            "corruption": [(level, present[present // 10 == i])
+                           for i, level in enumerate(pd.factorize(out["corruption"])[1])],
+            "severity": [(int(level), present[present % 10 == level])
+                         for level in pd.unique(out["severity"])]}
     elif "label_set" in t.columns:
         out["sets"] = [set(int(v) for v in s) for s in t["label_set"]]
         out["keep"] = np.array([bool(s) for s in out["sets"]])
@@ -209,7 +210,7 @@ def score(ds, r, parts: dict | None = None) -> dict:
            "skipped_sets": 0, "val_ids": parts["val_ids"]}
     if "corruption" in t.columns:
         out["correct"] = r.pred() == t["label"].to_numpy()
-        for k in ("corruption", "severity", "unbalanced", "slices", "codes"):
+        for k in ("corruption", "severity", "unbalanced", "slices"):
             out[k] = parts[k]
         return out
     if parts["sets"] is not None:
@@ -283,8 +284,16 @@ def _variant_section(study, page: Page, name: str, answer: Answer, scores: dict,
             notes.append("severities differ between corruptions: mean over the cells present")
         if name == REFERENCE:
             notes.append("reference, not part of the mean")
-        h = headline(study, key, metric, "mean", sc["correct"].astype(float), groups=sc["groups"],
-                     cells=sc["cells"], note="; ".join(notes))
+        if sc["cells"] is not None:
+            # every cell's mean on one resampling: the headline, the per-corruption and
+            # per-severity tables and the comparisons all read it
+            sc["cell_means"] = stats.cell_means(sc["correct"].astype(float), cells=sc["cells"], groups=sc["groups"],
+                                                n_boot=resamples(study), seed=study.seed)
+            h = headline_of(study, key, metric, sc["cell_means"].mean()[0], sc["cell_means"].interval(),
+                            note="; ".join(notes))
+        else:
+            h = headline(study, key, metric, "mean", sc["correct"].astype(float), groups=sc["groups"],
+                         note="; ".join(notes))
         if name in BENCHMARKS and not standin:
             with_published(h, study.spec(key), name, sc["result"].view)
         if not standin:
@@ -316,6 +325,14 @@ def _compare(study, page: Page, metric: Metric, scores: dict) -> None:
     independent images (not ImageNet-C's cells of one image)."""
     scores = trained_or_all(study, scores)
     if len(scores) < 2:
+        return
+    first = next(iter(scores.values()))
+    if "cell_means" in first and study.n_boot and all(
+            sc["paths"] is first["paths"] or np.array_equal(sc["paths"], first["paths"]) for sc in scores.values()):
+        # the same rows for every model: the headline's resamples are already paired
+        means = {k: sc["cell_means"].mean() for k, sc in scores.items()}
+        page.comparisons += compare_replicates(study, metric, {k: v for k, (v, _) in means.items()},
+                                               np.stack([r for _, r in means.values()], axis=1))
         return
     rows = common_rows({k: sc["paths"] for k, sc in scores.items()})
     correct = {k: scores[k]["correct"][rows[k]] for k in scores}
@@ -361,13 +378,10 @@ def _imagenet_c_section(study, page: Page, scores: dict) -> None:
     for key, sc in scores.items():
         if sc["cells"] is None:
             continue
-        correct = sc["correct"].astype(float)
-        for by, other, table in (("corruption", "severity", "imagenet_c"),
-                                 ("severity", "corruption", "imagenet_c_severity")):
-            for level, rows in sc["slices"][by]:
-                cells = sc["codes"][other][rows]
-                iv = interval(study, "mean", correct[rows], groups=sc["groups"][rows], cells=cells)
-                value = iv.estimate if iv is not None else float(pd.Series(correct[rows]).groupby(cells).mean().mean())
+        for by, table in (("corruption", "imagenet_c"), ("severity", "imagenet_c_severity")):
+            for level, cells in sc["slices"][by]:
+                value, _ = sc["cell_means"].mean(cells)
+                iv = sc["cell_means"].interval(cells)
                 page.tables[table].append({
                     "model": study.label(key), by: level,
                     "top-1": value, "ci_low": iv.low if iv else None, "ci_high": iv.high if iv else None,
