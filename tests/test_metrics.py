@@ -83,6 +83,25 @@ def test_softmax_top_is_the_largest_softmax_probability_and_its_column(temperatu
     assert M.softmax_top(np.array([[1000.0, 1001.0, 999.0]]))[0][0] == pytest.approx(1 / (1 + np.exp(-1) + np.exp(-2)))
 
 
+def test_label_probability_is_the_softmax_of_the_label_and_the_argmax():
+    """Bit for bit the full softmax's probability of each row's label and its argmax
+    (float32 logits as the cache holds them, large CLIP-like ones), the caller's logits left
+    as they were; a hand case."""
+    rng = np.random.default_rng(4)
+    z = rng.normal(scale=30.0, size=(400, 60)).astype(np.float32)
+    y = rng.integers(0, 60, len(z))
+    before = z.copy()
+    top, prob = M.label_probability(z, y)
+    p = M.softmax(np.asarray(z, dtype=np.float64), axis=1)
+    np.testing.assert_array_equal(top, p.argmax(axis=1))
+    np.testing.assert_array_equal(prob, p[np.arange(len(y)), y])
+    np.testing.assert_array_equal(z, before)
+    top, prob = M.label_probability(np.array([[1000.0, 1001.0, 999.0]]), [2])
+    assert top[0] == 1 and prob[0] == pytest.approx(np.exp(-2) / (1 + np.exp(-1) + np.exp(-2)))
+    with pytest.raises(ValueError, match="N labels"):
+        M.label_probability(z, y[:-1])
+
+
 def test_multilabel_top1_skips_empty_sets():
     pred = np.array([1, 2, 3, 4, 5])
     sets = [[1, 5], [], [7], np.array([4, 9]), None]

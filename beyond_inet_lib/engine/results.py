@@ -44,6 +44,11 @@ class Result:
         return metrics.softmax(np.asarray(self._logits("probabilities"), dtype=np.float64), axis=1,
                                class_mask=class_mask)
 
+    def label_probability(self) -> tuple[np.ndarray, np.ndarray]:
+        """(top-1 column, the softmax probability of each row's label), the values ``probs()``
+        gives of them, without the (N, C) probabilities (``metrics.label_probability``)."""
+        return metrics.label_probability(self._logits("probabilities"), self.table["label"].to_numpy())
+
     def pred(self, class_mask=None) -> np.ndarray:
         """Top-1 ImageNet index (argmax over the ``class_mask`` columns when given;
         ``metrics.argmax_over_mask``); from ``top_index`` when only the top output was kept."""

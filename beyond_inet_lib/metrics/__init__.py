@@ -35,8 +35,8 @@ from .calibration import (BIN_SUMS, bin_index, bin_sums, calibration_errors_from
                           reliability_bins)
 from .cka import (centred_gram, cka_matrix, gram, hsic_unbiased, linear_cka, mean_cka_to_others, mean_to_others,
                   unbiased_cka, unbiased_cka_matrix)
-from .classification import (argmax_over_mask, masked_softmax_confidence, softmax_top, multilabel_top1,
-                             softmax, top1)
+from .classification import (argmax_over_mask, label_probability, masked_softmax_confidence, softmax_top,
+                             multilabel_top1, softmax, top1)
 from .classification import mask_positions
 from .consistency import consistency_matrix, error_consistency, expected_consistency, mean_kappas, pairwise_kappas
 from .imagenet_x import (error_ratios, factor_error_ratios, factor_prevalence, imagenet_x_error_ratios,
@@ -67,7 +67,7 @@ __all__ = [
     "cue_conflict_shape_texture", "cue_conflict_stimulus", "cue_votes", "error_consistency", "error_ratios",
     "EqualMassCalibrationError", "expected_calibration_error", "ExpectedCalibrationError", "factor_error_ratios", "factor_prevalence", "gram", "imagenet_c_summary",
     "imagenet_x_error_ratios", "invariance_curve", "l2_normalise", "linear_cka", "linear_probe",
-    "label_nll", "masked_softmax_confidence", "Mean", "softmax_top", "mean_cka_to_others", "mean_error_ratio", "mean_error_ratios", "mean_kappas",
+    "label_nll", "label_probability", "masked_softmax_confidence", "Mean", "softmax_top", "mean_cka_to_others", "mean_error_ratio", "mean_error_ratios", "mean_kappas",
     "multilabel_top1", "pairwise_kappas", "pug_factor_accuracy", "reliability_bins", "robustness_average",
     "search_weight_decay", "shape_bias", "shape_bias_from_votes", "shape_bias_per_category", "softmax", "top1",
     "train_linear_adamw", "train_linear_adamw_many",

@@ -94,6 +94,22 @@ def softmax_top(logits, class_mask=None, temperature: float = 1.0) -> tuple[np.n
     return 1.0 / np.sum(z, axis=1, keepdims=True)[:, 0], idx
 
 
+def label_probability(logits, labels) -> tuple[np.ndarray, np.ndarray]:
+    """(column, probability): each row's top-1 column and the probability the softmax gives
+    its label, exp(z_y - max z) / sum_k exp(z_k - max z): the floating-point value of
+    ``softmax(z)[i, y_i]``, without dividing out the (N, C) softmax (``labels``: column
+    indices)."""
+    z = np.array(as_numpy(logits), dtype=np.float64)          # a copy of our own, worked in place
+    y = as_numpy(labels).astype(np.int64).ravel()
+    if z.ndim != 2 or len(z) != len(y):
+        raise ValueError(f"expected (N, C) logits and N labels, got {z.shape} and {y.shape}")
+    rows = np.arange(len(z))
+    idx = z.argmax(axis=1)
+    z -= z[rows, idx][:, None]
+    np.exp(z, out=z)
+    return idx, z[rows, y] / np.sum(z, axis=1)
+
+
 def masked_softmax_confidence(logits, labels, class_mask=None) -> tuple[np.ndarray, np.ndarray]:
     """(confidence, correct) for calibration  (docs/protocols.md, Calibration).
 

@@ -112,9 +112,8 @@ def per_image(by_level: dict) -> tuple[np.ndarray, dict[float, tuple[np.ndarray,
     out, paths = {}, None
     for lv, r in by_level.items():
         idx = rows[lv]
-        p = r.probs()[idx]
-        y = r.table["label"].to_numpy()[idx]
-        out[lv] = (p.argmax(axis=1) == y, p[np.arange(len(y)), y])
+        top, prob = r.label_probability()
+        out[lv] = (top[idx] == r.table["label"].to_numpy()[idx], prob[idx])
         paths = r.table["path"].to_numpy()[idx]
     return paths, out
 
