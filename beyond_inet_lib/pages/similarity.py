@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from .. import metrics, stats
-from .base import Answer, Page, Request, compare_replicates, frame, gather, interval_text, rank_headline, resamples
+from .base import (Answer, Page, Request, compare_replicates, frame, gather, interval_text, rank_headline, resamples,
+                   threaded_map)
 from .schema import Metric, Property
 
 
@@ -80,8 +81,8 @@ def build(study, answers: dict[str, Answer]) -> Page:
             r = next(iter(rs.values()))
             feats[m.key] = [r.layers[n] for n in taps[m.key]]
     within, summary = [], []
-    for key, fs in feats.items():
-        k = metrics.cka_matrix(fs)
+    # each model's layer-by-layer matrix in a worker thread (the products release numpy's lock)
+    for (key, fs), k in zip(feats.items(), threaded_map(metrics.cka_matrix, ((fs,) for fs in feats.values()))):
         within.append(_layer_frame(k, taps[key], taps[key], model=study.label(key)))
         n = len(fs)
         summary.append({"model": study.label(key), "layers": n,
