@@ -311,6 +311,45 @@ def cell_means(values, *, cells, groups=None, n_boot: int = 1000, seed: int = 0)
     return CellMeans(np.unique(np.asarray(cells)), point, reps, n_units)
 
 
+def replicates_by_cell(statistic, *arrays, cells, groups=None, n_boot: int = 1000,
+                       seed: int = 0) -> tuple[int, dict]:
+    """(units, {cell: (estimate, replicates)}) of a statistic of sums (``unit_sums`` /
+    ``from_sums``: ``metrics.ExpectedCalibrationError``) on each cell's rows (``cells``: a
+    label per row; ImageNet-C's severities) and, under the key None, on all the rows, from
+    one resampling of the units (rows, or ``groups``): every unit's totals per cell side by
+    side, one product per chunk of resamples. Replicate b of each cell is that cell's rows of
+    resample b: ``bootstrap_replicates`` of the cell's rows with ``universe=`` the units of
+    all rows (the same as without it when every unit has rows in every cell). ``n_boot`` 0:
+    the estimates alone (replicates None). ``units``: the number of units resampled."""
+    if not (hasattr(statistic, "unit_sums") and hasattr(statistic, "from_sums")):
+        raise ValueError("replicates_by_cell takes a statistic of sums (unit_sums / from_sums)")
+    arrays = tuple(_indexable(a) for a in arrays)
+    n = _n_rows(arrays)
+    if len(cells) != n:
+        raise ValueError(f"cells has {len(cells)} entries but the arrays have {n} rows")
+    ids, _, offsets = _units(n, groups)
+    n_units = len(offsets) - 1
+    labels, code = np.unique(np.asarray(cells), return_inverse=True)
+    parts = [np.asarray(statistic.unit_sums(ids[code == k], n_units, *(a[code == k] for a in arrays)),
+                        dtype=np.float64) for k in range(len(labels))]
+    width = parts[0].shape[1]
+    sums = np.hstack(parts)
+    point = sums.sum(axis=0)
+    reps = np.concatenate([w @ sums for w in _weights(n_units, n_boot, seed)]) if n_boot else None
+
+    def of(cols, combine=False):
+        total = point[cols] if not combine else point.reshape(-1, width).sum(axis=0)
+        est = float(statistic.from_sums(total))
+        if reps is None:
+            return est, None
+        r = reps[:, cols] if not combine else reps.reshape(len(reps), -1, width).sum(axis=1)
+        return est, statistic.from_sums(r)
+
+    out = {label: of(slice(k * width, (k + 1) * width)) for k, label in enumerate(labels.tolist())}
+    out[None] = of(None, combine=True)
+    return n_units, out
+
+
 def _mean_point(values, ids, n_units, cells=None):
     """The "mean" statistic on the data itself (every unit once)."""
     num, den = _unit_sums(values, ids, n_units, cells)
@@ -631,7 +670,7 @@ def error_consistency_ci(correct_a, correct_b, *, n_boot: int = 1000, level: flo
 
 
 __all__: Sequence[str] = (
-    "Interval", "bootstrap_ci", "bootstrap_replicates", "CellMeans", "cell_means", "error_consistency_ci",
+    "Interval", "bootstrap_ci", "bootstrap_replicates", "CellMeans", "cell_means", "replicates_by_cell", "error_consistency_ci",
     "is_significant", "mcnemar_exact", "mean_of_independent", "paired_bootstrap", "pairwise_ranking",
     "rank_intervals", "ranks_from_replicates", "interval_from_replicates", "tail_probability",
     "wilson_interval", "proportion_ci", "normal_interval", "calibration_error_ci",

@@ -204,6 +204,9 @@ def test_calibration_under_shift_follows_each_variants_protocol(case):
     line = pg.table("shift_lines")
     point = _row(line, "ViT", shift="imagenet-c severity 5", temperature="as trained")
     assert point["ECE"] == pytest.approx(ece(conf[sev5], ok[sev5]))
+    ref5 = stats.bootstrap_ci(ece, conf[sev5], ok[sev5], n_boot=100, seed=st.seed, groups=ids[sev5])
+    assert (point["ci_low"], point["ci_high"]) == pytest.approx((ref5.low, ref5.high), abs=1e-12)
+    assert _row(shift, "ViT", shift="imagenet-c severity 5")["images"] == len(np.unique(ids[sev5]))
     assert "imagenet-c" not in set(line["shift"])        # the chart shows C by severity only
     assert list(dict.fromkeys(line["shift"]))[0] == "imagenet-val (in distribution)"
     # the in-distribution point: the same plug-in ECE as every shifted point

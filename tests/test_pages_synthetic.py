@@ -10,7 +10,8 @@ import pytest
 from page_cases import answer, dataset, logits_for, study
 
 from beyond_inet_lib import metrics, stats
-from beyond_inet_lib.pages.synthetic import build
+from beyond_inet_lib.pages.base import compare
+from beyond_inet_lib.pages.synthetic import MEAN_METRIC, build
 
 
 def _pug():
@@ -46,6 +47,25 @@ def test_factor_accuracy_and_the_unweighted_mean_over_factors():
     by_factor = page.table("by_factor")
     assert list(by_factor["factor"]) == ["Worlds", "Camera_Yaw", "mean"]      # table order, mean last
     assert by_factor.iloc[2, 1].startswith("0.550 [")
+
+
+def test_comparisons_read_the_headlines_resamples_and_equal_a_fresh_paired_bootstrap():
+    """Two models that differ: the comparison from the headlines' replicates is the one the
+    paired bootstrap of the factor means gives, McNemar's p-value included."""
+    ds, z = _pug()
+    other = z.copy()
+    other[::3] = z[::3][:, ::-1]                 # another model: some answers change
+    st = study("synthetic")
+    page = build(st, {"synthetic": answer("synthetic", ds, {"convnext_sup": z, "vit_sup": other})})
+    (c,) = page.comparisons
+    correct = {k: np.array([int(p) in set(s) for p, s in zip(v.argmax(1), ds.table["label_set"])])
+               for k, v in (("convnext_sup", z), ("vit_sup", other))}
+    ref = compare(st, MEAN_METRIC.at(dataset=ds.name), "mean", {k: v.astype(float) for k, v in correct.items()},
+                  correct_by_key=correct, cells=ds.table["factor"].to_numpy())
+    assert len(ref) == 1 and ref[0]["difference"] != 0
+    assert {k: c[k] for k in ("better", "worse", "holds")} == {k: ref[0][k] for k in ("better", "worse", "holds")}
+    assert (c["difference"], c["low"], c["high"], c["p_value"]) == pytest.approx(
+        (ref[0]["difference"], ref[0]["low"], ref[0]["high"], ref[0]["p_value"]), abs=1e-12)
 
 
 def test_stand_in_rows_of_one_photograph_are_resampled_together():

@@ -116,6 +116,36 @@ def test_cell_means_give_every_set_of_cells_the_interval_of_resampling_its_rows(
     assert stats.cell_means(x, cells=cell, groups=t["image"], n_boot=0).replicates is None
 
 
+def test_replicates_by_cell_are_each_cells_own_resampled_on_the_units_of_all_rows():
+    """ECE per severity and over all rows from one resampling: each cell's replicates equal
+    ``bootstrap_replicates`` of that cell's rows with the units of all rows as universe,
+    and all rows' equal the plain bootstrap's, estimates included."""
+    rng = np.random.default_rng(7)
+    n_images, severities = 60, (1, 2, 3)
+    image = np.repeat(np.arange(n_images), len(severities))
+    severity = np.tile(severities, n_images)
+    drop = rng.random(len(image)) < 0.1                 # some images lack some severities
+    image, severity = image[~drop], severity[~drop]
+    conf = rng.uniform(0.2, 1.0, len(image))
+    correct = rng.random(len(image)) < conf - 0.1 * severity
+    ece = metrics.ExpectedCalibrationError(10)
+    units, by = stats.replicates_by_cell(ece, conf, correct, cells=severity, groups=image, n_boot=200, seed=3)
+    assert units == n_images and set(by) == {1, 2, 3, None}
+    for s in severities:
+        rows = severity == s
+        est, reps = stats.bootstrap_replicates(ece, conf[rows], correct[rows], groups=image[rows],
+                                               universe=image, n_boot=200, seed=3)
+        assert by[s][0] == pytest.approx(est, abs=1e-12)
+        np.testing.assert_allclose(by[s][1], reps, atol=1e-12)
+    est, reps = stats.bootstrap_replicates(ece, conf, correct, groups=image, n_boot=200, seed=3)
+    assert by[None][0] == pytest.approx(est, abs=1e-12)
+    np.testing.assert_allclose(by[None][1], reps, atol=1e-12)
+    _, alone = stats.replicates_by_cell(ece, conf, correct, cells=severity, groups=image, n_boot=0)
+    assert alone[2] == (pytest.approx(by[2][0], abs=1e-12), None)
+    with pytest.raises(ValueError, match="statistic of sums"):
+        stats.replicates_by_cell(np.mean, conf, cells=severity)
+
+
 def test_a_non_mean_statistic_ece():
     rng = np.random.default_rng(4)
     conf = rng.uniform(0.3, 1.0, 2000)

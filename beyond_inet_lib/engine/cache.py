@@ -28,6 +28,7 @@ from __future__ import annotations
 import collections
 import itertools
 import json
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,10 +163,13 @@ _OUTPUT_ATTRS = ("logits", "top_index", "top_prob", "features", "layers")
 
 
 class _Recent:
-    """The outputs read most recently, up to ``budget`` bytes (``RECENT_BYTES``)."""
+    """The outputs read most recently, up to ``budget`` bytes (``RECENT_BYTES``). Safe to
+    use from several threads (a page may read models' outputs in worker threads); two
+    threads asking for the same output at once may both read it, and one copy is kept."""
 
     def __init__(self, budget: int):
         self.budget, self.items, self.size = budget, collections.OrderedDict(), 0
+        self.lock = threading.Lock()
 
     @staticmethod
     def _nbytes(value) -> int:
@@ -174,21 +178,26 @@ class _Recent:
         return 0 if value is None else value.nbytes
 
     def get(self, key, load):
-        if key in self.items:
-            self.items.move_to_end(key)
-            return self.items[key]
-        value = load()
-        self.items[key] = value
-        self.size += self._nbytes(value)
-        while self.size > self.budget and len(self.items) > 1:
-            _, old = self.items.popitem(last=False)
-            self.size -= self._nbytes(old)
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        value = load()                       # outside the lock: reads of other outputs go on
+        with self.lock:
+            if key in self.items:            # another thread read it meanwhile
+                return self.items[key]
+            self.items[key] = value
+            self.size += self._nbytes(value)
+            while self.size > self.budget and len(self.items) > 1:
+                _, old = self.items.popitem(last=False)
+                self.size -= self._nbytes(old)
         return value
 
     def drop(self, token) -> None:
         """Forget the outputs of one stored result (it is gone)."""
-        for key in [k for k in self.items if k[0] == token]:
-            self.size -= self._nbytes(self.items.pop(key))
+        with self.lock:
+            for key in [k for k in self.items if k[0] == token]:
+                self.size -= self._nbytes(self.items.pop(key))
 
 
 RECENT = _Recent(RECENT_BYTES)

@@ -282,24 +282,38 @@ def compare_combined(study, metric: Metric, samples_by_key: Mapping[str, list[tu
 
 
 # ------------------------------------------------------------------------ comparisons
-def compare_replicates(study, metric: Metric, estimates: Mapping[str, float], replicates) -> list[dict]:
+def compare_replicates(study, metric: Metric, estimates: Mapping[str, float], replicates, *,
+                       correct_by_key: Mapping[str, np.ndarray] | None = None) -> list[dict]:
     """Comparison rows of every pair of the models ``estimates`` (key -> point estimate)
     from their replicates ((B, M), column m the m-th key's, every model on the same
     resamples: bootstrap, or ``stats.jackknife_replicates``), with simultaneous intervals
     (``stats.simultaneous_differences``) in ``metric``'s direction: metric, better, worse
-    (labels, better first), difference, low, high, holds, p_value (None)."""
+    (labels, better first), difference, low, high, holds, p_value; with ``correct_by_key``
+    (top-1 correctness per image, the same images for every model) p_value is McNemar's
+    exact p-value, Holm-adjusted over the metric's pairs, else None."""
     keys = list(estimates)
     if len(keys) < 2:
         return []
     labels = {k: study.label(k) for k in keys}
+    by_label = {v: k for k, v in labels.items()}
+    named = {labels[k]: estimates[k] for k in keys}
     if metric.better is not None:
-        _keep_ranks(study, metric, stats.ranks_from_replicates({labels[k]: estimates[k] for k in keys}, replicates,
+        _keep_ranks(study, metric, stats.ranks_from_replicates(named, replicates,
                                                                higher_is_better=metric.higher_is_better))
-    table = stats.simultaneous_differences({labels[k]: estimates[k] for k in keys}, replicates,
-                                           higher_is_better=metric.higher_is_better)
-    return [{"metric": metric.name, "better": r["better"], "worse": r["worse"], "difference": float(r["difference"]),
-             "low": finite_or_none(r["low"]), "high": finite_or_none(r["high"]), "holds": bool(r["holds"]),
-             "p_value": None} for r in table.to_dict("records")]
+    table = stats.simultaneous_differences(named, replicates, higher_is_better=metric.higher_is_better)
+    rows = []
+    for r in table.to_dict("records"):
+        row = {"metric": metric.name, "better": r["better"], "worse": r["worse"],
+               "difference": float(r["difference"]), "low": finite_or_none(r["low"]),
+               "high": finite_or_none(r["high"]), "holds": bool(r["holds"]), "p_value": None}
+        if correct_by_key is not None:
+            a, b = correct_by_key[by_label[r["better"]]], correct_by_key[by_label[r["worse"]]]
+            row["p_value"] = stats.mcnemar_exact(a, b)["p_value"]
+        rows.append(row)
+    if correct_by_key is not None and rows:
+        for row, p in zip(rows, stats.holm([row["p_value"] for row in rows])):
+            row["p_value"] = float(p)
+    return rows
 
 
 def compare(study, metric: Metric, statistic, arrays_by_key: Mapping[str, object], *,
@@ -313,28 +327,18 @@ def compare(study, metric: Metric, statistic, arrays_by_key: Mapping[str, object
     keys = [k for k in arrays_by_key]
     if len(keys) < 2 or not study.n_boot:
         return []
-    labels = {k: study.label(k) for k in keys}
     # every model's replicates once, on the same resamples: the ranks and the pairs read them
-    estimates, reps = stats.model_replicates(statistic, {labels[k]: arrays_by_key[k] for k in keys},
+    estimates, reps = stats.model_replicates(statistic, {k: arrays_by_key[k] for k in keys},
                                              n_boot=study.n_boot, seed=study.seed, groups=groups, cells=cells)
-    if metric.better is not None:
-        _keep_ranks(study, metric, stats.ranks_from_replicates(estimates, reps,
-                                                               higher_is_better=metric.higher_is_better))
-    ranking = stats.simultaneous_differences(estimates, reps, higher_is_better=metric.higher_is_better)
-    by_label = {v: k for k, v in labels.items()}
-    rows = []
-    for r in ranking.to_dict("records"):
-        row = {"metric": metric.name, "better": r["better"], "worse": r["worse"],
-               "difference": float(r["difference"]), "low": finite_or_none(r["low"]),
-               "high": finite_or_none(r["high"]), "holds": bool(r["holds"]), "p_value": None}
-        if correct_by_key is not None:
-            a, b = correct_by_key[by_label[r["better"]]], correct_by_key[by_label[r["worse"]]]
-            row["p_value"] = stats.mcnemar_exact(a, b)["p_value"]
-        rows.append(row)
-    if correct_by_key is not None and rows:
-        for row, p in zip(rows, stats.holm([row["p_value"] for row in rows])):
-            row["p_value"] = float(p)
-    return rows
+    return compare_replicates(study, metric, estimates, reps, correct_by_key=correct_by_key)
+
+
+def same_rows(paths_by_key: Mapping[str, object]) -> bool:
+    """Whether every model scored the same images in the same order (paths): then
+    replicates drawn for each model alone with one seed are paired, and ``compare_replicates``
+    can compare them without drawing again."""
+    paths = [np.asarray(p) for p in paths_by_key.values()]
+    return all(len(p) == len(paths[0]) and (p is paths[0] or np.array_equal(p, paths[0])) for p in paths[1:])
 
 
 def joint(study, statistic, keys, *arrays, metric: Metric | None, compared=None,

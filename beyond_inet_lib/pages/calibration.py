@@ -26,6 +26,7 @@ for every model."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
@@ -37,8 +38,9 @@ from ..data import standins
 from ..references import NOT_COMPARABLE
 from . import robustness
 from .base import (Answer, Page, Request, common_rows, compare, compare_replicates, field_sentence, field_table,
-                   frame, gather, headline, interval, interval_text, published_sentence, rank_headline,
-                   ranking_sentence, resamples, threaded_map, trained_or_all, with_field, with_published)
+                   frame, gather, headline, headline_of, interval, interval_text, model_threads, published_sentence,
+                   rank_headline, ranking_sentence, resamples, same_rows, threaded_map, trained_or_all, with_field,
+                   with_published)
 from .schema import Metric, Property, finite_or_none
 
 
@@ -340,36 +342,57 @@ def _class_scores(probs: np.ndarray, labels: np.ndarray, n_bins: int, counts: np
             for k in ("adaptive", "classwise", "quba")}, reps
 
 
-def _per_model_scores(probs: np.ndarray, labels: np.ndarray, n_bins: int, counts) -> dict:
-    """A model's per-image NLL and Brier terms and its class scores (``_class_scores``):
-    numpy alone, so several models run at once in threads (``threaded_map``)."""
+def _per_model_scores(r, conf, correct, n_bins: int, counts, n_boot: int, seed: int) -> dict:
+    """A model's scores from its result ``r`` on the evaluation images, in a worker thread
+    (``_start_scores``; the model's probabilities read there): its class scores
+    (``_class_scores``; ``counts`` their resamples);
+    its mean NLL and Brier score with their replicates, both from one resampling
+    ("terms": (value, replicates or None) each, the per-image NLL terms in "nll"); its
+    equal-mass ECE and interval ("equal_mass"). ``n_boot`` 0: no intervals."""
+    probs, labels = r.probs(), r.table["label"].to_numpy()
     classes, reps = _class_scores(probs, labels, n_bins, counts)
-    return {"nll": metrics.nll_terms(probs, labels), "brier": metrics.brier_terms(probs, labels),
-            "classes": classes, "reps": reps}
-
-
-def _scores_section(study, page: Page, scored: dict, ds_name: str) -> dict:
-    """NLL, Brier, equal-mass ECE, ACE, classwise ECE and QUBA's calibration error per
-    model on the evaluation images; returns key -> per-image NLL terms (the temperature
-    section's "before")."""
-    n_bins = study.settings.n_bins
-    rows, bars, nll_by_key, brier_by_key, quba = [], [], {}, {}, {}
+    nll, brier = metrics.nll_terms(probs, labels), metrics.brier_terms(probs, labels)
+    del probs                                # 400 MB at ImageNet val: gone before the intervals
     equal_mass = metrics.EqualMassCalibrationError(n_bins)    # its resamples from sorting once
+    if n_boot:
+        means, both = stats.bootstrap_replicates("mean", np.column_stack([nll, brier]), n_boot=n_boot, seed=seed)
+        terms = {"nll": (float(means[0]), both[:, 0]), "brier": (float(means[1]), both[:, 1])}
+        em = stats.bootstrap_ci(equal_mass, conf, correct, n_boot=n_boot, seed=seed)
+        em = (em.estimate, em)
+    else:
+        terms = {"nll": (float(np.mean(nll)), None), "brier": (float(np.mean(brier)), None)}
+        em = (equal_mass(conf, correct), None)
+    return {"nll": nll, "brier": brier, "terms": terms, "equal_mass": em, "classes": classes, "reps": reps}
+
+
+def _start_scores(pool, study, scored: dict) -> list:
+    """Submit every model's ``_per_model_scores`` to the thread ``pool``: one future per
+    model of ``scored``, in its order. They are most of the page's arithmetic (the class
+    scores' resamples pass over images x classes), so they run beside the other sections."""
     n_boot = resamples(study, study.settings.class_resamples or None)
     counts = {n: stats.resample_counts(n, n_boot, study.seed) if n_boot else None
               for n in {len(r) for _, _, r in scored.values()}}
-    # each model's probabilities are read here, in turn; its scores run in a worker thread
-    per_model = threaded_map(_per_model_scores, ((r.probs(), r.table["label"].to_numpy(), n_bins, counts[len(r)])
-                                                 for _, _, r in scored.values()))
-    for (key, (conf, correct, r)), done in zip(scored.items(), per_model):
+    return [pool.submit(_per_model_scores, r, conf, correct, study.settings.n_bins, counts[len(r)],
+                        resamples(study), study.seed) for conf, correct, r in scored.values()]
+
+
+def _scores_section(study, page: Page, scored: dict, ds_name: str, pending: list) -> None:
+    """NLL, Brier, equal-mass ECE, ACE, classwise ECE and QUBA's calibration error per
+    model on the evaluation images, from ``_start_scores``'s futures ``pending``."""
+    rows, bars, per_image, terms, quba = [], [], {"nll": {}, "brier": {}}, {"nll": {}, "brier": {}}, {}
+    for (key, (conf, correct, r)), future in zip(scored.items(), pending):
+        done = future.result()
         label = study.label(key)
         y = r.table["label"].to_numpy()
-        nll, brier, classes, reps = done["nll"], done["brier"], done["classes"], done["reps"]
-        nll_by_key[key], brier_by_key[key] = nll, brier
-        h_nll = headline(study, key, NLL_METRIC.at(dataset=ds_name), "mean", nll)
-        h_brier = headline(study, key, BRIER_METRIC.at(dataset=ds_name), "mean", brier)
-        em = interval(study, equal_mass, conf, correct)
-        em_value = em.estimate if em is not None else equal_mass(conf, correct)
+        classes, reps, (em_value, em) = done["classes"], done["reps"], done["equal_mass"]
+        h_nll, h_brier = (
+            headline_of(study, key, metric.at(dataset=ds_name), value,
+                        None if replicates is None else stats.interval_from_replicates(value, replicates,
+                                                                                       n_units=len(y)))
+            for metric, (value, replicates) in ((NLL_METRIC, done["terms"]["nll"]),
+                                                (BRIER_METRIC, done["terms"]["brier"])))
+        for name in terms:
+            terms[name][key], per_image[name][key] = done["terms"][name], done[name]
         qv, qiv = classes["quba"]
         h_quba = study.headline_row(key, QUBA_METRIC.at(dataset=ds_name), qv, qiv)
         quba[key] = (qv, None if reps is None else reps["quba"])
@@ -390,25 +413,29 @@ def _scores_section(study, page: Page, scored: dict, ds_name: str) -> dict:
     page.tables["scores"] = frame(rows)
     page.tables["score_bars"] = frame(bars)
     meaningful = trained_or_all(study, scored)
-    page.comparisons += compare(study, NLL_METRIC.at(dataset=ds_name), "mean",
-                                {k: nll_by_key[k] for k in meaningful})
-    page.comparisons += compare(study, BRIER_METRIC.at(dataset=ds_name), "mean",
-                                {k: brier_by_key[k] for k in meaningful})
+    for metric, name in ((NLL_METRIC, "nll"), (BRIER_METRIC, "brier")):
+        if _same_rows(scored, list(meaningful)):    # the headlines' replicates: the same resamples
+            page.comparisons += _compare_replicates(study, metric.at(dataset=ds_name),
+                                                    {k: terms[name][k] for k in meaningful}, scored)
+        else:                                           # on the images every model scored
+            page.comparisons += compare(study, metric.at(dataset=ds_name), "mean",
+                                        {k: per_image[name][k] for k in meaningful})
     page.comparisons += _compare_replicates(study, QUBA_METRIC.at(dataset=ds_name),
                                             {k: quba[k] for k in meaningful}, scored)
-    return nll_by_key
+
+
+def _same_rows(scored: dict, keys: list) -> bool:
+    """``same_rows`` of the models ``keys`` of ``scored``."""
+    return same_rows({k: scored[k][2].table["path"].to_numpy() for k in keys})
 
 
 def _compare_replicates(study, metric: Metric, by_key: dict, scored: dict) -> list[dict]:
     """Paired comparisons from replicates every model drew on the same resamples (key ->
     (value, replicates)): ``compare_replicates``'s simultaneous intervals of the
     differences. [] without intervals, with fewer than two models, or when the models
-    scored different images."""
+    scored different images or the same in another order."""
     keys = [k for k, (_, reps) in by_key.items() if reps is not None]
-    if len(keys) < 2 or len({len(scored[k][2]) for k in keys}) != 1:
-        return []
-    paths = common_rows({k: scored[k][2].table["path"].to_numpy() for k in keys})
-    if any(len(v) != len(scored[k][2]) for k, v in paths.items()):
+    if len(keys) < 2 or not _same_rows(scored, keys):
         return []
     return compare_replicates(study, metric, {k: by_key[k][0] for k in keys},
                               np.stack([np.asarray(by_key[k][1], dtype=np.float64) for k in keys], axis=1))
@@ -418,14 +445,16 @@ def _compare_replicates(study, metric: Metric, by_key: dict, scored: dict) -> li
 def _temperature_fits(logits, labels: np.ndarray, fold: np.ndarray) -> dict:
     """One model's temperatures, numpy alone (it runs in a worker thread, ``threaded_map``):
     T fitted on each half and applied to the other (``halves``), the scaled confidences and
-    NLL terms that gives (``conf``, ``nll``), and T fitted on all the images (``all``: the
-    one applied under shift)."""
+    NLL terms that gives (``conf``, ``nll``; ``nll_before``: the terms as trained), and T
+    fitted on all the images (``all``: the one applied under shift)."""
     per_image, halves = metrics.cross_fitted_temperatures(logits, labels, fold)
     conf, nll = metrics.scaled_confidence_and_nll(logits, labels, per_image)
-    return {"halves": halves, "conf": conf, "nll": nll, "all": metrics.fit_temperature(logits, labels)}
+    _, nll_before = metrics.scaled_confidence_and_nll(logits, labels, 1.0)
+    return {"halves": halves, "conf": conf, "nll": nll, "nll_before": nll_before,
+            "all": metrics.fit_temperature(logits, labels)}
 
 
-def _temperature_section(study, page: Page, scored: dict, ds_name: str, nll_before: dict) -> dict:
+def _temperature_section(study, page: Page, scored: dict, ds_name: str) -> dict:
     """Two-fold temperature scaling per model: T fitted on each half of the images,
     applied to the other; ECE and NLL (means of the two halves) before and after. Returns
     key -> (T fitted on all the images, the two-fold scaled confidences) for the shift
@@ -444,10 +473,10 @@ def _temperature_section(study, page: Page, scored: dict, ds_name: str, nll_befo
         fold, (t0, t1), conf_ts, nll_after = folds[len(r)], fit["halves"], fit["conf"], fit["nll"]
         fitted[key] = (fit["all"], conf_ts)
         before, after = (interval(study, ece_two_fold, fold, c, correct) for c in (conf, conf_ts))
-        nll0, nll1 = (interval(study, mean_two_fold, fold, t) for t in (nll_before[key], nll_after))
+        nll0, nll1 = (interval(study, mean_two_fold, fold, t) for t in (fit["nll_before"], nll_after))
         values = {"ece0": before.estimate if before else ece_two_fold(fold, conf, correct),
                   "ece1": after.estimate if after else ece_two_fold(fold, conf_ts, correct),
-                  "nll0": nll0.estimate if nll0 else mean_two_fold(fold, nll_before[key]),
+                  "nll0": nll0.estimate if nll0 else mean_two_fold(fold, fit["nll_before"]),
                   "nll1": nll1.estimate if nll1 else mean_two_fold(fold, nll_after)}
         delta = (stats.paired_bootstrap(ece_two_fold, (fold, conf_ts, correct), (fold, conf, correct),
                                         n_boot=study.n_boot, seed=study.seed) if study.n_boot else None)
@@ -478,13 +507,35 @@ def _shift_outputs(r) -> tuple:
     return r.table, logits, None if logits is not None else (r.top_index, r.top_prob)
 
 
-def _shift_pair(ds, table, logits, top, temperature: float) -> tuple[dict, dict | None]:
-    """(as trained, at ``temperature``): ``_shift_confidences`` twice, numpy and pandas
-    alone, so that several models run at once in threads (``threaded_map``)."""
-    return (_shift_confidences(ds, table, logits, top), _shift_confidences(ds, table, logits, top, temperature))
+def _shift_rows(t: pd.DataFrame) -> dict:
+    """What the shift section reads of a shifted dataset's rows, the same for every model
+    that scored them (computed once for them all): the rows scored (a multi-label row needs
+    a non-empty set), the label sets, and on ImageNet-C each scored row's image (ids
+    0, 1, ...) and severity, with the number of images of each severity ("images")."""
+    keep = np.ones(len(t), dtype=bool)
+    sets = None
+    if "label_set" in t.columns:
+        sets = [set(int(v) for v in s) for s in t["label_set"]]
+        keep = np.array([bool(s) for s in sets])
+    out = {"keep": keep, "sets": sets, "groups": None, "severity": None, "images": {}}
+    if "corruption" in t.columns:
+        out["groups"] = pd.factorize(robustness.image_ids(t))[0][keep]
+        out["severity"] = t["severity"].astype(int).to_numpy()[keep]
+        per = pd.DataFrame({"g": out["groups"], "s": out["severity"]}).drop_duplicates()
+        out["images"] = {None: int(per["g"].nunique()), **per.groupby("s")["g"].size().astype(int).to_dict()}
+    return out
 
 
-def _shift_confidences(ds, t, logits, top, temperature: float = 1.0, chunk: int = 50_000) -> dict:
+def _shift_pair(ds, table, logits, top, rows: dict, temperature: float, ece, n_boot: int, seed: int) -> tuple:
+    """(as trained, at ``temperature``, their ``_shift_ece``s): ``_shift_confidences`` twice
+    and their ECEs, numpy and pandas alone, so that several models run at once in threads
+    (``threaded_map``)."""
+    raw = _shift_confidences(ds, table, logits, top, rows)
+    cal = _shift_confidences(ds, table, logits, top, rows, temperature)
+    return raw, cal, _shift_ece(ece, raw, n_boot, seed), _shift_ece(ece, cal, n_boot, seed)
+
+
+def _shift_confidences(ds, t, logits, top, rows: dict, temperature: float = 1.0, chunk: int = 50_000) -> dict:
     """Per scored row of a shifted dataset: the top-1 confidence of softmax(z / T) (over
     the dataset's class mask where it has one) and its correctness (multi-label sets: the
     top-1 is in the set; empty sets are not scored); ImageNet-C's image ids and severities.
@@ -492,14 +543,9 @@ def _shift_confidences(ds, t, logits, top, temperature: float = 1.0, chunk: int 
     kept only the top-1 and its probability (``robustness.imagenet_c_outputs: top``) and
     ``temperature`` is not 1: the confidence at another temperature needs every logit.
     ``t``: the result's table; ``logits``, or ``top`` (index, probability) when the cache
-    kept only those (``_shift_outputs``)."""
+    kept only those (``_shift_outputs``); ``rows``: ``_shift_rows(t)``."""
     if logits is None and temperature != 1.0:
         return None
-    keep = np.ones(len(t), dtype=bool)
-    sets = None
-    if "label_set" in t.columns:
-        sets = [set(int(v) for v in s) for s in t["label_set"]]
-        keep = np.array([bool(s) for s in sets])
     mask = None if ds.class_mask is None else np.asarray(ds.class_mask, dtype=np.int64)
     conf, pred = np.empty(len(t)), np.empty(len(t), dtype=np.int64)
     for start in range(0, len(t) if logits is not None else 0, chunk):
@@ -508,15 +554,42 @@ def _shift_confidences(ds, t, logits, top, temperature: float = 1.0, chunk: int 
         pred[start:start + chunk] = idx if mask is None else mask[idx]
     if logits is None:
         conf, pred = top[1].astype(np.float64), top[0].astype(np.int64)
-    if sets is not None:
-        correct = np.array([int(q) in s for q, s in zip(pred, sets)])
+    if rows["sets"] is not None:
+        correct = np.array([int(q) in s for q, s in zip(pred, rows["sets"])])
     else:
         correct = pred == t["label"].to_numpy()
-    out = {"conf": conf[keep], "correct": correct[keep], "groups": None, "severity": None}
-    if "corruption" in t.columns:
-        out["groups"] = pd.factorize(robustness.image_ids(t))[0][keep]
-        out["severity"] = t["severity"].astype(int).to_numpy()[keep]
-    return out
+    keep = rows["keep"]
+    return {"conf": conf[keep], "correct": correct[keep], "groups": rows["groups"], "severity": rows["severity"],
+            "images": rows["images"]}
+
+
+def _shift_inputs(study, ds, present: list, fitted: dict, ece):
+    """``_shift_pair``'s arguments for each (key, result) of ``present``, read in the
+    caller's thread; ``_shift_rows`` once for all the models that scored the same rows."""
+    shared = None
+    for key, r in present:
+        t, logits, top = _shift_outputs(r)
+        if shared is None or len(shared[0]) != len(t) or not shared[0]["path"].equals(t["path"]):
+            shared = (t, _shift_rows(t))
+        yield ds, t, logits, top, shared[1], fitted[key][0], ece, resamples(study), study.seed
+
+
+def _shift_ece(ece, scored: dict | None, n_boot: int, seed: int) -> dict:
+    """{part: (ECE, Interval or None)} of one model's shift confidences ``scored``: the
+    whole dataset (None) and, on ImageNet-C, each severity, images resampled whole (all
+    their cells together), every part from one resampling (``stats.replicates_by_cell``).
+    ``n_boot`` 0: no intervals."""
+    if scored is None:
+        return {}
+    if scored["severity"] is None:
+        if not n_boot or not len(scored["conf"]):
+            return {None: (ece(scored["conf"], scored["correct"]), None)}
+        iv = stats.bootstrap_ci(ece, scored["conf"], scored["correct"], n_boot=n_boot, seed=seed)
+        return {None: (iv.estimate, iv)}
+    units, by = stats.replicates_by_cell(ece, scored["conf"], scored["correct"], cells=scored["severity"],
+                                         groups=scored["groups"], n_boot=n_boot, seed=seed)
+    return {part: (est, None if reps is None else stats.interval_from_replicates(est, reps, n_units=units))
+            for part, (est, reps) in by.items()}
 
 
 #: the shift table's cell where the cache kept only ImageNet-C's top-1 and its probability
@@ -549,26 +622,21 @@ def _shift_section(study, page: Page, answers: dict, ds_name: str, fitted: dict,
         ds = answer.dataset
         present = [(key, next(iter(rs.values()))) for key in fitted if (rs := answer.results.for_model(key))]
         # each model's outputs are read here, in turn; its confidences computed in a worker thread
-        pairs = threaded_map(_shift_pair, ((ds, *_shift_outputs(r), fitted[key][0]) for key, r in present))
-        for (key, r), (raw, cal) in zip(present, pairs):
+        pairs = threaded_map(_shift_pair, _shift_inputs(study, ds, present, fitted, ece))
+        for (key, r), (raw, cal, *eces) in zip(present, pairs):
             label = study.label(key)
-            parts = [(name, np.ones(len(raw["conf"]), dtype=bool))]
+            parts = [(name, None, np.ones(len(raw["conf"]), dtype=bool))]
             if raw["severity"] is not None:
-                parts += [(f"{name} severity {v}", raw["severity"] == v) for v in sorted(set(raw["severity"]))]
-            for shift, sel in parts:
-                groups = None if raw["groups"] is None else raw["groups"][sel]
-                iv0 = interval(study, ece, raw["conf"][sel], raw["correct"][sel], groups=groups)
-                e0 = iv0.estimate if iv0 else ece(raw["conf"][sel], raw["correct"][sel])
-                if cal is not None:
-                    iv1 = interval(study, ece, cal["conf"][sel], cal["correct"][sel], groups=groups)
-                    e1 = iv1.estimate if iv1 else ece(cal["conf"][sel], cal["correct"][sel])
-                whole = shift == name
+                parts += [(f"{name} severity {v}", v, raw["severity"] == v) for v in sorted(set(raw["severity"]))]
+            for shift, part, sel in parts:
+                (e0, iv0), (e1, iv1) = eces[0][part], eces[1].get(part, (None, None))
+                whole = part is None
                 if whole and name != "imagenet-r":      # ImageNet-R's ECE is the paper's row above
                     metric = ECE_SHIFT_METRIC.at(variant=name)
                     page.headline.append(study.headline_row(key, metric, e0, iv0,
                                                             note="stand-in" if ds.standin else ""))
                 rows.append({"model": label, "shift": shift, "data": ds.name, "stand-in": bool(ds.standin),
-                             "images": int(len(np.unique(groups)) if groups is not None else sel.sum()),
+                             "images": int(sel.sum()) if raw["groups"] is None else raw["images"][part],
                              "top-1": float(raw["correct"][sel].mean()),
                              "ECE [95% CI]": _text(e0, iv0),
                              f"ECE, T from {ds_name} [95% CI]": _text(e1, iv1) if cal is not None else TOP_ONLY,
@@ -641,6 +709,17 @@ def _selective_replicates(stats_of: dict, scored: dict, n_boot: int, seed: int) 
 
 
 # ------------------------------------------------------- out-of-distribution detection
+def _ood_scores(logits_in, logits_out, mask: np.ndarray, counts: tuple | None) -> dict:
+    """One model's OOD numbers, numpy alone (it runs in a worker thread, ``threaded_map``):
+    {score: (AUROC, FPR at ``OOD_TPR``, replicates or None)} of each of
+    ``metrics.OOD_SCORES``, the replicates from the resample ``counts`` (in, out) of the two
+    sets."""
+    s_in, s_out = metrics.ood_scores(logits_in, mask), metrics.ood_scores(logits_out, mask)
+    return {s: (metrics.auroc(s_in[s], s_out[s]), metrics.fpr_at_tpr(s_in[s], s_out[s], OOD_TPR),
+                None if counts is None else metrics.ood_replicates(s_in[s], s_out[s], *counts, OOD_TPR))
+            for s in metrics.OOD_SCORES}
+
+
 def _ood_section(study, page: Page, scored: dict, ood: Answer) -> None:
     """ImageNet-O (or its stand-in) against the evaluation images of its 200 classes:
     AUROC and FPR at 95% TPR for each of ``metrics.OOD_SCORES``, the softmax and scores
@@ -649,31 +728,34 @@ def _ood_section(study, page: Page, scored: dict, ood: Answer) -> None:
     mask = np.asarray(ds.class_mask, dtype=np.int64)
     rows, bars, by_score = [], [], {s: {} for s in metrics.OOD_SCORES}
     n_boot = resamples(study)
+    present = []
     for key, (_, _, r) in scored.items():
         rs = ood.results.for_model(key)
         if not rs:
             continue
         r_out = next(iter(rs.values()))
         inside = np.isin(r.table["label"].to_numpy(), mask)
-        if not inside.any() or not len(r_out):
-            continue
-        s_in = metrics.ood_scores(np.asarray(r.logits)[inside], mask)
-        s_out = metrics.ood_scores(r_out.logits, mask)
-        reps = {}
-        if n_boot:
-            c_in = stats.resample_counts(int(inside.sum()), n_boot, study.seed)
-            c_out = stats.resample_counts(len(r_out), n_boot, study.seed + 1)
-            reps = {s: metrics.ood_replicates(s_in[s], s_out[s], c_in, c_out, OOD_TPR) for s in metrics.OOD_SCORES}
+        if inside.any() and len(r_out):
+            present.append((key, r, r_out, inside))
+    counts: dict = {}          # the same resamples of the same two sizes for every model
+
+    def inputs():
+        for _, r, r_out, inside in present:
+            sizes = (int(inside.sum()), len(r_out))
+            if n_boot and sizes not in counts:
+                counts[sizes] = (stats.resample_counts(sizes[0], n_boot, study.seed),
+                                 stats.resample_counts(sizes[1], n_boot, study.seed + 1))
+            yield np.asarray(r.logits)[inside], r_out.logits, mask, counts.get(sizes)
+
+    for (key, r, r_out, inside), numbers in zip(present, threaded_map(_ood_scores, inputs())):
         label = study.label(key)
         note = "stand-in" if ds.standin else ""
-        for score in metrics.OOD_SCORES:
-            a = metrics.auroc(s_in[score], s_out[score])
-            f = metrics.fpr_at_tpr(s_in[score], s_out[score], OOD_TPR)
-            iv_a = stats.interval_from_replicates(a, reps[score]["auroc"]) if reps else None
-            iv_f = stats.interval_from_replicates(f, reps[score]["fpr"]) if reps else None
+        for score, (a, f, reps) in numbers.items():
+            iv_a = stats.interval_from_replicates(a, reps["auroc"]) if reps else None
+            iv_f = stats.interval_from_replicates(f, reps["fpr"]) if reps else None
             page.headline += [study.headline_row(key, AUROC_METRIC.at(ood=ds.name, score=score), a, iv_a, note),
                               study.headline_row(key, FPR_METRIC.at(ood=ds.name, score=score), f, iv_f, note)]
-            by_score[score][key] = (a, reps[score]["auroc"] if reps else None)
+            by_score[score][key] = (a, reps["auroc"] if reps else None)
             rows.append({"model": label, "score": score, "in-distribution images": int(inside.sum()),
                          "out-of-distribution images": len(r_out), "data": ds.name, "stand-in": bool(ds.standin),
                          "AUROC [95% CI]": _text(a, iv_a), "FPR@95 [95% CI]": _text(f, iv_f)})
@@ -768,20 +850,30 @@ def build(study, answers: dict[str, Answer]) -> Page:
     page = Page("calibration")
     page.inputs = list(study.inputs)
     base = {}
-    if "eval" in answers:
-        ds_name = answers["eval"].dataset.name
-        base = _eval_section(study, page, answers["eval"].results, ds_name)
-        nll = _scores_section(study, page, base, ds_name)
-        fitted = _temperature_section(study, page, base, ds_name, nll)
-        _selective_section(study, page, base, ds_name)
-    if "imagenet-r" in answers:
-        ans = answers["imagenet-r"]
-        _imagenet_r_section(study, page, ans.results, ans.dataset.class_mask)
-    if base:
-        _shift_section(study, page, answers, ds_name, fitted, base)
-        if "ood" in answers:
-            _ood_section(study, page, base, answers["ood"])
-        _sensitivity_section(study, page, base, {k: a.results for k, a in answers.items()})
+    pool = ThreadPoolExecutor(model_threads(), thread_name_prefix="beyond-inet-scores")
+    try:
+        if "eval" in answers:
+            ds_name = answers["eval"].dataset.name
+            base = _eval_section(study, page, answers["eval"].results, ds_name)
+            # the scores over every class's probability start now, in the background; their
+            # rows take their place after the evaluation's when they are done, at the end
+            pending, at = _start_scores(pool, study, base), (len(page.headline), len(page.comparisons))
+            fitted = _temperature_section(study, page, base, ds_name)
+            _selective_section(study, page, base, ds_name)
+        if "imagenet-r" in answers:
+            ans = answers["imagenet-r"]
+            _imagenet_r_section(study, page, ans.results, ans.dataset.class_mask)
+        if base:
+            _shift_section(study, page, answers, ds_name, fitted, base)
+            if "ood" in answers:
+                _ood_section(study, page, base, answers["ood"])
+            _sensitivity_section(study, page, base, {k: a.results for k, a in answers.items()})
+            ahead = (len(page.headline), len(page.comparisons))
+            _scores_section(study, page, base, ds_name, pending)
+            for rows, start, end in ((page.headline, at[0], ahead[0]), (page.comparisons, at[1], ahead[1])):
+                rows[start:] = rows[end:] + rows[start:end]
+    finally:        # on an error, the models not started yet are not waited for
+        pool.shutdown(wait=True, cancel_futures=True)
     for name, ans in answers.items():
         if name.startswith(YOURS):
             _yours_section(study, page, name[len(YOURS):], ans.results)

@@ -35,7 +35,7 @@ from ..references import BENCHMARKS
 from .base import (FIELD_NAMES, Answer, Page, Request, combined_headline, common_rows, compare, compare_combined,
                    compare_replicates, field_sentence, field_shown, field_table, frame, gather, headline,
                    headline_of, interval_text, published_sentence, rank_headline, ranking_sentence, resamples,
-                   sample, shown, trained_or_all, with_field, with_published)
+                   same_rows, sample, shown, threaded_map, trained_or_all, with_field, with_published)
 from .schema import Metric, Property
 
 
@@ -229,16 +229,17 @@ def score(ds, r, parts: dict | None = None) -> dict:
 
 def _scores(study, answer: Answer) -> dict:
     """model key -> ``score`` for every study model in the answer (the rows' parts computed
-    once for the models that scored the same rows)."""
-    out, shared = {}, None
-    for m in study.models:
-        rs = answer.results.for_model(m.key)
-        if rs:
-            r = next(iter(rs.values()))
+    once for the models that scored the same rows; several models scored at once in threads)."""
+    results = {m.key: next(iter(rs.values())) for m in study.models if (rs := answer.results.for_model(m.key))}
+
+    def arguments():
+        shared = None
+        for r in results.values():
             if shared is None or len(shared[0]) != len(r.table) or not shared[0].equals(r.table["path"]):
                 shared = (r.table["path"], table_parts(r.table))
-            out[m.key] = {**score(answer.dataset, r, shared[1]), "result": r}
-    return out
+            yield answer.dataset, r, shared[1]
+
+    return {key: {**sc, "result": r} for (key, r), sc in zip(results.items(), threaded_map(score, arguments()))}
 
 
 def _unbalanced(parts: dict) -> bool:
@@ -278,19 +279,33 @@ def _variant_section(study, page: Page, name: str, answer: Answer, scores: dict,
     if joint:
         stream = metrics.ROBUSTNESS_VARIANTS.index(FROM_VAL[0])
     in_universe: dict = {}       # id of a rows' val names -> their positions in the universe
-    for key, sc in scores.items():
+
+    def sample_of(sc) -> dict | None:
+        """The keywords of ``sample`` for this model's part of the mean of seven (None: none)."""
+        if samples is None or name not in metrics.ROBUSTNESS_VARIANTS:
+            return None
+        if not joint:
+            return {"stream": stream, "groups": sc["groups"], "cells": sc["cells"]}
+        # rows grouped by their val image, among all the val images of C and ReaL
+        ids = sc["val_ids"]
+        if id(ids) not in in_universe:           # models that scored the same rows share them
+            in_universe[id(ids)] = (ids, universe.get_indexer(ids.astype(str)))
+        return {"stream": stream, "cells": sc["cells"], "groups": in_universe[id(ids)][1],
+                "universe": np.arange(len(universe))}
+
+    # every model's resampling at once in threads: ImageNet-C's cell means, the sample
+    resampled = threaded_map(_model_resamples, ((study, sc, sample_of(sc)) for sc in scores.values()))
+    for (key, sc), (cell_means, own_sample) in zip(scores.items(), resampled):
         notes = ["stand-in"] if standin else ["your dataset"] if yours else []
         if sc["cells"] is not None and sc["unbalanced"]:
             notes.append("severities differ between corruptions: mean over the cells present")
         if name == REFERENCE:
             notes.append("reference, not part of the mean")
-        if sc["cells"] is not None:
+        if cell_means is not None:
             # every cell's mean on one resampling: the headline, the per-corruption and
             # per-severity tables and the comparisons all read it
-            sc["cell_means"] = stats.cell_means(sc["correct"].astype(float), cells=sc["cells"], groups=sc["groups"],
-                                                n_boot=resamples(study), seed=study.seed)
-            h = headline_of(study, key, metric, sc["cell_means"].mean()[0], sc["cell_means"].interval(),
-                            note="; ".join(notes))
+            sc["cell_means"] = cell_means
+            h = headline_of(study, key, metric, cell_means.mean()[0], cell_means.interval(), note="; ".join(notes))
         else:
             h = headline(study, key, metric, "mean", sc["correct"].astype(float), groups=sc["groups"],
                          note="; ".join(notes))
@@ -299,17 +314,8 @@ def _variant_section(study, page: Page, name: str, answer: Answer, scores: dict,
         if not standin:
             with_field(study, h, key, metric, name)
         page.headline.append(h)
-        if samples is not None and name in metrics.ROBUSTNESS_VARIANTS:
-            if joint:    # rows grouped by their val image, among all the val images of C and ReaL
-                ids = sc["val_ids"]
-                if id(ids) not in in_universe:           # models that scored the same rows share them
-                    in_universe[id(ids)] = (ids, universe.get_indexer(ids.astype(str)))
-                samples.setdefault(key, {})[name] = sample(
-                    study, "mean", sc["correct"].astype(float), stream=stream, cells=sc["cells"],
-                    groups=in_universe[id(ids)][1], universe=np.arange(len(universe)))
-            else:
-                samples.setdefault(key, {})[name] = sample(study, "mean", sc["correct"].astype(float),
-                                                          stream=stream, groups=sc["groups"], cells=sc["cells"])
+        if own_sample is not None:
+            samples.setdefault(key, {})[name] = own_sample
         page.tables["top1"].append({
             "model": study.label(key), "variant": name, "data": ds.name, "images": len(sc["result"]),
             "scored": len(sc["correct"]), "top-1": h["value"], "ci_low": h["ci_low"], "ci_high": h["ci_high"],
@@ -320,6 +326,16 @@ def _variant_section(study, page: Page, name: str, answer: Answer, scores: dict,
     _compare(study, page, metric, scores)
 
 
+def _model_resamples(study, sc: dict, sample_kw: dict | None) -> tuple:
+    """(``stats.cell_means`` of ImageNet-C's cells or None, the model's ``sample`` for the
+    mean of seven or None): one model's resampling, numpy alone (``threaded_map``)."""
+    correct = sc["correct"].astype(float)
+    cell_means = (None if sc["cells"] is None else
+                  stats.cell_means(correct, cells=sc["cells"], groups=sc["groups"], n_boot=resamples(study),
+                                   seed=study.seed))
+    return cell_means, None if sample_kw is None else sample(study, "mean", correct, **sample_kw)
+
+
 def _compare(study, page: Page, metric: Metric, scores: dict) -> None:
     """Paired comparisons on the images every model scored; McNemar where rows are
     independent images (not ImageNet-C's cells of one image)."""
@@ -327,8 +343,7 @@ def _compare(study, page: Page, metric: Metric, scores: dict) -> None:
     if len(scores) < 2:
         return
     first = next(iter(scores.values()))
-    if "cell_means" in first and study.n_boot and all(
-            sc["paths"] is first["paths"] or np.array_equal(sc["paths"], first["paths"]) for sc in scores.values()):
+    if "cell_means" in first and study.n_boot and same_rows({k: sc["paths"] for k, sc in scores.items()}):
         # the same rows for every model: the headline's resamples are already paired
         means = {k: sc["cell_means"].mean() for k, sc in scores.items()}
         page.comparisons += compare_replicates(study, metric, {k: v for k, (v, _) in means.items()},

@@ -18,8 +18,9 @@ import pandas as pd
 
 from .. import stats
 from ..data import standins
-from .base import (Answer, Page, Request, common_rows, compare, coverage_note, frame, gather, headline, interval,
-                   interval_text, rank_headline, ranking_sentence, trained_or_all)
+from .base import (Answer, Page, Request, common_rows, compare, compare_replicates, coverage_note, frame, gather,
+                   headline_of, interval, interval_text, rank_headline, ranking_sentence, resamples, same_rows,
+                   trained_or_all)
 from .schema import Metric, Property
 
 
@@ -80,10 +81,13 @@ def build(study, answers: dict[str, Answer]) -> Page:
         t = r.table
         correct = correct_in_label_set(r.pred(), t["label_set"])
         groups, factor = image_groups(t), t["factor"].astype(str).to_numpy()
-        scored[m.key] = (correct, groups, factor, t["path"].to_numpy())
+        # every factor's mean on one resampling: the headline (their mean) and the comparisons read it
+        means = stats.cell_means(correct.astype(float), cells=factor, groups=groups, n_boot=resamples(study),
+                                 seed=study.seed)
+        scored[m.key] = (correct, groups, factor, t["path"].to_numpy(), means)
         label = study.label(m.key)
-        h = headline(study, m.key, _metric(ds), "mean", correct.astype(float), groups=groups, cells=factor,
-                     note="stand-in" if ds.standin else "")
+        h = headline_of(study, m.key, _metric(ds), means.mean()[0], means.interval(),
+                        note="stand-in" if ds.standin else "")
         page.headline.append(h)
         for f in dict.fromkeys(factor):
             factors_rows.append(_point(study, label, {"factor": f}, correct, groups, factor == f))
@@ -118,6 +122,14 @@ def _compare(study, page: Page, metric: Metric, scored: dict) -> None:
     """Paired comparisons on the images every model scored; McNemar only where each row is
     its own image (PUG), not for the stand-in's variations of one photograph."""
     if len(scored) < 2:
+        return
+    first = next(iter(scored.values()))
+    if study.n_boot and same_rows({k: v[3] for k, v in scored.items()}):
+        # the same images for every model: the headlines' resamples are paired already
+        means = {k: v[4].mean() for k, v in scored.items()}
+        page.comparisons += compare_replicates(
+            study, metric, {k: est for k, (est, _) in means.items()}, np.stack([r for _, r in means.values()], axis=1),
+            correct_by_key={k: v[0] for k, v in scored.items()} if first[1] is None else None)
         return
     rows = common_rows({k: v[3] for k, v in scored.items()})
     correct = {k: v[0][rows[k]] for k, v in scored.items()}
