@@ -543,7 +543,10 @@ def _ace_replicates(p: np.ndarray, y: np.ndarray, w: np.ndarray, n_bins: int) ->
     totals and then inside its block, and a prefix sum is its block's running total plus
     the few positions before it in the block. A bin's hits (the class's own images, few)
     are counted at their sorted positions. Weights are whole counts: the counts are exact
-    (float32 holds them), the probability sums are float64."""
+    (float32 holds them). A block's probability sum is float32 too (half the memory traffic
+    of the product that dominates), its running total and the in-block remainder float64:
+    the scores agree with the functions' to about 1e-9 (``adaptive_calibration_error``
+    of a model on 50,000 images is about 1e-3)."""
     import scipy.sparse as sp
 
     n, n_classes = p.shape
@@ -567,7 +570,7 @@ def _ace_replicates(p: np.ndarray, y: np.ndarray, w: np.ndarray, n_bins: int) ->
         # (class, block) x image: the sorted positions of a class's block as its row
         indptr = np.r_[(row_start + block_starts).ravel(), width * n]
         shape = (width * n_blocks, n)
-        to_sums = sp.csr_matrix((s.ravel(), order.ravel(), indptr), shape=shape)
+        to_sums = sp.csr_matrix((s.ravel().astype(np.float32), order.ravel(), indptr), shape=shape)
         to_counts = sp.csr_matrix((positive.ravel().astype(np.float32), order.ravel(), indptr), shape=shape)
         # padded by one block so a position's block can always be read whole
         flat_order = np.r_[order.ravel(), np.zeros(size, np.int64)]
@@ -583,9 +586,9 @@ def _ace_replicates(p: np.ndarray, y: np.ndarray, w: np.ndarray, n_bins: int) ->
             resample = np.arange(rc)[:, None, None]
             cls = np.arange(width)[None, :, None]
             # running totals over the blocks, (class, block, resample) as the products give them
-            running = np.cumsum((to_counts @ np.ascontiguousarray(wc.T, dtype=np.float32)).reshape(width, n_blocks, rc), axis=1,
-                                dtype=np.float64)
-            whole = np.cumsum((to_sums @ np.ascontiguousarray(wc.T)).reshape(width, n_blocks, rc), axis=1)
+            drawn = np.ascontiguousarray(wc.T, dtype=np.float32)
+            running = np.cumsum((to_counts @ drawn).reshape(width, n_blocks, rc), axis=1, dtype=np.float64)
+            whole = np.cumsum((to_sums @ drawn).reshape(width, n_blocks, rc), axis=1, dtype=np.float64)
             n_pos = running[:, -1, :].T                                        # (resample, class)
             cut = np.minimum(np.round(j * (n_pos[..., None] / n_bins)), n_pos[..., None] - 1)
             # the block of each cut: blocks whose running total stays <= cut (rows offset
