@@ -37,7 +37,7 @@ from .. import metrics, stats
 from ..data import standins
 from ..references import NOT_COMPARABLE
 from . import robustness
-from .base import (Answer, Page, Request, common_rows, compare, compare_replicates, field_sentence, field_table,
+from .base import (Answer, Page, Request, compare, compare_replicates, field_sentence, field_table,
                    frame, gather, headline, headline_of, interval, interval_text, model_threads, published_sentence,
                    rank_headline, ranking_sentence, resamples, same_rows, threaded_map, trained_or_all, with_field,
                    with_published)

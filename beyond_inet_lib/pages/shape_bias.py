@@ -20,7 +20,7 @@ import pandas as pd
 from .. import metrics, stats
 from ..references import aligned_correctness, observer_error_consistency, paper_value
 from .base import (Answer, Page, Request, compare, compare_replicates, field_sentence, field_shown, field_table,
-                   frame, gather, headline, interval, interval_text, rank_headline, ranking_sentence,
+                   frame, gather, interval, interval_text, rank_headline, ranking_sentence,
                    resamples, with_field)
 from .schema import Metric, Property
 
