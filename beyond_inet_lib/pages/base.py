@@ -316,6 +316,15 @@ def compare_replicates(study, metric: Metric, estimates: Mapping[str, float], re
     return rows
 
 
+def compare_drawn(study, metric: Metric, drawn: Mapping[str, tuple], *,
+                  correct_by_key: Mapping[str, np.ndarray] | None = None) -> list[dict]:
+    """``compare_replicates`` from each model's (estimate, replicates (B,)) in ``drawn``
+    (key -> pair), drawn for each model alone on the same resamples (``same_rows``)."""
+    return compare_replicates(study, metric, {k: float(est) for k, (est, _) in drawn.items()},
+                              np.stack([np.asarray(reps, dtype=np.float64) for _, reps in drawn.values()], axis=1),
+                              correct_by_key=correct_by_key)
+
+
 def compare(study, metric: Metric, statistic, arrays_by_key: Mapping[str, object], *,
             correct_by_key: Mapping[str, np.ndarray] | None = None, groups=None, cells=None) -> list[dict]:
     """Paired comparisons of every pair of models on the same images (``stats.pairwise_ranking``,

@@ -37,7 +37,7 @@ from .. import metrics, stats
 from ..data import standins
 from ..references import NOT_COMPARABLE
 from . import robustness
-from .base import (Answer, Page, Request, compare, compare_replicates, field_sentence, field_table,
+from .base import (Answer, Page, Request, compare, compare_drawn, compare_replicates, field_sentence, field_table,
                    frame, gather, headline, headline_of, interval, interval_text, model_threads, published_sentence,
                    rank_headline, ranking_sentence, resamples, same_rows, threaded_map, trained_or_all, with_field,
                    with_published)
@@ -437,8 +437,7 @@ def _compare_replicates(study, metric: Metric, by_key: dict, scored: dict) -> li
     keys = [k for k, (_, reps) in by_key.items() if reps is not None]
     if len(keys) < 2 or not _same_rows(scored, keys):
         return []
-    return compare_replicates(study, metric, {k: by_key[k][0] for k in keys},
-                              np.stack([np.asarray(by_key[k][1], dtype=np.float64) for k in keys], axis=1))
+    return compare_drawn(study, metric, {k: by_key[k] for k in keys})
 
 
 # ------------------------------------------------------------------ temperature scaling

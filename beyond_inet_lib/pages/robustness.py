@@ -33,7 +33,7 @@ from ..data import DATASETS, IMAGENET_C_CORRUPTIONS, ROBUSTNESS_VARIANTS, standi
 from ..errors import ProfileError, did_you_mean
 from ..references import BENCHMARKS
 from .base import (FIELD_NAMES, Answer, Page, Request, combined_headline, common_rows, compare, compare_combined,
-                   compare_replicates, field_sentence, field_shown, field_table, frame, gather, headline,
+                   compare_drawn, field_sentence, field_shown, field_table, frame, gather, headline,
                    headline_of, interval_text, published_sentence, rank_headline, ranking_sentence, resamples,
                    same_rows, sample, shown, threaded_map, trained_or_all, with_field, with_published)
 from .schema import Metric, Property
@@ -345,9 +345,7 @@ def _compare(study, page: Page, metric: Metric, scores: dict) -> None:
     first = next(iter(scores.values()))
     if "cell_means" in first and study.n_boot and same_rows({k: sc["paths"] for k, sc in scores.items()}):
         # the same rows for every model: the headline's resamples are already paired
-        means = {k: sc["cell_means"].mean() for k, sc in scores.items()}
-        page.comparisons += compare_replicates(study, metric, {k: v for k, (v, _) in means.items()},
-                                               np.stack([r for _, r in means.values()], axis=1))
+        page.comparisons += compare_drawn(study, metric, {k: sc["cell_means"].mean() for k, sc in scores.items()})
         return
     rows = common_rows({k: sc["paths"] for k, sc in scores.items()})
     correct = {k: scores[k]["correct"][rows[k]] for k in scores}

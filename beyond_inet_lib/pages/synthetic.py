@@ -18,7 +18,7 @@ import pandas as pd
 
 from .. import stats
 from ..data import standins
-from .base import (Answer, Page, Request, common_rows, compare, compare_replicates, coverage_note, frame, gather,
+from .base import (Answer, Page, Request, common_rows, compare, compare_drawn, coverage_note, frame, gather,
                    headline_of, interval, interval_text, rank_headline, ranking_sentence, resamples, same_rows,
                    trained_or_all)
 from .schema import Metric, Property
@@ -126,10 +126,8 @@ def _compare(study, page: Page, metric: Metric, scored: dict) -> None:
     first = next(iter(scored.values()))
     if study.n_boot and same_rows({k: v[3] for k, v in scored.items()}):
         # the same images for every model: the headlines' resamples are paired already
-        means = {k: v[4].mean() for k, v in scored.items()}
-        page.comparisons += compare_replicates(
-            study, metric, {k: est for k, (est, _) in means.items()}, np.stack([r for _, r in means.values()], axis=1),
-            correct_by_key={k: v[0] for k, v in scored.items()} if first[1] is None else None)
+        page.comparisons += compare_drawn(study, metric, {k: v[4].mean() for k, v in scored.items()},
+                                          correct_by_key={k: v[0] for k, v in scored.items()} if first[1] is None else None)
         return
     rows = common_rows({k: v[3] for k, v in scored.items()})
     correct = {k: v[0][rows[k]] for k, v in scored.items()}
