@@ -332,21 +332,17 @@ def replicates_by_cell(statistic, *arrays, cells, groups=None, n_boot: int = 100
     labels, code = np.unique(np.asarray(cells), return_inverse=True)
     parts = [np.asarray(statistic.unit_sums(ids[code == k], n_units, *(a[code == k] for a in arrays)),
                         dtype=np.float64) for k in range(len(labels))]
-    width = parts[0].shape[1]
     sums = np.hstack(parts)
-    point = sums.sum(axis=0)
-    reps = np.concatenate([w @ sums for w in _weights(n_units, n_boot, seed)]) if n_boot else None
+    # (cells, totals) on the data and (resamples, cells, totals) on each resample
+    point = sums.sum(axis=0).reshape(len(labels), -1)
+    reps = (np.concatenate([w @ sums for w in _weights(n_units, n_boot, seed)]).reshape(n_boot, len(labels), -1)
+            if n_boot else None)
 
-    def of(cols, combine=False):
-        total = point[cols] if not combine else point.reshape(-1, width).sum(axis=0)
-        est = float(statistic.from_sums(total))
-        if reps is None:
-            return est, None
-        r = reps[:, cols] if not combine else reps.reshape(len(reps), -1, width).sum(axis=1)
-        return est, statistic.from_sums(r)
+    def of(total, drawn):
+        return float(statistic.from_sums(total)), None if drawn is None else statistic.from_sums(drawn)
 
-    out = {label: of(slice(k * width, (k + 1) * width)) for k, label in enumerate(labels.tolist())}
-    out[None] = of(None, combine=True)
+    out = {label: of(point[k], None if reps is None else reps[:, k]) for k, label in enumerate(labels.tolist())}
+    out[None] = of(point.sum(axis=0), None if reps is None else reps.sum(axis=1))
     return n_units, out
 
 

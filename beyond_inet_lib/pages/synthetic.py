@@ -126,8 +126,9 @@ def _compare(study, page: Page, metric: Metric, scored: dict) -> None:
     first = next(iter(scored.values()))
     if study.n_boot and same_rows({k: v[3] for k, v in scored.items()}):
         # the same images for every model: the headlines' resamples are paired already
+        mcnemar = {k: v[0] for k, v in scored.items()} if first[1] is None else None   # one row per image
         page.comparisons += compare_drawn(study, metric, {k: v[4].mean() for k, v in scored.items()},
-                                          correct_by_key={k: v[0] for k, v in scored.items()} if first[1] is None else None)
+                                          correct_by_key=mcnemar)
         return
     rows = common_rows({k: v[3] for k, v in scored.items()})
     correct = {k: v[0][rows[k]] for k, v in scored.items()}
